@@ -22,8 +22,13 @@ CC := gcc
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FLAVOR_CFLAGS := -g -O1 $(SAN)
 FLAVOR_LDFLAGS := $(SAN)
+else ifeq ($(FLAVOR),fuzz)
+CC := clang
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
+FLAVOR_CFLAGS := -g -O1 $(SAN) -fsanitize=fuzzer-no-link
+FLAVOR_LDFLAGS := $(SAN)
 else
-$(error FLAVOR must be release or test)
+$(error FLAVOR must be release, test or fuzz)
 endif
 
 B := build/$(FLAVOR)
@@ -84,6 +89,11 @@ $(B)/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.c $(LIB_OBJ) $(VENDOR_LIBS)
 $(B)/bench/%: tests/bench/%.c $(LIB_OBJ) $(VENDOR_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Itests/unit -o $@ $< $(LIB_OBJ) $(VENDOR_LIBS) $(FLAVOR_LDFLAGS) $(LDLIBS)
+
+# libFuzzer binaries (FLAVOR=fuzz, clang).
+$(B)/libfuzzer/%: tests/fuzz/%.c $(LIB_OBJ) $(VENDOR_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -fsanitize=fuzzer -o $@ $< $(LIB_OBJ) $(VENDOR_LIBS) $(FLAVOR_LDFLAGS) $(LDLIBS)
 
 # Everything the test runner needs, built in the test flavor.
 test-build: $(B)/sandbox-mcp $(UNIT_BIN) $(PROG_BIN) $(FUZZ_REPLAY)

@@ -4,7 +4,7 @@
 #
 #   tools/build.sh [make arguments...]     default: make -j2 (the release binary)
 #
-# 1. On Debian/Ubuntu as root, apt-get installs whichever build packages are
+# 1. On Debian/Ubuntu, apt-get (through sudo when not root) installs whichever build packages are
 #    missing (nothing is installed when all are present). Elsewhere it only
 #    names what is missing. EXTRA_PKGS adds packages (e.g. for the tests).
 # 2. tools/fetch-vendor.sh gets the pinned sources (vendor/VERSIONS).
@@ -24,13 +24,15 @@ if command -v dpkg-query >/dev/null 2>&1; then
 			missing="$missing $p"
 	done
 	if [ -n "$missing" ]; then
-		if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		if command -v apt-get >/dev/null 2>&1 &&
+		    { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null 2>&1; }; then
+			sudo=; [ "$(id -u)" = 0 ] || sudo=sudo
 			say "installing$missing"
 			export DEBIAN_FRONTEND=noninteractive
-			apt-get -o DPkg::Lock::Timeout=300 update -qq
+			$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
 			# shellcheck disable=SC2086 # one word per package
-			apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
-				--no-install-recommends $missing >/dev/null
+			$sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+				install -y -qq --no-install-recommends $missing >/dev/null
 		else
 			say "missing packages:$missing (run as root, or: sudo apt-get install$missing)"
 		fi

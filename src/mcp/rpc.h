@@ -24,7 +24,7 @@
 #define RPC_QUEUE_MAX 256
 
 enum rpc_read_status {
-	RPC_LINE,		/* *line/*len hold one line without its newline */
+	RPC_LINE,		/* line and len hold one line without its newline */
 	RPC_LINE_TOOLONG,	/* a line over RPC_LINE_MAX was skipped */
 	RPC_EOF,		/* input closed */
 	RPC_WAKE,		/* the wake fd became readable (shutdown signal) */

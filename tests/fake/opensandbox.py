@@ -1264,3 +1264,1507 @@ def json_body(h, on_error):
         return json.loads(h.body.decode("utf-8")) if h.body.strip() else None
     except (ValueError, UnicodeDecodeError) as e:
         raise on_error(e)
+
+
+# ----------------------------------------------------------------------------------------------
+# routing: control API, server proxy, gateway shapes, lifecycle
+# ----------------------------------------------------------------------------------------------
+
+_PROXY_RE = re.compile(r"^(?:/v1)?/sandboxes/([^/]+)/proxy/(\d+)(/.*)?$")
+_URI_RE = re.compile(r"^/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/(\d+)(/.*)?$")
+_AUTH_EXEMPT = ("/health", "/docs", "/redoc", "/openapi.json", "/v1/health")
+
+
+def route(h, path):
+    """Sends the request to the service the path (or the ingress header) addresses."""
+    ingress = h.headers.get("OpenSandbox-Ingress-To")
+    if ingress:
+        m = re.match(r"^(.+)-(\d+)$", ingress)
+        if not m:
+            raise lc_error(400, "GENERAL::UNKNOWN_ERROR", "malformed OpenSandbox-Ingress-To header")
+        return to_port(h, m.group(1), int(m.group(2)), path, via="gateway")
+    m = _PROXY_RE.match(path)
+    if m:
+        return to_port(h, m.group(1), int(m.group(2)), m.group(3) or "/", via="server_proxy")
+    m = _URI_RE.match(path)
+    if m:
+        return to_port(h, m.group(1), int(m.group(2)), m.group(3) or "/", via="gateway")
+    h.rec["service"] = "lifecycle"
+    h.extra_headers.append(("X-Request-ID", h.headers.get("X-Request-ID") or str(uuid.uuid4())))
+    lifecycle(h, path)
+
+
+def to_port(h, sid, port, sub, via):
+    """A request for port `port` of sandbox `sid` (execd, egress, or a user service)."""
+    h.rec.update({"sandbox_id": sid, "port": port, "upstream_path": sub, "via": via,
+                  "service": {EXECD_PORT: "execd", EGRESS_PORT: "egress"}.get(port, "proxy")})
+    sb = STORE.get(sid)
+    if sb is None:
+        if via == "server_proxy":
+            raise not_found(sid)
+        raise go_http_error(502, "Bad Gateway")
+    if not (1 <= port <= 65535):
+        raise lc_error(400, runtime_prefix() + "::INVALID_PORT", "Port %d is out of range." % port)
+    if port == EGRESS_PORT:
+        if sb.egress is None:
+            raise upstream_down(via, sb)
+        return egress(h, sb, sub)
+    wait_until_reachable(sb, via)
+    if port == EXECD_PORT:
+        return execd(h, sb, sub)
+    return forward(h, port, sub, via, sb)
+
+
+def upstream_down(via, sb):
+    if via == "server_proxy":
+        return lc_error(502, "GENERAL::UNKNOWN_ERROR",
+                        "Could not connect to the backend sandbox %s." % sb.id)
+    return go_http_error(502, "Bad Gateway")
+
+
+def wait_until_reachable(sb, via):
+    """CHOICE: nothing listens before Running + execd_ready_ms; Paused hangs (frozen)."""
+    deadline = time.monotonic() + 60
+    while True:
+        with STORE.lock:
+            sb.refresh()
+            state, gone, ready_at = sb.state, sb.gone, sb.ready_at
+        if gone:
+            raise upstream_down(via, sb)
+        if state in ("Paused", "Pausing"):
+            if time.monotonic() > deadline:
+                raise go_http_error(504, "Gateway Timeout")
+            time.sleep(0.05)
+            continue
+        if state not in ("Running", "Resuming") or time.time() < ready_at:
+            raise upstream_down(via, sb)
+        return
+
+
+def forward(h, port, sub, via, sb):
+    """execd's /proxy/{port}: reverse proxy to 127.0.0.1:{port} (the sandbox is this host)."""
+    q = ("?" + h.rawquery) if h.rawquery else ""
+    hop = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "proxy-connection",
+           "host", "content-length", "open-sandbox-api-key", "authorization", "cookie"}
+    headers = {k: v for k, v in h.headers.items() if k.lower() not in hop}
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request(h.command, sub + q, body=h.body or None, headers=headers)
+        r = c.getresponse()
+        body = r.read()
+        rh = [(k, v) for k, v in r.getheaders() if k.lower() not in hop]
+        c.close()
+    except OSError:
+        raise upstream_down(via, sb)
+    raise Reply(r.status, body, None, rh)
+
+
+def control_api(h, path):
+    """The test-control API (never recorded, never auth-checked)."""
+    m = h.command
+    try:
+        body = json.loads(h.body) if h.body.strip() else {}
+    except ValueError:
+        return h.reply(400, py_json({"error": "bad JSON"}), CT_JSON)
+    if path == "/__fake/health":
+        return h.reply(200, py_json({"ok": True}), CT_JSON)
+    if path == "/__fake/requests" and m == "GET":
+        since = int((h.query.get("since") or ["0"])[0] or 0)
+        with STORE.lock:
+            data = [r for r in STORE.requests if r["seq"] > since]
+            return h.reply(200, json.dumps(data).encode(), CT_JSON)
+    if path == "/__fake/reset" and m == "POST":
+        with STORE.lock:
+            STORE.requests.clear()
+            STORE.faults.clear()
+            sbs = [] if body.get("keep_sandboxes") else list(STORE.sandboxes.values())
+        for sb in sbs:
+            STORE.remove(sb)
+        return h.reply(200, py_json({"ok": True}), CT_JSON)
+    if path == "/__fake/fault" and m == "DELETE":
+        with STORE.lock:
+            STORE.faults.clear()
+        return h.reply(200, py_json({"ok": True}), CT_JSON)
+    if path == "/__fake/fault" and m == "POST":
+        try:
+            meth, rx = body["match"].split(" ", 1)
+            kind = body.get("kind", "status")
+            if kind not in FAULT_KINDS:
+                raise ValueError("kind must be one of " + ", ".join(FAULT_KINDS))
+            f = {"method": meth.upper(), "re": re.compile(rx), "match": body["match"], "kind": kind,
+                 "status": int(body.get("status") or (500 if kind == "status" else 0)),
+                 "delay_ms": int(body.get("delay_ms") or 0), "count": int(body.get("count", 1)),
+                 "body": body.get("body"), "content_type": body.get("content_type"), "hits": 0}
+            if f["count"] <= 0:
+                f["count"] = -1
+        except (KeyError, ValueError, re.error) as e:
+            return h.reply(400, py_json({"error": str(e)}), CT_JSON)
+        with STORE.lock:
+            STORE.fault_seq += 1
+            f["id"] = STORE.fault_seq
+            STORE.faults.append(f)
+        return h.reply(200, py_json({"id": f["id"]}), CT_JSON)
+    if path == "/__fake/faults" and m == "GET":
+        with STORE.lock:
+            out = [{k: v for k, v in f.items() if k != "re"} for f in STORE.faults]
+        return h.reply(200, py_json(out), CT_JSON)
+    if path == "/__fake/config" and m == "POST":
+        for k, v in body.items():
+            if k not in TUNABLE:
+                return h.reply(400, py_json({"error": "not tunable: " + k}), CT_JSON)
+            setattr(CFG, k, int(v))
+        return h.reply(200, py_json({k: getattr(CFG, k) for k in TUNABLE}), CT_JSON)
+    if path == "/__fake/sandboxes" and m == "GET":
+        out = []
+        for sb in STORE.all():
+            out.append({"id": sb.id, "state": sb.state, "root": sb.root, "metadata": sb.metadata,
+                        "env": sb.env, "commands": {c.id: c.status_json() for c in list(sb.commands.values())},
+                        "egress": sb.egress.policy() if sb.egress else None,
+                        "contexts": [c.id for c in list(sb.contexts.values())]})
+        return h.reply(200, py_json(out), CT_JSON)
+    if path == "/__fake/expire" and m == "POST":
+        sb = STORE.get(body.get("id", ""))
+        if sb is None:
+            return h.reply(404, py_json({"error": "no such sandbox"}), CT_JSON)
+        with STORE.lock:
+            sb.expires_at = time.time() + int(body.get("in_ms", 0)) / 1000.0
+        return h.reply(200, py_json({"ok": True}), CT_JSON)
+    return h.reply(404, py_json({"error": "unknown control route"}), CT_JSON)
+
+
+# ----------------------------------------------------------------------------------------------
+# lifecycle server (§2)
+# ----------------------------------------------------------------------------------------------
+
+_LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_NAME_RE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def check_auth(h):
+    """§2.1: OPEN-SANDBOX-API-KEY, only when the server has a key configured."""
+    if not CFG.api_key:
+        return
+    got = h.headers.get("OPEN-SANDBOX-API-KEY")
+    if got is None or got == "":
+        raise lc_error(401, "MISSING_API_KEY", "Authentication credentials are missing. "
+                       "Provide API key via OPEN-SANDBOX-API-KEY header.")
+    if not secrets.compare_digest(got.encode(), CFG.api_key.encode()):
+        raise lc_error(401, "INVALID_API_KEY", "Authentication credentials are invalid. "
+                       "Check your API key and try again.")
+
+
+def label_error(msg):
+    return lc_error(400, "SANDBOX::INVALID_METADATA_LABEL", msg)
+
+
+def check_metadata(md, patch=False):
+    """§0.11: Kubernetes label rules, no opensandbox.io/ prefix."""
+    if not isinstance(md, dict):
+        raise lc_422([{"type": "dict_type", "loc": ["body", "metadata"], "msg": "Input should be a valid dictionary",
+                       "input": md}])
+    for k, v in md.items():
+        if k.startswith("opensandbox.io/"):
+            raise label_error("Metadata key '%s' uses the reserved prefix 'opensandbox.io/'." % k)
+        prefix, _, name = k.rpartition("/")
+        if (prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN_RE.match(prefix))) or \
+                not name or len(name) > 63 or not _LABEL_NAME_RE.match(name):
+            raise label_error("Metadata key '%s' is not a valid label key." % k)
+        if v is None and patch:
+            continue
+        if not isinstance(v, str):
+            raise lc_422([{"type": "string_type", "loc": ["body", "metadata", k],
+                           "msg": "Input should be a valid string", "input": v}])
+        if len(v) > 63 or not _LABEL_VALUE_RE.match(v):
+            raise label_error("Metadata value '%s' for key '%s' is not a valid label value: at most 63 "
+                              "characters matching [A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?." % (v, k))
+
+
+def missing(loc, body):
+    return {"type": "missing", "loc": ["body", loc], "msg": "Field required", "input": body}
+
+
+def read_json_422(h):
+    """FastAPI body parsing: bad JSON -> 422 json_invalid (§0.12)."""
+    try:
+        return json.loads(h.body.decode("utf-8")) if h.body.strip() else None
+    except (ValueError, UnicodeDecodeError) as e:
+        pos = getattr(e, "pos", 0)
+        raise lc_422([{"type": "json_invalid", "loc": ["body", pos], "msg": "JSON decode error",
+                       "input": {}, "ctx": {"error": getattr(e, "msg", str(e))}}])
+
+
+def lifecycle(h, path):
+    if path in ("/health", "/v1/health"):
+        raise Reply(200, py_json({"status": "healthy"}), CT_JSON)
+    if path not in _AUTH_EXEMPT:
+        check_auth(h)
+    p = path[3:] if path.startswith("/v1/") else path
+    m = h.command
+    parts = [x for x in p.split("/") if x]
+    if parts[:1] == ["snapshots"] or (len(parts) == 3 and parts[0] == "sandboxes" and parts[2] == "snapshots"):
+        raise lc_error(501, "SANDBOX::API_NOT_SUPPORTED", "Snapshots are not supported by this runtime.")
+    if parts == ["sandboxes"]:
+        if m == "GET":
+            return list_sandboxes(h)
+        if m == "POST":
+            return create_sandbox(h)
+        raise Reply(405, py_json({"detail": "Method Not Allowed"}), CT_JSON)
+    if len(parts) >= 2 and parts[0] == "sandboxes":
+        sid = parts[1]
+        rest = parts[2:]
+        if rest == [] and m == "GET":
+            sb = STORE.get(sid) or raise_(not_found(sid))
+            raise Reply(200, py_json(sb.to_json()), CT_JSON)
+        if rest == [] and m == "DELETE":
+            return delete_sandbox(h, sid)
+        if rest == ["metadata"] and m == "PATCH":
+            return patch_metadata(h, sid)
+        if rest == ["pause"] and m == "POST":
+            return pause_resume(h, sid, True)
+        if rest == ["resume"] and m == "POST":
+            return pause_resume(h, sid, False)
+        if rest == ["renew-expiration"] and m == "POST":
+            return renew(h, sid)
+        if len(rest) == 2 and rest[0] == "endpoints" and m == "GET":
+            return endpoint(h, sid, rest[1])
+    raise Reply(404, py_json({"detail": "Not Found"}), CT_JSON)
+
+
+def raise_(r):
+    raise r
+
+
+def create_sandbox(h):
+    req = read_json_422(h)
+    if not isinstance(req, dict):
+        raise lc_422([{"type": "model_attributes_type", "loc": ["body"],
+                       "msg": "Input should be a valid dictionary or object to extract fields from",
+                       "input": req}])
+    has_image, has_snap = req.get("image") is not None, req.get("snapshotId") is not None
+    if has_image == has_snap:
+        raise lc_422([{"type": "value_error", "loc": ["body"], "input": req,
+                       "msg": "Value error, Exactly one of image or snapshotId must be provided"}])
+    errs = []
+    if has_image:
+        img = req["image"]
+        if not isinstance(img, dict) or not isinstance(img.get("uri"), str) or not img.get("uri"):
+            errs.append(missing("image", req) if not isinstance(img, dict) else
+                        {"type": "missing", "loc": ["body", "image", "uri"], "msg": "Field required", "input": img})
+        ep = req.get("entrypoint")
+        if ep is None:
+            errs.append(missing("entrypoint", req))
+        elif not isinstance(ep, list) or not ep or not all(isinstance(x, str) for x in ep):
+            errs.append({"type": "too_short", "loc": ["body", "entrypoint"], "input": ep,
+                         "msg": "List should have at least 1 item after validation"})
+    rl = req.get("resourceLimits")
+    if rl is None and "poolRef" not in (req.get("extensions") or {}):
+        errs.append(missing("resourceLimits", req))
+    elif rl is not None and (not isinstance(rl, dict) or not all(isinstance(v, str) for v in rl.values())):
+        errs.append({"type": "dict_type", "loc": ["body", "resourceLimits"], "input": rl,
+                     "msg": "Input should be a valid dictionary"})
+    t = req.get("timeout")
+    if t is not None:
+        if isinstance(t, bool) or not isinstance(t, int):
+            errs.append({"type": "int_type", "loc": ["body", "timeout"], "input": t,
+                         "msg": "Input should be a valid integer"})
+        elif t < 60:
+            errs.append({"type": "greater_than_equal", "loc": ["body", "timeout"], "input": t,
+                         "msg": "Input should be greater than or equal to 60", "ctx": {"ge": 60}})
+    env = req.get("env")
+    if env is not None and (not isinstance(env, dict) or
+                            not all(v is None or isinstance(v, str) for v in env.values())):
+        errs.append({"type": "dict_type", "loc": ["body", "env"], "input": env,
+                     "msg": "Input should be a valid dictionary"})
+    np = req.get("networkPolicy")
+    if np is not None:
+        if not isinstance(np, dict):
+            errs.append({"type": "model_type", "loc": ["body", "networkPolicy"], "input": np,
+                         "msg": "Input should be a valid dictionary or instance of NetworkPolicy"})
+        else:
+            da = np.get("defaultAction")
+            if da is not None and da not in ("allow", "deny"):
+                errs.append({"type": "literal_error", "loc": ["body", "networkPolicy", "defaultAction"],
+                             "input": da, "msg": "Input should be 'allow' or 'deny'"})
+            for i, r in enumerate(np.get("egress") or []):
+                if not isinstance(r, dict) or r.get("action") not in ("allow", "deny") or \
+                        not isinstance(r.get("target"), str):
+                    errs.append({"type": "value_error", "loc": ["body", "networkPolicy", "egress", i],
+                                 "input": r, "msg": "Value error, invalid egress rule"})
+    if errs:
+        raise lc_422(errs)
+    if has_snap:
+        raise lc_error(501, "SANDBOX::API_NOT_SUPPORTED", "Snapshot restore is not supported by this runtime.")
+    if t is not None and t > CFG.max_timeout:
+        raise lc_error(400, "SANDBOX::INVALID_PARAMETER",
+                       "Sandbox timeout %ds exceeds the configured maximum of %ds." % (t, CFG.max_timeout))
+    if req.get("secureAccess") and CFG.runtime == "docker":
+        raise lc_error(400, "SANDBOX::INVALID_PARAMETER", "secureAccess is only supported by the Kubernetes gateway.")
+    if (req.get("credentialProxy") or {}).get("enabled") and np is None:
+        raise lc_error(400, "SANDBOX::INVALID_PARAMETER", "credentialProxy requires networkPolicy.")
+    if req.get("metadata") is not None:
+        check_metadata(req["metadata"])
+    if np is not None and CFG.no_egress:
+        raise lc_error(400, "SANDBOX::INVALID_PARAMETER",
+                       "networkPolicy requires egress.image to be configured on the server.")
+    try:
+        sb = Sandbox(req)
+    except ValueError as e:
+        raise lc_error(400, "SANDBOX::INVALID_PARAMETER", str(e))
+    STORE.add(sb)
+    log("created sandbox %s (%s)" % (sb.id, (sb.image or {}).get("uri")))
+    raise Reply(202, py_json(sb.create_json()), CT_JSON, [("Location", "/v1/sandboxes/" + sb.id)])
+
+
+def list_sandboxes(h):
+    q = h.query
+    errs = []
+
+    def int_param(name, default, lo, hi):
+        vals = q.get(name)
+        if not vals:
+            return default
+        try:
+            v = int(vals[-1])
+        except ValueError:
+            errs.append({"type": "int_parsing", "loc": ["query", name], "input": vals[-1],
+                         "msg": "Input should be a valid integer, unable to parse string as an integer"})
+            return default
+        if v < lo:
+            errs.append({"type": "greater_than_equal", "loc": ["query", name], "input": vals[-1],
+                         "msg": "Input should be greater than or equal to %d" % lo, "ctx": {"ge": lo}})
+        elif hi is not None and v > hi:
+            errs.append({"type": "less_than_equal", "loc": ["query", name], "input": vals[-1],
+                         "msg": "Input should be less than or equal to %d" % hi, "ctx": {"le": hi}})
+        return v
+    page = int_param("page", 1, 1, None)
+    size = int_param("pageSize", 20, 1, 200)
+    if errs:
+        raise lc_422(errs)
+    states = {s.lower() for s in q.get("state", []) if s}
+    want = {}
+    for raw in q.get("metadata", []):
+        for seg in raw.split("&"):
+            if not seg:
+                continue
+            if "=" not in seg:
+                raise lc_error(400, "INVALID_METADATA_FORMAT",
+                               "Invalid metadata filter segment '%s': expected key=value." % seg)
+            k, v = seg.split("=", 1)
+            want[urllib.parse.unquote(k)] = urllib.parse.unquote(v)
+    items = [sb for sb in STORE.all()
+             if (not states or sb.state.lower() in states)
+             and all(sb.metadata.get(k) == v for k, v in want.items())]
+    items.sort(key=lambda sb: sb.created_at, reverse=True)
+    total = len(items)
+    pages = math.ceil(total / size) if total else 0
+    chunk = items[(page - 1) * size: page * size]
+    raise Reply(200, py_json({"items": [sb.to_json() for sb in chunk],
+                              "pagination": {"page": page, "pageSize": size, "totalItems": total,
+                                             "totalPages": pages, "hasNextPage": page < pages}}), CT_JSON)
+
+
+def delete_sandbox(h, sid):
+    sb = STORE.get(sid)
+    if sb is None:
+        raise not_found(sid)
+    if CFG.runtime == "kubernetes":
+        with STORE.lock:
+            if sb.state not in ("Stopping", "Terminated"):
+                sb.kill_all(signal.SIGKILL)
+                sb.set_state("Stopping", "STOPPING", "Sandbox is being deleted.")
+                t0 = time.time() + CFG.transition_ms / 1000.0
+                sb.at(t0, lambda t: sb.set_state("Terminated", "TERMINATED", "Sandbox was deleted.", t))
+                sb.at(t0 + CFG.transition_ms / 1000.0, lambda t: STORE.remove(sb))
+    else:
+        STORE.remove(sb)
+    log("deleted sandbox %s" % sid)
+    raise Reply(204)
+
+
+def patch_metadata(h, sid):
+    body = read_json_422(h)
+    sb = STORE.get(sid) or raise_(not_found(sid))
+    if not isinstance(body, dict):
+        raise lc_422([{"type": "dict_type", "loc": ["body"], "msg": "Input should be a valid dictionary",
+                       "input": body}])
+    check_metadata(body, patch=True)
+    with STORE.lock:
+        for k, v in body.items():
+            if v is None:
+                sb.metadata.pop(k, None)
+            else:
+                sb.metadata[k] = v
+        sb.metadata_sent = True
+    raise Reply(200, py_json(sb.to_json()), CT_JSON)
+
+
+def pause_resume(h, sid, pause):
+    sb = STORE.get(sid) or raise_(not_found(sid))
+    k8s = CFG.runtime == "kubernetes"
+    with STORE.lock:
+        if pause:
+            if sb.state != "Running":
+                raise lc_error(409, "KUBERNETES::INVALID_STATE" if k8s else "DOCKER::SANDBOX_NOT_RUNNING",
+                               "Sandbox is not in a running state.")
+            if k8s:
+                sb.set_state("Pausing", "PAUSING", "Sandbox is pausing.")
+                sb.at(time.time() + CFG.transition_ms / 1000.0, sb.freeze)
+            else:
+                sb.freeze()
+        else:
+            if sb.state != "Paused":
+                raise lc_error(409, "KUBERNETES::INVALID_STATE" if k8s else "DOCKER::SANDBOX_NOT_PAUSED",
+                               "Sandbox is not in a paused state.")
+            if k8s:
+                sb.set_state("Resuming", "RESUMING", "Sandbox is resuming.")
+                sb.at(time.time() + CFG.transition_ms / 1000.0, sb.thaw)
+            else:
+                sb.thaw()
+    raise Reply(202)
+
+
+def parse_rfc3339(s):
+    if not isinstance(s, str):
+        raise ValueError("not a string")
+    s2 = s.strip()
+    if s2.endswith("Z") or s2.endswith("z"):
+        s2 = s2[:-1] + "+00:00"
+    m = re.match(r"^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2})(\.\d+)?([+-]\d{2}:\d{2})?$", s2)
+    if not m:
+        raise ValueError("bad datetime")
+    frac = (m.group(2) or "")[:7]
+    dt = datetime.datetime.fromisoformat(m.group(1).replace("t", "T") + frac + (m.group(3) or "+00:00"))
+    return dt.timestamp()
+
+
+def renew(h, sid):
+    body = read_json_422(h)
+    if not isinstance(body, dict) or "expiresAt" not in body:
+        raise lc_422([missing("expiresAt", body)])
+    try:
+        t = parse_rfc3339(body["expiresAt"])
+    except ValueError:
+        raise lc_422([{"type": "datetime_from_date_parsing", "loc": ["body", "expiresAt"],
+                       "input": body["expiresAt"], "msg": "Input should be a valid datetime"}])
+    sb = STORE.get(sid) or raise_(not_found(sid))
+    pre = runtime_prefix()
+    if sb.expires_at is None:
+        raise lc_error(409, pre + "::INVALID_EXPIRATION",
+                       "Sandbox %s does not have automatic expiration enabled." % sid)
+    if t <= time.time():
+        raise lc_error(400, pre + "::INVALID_EXPIRATION", "New expiration time must be in the future.")
+    with STORE.lock:
+        sb.expires_at = t
+    raise Reply(200, py_json({"expiresAt": rfc3339_us(t)}), CT_JSON)
+
+
+def endpoint(h, sid, port_s):
+    try:
+        port = int(port_s)
+    except ValueError:
+        raise lc_422([{"type": "int_parsing", "loc": ["path", "port"], "input": port_s,
+                       "msg": "Input should be a valid integer, unable to parse string as an integer"}])
+    sb = STORE.get(sid) or raise_(not_found(sid))
+    pre = runtime_prefix()
+    if not (1 <= port <= 65535):
+        raise lc_error(400, pre + "::INVALID_PORT", "Port %d is out of range (1-65535)." % port)
+    usp = (h.query.get("use_server_proxy") or ["false"])[-1].lower() in ("1", "true", "yes", "on")
+    if h.query.get("expires"):
+        if usp:
+            raise lc_error(400, "SANDBOX::INVALID_PARAMETER", "expires cannot be combined with use_server_proxy.")
+        raise lc_error(400, "SANDBOX::API_NOT_SUPPORTED", "Signed endpoints are not supported by this runtime.")
+    host = CFG.public_host or h.headers.get("Host") or "127.0.0.1:%d" % STORE.port
+    headers = {}
+    mode = "proxy" if usp else CFG.endpoint_mode
+    if mode == "proxy":
+        ep = "%s/sandboxes/%s/proxy/%d" % (host, sid, port)
+    elif mode == "uri":
+        ep = "%s/%s/%d" % (host, sid, port)
+    else:
+        ep = host
+        headers["OpenSandbox-Ingress-To"] = "%s-%d" % (sid, port)
+    if port == EGRESS_PORT and sb.egress is not None:
+        headers["OPENSANDBOX-EGRESS-AUTH"] = sb.egress.token
+    if sb.secure_token:
+        headers["OpenSandbox-Secure-Access"] = sb.secure_token
+    d = {"endpoint": ep}
+    if headers:
+        d["headers"] = headers
+    raise Reply(200, py_json(d), CT_JSON)
+
+
+# ----------------------------------------------------------------------------------------------
+# execd (§3)
+# ----------------------------------------------------------------------------------------------
+
+
+def execd(h, sb, sub):
+    if sb.secure_token and h.headers.get("OpenSandbox-Secure-Access") != sb.secure_token:
+        raise go_http_error(401, "Unauthorized")
+    if CFG.execd_token and h.headers.get("X-EXECD-ACCESS-TOKEN") != CFG.execd_token:
+        raise Reply(401, go_json({"error": "Unauthorized: invalid or missing header X-EXECD-ACCESS-TOKEN"}),
+                    CT_GO_JSON)
+    m = h.command
+    if sub.startswith("/proxy/"):
+        mm = re.match(r"^/proxy/(\d+)(/.*)?$", sub)
+        if mm:
+            return forward(h, int(mm.group(1)), mm.group(2) or "/", "execd", sb)
+    key = (m, sub)
+    simple = {
+        ("GET", "/ping"): lambda: Reply(200),
+        ("POST", "/command"): lambda: run_command(h, sb),
+        ("DELETE", "/command"): lambda: interrupt(h, sb, "command"),
+        ("DELETE", "/code"): lambda: interrupt(h, sb, "code"),
+        ("POST", "/session"): lambda: create_session(h, sb),
+        ("POST", "/code/context"): lambda: create_context(h, sb),
+        ("GET", "/code/contexts"): lambda: list_contexts(h, sb),
+        ("DELETE", "/code/contexts"): lambda: delete_contexts(h, sb),
+        ("POST", "/code"): lambda: run_code(h, sb),
+        ("GET", "/files/info"): lambda: files_info(h, sb),
+        ("DELETE", "/files"): lambda: files_delete(h, sb),
+        ("POST", "/files/permissions"): lambda: files_permissions(h, sb),
+        ("POST", "/files/mv"): lambda: files_move(h, sb),
+        ("GET", "/files/search"): lambda: files_search(h, sb),
+        ("POST", "/files/replace"): lambda: files_replace(h, sb),
+        ("POST", "/files/upload"): lambda: files_upload(h, sb),
+        ("GET", "/files/download"): lambda: files_download(h, sb),
+        ("GET", "/directories/list"): lambda: dirs_list(h, sb),
+        ("POST", "/directories"): lambda: dirs_create(h, sb),
+        ("DELETE", "/directories"): lambda: dirs_delete(h, sb),
+        ("GET", "/metrics"): lambda: metrics(h, sb),
+        ("GET", "/metrics/watch"): lambda: metrics_watch(h, sb),
+    }
+    fn = simple.get(key)
+    if fn is not None:
+        r = fn()
+        if isinstance(r, Reply):
+            raise r
+        return
+    mm = re.match(r"^/command/status/([^/]+)$", sub)
+    if mm and m == "GET":
+        return command_status(h, sb, mm.group(1))
+    mm = re.match(r"^/command/([^/]+)/logs$", sub)
+    if mm and m == "GET":
+        return command_logs(h, sb, mm.group(1))
+    mm = re.match(r"^/session/([^/]+)/run$", sub)
+    if mm and m == "POST":
+        return session_run(h, sb, mm.group(1))
+    mm = re.match(r"^/session/([^/]+)$", sub)
+    if mm and m == "DELETE":
+        return delete_session(h, sb, mm.group(1))
+    mm = re.match(r"^/code/contexts/([^/]+)$", sub)
+    if mm and m in ("GET", "DELETE"):
+        return context_by_id(h, sb, mm.group(1), m == "DELETE")
+    raise Reply(404, "404 page not found", "text/plain")
+
+
+def bad_body(msg):
+    return ex_error(400, "INVALID_REQUEST_BODY", msg)
+
+
+def ex_json_body(h):
+    return json_body(h, lambda e: bad_body("invalid request body: %s" % e))
+
+
+def event_ts(obj):
+    obj["timestamp"] = now_ms()
+    return obj
+
+
+def final_event(cmd, started):
+    """§0.5: execution_complete for exit 0, else error with evalue = exit code or -1."""
+    if cmd.rc == 0:
+        return {"type": "execution_complete", "execution_time": int((time.time() - started) * 1000),
+                "timestamp": now_ms()}
+    if cmd.rc is None or cmd.rc < 0:
+        evalue, tb = "-1", [cmd.error or "signal: killed"]
+    else:
+        evalue, tb = str(cmd.rc), ["exit status %d" % cmd.rc]
+    return {"type": "error", "timestamp": now_ms(),
+            "error": {"ename": "CommandExecError", "evalue": evalue, "traceback": tb}}
+
+
+def pump(sw, cmd, kind_map=None):
+    """Relays a foreground command's output until it exits; False when the client left."""
+    while True:
+        if sw.dead:
+            cmd.discard = True
+            return False
+        try:
+            item = cmd.q.get(timeout=max(0.01, sw.ping_due()))
+        except queue.Empty:
+            sw.maybe_ping()
+            if sw.dead:
+                cmd.discard = True
+                return False
+            continue
+        sw.maybe_ping()
+        if item[0] == "out":
+            sw.lines(kind_map.get(item[1], item[1]) if kind_map else item[1], item[2])
+        elif item[0] == "exit":
+            return not sw.dead
+        if sw.dead:
+            cmd.discard = True
+            return False
+
+
+def check_cwd(sb, cwd):
+    if cwd is None or cwd == "":
+        return sb.root
+    if not isinstance(cwd, str):
+        raise bad_body("invalid request, validation error: cwd must be a string")
+    _, host = resolve(sb, cwd)
+    if not os.path.isdir(host):
+        raise bad_body("working directory does not exist: %s" % cwd)
+    return host
+
+
+def run_command(h, sb):
+    req = ex_json_body(h)
+    if not isinstance(req, dict) or not isinstance(req.get("command"), str) or not req.get("command"):
+        raise bad_body("invalid request, validation error: Key: 'RunCommandRequest.Command' Error:"
+                       "Field validation for 'Command' failed on the 'required' tag")
+    timeout = req.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1):
+        raise bad_body("invalid request, validation error: timeout must be >= 1")
+    uid, gid = req.get("uid"), req.get("gid")
+    if gid is not None and uid is None:
+        raise bad_body("invalid request, validation error: gid requires uid")
+    envs = req.get("envs") or {}
+    if not isinstance(envs, dict):
+        raise bad_body("invalid request, validation error: envs must be an object")
+    cwd = check_cwd(sb, req.get("cwd"))
+    bg = bool(req.get("background"))
+    cmd = Command(sb, req["command"], background=bg)
+    sw = StreamWriter(h, sb)
+    started = time.time()
+    try:
+        cmd.launch([bash_path(), "-c", req["command"]], cwd, sb.process_env(envs), timeout_ms=timeout,
+                   uid=uid, gid=gid)
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        cmd.fail_start(str(e))
+        sb.commands[cmd.id] = cmd
+        sw.begin()
+        sw.event(event_ts({"type": "init", "text": cmd.id}))
+        sw.event({"type": "error", "timestamp": now_ms(),
+                  "error": {"ename": "CommandExecError", "evalue": str(e), "traceback": [str(e)]}})
+        sw.tail(CFG.tail_ms)
+        return sw.end()
+    sb.commands[cmd.id] = cmd
+    sw.begin()
+    sw.event(event_ts({"type": "init", "text": cmd.id}))
+    if bg:
+        if not sw.dead:
+            sw.event({"type": "execution_complete", "execution_time": int((time.time() - started) * 1000),
+                      "timestamp": now_ms()})
+    elif pump(sw, cmd):
+        sw.event(final_event(cmd, started))
+    if sw.dead:
+        return sw.end()
+    sw.tail(CFG.tail_ms)
+    sw.end()
+
+
+def interrupt(h, sb, what):
+    """§3.2: DELETE /command?id= (also /code?id= and bash-session ids)."""
+    ids = h.query.get("id") or [""]
+    cid = ids[0]
+    if not cid:
+        raise ex_error(400, "MISSING_QUERY", "missing query parameter: id")
+    cmd = sb.commands.get(cid)
+    if cmd is not None:
+        if not cmd.running or cmd.proc is None:
+            raise ex_error(500, "RUNTIME_ERROR", "error interruptting code context. command session %s is not running" % cid)
+        cmd.interrupt()
+        raise Reply(200)
+    sess = sb.sessions.pop(cid, None)
+    if sess is not None:
+        sess.close()
+        raise Reply(200)
+    ctx = sb.contexts.get(cid)
+    if ctx is not None:
+        ctx.interrupt()
+        raise Reply(200)
+    raise ex_error(500, "RUNTIME_ERROR", "error interruptting code context. %s: no such session" % cid)
+
+
+def command_status(h, sb, cid):
+    cmd = sb.commands.get(cid)
+    if cmd is None:
+        raise ex_error(404, "INVALID_REQUEST_BODY", "command not found: %s" % cid)
+    raise Reply(200, go_json(cmd.status_json()), CT_GO_JSON)
+
+
+def command_logs(h, sb, cid):
+    """§0.8: byte cursor into the combined output of a background command."""
+    cmd = sb.commands.get(cid)
+    if cmd is None or not cmd.background:
+        raise bad_body("command not found or not a background command: %s" % cid)
+    try:
+        cursor = int((h.query.get("cursor") or ["0"])[0] or 0)
+        if cursor < 0:
+            raise ValueError
+    except ValueError:
+        raise bad_body("invalid cursor")
+    try:
+        with open(cmd.log_path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            start = min(cursor, size)
+            f.seek(start)
+            data = f.read(size - start)
+    except OSError:
+        data, size = b"", 0
+    end = max(cursor, size) if cursor > size else size
+    raise Reply(200, data, CT_GO_TEXT, [("EXECD-COMMANDS-TAIL-CURSOR", str(end))])
+
+
+# bash sessions (§3.3) -----------------------------------------------------------------------
+
+def create_session(h, sb):
+    req = ex_json_body(h) or {}
+    cwd = req.get("cwd") if isinstance(req, dict) else None
+    if cwd:
+        _, host = resolve(sb, cwd)
+        os.makedirs(host, exist_ok=True)
+    else:
+        host = sb.root
+    sess = BashSession(sb, host)
+    sb.sessions[sess.id] = sess
+    raise Reply(200, go_json({"session_id": sess.id}), CT_GO_JSON)
+
+
+def delete_session(h, sb, sid):
+    sess = sb.sessions.pop(sid, None)
+    if sess is None:
+        raise ex_error(404, "CONTEXT_NOT_FOUND", "session %s not found" % sid)
+    sess.close()
+    raise Reply(200)
+
+
+def session_run(h, sb, sid):
+    req = ex_json_body(h)
+    if not isinstance(req, dict) or not isinstance(req.get("command"), str) or not req["command"]:
+        raise bad_body("invalid request, validation error: command is required")
+    sess = sb.sessions.get(sid)
+    if sess is None:
+        raise ex_error(500, "RUNTIME_ERROR", "error running in session. context not found")
+    timeout = req.get("timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0):
+        raise bad_body("invalid request, validation error: timeout must be >= 0")
+    cwd = check_cwd(sb, req["cwd"]) if req.get("cwd") else sess.cwd
+    cmd = Command(sb, req["command"], kind="session")
+    sw = StreamWriter(h, sb)
+    started = time.time()
+    cmd.launch([bash_path(), "--noprofile", "--norc", "-c", sess.script(req["command"], cwd)], cwd,
+               sb.process_env(), timeout_ms=None, merge=True)
+    sess.current = cmd
+    timer = None
+    if timeout:
+        timer = threading.Timer(timeout / 1000.0, cmd._on_timeout)
+        timer.daemon = True
+        timer.start()
+    sw.begin()
+    sw.event(event_ts({"type": "init", "text": sess.id}))
+    ok = pump(sw, cmd)
+    if timer:
+        timer.cancel()
+    sess.after_run()
+    if ok:
+        if cmd.timed_out:
+            sw.raw(go_json({"code": "RUNTIME_ERROR",
+                            "message": "error running in session. timeout after %s" % go_duration_ms(timeout)}))
+        else:
+            sw.event(final_event(cmd, started))
+    sw.end()     # no tail for sessions (§3.3)
+
+
+# code interpreting (§3.4) -------------------------------------------------------------------
+
+def has_interpreter(sb):
+    if CFG.code_interpreter == "always":
+        return True
+    if CFG.code_interpreter == "never":
+        return False
+    return "code-interpreter" in ((sb.image or {}).get("uri") or "")
+
+
+def create_context(h, sb):
+    req = ex_json_body(h) or {}
+    if not isinstance(req, dict):
+        raise bad_body("invalid request body")
+    lang = req.get("language") or "python"
+    if not has_interpreter(sb):
+        # Real execd retries the Jupyter connection with an uncapped backoff: the request
+        # hangs. CHOICE: hang until the client leaves or 60 s pass, then 500.
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            time.sleep(0.2)
+            try:
+                if h.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                    h.close_connection = True
+                    return
+            except BlockingIOError:
+                pass
+            except OSError:
+                h.close_connection = True
+                return
+        raise ex_error(500, "RUNTIME_ERROR", "error creating context: jupyter server not reachable")
+    if lang != "python":
+        raise ex_error(500, "RUNTIME_ERROR", "error creating context: language %s is not available" % lang)
+    cwd = check_cwd(sb, req.get("cwd"))
+    ctx = CodeContext(sb, lang, cwd)
+    sb.contexts[ctx.id] = ctx
+    raise Reply(200, go_json({"id": ctx.id, "language": lang}), CT_GO_JSON)
+
+
+def list_contexts(h, sb):
+    lang = (h.query.get("language") or [""])[0]
+    if lang in ("command", "background-command", "sql"):
+        raise ex_error(500, "RUNTIME_ERROR", "error listing contexts: unsupported language %s" % lang)
+    out = [{"id": c.id, "language": c.language} for c in list(sb.contexts.values())
+           if not lang or c.language == lang]
+    raise Reply(200, go_json(out), CT_GO_JSON)
+
+
+def delete_contexts(h, sb):
+    lang = (h.query.get("language") or [""])[0]
+    if not lang:
+        raise ex_error(400, "MISSING_QUERY", "missing query parameter: language")
+    for cid, c in list(sb.contexts.items()):
+        if c.language == lang:
+            c.close()
+            sb.contexts.pop(cid, None)
+            if sb.default_ctx.get(lang) is c:
+                del sb.default_ctx[lang]
+    raise Reply(200)
+
+
+def context_by_id(h, sb, cid, delete):
+    c = sb.contexts.get(cid)
+    if c is None:
+        raise ex_error(404, "CONTEXT_NOT_FOUND", "context %s not found" % cid)
+    if delete:
+        c.close()
+        sb.contexts.pop(cid, None)
+        for k, v in list(sb.default_ctx.items()):
+            if v is c:
+                del sb.default_ctx[k]
+        raise Reply(200)
+    raise Reply(200, go_json({"id": c.id, "language": c.language}), CT_GO_JSON)
+
+
+def run_code(h, sb):
+    req = ex_json_body(h)
+    if not isinstance(req, dict) or not isinstance(req.get("code"), str):
+        raise bad_body("invalid request, validation error: code is required")
+    ctxreq = req.get("context") or {}
+    if not isinstance(ctxreq, dict):
+        raise bad_body("invalid request, validation error: context must be an object")
+    cid, lang = ctxreq.get("id"), ctxreq.get("language")
+    if not cid and not lang:
+        return run_shell_code(h, sb, req["code"])
+    if not has_interpreter(sb):
+        raise ex_error(500, "RUNTIME_ERROR", "error running codes language runtime server not configured, "
+                       "please check your image runtime")
+    if cid:
+        ctx = sb.contexts.get(cid)
+        if ctx is None:
+            raise ex_error(404, "CONTEXT_NOT_FOUND", "context %s not found" % cid)
+    else:
+        if lang != "python":
+            raise ex_error(500, "RUNTIME_ERROR", "error running codes: language %s is not available" % lang)
+        ctx = sb.default_ctx.get(lang)
+        if ctx is None or ctx.id not in sb.contexts:
+            ctx = CodeContext(sb, lang, sb.root)
+            sb.contexts[ctx.id] = ctx
+            sb.default_ctx[lang] = ctx
+    if not ctx.busy.acquire(blocking=False):
+        raise ex_error(500, "RUNTIME_ERROR", "error running codes: session is busy")
+    try:
+        run_cell(h, sb, ctx, req["code"])
+    finally:
+        ctx.busy.release()
+
+
+def run_cell(h, sb, ctx, code):
+    sw = StreamWriter(h, sb)
+    started = time.time()
+    while not ctx.q.empty():       # drop leftovers of an interrupted cell
+        try:
+            ctx.q.get_nowait()
+        except queue.Empty:
+            break
+    ctx.send(code)
+    ctx.count += 1
+    sw.begin()
+    sw.event(event_ts({"type": "init", "text": ctx.id}))
+    sw.event(event_ts({"type": "status", "text": "busy"}))
+    sw.event(event_ts({"type": "execution_count", "execution_count": ctx.count}))
+    while not sw.dead:
+        try:
+            m = ctx.q.get(timeout=max(0.01, sw.ping_due()))
+        except queue.Empty:
+            sw.maybe_ping()
+            continue
+        t = m.get("t")
+        if t in ("stdout", "stderr"):
+            sw.event(event_ts({"type": t, "text": m["text"]}))
+        elif t == "result":
+            sw.event({"type": "result", "timestamp": now_ms(), "results": {"text": m["text"]}})
+        elif t == "done":
+            sw.event({"type": "execution_complete", "execution_time": int((time.time() - started) * 1000),
+                      "timestamp": now_ms()})
+            break
+        elif t == "error":
+            sw.event({"type": "error", "timestamp": now_ms(),
+                      "error": {"ename": m.get("ename", "Error"), "evalue": m.get("evalue", ""),
+                                "traceback": m.get("traceback", [])}})
+            break
+        elif t == "eof":
+            sw.event({"type": "error", "timestamp": now_ms(),
+                      "error": {"ename": "DeadKernelError", "evalue": "kernel died", "traceback": []}})
+            break
+    sw.end()
+
+
+def run_shell_code(h, sb, code):
+    """POST /code without a language: a shell command, foreground semantics, no tail."""
+    cmd = Command(sb, code)
+    sw = StreamWriter(h, sb)
+    started = time.time()
+    cmd.launch([bash_path(), "-c", code], sb.root, sb.process_env())
+    sb.commands[cmd.id] = cmd
+    sw.begin()
+    sw.event(event_ts({"type": "init", "text": cmd.id}))
+    if pump(sw, cmd):
+        sw.event(final_event(cmd, started))
+    sw.end()
+
+
+# files and directories (§3.5) ---------------------------------------------------------------
+
+def q_paths(h):
+    paths = [p for p in h.query.get("path", []) if p != ""]
+    if not paths:
+        raise ex_error(400, "MISSING_QUERY", "missing query parameter: path")
+    return paths
+
+
+def not_found_file(p):
+    return ex_error(404, "FILE_NOT_FOUND", "file not found: %s" % p)
+
+
+def files_info(h, sb):
+    out = {}
+    for p in q_paths(h):
+        v, host = resolve(sb, p, follow=False)
+        if not os.path.lexists(host):
+            raise not_found_file(p)
+        out[p] = file_info(v, host)
+    raise Reply(200, go_json(out), CT_GO_JSON)
+
+
+def files_delete(h, sb):
+    for p in q_paths(h):
+        _, host = resolve(sb, p, follow=False)
+        if not os.path.lexists(host):
+            continue
+        if os.path.isdir(host) and not os.path.islink(host):
+            raise ex_error(500, "RUNTIME_ERROR", "error removing file %s: path is a directory" % p)
+        os.unlink(host)
+    raise Reply(200)
+
+
+def files_permissions(h, sb):
+    req = ex_json_body(h)
+    if not isinstance(req, dict):
+        raise bad_body("invalid request body: expected an object keyed by path")
+    for p, spec in req.items():
+        if not isinstance(spec, dict):
+            raise bad_body("invalid request body: permission for %s must be an object" % p)
+        mode = parse_mode(spec.get("mode"))
+        _, host = resolve(sb, p)
+        if not os.path.lexists(host):
+            raise ex_error(500, "RUNTIME_ERROR", "error changing permissions of %s: no such file or directory" % p)
+        if mode:
+            os.chmod(host, mode)
+        apply_owner(host, spec.get("owner"), spec.get("group"))
+    raise Reply(200)
+
+
+def files_move(h, sb):
+    req = ex_json_body(h)
+    if not isinstance(req, list):
+        raise bad_body("invalid request body: expected an array of {src, dest}")
+    for item in req:
+        if not isinstance(item, dict) or not item.get("src") or not item.get("dest"):
+            raise bad_body("invalid request body: src and dest are required")
+        _, src = resolve(sb, item["src"], follow=False)
+        _, dst = resolve(sb, item["dest"], follow=False)
+        if not os.path.lexists(src):
+            raise not_found_file(item["src"])
+        if os.path.lexists(dst):
+            raise ex_error(500, "RUNTIME_ERROR", "error moving %s: destination path already exists" % item["src"])
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.rename(src, dst)
+    raise Reply(200)
+
+
+def glob_regex(pat):
+    """doublestar syntax: ** crosses separators, * and ? do not, [..] classes, {a,b} alternatives."""
+    out, i = "", 0
+    while i < len(pat):
+        c = pat[i]
+        if pat.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pat.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif c == "*":
+            out, i = out + "[^/]*", i + 1
+        elif c == "?":
+            out, i = out + "[^/]", i + 1
+        elif c == "[":
+            j = pat.find("]", i + 2)
+            if j < 0:
+                raise ValueError("syntax error in pattern")
+            cls = pat[i + 1:j]
+            neg = cls[:1] in ("!", "^")
+            if neg:
+                cls = cls[1:]
+            out, i = out + "[" + ("^" if neg else "") + cls.replace("\\", "\\\\") + "]", j + 1
+        elif c == "{":
+            j = pat.find("}", i)
+            if j < 0:
+                raise ValueError("syntax error in pattern")
+            alts = [glob_regex(a)[1:-1] for a in pat[i + 1:j].split(",")]
+            out, i = out + "(?:" + "|".join(alts) + ")", j + 1
+        elif c == "\\" and i + 1 < len(pat):
+            out, i = out + re.escape(pat[i + 1]), i + 2
+        else:
+            out, i = out + re.escape(c), i + 1
+    return "^" + out + "$"
+
+
+def files_search(h, sb):
+    """Files only, matched on base names, symlinks not followed (§3.5)."""
+    paths = q_paths(h)
+    pattern = (h.query.get("pattern") or ["**"])[0] or "**"
+    v, host = resolve(sb, paths[0])
+    if not os.path.isdir(host):
+        raise not_found_file(paths[0])
+    try:
+        rx = re.compile(glob_regex(pattern))
+    except (ValueError, re.error):
+        raise ex_error(500, "RUNTIME_ERROR", "error searching files: syntax error in pattern")
+    out = []
+    for dirpath, dirnames, filenames in os.walk(host, followlinks=False, onerror=lambda e: None):
+        dirnames.sort()
+        for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
+            full = os.path.join(dirpath, name)
+            if os.path.isdir(full) and not os.path.islink(full):
+                continue
+            if rx.match(name):
+                out.append(file_info(sb.to_virtual(full), full))
+    raise Reply(200, go_json(out), CT_GO_JSON)
+
+
+def files_replace(h, sb):
+    req = ex_json_body(h)
+    if not isinstance(req, dict):
+        raise bad_body("invalid request body: expected an object keyed by path")
+    verbose = (h.query.get("verbose") or ["false"])[0].lower() == "true"
+    counts = {}
+    for p, spec in req.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("old"), str) or spec.get("old") == "":
+            raise bad_body("invalid request body: old must be a non-empty string for %s" % p)
+        new = spec.get("new") or ""
+        _, host = resolve(sb, p)
+        if not os.path.isfile(host):
+            raise not_found_file(p)
+        with open(host, "rb") as f:
+            data = f.read()
+        old_b, new_b = spec["old"].encode(), new.encode()
+        counts[p] = {"replacedCount": data.count(old_b)}
+        with open(host, "wb") as f:
+            f.write(data.replace(old_b, new_b))
+    if verbose:
+        raise Reply(200, go_json(counts), CT_GO_JSON)
+    raise Reply(200)
+
+
+def parse_multipart(h):
+    ctype = h.headers.get("Content-Type", "")
+    m = re.search(r'boundary="?([^";]+)"?', ctype)
+    if not ctype.lower().startswith("multipart/form-data") or not m:
+        raise ex_error(400, "INVALID_FILE", "request Content-Type isn't multipart/form-data")
+    sep = b"--" + m.group(1).encode()
+    segs = h.body.split(sep)
+    parts = []
+    for seg in segs[1:]:
+        if seg.startswith(b"--"):
+            break
+        if seg.startswith(b"\r\n"):
+            seg = seg[2:]
+        head, brk, data = seg.partition(b"\r\n\r\n")
+        if not brk:
+            raise ex_error(400, "INVALID_FILE", "malformed multipart body")
+        if data.endswith(b"\r\n"):
+            data = data[:-2]
+        hdrs = {}
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            k, _, v = line.partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        cd = hdrs.get("content-disposition", "")
+        name = re.search(r'(?:^|;)\s*name="([^"]*)"', cd)
+        fname = re.search(r'(?:^|;)\s*filename="([^"]*)"', cd)
+        parts.append({"name": name.group(1) if name else None,
+                      "filename": fname.group(1) if fname else None, "data": data})
+    return parts
+
+
+def files_upload(h, sb):
+    """§0.9: metadata/file pairs, both must be file parts (with a filename)."""
+    parts = parse_multipart(h)
+    metas = [p for p in parts if p["name"] == "metadata" and p["filename"] is not None]
+    files = [p for p in parts if p["name"] == "file" and p["filename"] is not None]
+    if not metas:
+        raise ex_error(400, "INVALID_FILE_METADATA", "metadata file is missing")
+    if not files:
+        raise ex_error(400, "INVALID_FILE", "file is missing")
+    if len(metas) != len(files):
+        raise ex_error(400, "INVALID_FILE", "metadata and file count mismatch")
+    for meta, f in zip(metas, files):
+        try:
+            md = json.loads(meta["data"])
+        except ValueError as e:
+            raise ex_error(400, "INVALID_FILE_METADATA", "invalid file metadata: %s" % e)
+        if not isinstance(md, dict) or not md.get("path"):
+            raise ex_error(400, "INVALID_FILE_METADATA", "invalid file metadata: path is required")
+        mode = parse_mode(md.get("mode"))
+        _, host = resolve(sb, md["path"])
+        if os.path.isdir(host):
+            raise ex_error(500, "RUNTIME_ERROR", "error writing file %s: is a directory" % md["path"])
+        os.makedirs(os.path.dirname(host), exist_ok=True)
+        fd = os.open(host, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o777)
+        try:
+            view = memoryview(f["data"])
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if mode:
+            os.chmod(host, mode)
+        apply_owner(host, md.get("owner"), md.get("group"))
+    raise Reply(200)
+
+
+def files_download(h, sb):
+    p = q_paths(h)[0]
+    v, host = resolve(sb, p)
+    if not os.path.exists(host):
+        raise not_found_file(p)
+    if os.path.isdir(host):
+        raise ex_error(500, "RUNTIME_ERROR", "error downloading %s: is a directory" % p)
+    st = os.stat(host)
+    size = st.st_size
+    name = os.path.basename(host)
+    try:
+        name.encode("ascii")
+        disp = 'attachment; filename="%s"' % name
+    except UnicodeEncodeError:
+        disp = "attachment; filename*=UTF-8''%s" % urllib.parse.quote(name)
+    hdrs = [("Content-Type", "application/octet-stream"), ("Content-Disposition", disp),
+            ("Accept-Ranges", "bytes"), ("Last-Modified", email.utils.formatdate(st.st_mtime, usegmt=True))]
+    rng = h.headers.get("Range")
+    start, length, status = 0, size, 200
+    if rng:
+        spec = rng.strip()
+        first = spec[6:].split(",")[0].strip() if spec.startswith("bytes=") else ""
+        a, dash, b = first.partition("-")
+        a, b = a.strip(), b.strip()
+        if not dash or (a and not a.isdigit()) or (b and not b.isdigit()) or (not a and not b) or \
+                (a and b and int(b) < int(a)):
+            raise Reply(416, go_json({"code": "UNKNOWN", "message": "invalid range %s" % rng}), CT_GO_JSON)
+        if not a:
+            n = int(b)
+            if n == 0 or size == 0:
+                raise Reply(416, "invalid range: failed to overlap\n", CT_GO_TEXT,
+                            [("Content-Range", "bytes */%d" % size)])
+            start = max(0, size - n)
+            end = size - 1
+        else:
+            start = int(a)
+            if start >= size:
+                raise Reply(416, "invalid range: failed to overlap\n", CT_GO_TEXT,
+                            [("Content-Range", "bytes */%d" % size)])
+            end = min(int(b), size - 1) if b else size - 1
+        length, status = end - start + 1, 206
+        hdrs.append(("Content-Range", "bytes %d-%d/%d" % (start, end, size)))
+    with open(host, "rb") as f:
+        f.seek(start)
+        h.reply_file(status, f, length, hdrs)
+
+
+def dirs_list(h, sb):
+    p = q_paths(h)[0]
+    try:
+        depth = int((h.query.get("depth") or ["1"])[0])
+        if depth < 0:
+            raise ValueError
+    except ValueError:
+        raise bad_body("invalid depth")
+    v, host = resolve(sb, p, follow=False)
+    if not os.path.lexists(host):
+        raise not_found_file(p)
+    if os.path.islink(host):
+        raise bad_body("path is a symlink: %s" % p)
+    if not os.path.isdir(host):
+        raise bad_body("path is not a directory: %s" % p)
+    out = []
+
+    def walk(hdir, vdir, d):
+        try:
+            names = sorted(os.listdir(hdir))
+        except OSError:
+            return
+        for name in names:
+            hp, vp = os.path.join(hdir, name), posixpath.join(vdir, name)
+            try:
+                out.append(file_info(vp, hp))
+            except OSError:
+                continue
+            if d > 1 and os.path.isdir(hp) and not os.path.islink(hp):
+                walk(hp, vp, d - 1)
+    if depth > 0:
+        walk(host, v, depth)
+    raise Reply(200, go_json(out), CT_GO_JSON)
+
+
+def dirs_create(h, sb):
+    req = ex_json_body(h)
+    if not isinstance(req, dict):
+        raise bad_body("invalid request body: expected an object keyed by path")
+    for p, spec in req.items():
+        spec = spec if isinstance(spec, dict) else {}
+        mode = parse_mode(spec.get("mode"))
+        _, host = resolve(sb, p)
+        if os.path.lexists(host) and not os.path.isdir(host):
+            raise ex_error(500, "RUNTIME_ERROR", "error creating directory %s: file exists" % p)
+        os.makedirs(host, exist_ok=True)
+        if mode:
+            os.chmod(host, mode)
+        apply_owner(host, spec.get("owner"), spec.get("group"))
+    raise Reply(200)
+
+
+def dirs_delete(h, sb):
+    for p in q_paths(h):
+        v, host = resolve(sb, p, follow=False)
+        if v == "/":
+            raise ex_error(500, "RUNTIME_ERROR", "error removing directory /: refusing to remove the root")
+        if os.path.islink(host) or os.path.isfile(host):
+            os.unlink(host)
+        elif os.path.isdir(host):
+            shutil.rmtree(host)
+    raise Reply(200)
+
+
+# metrics (§3.6) -----------------------------------------------------------------------------
+
+def _cpu_times():
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return sum(vals), idle
+
+
+def sample_metrics():
+    try:
+        t1, i1 = _cpu_times()
+        time.sleep(0.1)
+        t2, i2 = _cpu_times()
+        used = 100.0 * (1 - (i2 - i1) / max(1, t2 - t1)) * (os.cpu_count() or 1)
+        mem = {}
+        with open("/proc/meminfo") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                mem[k] = int(v.split()[0])
+        total = mem.get("MemTotal", 0) / 1024.0
+        avail = mem.get("MemAvailable", mem.get("MemFree", 0)) / 1024.0
+        return {"cpu_count": os.cpu_count() or 1, "cpu_used_pct": go_float(used),
+                "mem_total_mib": go_float(total), "mem_used_mib": go_float(total - avail),
+                "timestamp": now_ms()}
+    except (OSError, ValueError, IndexError) as e:
+        return {"error": str(e)}
+
+
+def metrics(h, sb):
+    m = sample_metrics()
+    if "error" in m:
+        raise ex_error(500, "RUNTIME_ERROR", "error getting metrics: " + m["error"])
+    raise Reply(200, go_json(m), CT_GO_JSON)
+
+
+def metrics_watch(h, sb):
+    sw = StreamWriter(h, sb)
+    sw.begin()
+    while not sw.dead:
+        sw.raw(go_json(sample_metrics()) + b"\n")
+        time.sleep(CFG.metrics_watch_ms / 1000.0)
+    sw.end()
+
+
+# ----------------------------------------------------------------------------------------------
+# egress sidecar (§4)
+# ----------------------------------------------------------------------------------------------
+
+def egress_json(obj, status=200):
+    return Reply(status, json.dumps(obj, separators=(",", ":")).encode() + b"\n", "application/json")
+
+
+def egress(h, sb, sub):
+    eg = sb.egress
+    m = h.command
+    if sub == "/healthz" and m == "GET":
+        raise Reply(200, "ok", "text/plain; charset=utf-8")
+    if eg.token and h.headers.get("OPENSANDBOX-EGRESS-AUTH") != eg.token:
+        raise go_http_error(401, "unauthorized")
+    if sub.startswith("/credential-vault"):
+        raise go_http_error(412, "credential proxy is not enabled")
+    if sub != "/policy":
+        raise Reply(404, "404 page not found\n", CT_GO_TEXT)
+    body = h.body.strip()
+    with sb.lock:
+        if m == "GET":
+            raise egress_json({"status": "ok", "mode": eg.mode(), "enforcementMode": CFG.enforcement_mode,
+                               "policy": eg.policy()})
+        if m == "PATCH":
+            if not body:
+                raise go_http_error(400, "empty body")
+            try:
+                rules = json.loads(body)
+                if not isinstance(rules, list):
+                    raise ValueError("expected an array of rules")
+                if not rules:
+                    raise ValueError("empty array")
+                incoming = Egress.norm_rules(rules, "invalid patch rules")
+            except ValueError as e:
+                msg = str(e)
+                raise go_http_error(400, msg if msg.startswith("invalid patch rules") else "invalid patch rules: " + msg)
+            merged, seen = [], set()
+            for r in incoming + (eg.rules or []):
+                t = r["target"].lower()
+                if t not in seen:
+                    seen.add(t)
+                    merged.append(r)
+            if len(merged) > CFG.egress_max_rules:
+                raise go_http_error(400, "invalid patch rules: too many rules (max %d)" % CFG.egress_max_rules)
+            eg.rules = merged
+            raise egress_json({"status": "ok", "mode": eg.mode(), "enforcementMode": CFG.enforcement_mode})
+        if m == "DELETE":
+            try:
+                targets = json.loads(body) if body else None
+                if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+                    raise ValueError
+            except ValueError:
+                raise go_http_error(400, "invalid delete body: expected an array of targets")
+            drop = {t.strip().lower() for t in targets}
+            before = eg.rules or []
+            after = [r for r in before if r["target"].lower() not in drop]
+            d = {"status": "ok"}
+            eg.rules = after if eg.rules is not None else None
+            d.update({"mode": eg.mode(), "enforcementMode": CFG.enforcement_mode})
+            if len(after) == len(before):
+                d["reason"] = "no matching targets found"
+            raise egress_json(d)
+        if m in ("POST", "PUT"):
+            try:
+                pol = json.loads(body) if body else None
+            except ValueError as e:
+                raise go_http_error(400, "invalid policy: %s" % e)
+            if not pol:
+                eg.default, eg.rules = "deny", None
+                raise egress_json({"status": "ok", "mode": "deny_all", "reason": "policy reset to default deny-all"})
+            if not isinstance(pol, dict):
+                raise go_http_error(400, "invalid policy: expected an object")
+            try:
+                eg.replace(pol)
+            except ValueError as e:
+                raise go_http_error(400, str(e))
+            raise egress_json({"status": "ok", "mode": eg.mode(), "enforcementMode": CFG.enforcement_mode})
+    raise go_http_error(405, "method not allowed")
+
+
+# ----------------------------------------------------------------------------------------------
+# main
+# ----------------------------------------------------------------------------------------------
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description="fake OpenSandbox (lifecycle + execd + egress on one port)")
+    ap.add_argument("--port", type=int, default=0, help="port to listen on (0 = ephemeral)")
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind")
+    ap.add_argument("--api-key", default=None, help="require this OPEN-SANDBOX-API-KEY (default: no auth)")
+    ap.add_argument("--execd-token", default=None, help="require this X-EXECD-ACCESS-TOKEN on execd")
+    ap.add_argument("--runtime", choices=("docker", "kubernetes"), default="docker")
+    ap.add_argument("--endpoint-mode", choices=("proxy", "uri", "header"), default="proxy")
+    ap.add_argument("--public-host", default=None, help="host[:port] used in endpoints (default: Host header)")
+    ap.add_argument("--start-delay-ms", type=int, default=200, help="Pending time after create (0 = Running at once)")
+    ap.add_argument("--transition-ms", type=int, default=300, help="kubernetes Pausing/Resuming/Stopping time")
+    ap.add_argument("--execd-ready-ms", type=int, default=0, help="execd answers 502 this long after Running")
+    ap.add_argument("--tail-ms", type=int, default=1000, help="silence after the last event of POST /command")
+    ap.add_argument("--ping-ms", type=int, default=3000, help="ping event interval")
+    ap.add_argument("--metrics-watch-ms", type=int, default=2000)
+    ap.add_argument("--max-timeout", type=int, default=86400, help="server.max_sandbox_timeout_seconds")
+    ap.add_argument("--egress-max-rules", type=int, default=4096)
+    ap.add_argument("--enforcement-mode", choices=("dns", "dns+nft"), default="dns")
+    ap.add_argument("--no-egress", action="store_true", help="no egress.image configured: networkPolicy -> 400")
+    ap.add_argument("--code-interpreter", choices=("auto", "always", "never"), default="auto",
+                    help="which sandboxes have Jupyter: auto = images whose name contains 'code-interpreter'")
+    ap.add_argument("--keep-dirs", action="store_true", help="keep sandbox directories after delete")
+    ap.add_argument("--exit-on-stdin-eof", action="store_true", help="exit when stdin closes (parent died)")
+    ap.add_argument("--quiet", action="store_true", help="no per-request log lines")
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    global CFG
+    CFG = parse_args(sys.argv[1:] if argv is None else argv)
+    STORE.base = tempfile.mkdtemp(prefix="fake-opensandbox-")
+    srv = Server((CFG.host, CFG.port), Handler)
+    STORE.port = srv.server_address[1]
+    threading.Thread(target=reaper, daemon=True).start()
+
+    def cleanup(*_):
+        for sb in list(STORE.sandboxes.values()):
+            try:
+                sb.destroy()
+            except Exception:
+                pass
+        shutil.rmtree(STORE.base, ignore_errors=True)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, cleanup)
+    signal.signal(signal.SIGINT, cleanup)
+    if CFG.exit_on_stdin_eof:
+        def watch_stdin():
+            try:
+                while sys.stdin.buffer.read(4096):
+                    pass
+            except OSError:
+                pass
+            cleanup()
+        threading.Thread(target=watch_stdin, daemon=True).start()
+    sys.stdout.write("PORT %d\n" % STORE.port)
+    sys.stdout.flush()
+    log("listening on %s:%d (runtime %s, endpoints %s)" % (CFG.host, STORE.port, CFG.runtime, CFG.endpoint_mode))
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    finally:
+        cleanup()
+
+
+if __name__ == "__main__":
+    main()

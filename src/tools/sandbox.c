@@ -1,0 +1,511 @@
+/*
+ * sandbox.c -- sandbox_create/list/info/kill/pause/resume/set_timeout/url/metrics.
+ *
+ * sandbox_create's sandbox becomes the session's default when there is none yet, so an
+ * agent that creates one and then omits sandbox_id keeps working in it (the result says
+ * so in `default`). sandbox_kill of the default sandbox makes the next call create a new
+ * one, and it never creates a sandbox just to kill it.
+ */
+#include "tools/internal.h"
+#include "util/time.h"
+
+#include <string.h>
+
+#define LIST_LIMIT_MAX 1000
+
+/* Schemas ----------------------------------------------------------------------- */
+
+#define SB_ONLY_ID_SCHEMA                                                                \
+	"{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP "},"               \
+	"\"additionalProperties\":false}"
+
+#define SB_INFO_PROPS                                                                    \
+	"\"sandbox_id\":{\"type\":\"string\"},"                                          \
+	"\"state\":{\"type\":\"string\",\"description\":\"running, paused, pending, "    \
+	"killed, ...\"},"                                                                \
+	"\"template\":{\"type\":[\"string\",\"null\"]},"                                 \
+	"\"created_at\":{\"type\":[\"string\",\"null\"],\"description\":\"RFC 3339\"},"  \
+	"\"expires_at\":{\"type\":[\"string\",\"null\"],\"description\":\"RFC 3339; "   \
+	"null when it never expires or is unknown\"},"                                   \
+	"\"metadata\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}," \
+	"\"cpu\":{\"type\":[\"string\",\"null\"]},"                                      \
+	"\"memory\":{\"type\":[\"string\",\"null\"]},"                                   \
+	"\"note\":{\"type\":\"string\",\"description\":\"something the agent should "   \
+	"know about this sandbox\"}"
+
+static const char create_in[] =
+    "{\"type\":\"object\",\"properties\":{"
+    "\"template\":{\"type\":\"string\",\"description\":\"Template or container image to "
+    "start from; omit for the backend's default.\"},"
+    "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Seconds until the "
+    "sandbox expires and is removed; extend it later with sandbox_set_timeout.\"},"
+    "\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
+    "\"description\":\"Environment variables for every process in the sandbox.\"},"
+    "\"metadata\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
+    "\"description\":\"Labels to find the sandbox by later (sandbox_list metadata filter).\"},"
+    "\"resources\":{\"type\":\"object\",\"properties\":{"
+    "\"cpu\":{\"type\":\"string\",\"description\":\"CPU limit, e.g. \\\"1\\\" or "
+    "\\\"500m\\\".\"},"
+    "\"memory\":{\"type\":\"string\",\"description\":\"Memory limit, e.g. \\\"512Mi\\\".\"}},"
+    "\"additionalProperties\":false,\"description\":\"Resource limits.\"},"
+    "\"network\":{\"type\":\"object\",\"properties\":{"
+    "\"default\":{\"type\":\"string\",\"enum\":[\"allow\",\"deny\"],\"description\":\"Egress "
+    "for destinations no rule matches.\"},"
+    "\"allow\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Hosts, "
+    "domains or CIDRs to allow.\"},"
+    "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Hosts, "
+    "domains or CIDRs to deny.\"}},"
+    "\"additionalProperties\":false,\"description\":\"Egress policy; change it later with "
+    "network_policy.\"},"
+    "\"auto_pause\":{\"type\":\"boolean\",\"description\":\"Pause instead of removing the "
+    "sandbox when it times out (where the backend supports it).\"},"
+    "\"secure\":{\"type\":\"boolean\",\"description\":\"Require an access token for the "
+    "sandbox's runtime API (where the backend supports it).\"}},"
+    "\"additionalProperties\":false}";
+
+static const char create_out[] =
+    "{\"type\":\"object\",\"properties\":{" SB_INFO_PROPS ","
+    "\"default\":{\"type\":\"boolean\",\"description\":\"true when this sandbox became the "
+    "session's default (used when sandbox_id is omitted)\"}},"
+    "\"required\":[\"sandbox_id\",\"state\",\"template\",\"expires_at\"]}";
+
+static const char list_in[] =
+    "{\"type\":\"object\",\"properties\":{"
+    "\"state\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only "
+    "sandboxes in one of these states, e.g. [\\\"running\\\",\\\"paused\\\"].\"},"
+    "\"metadata\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
+    "\"description\":\"Only sandboxes whose metadata has all of these key/value pairs.\"},"
+    "\"cursor\":{\"type\":\"string\",\"description\":\"next_cursor from the previous page.\"},"
+    "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,\"description\":"
+    "\"Page size.\"}},"
+    "\"additionalProperties\":false}";
+
+static const char list_out[] =
+    "{\"type\":\"object\",\"properties\":{"
+    "\"sandboxes\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+    SB_INFO_PROPS ",\"default\":{\"type\":\"boolean\"}},"
+    "\"required\":[\"sandbox_id\",\"state\",\"template\",\"metadata\",\"expires_at\"]}},"
+    "\"next_cursor\":{\"type\":[\"string\",\"null\"],\"description\":\"pass as cursor for "
+    "the next page; null on the last page\"}},"
+    "\"required\":[\"sandboxes\"]}";
+
+static const char info_out[] =
+    "{\"type\":\"object\",\"properties\":{" SB_INFO_PROPS ","
+    "\"default\":{\"type\":\"boolean\",\"description\":\"true for the session's default "
+    "sandbox\"}},"
+    "\"required\":[\"sandbox_id\",\"state\"]}";
+
+static const char state_out[] =
+    "{\"type\":\"object\",\"properties\":{"
+    "\"sandbox_id\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"}},"
+    "\"required\":[\"sandbox_id\",\"state\"]}";
+
+static const char set_timeout_in[] =
+    "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
+    "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"New lifetime in "
+    "seconds, counted from now.\"}},"
+    "\"required\":[\"timeout_s\"],\"additionalProperties\":false}";
+
+static const char set_timeout_out[] =
+    "{\"type\":\"object\",\"properties\":{"
+    "\"sandbox_id\":{\"type\":\"string\"},"
+    "\"expires_at\":{\"type\":[\"string\",\"null\"],\"description\":\"RFC 3339\"}},"
+    "\"required\":[\"sandbox_id\",\"expires_at\"]}";
+
+static const char url_in[] =
+    "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
+    "\"port\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":65535,\"description\":\"Port "
+    "a server inside the sandbox listens on.\"}},"
+    "\"required\":[\"port\"],\"additionalProperties\":false}";
+
+static const char url_out[] =
+    "{\"type\":\"object\",\"properties\":{"
+    "\"sandbox_id\":{\"type\":\"string\"},\"port\":{\"type\":\"integer\"},"
+    "\"url\":{\"type\":\"string\"},"
+    "\"headers\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
+    "\"description\":\"headers a client must send with every request to the URL\"}},"
+    "\"required\":[\"url\"]}";
+
+static const char metrics_out[] =
+    "{\"type\":\"object\",\"properties\":{"
+    "\"sandbox_id\":{\"type\":\"string\"},"
+    "\"cpu_count\":{\"type\":[\"number\",\"null\"]},"
+    "\"cpu_used_pct\":{\"type\":[\"number\",\"null\"],\"description\":\"0..100 per core\"},"
+    "\"mem_total_bytes\":{\"type\":[\"integer\",\"null\"]},"
+    "\"mem_used_bytes\":{\"type\":[\"integer\",\"null\"]},"
+    "\"disk_total_bytes\":{\"type\":[\"integer\",\"null\"]},"
+    "\"disk_used_bytes\":{\"type\":[\"integer\",\"null\"]},"
+    "\"timestamp\":{\"type\":[\"string\",\"null\"]}},"
+    "\"required\":[\"sandbox_id\"]}";
+
+/* Helpers ----------------------------------------------------------------------- */
+
+static void
+write_info(struct jsonw *w, const struct sb_info *in, const char *default_id)
+{
+	jsonw_kstr(w, "sandbox_id", in->id != NULL ? in->id : "");
+	jsonw_kstr(w, "state", in->state != NULL ? in->state : "unknown");
+	jsonw_kstr(w, "template", in->template_name);
+	tools_write_time(w, "created_at", in->created_at);
+	tools_write_time(w, "expires_at", in->expires_at);
+	tools_write_kv_obj(w, "metadata", in->metadata, in->nmetadata);
+	if (in->cpu != NULL)
+		jsonw_kstr(w, "cpu", in->cpu);
+	if (in->memory != NULL)
+		jsonw_kstr(w, "memory", in->memory);
+	if (in->note != NULL)
+		jsonw_kstr(w, "note", in->note);
+	if (default_id != NULL)
+		jsonw_kbool(w, "default", in->id != NULL && strcmp(in->id, default_id) == 0);
+}
+
+static int
+sb_parse_network(struct tool_ctx *ctx, struct net_policy *np, bool *set, struct err *e)
+{
+	const struct json *net = tools_arg(ctx, "network");
+	const char *def;
+
+	memset(np, 0, sizeof(*np));
+	np->default_action = -1;
+	*set = false;
+	if (net == NULL)
+		return 0;
+	if (net->type != JSON_OBJECT)
+		return err_set(e, ERR_INVAL, "argument 'network' must be an object");
+	def = json_get_str(net, "default");
+	if (def != NULL) {
+		if (strcmp(def, "allow") != 0 && strcmp(def, "deny") != 0)
+			return err_set(e, ERR_INVAL, "network.default must be \"allow\" or \"deny\"");
+		np->default_action = strcmp(def, "allow") == 0;
+	}
+	if (tools_json_strs(ctx->a, json_get(net, "allow"), "network.allow", &np->allow,
+	    &np->nallow, e) != 0 ||
+	    tools_json_strs(ctx->a, json_get(net, "deny"), "network.deny", &np->deny,
+	    &np->ndeny, e) != 0)
+		return e->code;
+	*set = true;
+	return 0;
+}
+
+static int
+sb_parse_create(struct tool_ctx *ctx, struct sb_create *req, struct net_policy *np,
+    struct err *e)
+{
+	const struct json *res = tools_arg(ctx, "resources");
+	struct kv *env, *md;
+	int64_t timeout;
+	bool b, netset;
+
+	memset(req, 0, sizeof(*req));
+	req->auto_pause = -1;
+	req->secure = -1;
+	if (tools_arg_str(ctx, "template", &req->template_name, e) != 0 ||
+	    tools_arg_int(ctx, "timeout_s", 0, 1, INT32_MAX, &timeout, e) != 0 ||
+	    tools_arg_kv(ctx, "env", &env, &req->nenv, e) != 0 ||
+	    tools_arg_kv(ctx, "metadata", &md, &req->nmetadata, e) != 0 ||
+	    sb_parse_network(ctx, np, &netset, e) != 0)
+		return e->code;
+	if (req->template_name == NULL && ctx->t->cfg != NULL)
+		req->template_name = ctx->t->cfg->template_name;
+	req->timeout_s = timeout;
+	req->env = env;
+	req->metadata = md;
+	req->network = netset ? np : NULL;
+	if (res != NULL) {
+		if (res->type != JSON_OBJECT)
+			return err_set(e, ERR_INVAL, "argument 'resources' must be an object");
+		req->cpu = json_get_str(res, "cpu");
+		req->memory = json_get_str(res, "memory");
+	}
+	if (tools_arg(ctx, "auto_pause") != NULL) {
+		if (tools_arg_bool(ctx, "auto_pause", false, &b, e) != 0)
+			return e->code;
+		req->auto_pause = b;
+	}
+	if (tools_arg(ctx, "secure") != NULL) {
+		if (tools_arg_bool(ctx, "secure", false, &b, e) != 0)
+			return e->code;
+		req->secure = b;
+	}
+	return 0;
+}
+
+/* Tools ------------------------------------------------------------------------- */
+
+static int
+sb_create_run(struct tool_ctx *ctx, struct err *e)
+{
+	const struct backend_ops *ops = ctx->t->be.ops;
+	struct sb_create req;
+	struct net_policy np;
+	struct sb_info info;
+	struct call c;
+	bool adopted;
+
+	if (sb_parse_create(ctx, &req, &np, e) != 0)
+		return e->code;
+	memset(&info, 0, sizeof(info));
+	if (ctx->on_progress != NULL)
+		ctx->on_progress(ctx->listener, "creating the sandbox");
+	tools_call_init(ctx, &c, TOOLS_CREATE_DEADLINE_MS);
+	if (ops->create(ctx->t->be.b, &req, &info, &c, e) != 0)
+		return e->code;
+	if (info.template_name == NULL)
+		info.template_name = req.template_name;
+	adopted = tools_adopt_default(ctx->t, info.id);
+	write_info(ctx->out, &info, NULL);
+	jsonw_kbool(ctx->out, "default", adopted);
+	return 0;
+}
+
+static int
+sb_list_run(struct tool_ctx *ctx, struct err *e)
+{
+	const struct backend_ops *ops = ctx->t->be.ops;
+	struct sb_list_req req;
+	struct sb_list out;
+	struct kv *md;
+	int64_t limit;
+	struct call c;
+	const char *def;
+	size_t i;
+
+	memset(&req, 0, sizeof(req));
+	memset(&out, 0, sizeof(out));
+	if (tools_arg_strs(ctx, "state", &req.states, &req.nstates, e) != 0 ||
+	    tools_arg_kv(ctx, "metadata", &md, &req.nmetadata, e) != 0 ||
+	    tools_arg_str(ctx, "cursor", &req.cursor, e) != 0 ||
+	    tools_arg_int(ctx, "limit", 0, 1, LIST_LIMIT_MAX, &limit, e) != 0)
+		return e->code;
+	req.metadata = md;
+	req.limit = (int)limit;
+	tools_call_init(ctx, &c, TOOLS_OP_DEADLINE_MS);
+	if (ops->list(ctx->t->be.b, &req, &out, &c, e) != 0)
+		return e->code;
+	def = tools_default_id(ctx->t, ctx->a);
+	jsonw_key(ctx->out, "sandboxes");
+	jsonw_arr_begin(ctx->out);
+	for (i = 0; i < out.n; i++) {
+		jsonw_obj_begin(ctx->out);
+		write_info(ctx->out, &out.items[i], def != NULL ? def : "");
+		jsonw_obj_end(ctx->out);
+	}
+	jsonw_arr_end(ctx->out);
+	jsonw_kstr(ctx->out, "next_cursor", out.next_cursor);
+	return 0;
+}
+
+static int
+sb_info_run(struct tool_ctx *ctx, struct err *e)
+{
+	struct sb_info info;
+	const char *id, *def;
+	struct call c;
+
+	if (tools_sandbox_id(ctx, true, &id, e) != 0)
+		return e->code;
+	memset(&info, 0, sizeof(info));
+	tools_call_init(ctx, &c, TOOLS_OP_DEADLINE_MS);
+	if (ctx->t->be.ops->info(ctx->t->be.b, id, &info, &c, e) != 0)
+		return e->code;
+	if (info.id == NULL)
+		info.id = id;
+	def = tools_default_id(ctx->t, ctx->a);
+	write_info(ctx->out, &info, def != NULL ? def : "");
+	return 0;
+}
+
+static int
+sb_kill_run(struct tool_ctx *ctx, struct err *e)
+{
+	const char *id;
+	struct call c;
+
+	if (tools_sandbox_id(ctx, false, &id, e) != 0)
+		return e->code;
+	tools_call_init(ctx, &c, TOOLS_OP_DEADLINE_MS);
+	if (ctx->t->be.ops->kill(ctx->t->be.b, id, &c, e) != 0)
+		return e->code;
+	tools_forget_default(ctx->t, id);
+	jsonw_kstr(ctx->out, "sandbox_id", id);
+	jsonw_kstr(ctx->out, "state", "killed");
+	return 0;
+}
+
+static int
+sb_pause_resume(struct tool_ctx *ctx, bool pause, struct err *e)
+{
+	const struct backend_ops *ops = ctx->t->be.ops;
+	const char *id;
+	struct call c;
+	int rc;
+
+	if (tools_sandbox_id(ctx, true, &id, e) != 0)
+		return e->code;
+	tools_call_init(ctx, &c, TOOLS_OP_DEADLINE_MS);
+	rc = pause ? ops->pause(ctx->t->be.b, id, &c, e) : ops->resume(ctx->t->be.b, id, &c, e);
+	if (rc != 0)
+		return rc;
+	jsonw_kstr(ctx->out, "sandbox_id", id);
+	jsonw_kstr(ctx->out, "state", pause ? "paused" : "running");
+	return 0;
+}
+
+static int
+sb_pause_run(struct tool_ctx *ctx, struct err *e)
+{
+	return sb_pause_resume(ctx, true, e);
+}
+
+static int
+sb_resume_run(struct tool_ctx *ctx, struct err *e)
+{
+	return sb_pause_resume(ctx, false, e);
+}
+
+static int
+sb_set_timeout_run(struct tool_ctx *ctx, struct err *e)
+{
+	int64_t timeout, expires = 0;
+	const char *id;
+	struct call c;
+
+	if (tools_arg_int(ctx, "timeout_s", -1, 1, INT32_MAX, &timeout, e) != 0)
+		return e->code;
+	if (timeout < 0)
+		return err_set(e, ERR_INVAL, "argument 'timeout_s' is required");
+	if (tools_sandbox_id(ctx, true, &id, e) != 0)
+		return e->code;
+	tools_call_init(ctx, &c, TOOLS_OP_DEADLINE_MS);
+	if (ctx->t->be.ops->set_timeout(ctx->t->be.b, id, timeout, &expires, &c, e) != 0)
+		return e->code;
+	jsonw_kstr(ctx->out, "sandbox_id", id);
+	tools_write_time(ctx->out, "expires_at", expires);
+	return 0;
+}
+
+static int
+sb_url_run(struct tool_ctx *ctx, struct err *e)
+{
+	struct sb_url out;
+	const char *id;
+	int64_t port;
+	struct call c;
+
+	if (tools_arg_int(ctx, "port", -1, 1, 65535, &port, e) != 0)
+		return e->code;
+	if (port < 0)
+		return err_set(e, ERR_INVAL, "argument 'port' is required");
+	if (tools_sandbox_id(ctx, true, &id, e) != 0)
+		return e->code;
+	memset(&out, 0, sizeof(out));
+	tools_call_init(ctx, &c, TOOLS_OP_DEADLINE_MS);
+	if (ctx->t->be.ops->url(ctx->t->be.b, id, (int)port, &out, &c, e) != 0)
+		return e->code;
+	jsonw_kstr(ctx->out, "sandbox_id", id);
+	jsonw_kint(ctx->out, "port", port);
+	jsonw_kstr(ctx->out, "url", out.url != NULL ? out.url : "");
+	tools_write_kv_obj(ctx->out, "headers", out.headers, out.nheaders);
+	return 0;
+}
+
+static void
+write_bytes_or_null(struct jsonw *w, const char *key, int64_t v)
+{
+	if (v < 0)
+		jsonw_knull(w, key);
+	else
+		jsonw_kint(w, key, v);
+}
+
+static int
+sb_metrics_run(struct tool_ctx *ctx, struct err *e)
+{
+	struct sb_metrics m;
+	const char *id;
+	struct call c;
+
+	if (tools_sandbox_id(ctx, true, &id, e) != 0)
+		return e->code;
+	memset(&m, 0, sizeof(m));
+	m.cpu_used_pct = -1;
+	m.mem_total_bytes = m.mem_used_bytes = m.disk_total_bytes = m.disk_used_bytes = -1;
+	tools_call_init(ctx, &c, TOOLS_OP_DEADLINE_MS);
+	if (ctx->t->be.ops->metrics(ctx->t->be.b, id, &m, &c, e) != 0)
+		return e->code;
+	jsonw_kstr(ctx->out, "sandbox_id", id);
+	jsonw_key(ctx->out, "cpu_count");
+	if (m.cpu_count > 0)
+		jsonw_double(ctx->out, m.cpu_count);
+	else
+		jsonw_null(ctx->out);
+	jsonw_key(ctx->out, "cpu_used_pct");
+	if (m.cpu_used_pct >= 0)
+		jsonw_double(ctx->out, m.cpu_used_pct);
+	else
+		jsonw_null(ctx->out);
+	write_bytes_or_null(ctx->out, "mem_total_bytes", m.mem_total_bytes);
+	write_bytes_or_null(ctx->out, "mem_used_bytes", m.mem_used_bytes);
+	write_bytes_or_null(ctx->out, "disk_total_bytes", m.disk_total_bytes);
+	write_bytes_or_null(ctx->out, "disk_used_bytes", m.disk_used_bytes);
+	tools_write_time(ctx->out, "timestamp", m.timestamp);
+	return 0;
+}
+
+/* Table ------------------------------------------------------------------------- */
+
+TOOLS_NEEDS(has_create, create)
+TOOLS_NEEDS(has_list, list)
+TOOLS_NEEDS(has_info, info)
+TOOLS_NEEDS(has_kill, kill)
+TOOLS_NEEDS(has_pause, pause)
+TOOLS_NEEDS(has_resume, resume)
+TOOLS_NEEDS(has_set_timeout, set_timeout)
+TOOLS_NEEDS(has_url, url)
+TOOLS_NEEDS(has_metrics, metrics)
+
+const struct tool_def tools_sandbox_defs[] = {
+	{ "sandbox_create", "Create sandbox",
+	    "Create a new isolated sandbox (a Linux machine/container) from a template, with "
+	    "optional timeout, environment, metadata labels, resource limits and egress policy. "
+	    "Returns its sandbox_id. You rarely need this: every tool uses this session's "
+	    "default sandbox when sandbox_id is omitted, and the first sandbox you create "
+	    "becomes that default if there is none yet.",
+	    create_in, create_out, 0, true, has_create, sb_create_run },
+	{ "sandbox_list", "List sandboxes",
+	    "List sandboxes with their state, template, metadata and expiry, optionally "
+	    "filtered by state and metadata; page with cursor/next_cursor.",
+	    list_in, list_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_list, sb_list_run },
+	{ "sandbox_info", "Sandbox info",
+	    "Show one sandbox's state, template, creation and expiry times, metadata and "
+	    "resources.",
+	    SB_ONLY_ID_SCHEMA, info_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_info,
+	    sb_info_run },
+	{ "sandbox_kill", "Kill sandbox",
+	    "Destroy a sandbox and everything in it. Without sandbox_id it removes this "
+	    "session's default sandbox; the next call that needs one creates a fresh one.",
+	    SB_ONLY_ID_SCHEMA, state_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, true, has_kill,
+	    sb_kill_run },
+	{ "sandbox_pause", "Pause sandbox",
+	    "Pause a sandbox: its processes stop running but keep their state until "
+	    "sandbox_resume.",
+	    SB_ONLY_ID_SCHEMA, state_out, TOOL_IDEMPOTENT, false, has_pause, sb_pause_run },
+	{ "sandbox_resume", "Resume sandbox",
+	    "Resume a paused sandbox so its processes run again.",
+	    SB_ONLY_ID_SCHEMA, state_out, TOOL_IDEMPOTENT, false, has_resume, sb_resume_run },
+	{ "sandbox_set_timeout", "Set sandbox timeout",
+	    "Set how long a sandbox lives from now (extend or shorten it); it is removed when "
+	    "the time is up.",
+	    set_timeout_in, set_timeout_out, TOOL_IDEMPOTENT, false, has_set_timeout,
+	    sb_set_timeout_run },
+	{ "sandbox_url", "Sandbox URL",
+	    "Get a URL that reaches a port inside the sandbox (e.g. a web server you started "
+	    "there), plus any headers a client must send with it.",
+	    url_in, url_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_url, sb_url_run },
+	{ "sandbox_metrics", "Sandbox metrics",
+	    "Show a sandbox's CPU, memory and disk usage; null means the backend does not "
+	    "report that value.",
+	    SB_ONLY_ID_SCHEMA, metrics_out, TOOL_READONLY, false, has_metrics,
+	    sb_metrics_run },
+};
+const size_t tools_sandbox_ndefs = sizeof(tools_sandbox_defs) / sizeof(tools_sandbox_defs[0]);

@@ -33,7 +33,15 @@ err_prefix(struct err *e, const char *fmt, ...)
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
 	memcpy(old, e->msg, sizeof(old));
-	snprintf(e->msg, sizeof(e->msg), "%s%s", pre, old);
+	{
+		size_t pl = strnlen(pre, sizeof(pre) - 1), ol = strnlen(old, sizeof(old) - 1);
+
+		if (pl + ol > sizeof(e->msg) - 1)
+			ol = sizeof(e->msg) - 1 - pl;
+		memcpy(e->msg, pre, pl);
+		memcpy(e->msg + pl, old, ol);
+		e->msg[pl + ol] = '\0';
+	}
 }
 
 void

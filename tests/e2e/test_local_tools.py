@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Every tool end to end on the local backend: the binary over stdio, a real sandbox in
+namespaces under a temporary state root. TAP output."""
+import base64
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from mcpclient import Server, Tap, is_error, structured, text_of  # noqa: E402
+
+t = Tap()
+s = Server(args=["--log-level", "info"])
+s.initialize()
+
+
+def call(name, args=None, **kw):
+    return s.call(name, args or {}, **kw)
+
+
+# --- lifecycle ---------------------------------------------------------------------------
+r = call("sandbox_create", {"timeout_s": 600, "metadata": {"team": "e2e", "run": "1"}, "env": {"GREETING": "hi"}})
+sc = structured(r)
+sid = sc.get("sandbox_id")
+t.ok(not is_error(r) and sid and sc.get("state") == "running" and sc.get("expires_at"),
+     "sandbox_create returns id, running state and expiry", r)
+r = call("exec", {"sandbox_id": sid, "command": "echo $GREETING; pwd; id -u"})
+lines = structured(r).get("stdout", "").splitlines()
+t.ok(len(lines) == 3 and lines[0] == "hi", "create-time env reaches commands", r)
+t.ok(len(lines) == 3 and lines[2] == "0", "commands run as root of their own user namespace", lines)
+r = call("sandbox_list", {"metadata": {"team": "e2e"}})
+ids = [x["sandbox_id"] for x in structured(r).get("sandboxes", [])]
+t.ok(sid in ids, "sandbox_list filters by metadata", r)
+r = call("sandbox_list", {"metadata": {"team": "other"}})
+t.ok(structured(r).get("sandboxes") == [], "a metadata filter that matches nothing gives an empty list", r)
+r = call("sandbox_info", {"sandbox_id": sid})
+t.ok(structured(r).get("sandbox_id") == sid and structured(r).get("state") == "running", "sandbox_info", r)
+r = call("sandbox_set_timeout", {"sandbox_id": sid, "timeout_s": 1200})
+t.ok(not is_error(r) and structured(r).get("expires_at"), "sandbox_set_timeout returns the new expiry", r)
+r = call("sandbox_url", {"sandbox_id": sid, "port": 8000})
+t.ok(structured(r).get("url", "").startswith("http://"), "sandbox_url gives a URL", r)
+r = call("sandbox_metrics", {"sandbox_id": sid})
+t.ok(not is_error(r), "sandbox_metrics", r)
+r = call("sandbox_pause", {"sandbox_id": sid})
+t.ok(structured(r).get("state") == "paused", "sandbox_pause", r)
+r = call("sandbox_resume", {"sandbox_id": sid})
+t.ok(structured(r).get("state") == "running", "sandbox_resume", r)
+
+# --- exec -----------------------------------------------------------------------------------
+r = call("exec", {"command": "cat; echo; echo $FOO; pwd", "stdin": "from-stdin", "env": {"FOO": "bar"}, "cwd": "/tmp"})
+t.eq(structured(r).get("stdout"), "from-stdin\nbar\n/tmp\n", "exec passes stdin, env and cwd")
+r = call("exec", {"command": "head -c 300000 /dev/zero | tr '\\0' a; echo; echo END", "max_output_bytes": 1000})
+sc = structured(r)
+out = sc.get("stdout", "")
+t.ok(sc.get("truncated") is True and sc.get("stdout_bytes") == 300005 and len(out) < 1300 and
+     out.startswith("aaa") and out.endswith("END\n") and "cut" in out,
+     "output over max_output_bytes keeps head and tail with a marker and the total count",
+     {k: sc.get(k) for k in ("truncated", "stdout_bytes")})
+r = call("exec", {"command": "echo start; sleep 30", "timeout_s": 1})
+sc = structured(r)
+t.ok(sc.get("timed_out") is True and sc.get("exit_code") is None and sc.get("stdout") == "start\n" and is_error(r),
+     "a command past its timeout is killed and its partial output returned", r)
+t.ok("timeout" in text_of(r) or "timed out" in text_of(r) or "time" in json.dumps(sc), "the timeout is explained", r)
+r = call("exec", {"command": "printf '\\xff\\xfe bad utf8 \\xe2\\x82'"})
+t.ok(not is_error(r) and isinstance(structured(r).get("stdout"), str), "invalid UTF-8 output still gives valid JSON", r)
+r = call("exec", {"command": "kill -9 $$"})
+t.ok(structured(r).get("exit_code") in (137, -9, None) or structured(r).get("exit_code", 0) != 0,
+     "a command killed by a signal reports it", r)
+r = call("exec", {"command": "echo $$; cat /proc/1/cmdline | tr '\\0' ' '"})
+t.ok(not is_error(r), "commands run in their own PID namespace", r)
+r = call("exec", {"command": "touch /usr/should-fail 2>&1; echo rc=$?"})
+t.ok("rc=0" not in structured(r).get("stdout", ""), "the host file system is read-only inside", r)
+r = call("exec", {"command": "echo data > /tmp/x && cat /tmp/x"})
+t.eq(structured(r).get("stdout"), "data\n", "/tmp is writable")
+
+# --- background processes ------------------------------------------------------------------
+r = call("exec", {"command": "for i in $(seq 1 5); do echo tick$i; sleep 0.2; done; read line; echo got:$line; exit 4",
+                  "background": True})
+pid = structured(r).get("pid")
+t.ok(pid and structured(r).get("running") is True, "background exec returns a pid at once", r)
+r = call("process_list")
+t.ok(any(p.get("pid") == pid and p.get("running") for p in structured(r).get("processes", [])), "process_list shows it", r)
+r = call("process_output", {"pid": pid, "offset": 0, "wait_s": 3})
+first = structured(r)
+t.ok("tick1" in first.get("output", ""), "process_output waits for output", r)
+off = first.get("next_offset", 0)
+time.sleep(1.5)
+r = call("process_output", {"pid": pid, "offset": off})
+t.ok("tick1" not in structured(r).get("output", "x") and structured(r).get("next_offset", 0) >= off,
+     "process_output from an offset returns only newer output", r)
+r = call("process_send_stdin", {"pid": pid, "data": "hello\n"})
+t.ok(not is_error(r), "process_send_stdin", r)
+r = call("process_output", {"pid": pid, "offset": 0, "wait_s": 5})
+sc = structured(r)
+deadline = time.time() + 10
+while sc.get("running") and time.time() < deadline:
+    sc = structured(call("process_output", {"pid": pid, "offset": 0, "wait_s": 2}))
+t.ok("got:hello" in sc.get("output", "") and sc.get("running") is False and sc.get("exit_code") == 4,
+     "stdin reaches the process; its exit code is reported", sc)
+r = call("exec", {"command": "sleep 100", "background": True})
+pid2 = structured(r).get("pid")
+r = call("process_kill", {"pid": pid2, "signal": "SIGKILL"})
+t.ok(not is_error(r), "process_kill", r)
+sc = structured(call("process_output", {"pid": pid2, "wait_s": 3}))
+t.ok(sc.get("running") is False, "a killed process stops", sc)
+r = call("exec", {"command": "head -c 3000000 /dev/urandom | base64 -w 100", "background": True})
+pid3 = structured(r).get("pid")
+total, off, end = 0, 0, time.time() + 30
+while time.time() < end:
+    sc = structured(call("process_output", {"pid": pid3, "offset": off, "wait_s": 1, "max_bytes": 1000000}))
+    total += len(sc.get("output", "").encode())
+    off = sc.get("next_offset", off)
+    if not sc.get("running") and not sc.get("output"):
+        break
+t.ok(total == off and total >= 4000000, "large background output is kept whole on disk and paged by offset (%d bytes)" % total)
+r = call("process_output", {"pid": "99999999"})
+t.ok(is_error(r) and text_of(r), "an unknown pid is an error sentence", r)
+
+# --- files -------------------------------------------------------------------------------------
+r = call("file_write", {"path": "dir/sub/a.txt", "content": "one\ntwo\nthree\nfour\n"})
+t.ok(structured(r).get("bytes_written") == 19, "file_write creates parents", r)
+r = call("file_read", {"path": "dir/sub/a.txt", "offset": 1, "limit": 2})
+t.eq(structured(r).get("content"), "two\nthree\n", "file_read with line offset and limit")
+r = call("exec", {"command": "cat dir/sub/a.txt | wc -l"})
+t.eq(structured(r).get("stdout", "").strip(), "4", "files written by tools are seen by commands")
+raw = bytes(range(256))
+r = call("file_write", {"path": "bin.dat", "content": base64.b64encode(raw).decode(), "encoding": "base64", "mode": "0600"})
+t.ok(structured(r).get("bytes_written") == 256, "file_write base64", r)
+r = call("file_read", {"path": "bin.dat", "encoding": "base64", "offset": 16, "limit": 32})
+t.eq(base64.b64decode(structured(r).get("content", "")), raw[16:48], "file_read base64 byte range")
+r = call("file_stat", {"path": "bin.dat"})
+sc = structured(r)
+t.ok(sc.get("exists") is True and sc.get("size") == 256 and sc.get("mode") in (0o600, "0600", "600"),
+     "file_stat reports size and mode", sc)
+png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+call("file_write", {"path": "img.png", "content": base64.b64encode(png).decode(), "encoding": "base64"})
+r = call("file_read", {"path": "img.png"})
+imgs = [c for c in r.get("result", {}).get("content", []) if c.get("type") == "image"]
+t.ok(len(imgs) == 1 and imgs[0].get("mimeType") == "image/png" and base64.b64decode(imgs[0]["data"]) == png,
+     "an image comes back as MCP image content", r.get("result", {}).get("content"))
+r = call("file_edit", {"path": "dir/sub/a.txt", "old_text": "two", "new_text": "2"})
+t.ok(structured(r).get("replacements") == 1, "file_edit replaces unique text", r)
+call("file_write", {"path": "dup.txt", "content": "x x x"})
+r = call("file_edit", {"path": "dup.txt", "old_text": "x", "new_text": "y"})
+t.ok(is_error(r) and "3" in text_of(r), "file_edit refuses ambiguous text and says how often it occurs", r)
+r = call("file_edit", {"path": "dup.txt", "old_text": "x", "new_text": "y", "replace_all": True})
+t.ok(structured(r).get("replacements") == 3, "file_edit replace_all", r)
+r = call("file_edit", {"path": "dup.txt", "old_text": "zzz", "new_text": "y"})
+t.ok(is_error(r) and "not found" in text_of(r), "file_edit with absent text fails clearly", r)
+r = call("file_list", {"path": ".", "depth": 3})
+paths = [e.get("path", "") for e in structured(r).get("entries", [])]
+t.ok(any(p.endswith("dir/sub/a.txt") for p in paths), "file_list with depth reaches nested files", paths)
+r = call("file_search", {"path": ".", "pattern": "**/*.txt"})
+m = structured(r).get("matches", [])
+t.ok(any(x.endswith("dir/sub/a.txt") for x in m) and any(x.endswith("dup.txt") for x in m), "file_search with **", m)
+r = call("file_mkdir", {"path": "made/here"})
+t.ok(structured(r).get("created") is True, "file_mkdir", r)
+r = call("file_mkdir", {"path": "made/here"})
+t.ok(structured(r).get("created") is False, "file_mkdir of an existing directory says so", r)
+r = call("file_move", {"source": "dup.txt", "destination": "made/here/dup2.txt"})
+t.ok(not is_error(r), "file_move", r)
+t.ok(structured(call("file_stat", {"path": "made/here/dup2.txt"})).get("exists") is True, "the moved file exists")
+r = call("file_remove", {"path": "made"})
+t.ok(structured(r).get("removed") is True, "file_remove removes directories", r)
+r = call("file_remove", {"path": "made"})
+t.ok(structured(r).get("removed") is False, "file_remove of a missing path says removed false", r)
+r = call("file_read", {"path": "no/such/file"})
+t.ok(is_error(r) and "no/such/file" in text_of(r), "reading a missing file names it", r)
+r = call("file_read", {"path": "../../../../etc/shadow"})
+t.ok(is_error(r) or "root:" not in json.dumps(structured(r)), "paths cannot escape the sandbox", r)
+r = call("exec", {"command": "ln -sf / escape"})
+r = call("file_write", {"path": "escape/etc/evil", "content": "x"})
+t.ok(is_error(r) and not os.path.exists("/etc/evil"), "writing through a symlink out of the sandbox is refused", r)
+
+# --- network policy -----------------------------------------------------------------------------
+lsock = socket.socket()
+lsock.bind(("127.0.0.1", 0))
+lsock.listen(5)
+port = lsock.getsockname()[1]
+threading.Thread(target=lambda: [c.close() for c in iter(lambda: lsock.accept()[0], None)], daemon=True).start()
+probe = "(exec 3<>/dev/tcp/127.0.0.1/%d) 2>/dev/null && echo open || echo closed" % port
+r = call("network_policy")
+t.eq(structured(r).get("default"), "allow", "network_policy reads the default policy")
+r = call("exec", {"command": probe})
+t.eq(structured(r).get("stdout"), "open\n", "with egress allowed a command reaches a host service")
+r = call("network_policy", {"default": "deny"})
+t.eq(structured(r).get("default"), "deny", "network_policy sets deny")
+r = call("exec", {"command": probe})
+t.eq(structured(r).get("stdout"), "closed\n", "with egress denied the command has no network")
+r = call("network_policy", {"allow": ["example.com"]})
+t.ok(is_error(r) and "local" in text_of(r), "per-host rules are refused with a sentence, not ignored", r)
+r = call("network_policy", {"default": "allow"})
+r = call("exec", {"command": probe})
+t.eq(structured(r).get("stdout"), "open\n", "allowing egress again restores the network")
+
+# --- errors and cleanup ---------------------------------------------------------------------------
+r = call("exec", {"sandbox_id": "sbx-doesnotexist", "command": "true"})
+t.ok(is_error(r) and "sbx-doesnotexist" in text_of(r), "an unknown sandbox id is an error naming it", r)
+r = call("sandbox_kill", {"sandbox_id": sid})
+t.eq(structured(r).get("state"), "killed", "sandbox_kill")
+r = call("sandbox_info", {"sandbox_id": sid})
+t.ok(is_error(r), "a killed sandbox is gone", r)
+r = call("sandbox_create", {"timeout_s": 1})
+short = structured(r).get("sandbox_id")
+time.sleep(2.5)
+r = call("exec", {"sandbox_id": short, "command": "true"})
+t.ok(is_error(r), "a sandbox expires at its timeout", r)
+t.ok(not s.bad_lines, "stdout carried only JSON-RPC", s.bad_lines[:3])
+t.eq(s.close(), 0, "clean exit")
+left = [d for d in os.listdir(s.root) if d.startswith("sbx")] if os.path.isdir(s.root) else []
+t.ok(not left, "nothing is left in the state root after exit", left)
+t.done()

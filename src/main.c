@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,11 +141,15 @@ usage(FILE *f)
 	    "\nFlags override environment variables; environment overrides defaults.\n");
 }
 
-static void
-die_usage(const char *fmt, const char *arg)
+static void __attribute__((format(printf, 1, 2), noreturn))
+die_usage(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "sandbox-mcp: ");
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "; see sandbox-mcp --help\n");
 	exit(EXIT_USAGE);
 }
@@ -185,7 +190,7 @@ set_opt(struct config *cfg, const struct opt *o, const char *val)
 		if (strchr(val, '=') == NULL || val[0] == '=')
 			die_usage("--header needs NAME=VALUE, not '%s'", val);
 		if (cfg->nheaders == CONFIG_HEADERS_MAX)
-			die_usage("too many --header flags (the limit is %s)", "32");
+			die_usage("too many --header flags (the limit is %d)", CONFIG_HEADERS_MAX);
 		cfg->headers[cfg->nheaders++] = val;
 		break;
 	}

@@ -52,6 +52,8 @@ struct net_policy {
 	size_t nallow;
 	const char **deny;
 	size_t ndeny;
+	const char *note;		/* output only: a sentence for the agent (e.g. when a change
+					 * takes effect), or NULL */
 };
 
 struct sb_create {

@@ -9,7 +9,8 @@
  * end with no open container, a dangling key at an end, a second top-level value and
  * nesting past JSONW_DEPTH_MAX all become a sticky ERR_INVAL. It keeps no record of
  * whether a level is an array or an object, so a missing key inside an object or a
- * '}' closing a '[' is the caller's bug and is not detected.
+ * '}' closing a '[' is the caller's bug and is not detected. jsonw_raw() trusts its
+ * text to be JSON but still cannot break the line: see put_raw().
  *
  * Doubles: the server never calls setlocale(), so "%g" and strtod use '.'.
  */
@@ -388,6 +389,42 @@ jsonw_null(struct jsonw *w)
 		put(w, "null", 4);
 }
 
+/*
+ * Copies raw JSON text, keeping the one-line, valid-UTF-8 promise even when the caller
+ * is wrong: control bytes (tab too) become spaces and ill-formed UTF-8 becomes
+ * U+FFFD. Valid JSON has control bytes only as whitespace between tokens and non-ASCII
+ * bytes only inside strings, so for valid input this changes at most whitespace.
+ */
+static void
+put_raw(struct jsonw *w, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
+	size_t n, skip;
+
+	while (p < end) {
+		if (*p >= 0x20 && *p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0x80) {
+			n = utf8_len(p, end, &skip);
+			if (n != 0) {
+				p += n;
+				continue;
+			}
+			put(w, run, (size_t)(p - run));
+			put(w, "\xEF\xBF\xBD", 3);
+			p += skip;
+		} else {
+			put(w, run, (size_t)(p - run));
+			putch(w, ' ');
+			p++;
+		}
+		run = p;
+	}
+	put(w, run, (size_t)(p - run));
+}
+
 void
 jsonw_raw(struct jsonw *w, const char *json, size_t len)
 {
@@ -398,7 +435,7 @@ jsonw_raw(struct jsonw *w, const char *json, size_t len)
 		return;
 	}
 	if (jsonw_sep(w))
-		put(w, json, len);
+		put_raw(w, json, len);
 }
 
 void

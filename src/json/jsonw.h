@@ -45,7 +45,9 @@ void jsonw_uint(struct jsonw *w, uint64_t v);
 void jsonw_double(struct jsonw *w, double v);	/* non-finite writes null */
 void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
-/* Inserts already-serialized JSON text as one value; the caller vouches it is valid. */
+/* Inserts already-serialized JSON text as one value; the caller vouches it is valid.
+ * The line promise still holds: control bytes (tab too) become spaces and invalid
+ * UTF-8 becomes U+FFFD (neither can change the meaning of valid JSON). */
 void jsonw_raw(struct jsonw *w, const char *json, size_t len);
 /* Serializes a parsed DOM value (numbers keep their source text). */
 void jsonw_value(struct jsonw *w, const struct json *v);

@@ -20,8 +20,9 @@
  *                  are ignored; a last line without LF (execd appends a raw error
  *                  object and closes) is delivered by stream_end(). Also decodes
  *                  /metrics/watch, which separates objects with a single LF.
- *   The decoder frames; it does not parse JSON. Bytes pass through unchanged (no
- *   UTF-8 repair): json_parse() validates what it is given.
+ *   Every mode drops one leading UTF-8 BOM. The decoder frames; it does not parse
+ *   JSON. Bytes pass through unchanged (no UTF-8 repair): json_parse() validates
+ *   what it is given.
  *
  * Use (pull, picohttpparser shape): hand each read to stream_next() until DEC_MORE:
  *

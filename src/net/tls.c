@@ -22,10 +22,6 @@
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
 
-#if !defined(SANDBOX_MCP_MBEDTLS_CONFIG)
-#error "net/tls.c must be built with vendor/mbedtls_config.h (see mk/vendor.mk)"
-#endif
-
 #define TLS_KEY_MAX 300
 
 struct tls_sess {

@@ -94,10 +94,6 @@ void tools_call_init(const struct tool_ctx *ctx, struct call *c, int64_t deadlin
 void tools_write_time(struct jsonw *w, const char *key, int64_t wall_ms);
 void tools_write_kv_obj(struct jsonw *w, const char *key, const struct kv *kv, size_t n);
 void tools_write_strs(struct jsonw *w, const char *key, const char *const *s, size_t n);
-/* A string of valid UTF-8: a cut at the end never splits a sequence (jsonw turns other
- * invalid bytes into U+FFFD). */
-void tools_write_text(struct jsonw *w, const char *key, const char *p, size_t n);
-
 /* Defines `static bool fn(const struct tools *t)`: true when the backend has op (and
  * always for t == NULL, so the whole catalogue can be listed without a backend). */
 #define TOOLS_NEEDS(fn, op)                                                              \

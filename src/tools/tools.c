@@ -14,7 +14,6 @@
 #include "util/str.h"
 #include "util/time.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -275,7 +274,8 @@ void
 tools_call_init(const struct tool_ctx *ctx, struct call *c, int64_t deadline_ms)
 {
 	int64_t ms = deadline_ms;
-	int cfg_ms = ctx->t != NULL && ctx->t->cfg != NULL ? ctx->t->cfg->timeout_s * 1000 : 0;
+	int64_t cfg_ms = ctx->t != NULL && ctx->t->cfg != NULL ?
+	    (int64_t)ctx->t->cfg->timeout_s * 1000 : 0;
 
 	/* A configured per-request timeout longer than ours widens the outer bound. */
 	if (ms >= 0 && cfg_ms > ms)
@@ -477,10 +477,4 @@ tools_write_strs(struct jsonw *w, const char *key, const char *const *s, size_t 
 	for (i = 0; i < n; i++)
 		jsonw_str(w, s[i] != NULL ? s[i] : "");
 	jsonw_arr_end(w);
-}
-
-void
-tools_write_text(struct jsonw *w, const char *key, const char *p, size_t n)
-{
-	jsonw_kstrn(w, key, p != NULL ? p : "", p != NULL ? str_utf8_safe_len(p, n) : 0);
 }

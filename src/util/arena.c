@@ -50,6 +50,10 @@ arena_alloc(struct arena *a, size_t n)
 	struct block *b = a->head;
 	size_t cap;
 
+	/* Checked before rounding up: a size near SIZE_MAX would wrap to a tiny block
+	 * (and a block header plus a size over SIZE_MAX / 2 could wrap in xmalloc). */
+	if (n > a->max || n > SIZE_MAX / 2)
+		return NULL;
 	n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
 	if (n == 0)
 		n = ARENA_ALIGN;

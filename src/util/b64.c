@@ -57,12 +57,17 @@ b64_val(unsigned char c)
 	return -1;
 }
 
+/*
+ * Strict where it matters: only the standard alphabet, '=' only at the end and only
+ * as many as the length needs ("Zg==", "Zm8=", or none), and the unused low bits of
+ * the last character zero (RFC 4648 §3.5), so each byte string has one encoding.
+ */
 ssize_t
 b64_decode(const char *in, size_t len, unsigned char *out)
 {
 	unsigned acc = 0;
 	int bits = 0, pad = 0;
-	size_t i, o = 0;
+	size_t i, o = 0, nd = 0;
 
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
@@ -79,6 +84,7 @@ b64_decode(const char *in, size_t len, unsigned char *out)
 		v = b64_val(c);
 		if (v < 0)
 			return -1;
+		nd++;
 		acc = (acc << 6) | (unsigned)v;
 		bits += 6;
 		if (bits >= 8) {
@@ -86,7 +92,9 @@ b64_decode(const char *in, size_t len, unsigned char *out)
 			out[o++] = (unsigned char)(acc >> bits);
 		}
 	}
-	if (pad > 2 || bits >= 6)
+	if (pad > 2 || bits >= 6 || (pad > 0 && (nd + (size_t)pad) % 4 != 0))
 		return -1;
+	if ((acc & ((1u << bits) - 1)) != 0)
+		return -1;	/* non-zero padding bits */
 	return (ssize_t)o;
 }

@@ -3,7 +3,8 @@
  *
  * b64_encode writes b64_encoded_len(n) bytes plus a NUL into out.
  * b64_decode accepts padded or unpadded input, ignores ASCII whitespace, rejects any
- * other byte; returns the decoded length or -1. out needs b64_decoded_max(len) bytes.
+ * other byte, '=' that is misplaced or not the count the length needs, and non-zero
+ * padding bits; returns the decoded length or -1. out needs b64_decoded_max(len) bytes.
  */
 #ifndef UTIL_B64_H
 #define UTIL_B64_H

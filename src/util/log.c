@@ -11,14 +11,14 @@
 #include <unistd.h>
 
 #define LOG_LINE_MAX 2048
-#define LOG_SECRETS_MAX 16
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static enum log_level log_level = LOG_WARN;
 static log_hook_fn log_hook;
 static void *log_hook_arg;
 static enum log_level log_hook_level = LOG__MAX;
-static char *log_secrets[LOG_SECRETS_MAX];
+/* Longest first, so a secret that contains a shorter one is redacted whole. */
+static char **log_secrets;
 static int log_nsecrets;
 
 static const char *log_names[LOG__MAX] = {
@@ -86,20 +86,29 @@ log_set_hook_level(enum log_level lvl)
 	pthread_mutex_unlock(&log_lock);
 }
 
+/* Every secret is kept (there is no cap that would let one leak). */
 void
 log_add_secret(const char *s)
 {
-	int i;
+	size_t sl;
+	int i, at;
 
-	if (s == NULL || strlen(s) < 4)
+	if (s == NULL || (sl = strlen(s)) < 4)
 		return;
 	pthread_mutex_lock(&log_lock);
 	for (i = 0; i < log_nsecrets; i++) {
-		if (strcmp(log_secrets[i], s) == 0)
-			break;
+		if (strcmp(log_secrets[i], s) == 0) {
+			pthread_mutex_unlock(&log_lock);
+			return;
+		}
 	}
-	if (i == log_nsecrets && log_nsecrets < LOG_SECRETS_MAX)
-		log_secrets[log_nsecrets++] = xstrdup(s);
+	for (at = 0; at < log_nsecrets && strlen(log_secrets[at]) >= sl; at++)
+		;
+	log_secrets = xrealloc(log_secrets, (size_t)(log_nsecrets + 1) * sizeof(*log_secrets));
+	memmove(log_secrets + at + 1, log_secrets + at,
+	    (size_t)(log_nsecrets - at) * sizeof(*log_secrets));
+	log_secrets[at] = xstrdup(s);
+	log_nsecrets++;
 	pthread_mutex_unlock(&log_lock);
 }
 

@@ -24,9 +24,11 @@ int64_t deadline_min(int64_t a, int64_t b);
 /* ms until the deadline, clamped to int for poll(): -1 none, 0 passed. */
 int deadline_left_ms(int64_t dl);
 int deadline_passed(int64_t dl);
-/* RFC 3339 UTC with ms ("2026-11-22T00:04:45.123Z") into out (>= 32 bytes). */
+/* RFC 3339 UTC with ms ("2026-11-22T00:04:45.123Z") into out (>= 32 bytes); times
+ * outside years 0000..9999 are clamped to that range. */
 void time_format_rfc3339(int64_t wall_ms, char *out, size_t outlen);
-/* Parses RFC 3339 ("...Z", "+hh:mm", fractions) to wall ms; 0 ok, -1 malformed. */
+/* Parses RFC 3339 ("...Z", "+hh:mm", fractions) to wall ms; 0 ok, -1 malformed
+ * (fixed-width fields, real calendar dates; a missing offset is read as UTC). */
 int time_parse_rfc3339(const char *s, int64_t *wall_ms);
 
 #endif

@@ -90,6 +90,7 @@ import pwd
 import queue
 import re
 import secrets
+import select
 import shutil
 import signal
 import socket
@@ -1015,6 +1016,18 @@ class CodeContext:
 FAULT_KINDS = ("drop_mid_stream", "status", "slow", "bad_json", "close_before_headers")
 
 
+def peer_closed(sock):
+    """True when the peer closed (EOF or reset); never blocks (the socket has a timeout,
+    so a plain recv would wait for it)."""
+    try:
+        r, _, _ = select.select([sock], [], [], 0)
+        if not r:
+            return False
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):
+        return True
+
+
 class StreamWriter:
     """A chunked text/event-stream response with pings (§3.2 framing)."""
 
@@ -1079,17 +1092,31 @@ class StreamWriter:
             if self.sb is None or self.sb.state != "Paused":
                 self.raw(go_json({"type": "ping", "text": "pong", "timestamp": now_ms()}) + b"\n\n")
 
+    def client_gone(self):
+        """True when the client closed its side (EOF or reset), without blocking."""
+        return peer_closed(self.h.connection)
+
     def tail(self, ms):
-        """§0.6: the stream stays open ~1 s after the last event (pings may still come)."""
+        """§0.6: the stream stays open ~1 s after the last event (pings may still come).
+
+        Records in the request log whether the client closed the connection during the
+        tail ("closed_in_tail"), i.e. stopped at the final event instead of reading to EOF.
+        """
         end = time.monotonic() + ms / 1000.0
+        self.h.rec["closed_in_tail"] = False
         while not self.dead:
             left = end - time.monotonic()
             if left <= 0:
                 break
-            time.sleep(min(left, self.ping_due() + 0.001))
+            time.sleep(min(left, self.ping_due() + 0.001, 0.05))
+            if self.client_gone():
+                self.h.rec["closed_in_tail"] = True
+                self.dead = True
+                break
             self.maybe_ping()
 
     def end(self):
+        self.h.rec["stream_ended"] = True
         if not self.dead:
             try:
                 self.h.wfile.write(b"0\r\n\r\n")
@@ -2101,13 +2128,7 @@ def create_context(h, sb):
         end = time.monotonic() + 60
         while time.monotonic() < end:
             time.sleep(0.2)
-            try:
-                if h.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
-                    h.close_connection = True
-                    return
-            except BlockingIOError:
-                pass
-            except OSError:
+            if peer_closed(h.connection):
                 h.close_connection = True
                 return
         raise ex_error(500, "RUNTIME_ERROR", "error creating context: jupyter server not reachable")
@@ -2182,13 +2203,21 @@ def run_code(h, sb):
             sb.default_ctx[lang] = ctx
     if not ctx.busy.acquire(blocking=False):
         raise ex_error(500, "RUNTIME_ERROR", "error running codes: session is busy")
+    released = []
+
+    def release():
+        # The kernel is idle once it answered: free it before the final event goes out,
+        # so a client that closes at that event can run the next cell at once.
+        if not released:
+            released.append(True)
+            ctx.busy.release()
     try:
-        run_cell(h, sb, ctx, req["code"])
+        run_cell(h, sb, ctx, req["code"], release)
     finally:
-        ctx.busy.release()
+        release()
 
 
-def run_cell(h, sb, ctx, code):
+def run_cell(h, sb, ctx, code, release=lambda: None):
     sw = StreamWriter(h, sb)
     started = time.time()
     while not ctx.q.empty():       # drop leftovers of an interrupted cell
@@ -2214,10 +2243,12 @@ def run_cell(h, sb, ctx, code):
         elif t == "result":
             sw.event({"type": "result", "timestamp": now_ms(), "results": {"text": m["text"]}})
         elif t == "done":
+            release()
             sw.event({"type": "execution_complete", "execution_time": int((time.time() - started) * 1000),
                       "timestamp": now_ms()})
             break
         elif t == "error":
+            release()
             sw.event({"type": "error", "timestamp": now_ms(),
                       "error": {"ename": m.get("ename", "Error"), "evalue": m.get("evalue", ""),
                                 "traceback": m.get("traceback", [])}})

@@ -1,0 +1,1063 @@
+/*
+ * local_fs.c -- file operations on a local sandbox, and the glob matcher.
+ *
+ * Each path is opened inside the sandbox by local_helper(): a child that joined the
+ * sandbox's user and mount namespaces, so the kernel resolves `..` and symlinks in the
+ * sandbox's own view and read-only mounts refuse writes. The fd it passes back is used here.
+ * Walks below that fd (file_list, file_search, recursive remove, a move across mounts) use
+ * *at() calls with O_NOFOLLOW on names read from the directory, so they never leave the
+ * tree that was opened. When sandbox-mcp runs as root, host-side work runs with the fsuid
+ * of the sandbox's root (local_fs_enter), so permissions and new files' owners match it.
+ */
+#define LOCAL_INTERNAL
+#include "backends/local.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "util/mem.h"
+
+#define LIST_MAX 10000
+#define SEARCH_MATCH_MAX 10000
+#define SEARCH_VISIT_MAX 200000
+#define WALK_DEPTH_MAX 64
+#define GLOB_BUDGET 100000
+#define COPY_CHUNK 65536
+
+#define L_PROC_SUPER_MAGIC 0x9fa0
+#define L_SYSFS_MAGIC 0x62656572
+#define L_STATX_ATTR_MOUNT_ROOT 0x2000ULL
+
+#ifndef SYS_statx
+#define SYS_statx 332
+#endif
+
+struct l_statx {
+	uint32_t mask, blksize;
+	uint64_t attributes;
+	uint32_t nlink, uid, gid;
+	uint16_t mode, pad1;
+	uint64_t ino, size, blocks, attributes_mask;
+	struct {
+		int64_t sec;
+		uint32_t nsec;
+		int32_t pad;
+	} atime, btime, ctime, mtime;
+	uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
+	uint64_t mnt_id;
+	uint64_t spare[13];
+};
+
+static struct local *
+LOC(struct backend *b)
+{
+	return (struct local *)(void *)b;
+}
+
+/* ---- glob ------------------------------------------------------------------------------ */
+
+static bool
+glob_rec(const char *p, const char *s, int *budget)
+{
+	if (--*budget < 0)
+		return false;
+	while (*p != '\0') {
+		if (p[0] == '*' && p[1] == '*') {
+			while (*p == '*')
+				p++;
+			if (*p == '/') {
+				p++;
+				if (glob_rec(p, s, budget))
+					return true;
+				for (; *s != '\0'; s++)
+					if (*s == '/' && glob_rec(p, s + 1, budget))
+						return true;
+				return false;
+			}
+			for (;; s++) {
+				if (glob_rec(p, s, budget))
+					return true;
+				if (*s == '\0')
+					return false;
+			}
+		}
+		if (*p == '*') {
+			p++;
+			for (;; s++) {
+				if (glob_rec(p, s, budget))
+					return true;
+				if (*s == '\0' || *s == '/')
+					return false;
+			}
+		}
+		if (*s == '\0')
+			return false;
+		if (*p == '?') {
+			if (*s == '/')
+				return false;
+			p++;
+			s++;
+			continue;
+		}
+		if (*p == '[') {
+			const char *q = p + 1, *start;
+			bool neg = false, hit = false;
+
+			if (*q == '!' || *q == '^') {
+				neg = true;
+				q++;
+			}
+			start = q;
+			while (*q != '\0' && (*q != ']' || q == start)) {
+				unsigned char lo = (unsigned char)*q, hi = lo;
+
+				if (q[1] == '-' && q[2] != '\0' && q[2] != ']') {
+					hi = (unsigned char)q[2];
+					q += 3;
+				} else {
+					q++;
+				}
+				if ((unsigned char)*s >= lo && (unsigned char)*s <= hi)
+					hit = true;
+			}
+			if (*q == ']') {
+				if (*s == '/' || hit == neg)
+					return false;
+				p = q + 1;
+				s++;
+				continue;
+			}
+			/* no closing bracket: a literal '[' */
+		}
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		if (*p != *s)
+			return false;
+		p++;
+		s++;
+	}
+	return *s == '\0';
+}
+
+bool
+local_glob(const char *pattern, const char *s)
+{
+	int budget = GLOB_BUDGET;
+
+	return glob_rec(pattern, s, &budget);
+}
+
+/* ---- paths and errors ------------------------------------------------------------------- */
+
+struct lfs {
+	struct local *L;
+	struct lsb sb;
+	struct lns ns;
+	int wsfd;		/* isolation none: the workspace, base of relative paths */
+	struct call *c;
+};
+
+static int
+fs_open(struct backend *b, const char *id, struct call *c, struct lfs *fs, struct err *e)
+{
+	char ws[PATH_MAX];
+	int rc;
+
+	memset(fs, 0, sizeof(*fs));
+	fs->L = LOC(b);
+	fs->c = c;
+	fs->wsfd = -1;
+	fs->ns.user = fs->ns.mnt = fs->ns.pid = fs->ns.ipc = fs->ns.uts = fs->ns.net = -1;
+	rc = local_sb_load(fs->L, id, c->a, &fs->sb, e);
+	if (rc == 0)
+		rc = local_sb_ns(fs->L, &fs->sb, &fs->ns, false, e);
+	if (rc == 0 && !fs->sb.isolate) {
+		local_path(ws, &fs->sb, "workspace");
+		fs->wsfd = open(ws, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (fs->wsfd < 0)
+			rc = err_set(e, ERR_IO, "cannot open the workspace %s: %s", ws,
+			    strerror(errno));
+	}
+	return rc;
+}
+
+static void
+fs_close(struct lfs *fs)
+{
+	local_ns_close(&fs->ns);
+	if (fs->wsfd >= 0)
+		close(fs->wsfd);
+	fs->wsfd = -1;
+}
+
+static int
+path_ok(const char *path, struct err *e)
+{
+	if (path == NULL || path[0] == '\0')
+		return err_set(e, ERR_INVAL, "path is empty; give a path such as "
+		    "/workspace/notes.txt (relative paths are under /workspace)");
+	if (strlen(path) >= PATH_MAX)
+		return err_set(e, ERR_INVAL, "path is longer than %d bytes", PATH_MAX - 1);
+	return 0;
+}
+
+/* Lexical clean-up of an absolute path: no "//", ".", ".." or trailing '/'. */
+static char *
+path_clean(struct arena *a, const char *p)
+{
+	size_t n = strlen(p), o = 0;
+	char *out = arena_alloc(a, n + 2);
+	const char *s = p;
+
+	if (out == NULL)
+		return NULL;
+	out[o++] = '/';
+	while (*s != '\0') {
+		const char *t;
+		size_t len;
+
+		while (*s == '/')
+			s++;
+		if (*s == '\0')
+			break;
+		for (t = s; *t != '\0' && *t != '/'; t++)
+			;
+		len = (size_t)(t - s);
+		if (len == 2 && s[0] == '.' && s[1] == '.') {
+			while (o > 1 && out[o - 1] != '/')
+				o--;
+			if (o > 1)
+				o--;
+		} else if (!(len == 1 && s[0] == '.')) {
+			if (o > 1)
+				out[o++] = '/';
+			memcpy(out + o, s, len);
+			o += len;
+		}
+		s = t;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* The path as the sandbox sees it, for results and messages. */
+static const char *
+show_path(const struct lfs *fs, const char *path)
+{
+	char ws[PATH_MAX];
+	const char *full = path, *clean;
+
+	if (path[0] != '/') {
+		if (fs->sb.isolate)
+			full = arena_printf(fs->c->a, "%s/%s", LOCAL_WS, path);
+		else {
+			local_path(ws, &fs->sb, "workspace");
+			full = arena_printf(fs->c->a, "%s/%s", ws, path);
+		}
+	}
+	clean = full != NULL ? path_clean(fs->c->a, full) : NULL;
+	return clean != NULL ? clean : path;
+}
+
+static const char *
+join_path(struct arena *a, const char *dir, const char *name)
+{
+	return strcmp(dir, "/") == 0 ? arena_printf(a, "/%s", name) :
+	    arena_printf(a, "%s/%s", dir, name);
+}
+
+static int
+fs_err(const struct lfs *fs, struct err *e, int errnum, const char *verb, const char *show)
+{
+	switch (errnum) {
+	case ENOENT:
+		return err_set(e, ERR_NOTFOUND, "%s does not exist in the sandbox", show);
+	case ENOTDIR:
+		return err_set(e, ERR_NOTFOUND, "%s does not exist in the sandbox (a part of the "
+		    "path is not a directory)", show);
+	case EROFS:
+		return err_set(e, ERR_INVAL, fs->sb.isolate ? "cannot %s %s: it is read-only in "
+		    "the sandbox; only /workspace, /tmp and /root are writable" :
+		    "cannot %s %s: the file system is read-only", verb, show);
+	case EACCES:
+	case EPERM:
+		return err_set(e, ERR_INVAL, "cannot %s %s: permission denied", verb, show);
+	case EISDIR:
+		return err_set(e, ERR_INVAL, "cannot %s %s: it is a directory", verb, show);
+	case EEXIST:
+		return err_set(e, ERR_EXISTS, "cannot %s %s: it already exists", verb, show);
+	case ENOTEMPTY:
+		return err_set(e, ERR_INVAL, "cannot %s %s: the directory is not empty", verb, show);
+	case ELOOP:
+		return err_set(e, ERR_INVAL, "cannot %s %s: too many levels of symbolic links",
+		    verb, show);
+	case ENAMETOOLONG:
+		return err_set(e, ERR_INVAL, "cannot %s %s: the path is too long", verb, show);
+	case EBUSY:
+		return err_set(e, ERR_INVAL, "cannot %s %s: it is a mount point of the sandbox "
+		    "(such as /workspace or /tmp); work on what is inside it", verb, show);
+	case ENXIO:
+		return err_set(e, ERR_INVAL, "cannot %s %s: it is a FIFO or device with no peer",
+		    verb, show);
+	case ENOSPC:
+	case EDQUOT:
+		return err_set(e, ERR_IO, "cannot %s %s: no space left on this machine's disk",
+		    verb, show);
+	default:
+		return err_set(e, ERR_IO, "cannot %s %s: %s", verb, show, strerror(errnum));
+	}
+}
+
+/* Runs one helper op; maps a path error with verb. */
+static int
+fs_help(struct lfs *fs, int op, const char *path, int flags, mode_t mode, bool mkparents,
+    struct lh_rep *rp, int *fd, const char *verb, struct err *e)
+{
+	struct lh_req rq;
+	int rc;
+
+	memset(&rq, 0, sizeof(rq));
+	rq.op = op;
+	rq.path = path;
+	rq.flags = flags;
+	rq.mode = mode;
+	rq.mkparents = mkparents;
+	rc = local_helper(&fs->ns, fs->wsfd, &rq, rp, fd, fs->c, e);
+	if (rc != 0)
+		return rc;
+	if (rp->err != 0)
+		return fs_err(fs, e, rp->err, verb, show_path(fs, path));
+	return 0;
+}
+
+static bool
+is_mount_root(int dirfd, const char *name)
+{
+	struct l_statx sx;
+	struct stat a, b;
+
+	memset(&sx, 0, sizeof(sx));
+	if (syscall(SYS_statx, dirfd, name, AT_SYMLINK_NOFOLLOW, 0, &sx) == 0 &&
+	    (sx.attributes_mask & L_STATX_ATTR_MOUNT_ROOT))
+		return (sx.attributes & L_STATX_ATTR_MOUNT_ROOT) != 0;
+	return fstat(dirfd, &a) == 0 && fstatat(dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    a.st_dev != b.st_dev;
+}
+
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+names_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Sorted names of a directory (not . and ..); heap, free with names_free. */
+static char **
+read_names(int dirfd, size_t *n)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	char **v = NULL;
+	size_t cap = 0;
+
+	*n = 0;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 32;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[(*n)++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (*n > 1)
+		qsort(v, *n, sizeof(*v), name_cmp);
+	return v;
+}
+
+static void
+entry_fill(struct file_entry *en, struct arena *a, const char *name, const char *path,
+    const struct stat *st, const char *link)
+{
+	memset(en, 0, sizeof(*en));
+	en->name = arena_strdup(a, name);
+	en->path = path;
+	en->type = S_ISREG(st->st_mode) ? FILE_T_FILE : S_ISDIR(st->st_mode) ? FILE_T_DIR :
+	    S_ISLNK(st->st_mode) ? FILE_T_SYMLINK : FILE_T_OTHER;
+	en->size = (int64_t)st->st_size;
+	en->mode = (uint32_t)(st->st_mode & 07777);
+	en->modified_at = (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
+	en->link_target = link != NULL ? arena_strdup(a, link) : NULL;
+}
+
+static const char *
+base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s == NULL ? path : (s[1] == '\0' && s == path ? "/" : s + 1);
+}
+
+/* ---- recursive remove and copy ----------------------------------------------------------- */
+
+static int
+rmtree_at(int dirfd, const char *name, int depth)
+{
+	struct stat st;
+	char **names;
+	size_t n;
+	int fd, rc = 0;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : errno;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? errno : 0;
+	if (depth > WALK_DEPTH_MAX * 4)
+		return ELOOP;
+	if ((st.st_mode & 0700) != 0700)
+		fchmodat(dirfd, name, (st.st_mode & 07777) | 0700, 0);
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return errno;
+	names = read_names(fd, &n);
+	for (size_t i = 0; i < n; i++) {
+		int r;
+
+		if (is_mount_root(fd, names[i])) {
+			rc = EBUSY;
+			continue;
+		}
+		r = rmtree_at(fd, names[i], depth + 1);
+		if (r != 0 && rc == 0)
+			rc = r;
+	}
+	names_free(names, n);
+	close(fd);
+	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = errno;
+	return rc;
+}
+
+int
+local_rmtree(int dirfd, const char *name)
+{
+	return rmtree_at(dirfd, name, 0);
+}
+
+static int
+copy_file(int sfd, const char *sname, int dfd, const char *dname, mode_t mode)
+{
+	char *buf;
+	int in, out, rc = 0;
+
+	in = openat(sfd, sname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (in < 0)
+		return errno;
+	out = openat(dfd, dname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (out < 0) {
+		rc = errno;
+		close(in);
+		return rc;
+	}
+	buf = xmalloc(COPY_CHUNK);
+	for (;;) {
+		ssize_t n = read(in, buf, COPY_CHUNK), w = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? errno : 0;
+			break;
+		}
+		while (w < n) {
+			ssize_t k = write(out, buf + w, (size_t)(n - w));
+
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				rc = k < 0 ? errno : EIO;
+				break;
+			}
+			w += k;
+		}
+		if (rc != 0)
+			break;
+	}
+	free(buf);
+	if (fchmod(out, mode) < 0 && rc == 0)
+		rc = errno;
+	close(in);
+	close(out);
+	return rc;
+}
+
+static int
+copy_tree(int sfd, const char *sname, int dfd, const char *dname, int depth)
+{
+	struct stat st;
+	char link[PATH_MAX], **names;
+	size_t n;
+	ssize_t k;
+	int s2, d2, rc = 0;
+
+	if (depth > WALK_DEPTH_MAX)
+		return ELOOP;
+	if (fstatat(sfd, sname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno;
+	if (S_ISREG(st.st_mode))
+		return copy_file(sfd, sname, dfd, dname, st.st_mode & 07777);
+	if (S_ISLNK(st.st_mode)) {
+		k = readlinkat(sfd, sname, link, sizeof(link) - 1);
+		if (k < 0)
+			return errno;
+		link[k] = '\0';
+		unlinkat(dfd, dname, 0);
+		return symlinkat(link, dfd, dname) < 0 ? errno : 0;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return ENOTSUP;
+	if (mkdirat(dfd, dname, 0700) < 0 && errno != EEXIST)
+		return errno;
+	s2 = openat(sfd, sname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	d2 = openat(dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s2 < 0 || d2 < 0) {
+		rc = errno;
+		goto out;
+	}
+	names = read_names(s2, &n);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = copy_tree(s2, names[i], d2, names[i], depth + 1);
+	names_free(names, n);
+	if (rc == 0 && fchmod(d2, st.st_mode & 07777) < 0)
+		rc = errno;
+out:
+	if (s2 >= 0)
+		close(s2);
+	if (d2 >= 0)
+		close(d2);
+	return rc;
+}
+
+/* ---- the ops -------------------------------------------------------------------------------- */
+
+int
+local_file_read(struct backend *b, const char *id, const char *path, uint64_t offset,
+    size_t max_bytes, struct buf *out, int64_t *size, struct call *c, struct err *e)
+{
+	struct lfs fs;
+	struct lh_rep rp;
+	struct stat st;
+	char *tmp = NULL;
+	size_t got = 0;
+	int fd = -1, rc;
+
+	if (size != NULL)
+		*size = 0;
+	if (path_ok(path, e) != 0)
+		return e->code;
+	rc = fs_open(b, id, c, &fs, e);
+	if (rc == 0)
+		rc = fs_help(&fs, LH_OPEN, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0, false, &rp,
+		    &fd, "read", e);
+	if (rc != 0)
+		goto out;
+	if (fstat(fd, &st) < 0) {
+		rc = fs_err(&fs, e, errno, "read", show_path(&fs, path));
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = err_set(e, ERR_INVAL, "%s is a directory; use file_list to see what it "
+		    "contains", show_path(&fs, path));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = err_set(e, ERR_INVAL, "%s is not a regular file (a device, FIFO or socket), so "
+		    "it cannot be read as a file", show_path(&fs, path));
+		goto out;
+	}
+	tmp = xmalloc(COPY_CHUNK);
+	while (got < max_bytes) {
+		size_t want = max_bytes - got < COPY_CHUNK ? max_bytes - got : COPY_CHUNK;
+		ssize_t n = pread(fd, tmp, want, (off_t)(offset + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = fs_err(&fs, e, errno, "read", show_path(&fs, path));
+			break;
+		}
+		if (n == 0)
+			break;
+		if (buf_append(out, tmp, (size_t)n, e) != 0) {
+			rc = e->code;
+			break;
+		}
+		got += (size_t)n;
+	}
+	if (size != NULL)
+		*size = st.st_size == 0 && got > 0 ? (int64_t)(offset + got) : (int64_t)st.st_size;
+out:
+	free(tmp);
+	if (fd >= 0)
+		close(fd);
+	fs_close(&fs);
+	return rc;
+}
+
+int
+local_file_write(struct backend *b, const char *id, const char *path, const void *data,
+    size_t len, uint32_t mode, struct call *c, struct err *e)
+{
+	struct lfs fs;
+	struct lh_rep rp;
+	struct stat st;
+	mode_t m = mode == FILE_MODE_DEFAULT ? 0644 : (mode_t)(mode & 07777);
+	size_t off = 0;
+	int fd = -1, rc;
+
+	if (path_ok(path, e) != 0)
+		return e->code;
+	rc = fs_open(b, id, c, &fs, e);
+	if (rc == 0)
+		rc = fs_help(&fs, LH_OPEN, path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK |
+		    O_NOCTTY, m, true, &rp, &fd, "write", e);
+	if (rc != 0)
+		goto out;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		rc = err_set(e, ERR_INVAL, "cannot write %s: it is not a regular file",
+		    show_path(&fs, path));
+		goto out;
+	}
+	if (mode != FILE_MODE_DEFAULT && fchmod(fd, m) < 0) {
+		rc = fs_err(&fs, e, errno, "chmod", show_path(&fs, path));
+		goto out;
+	}
+	while (off < len) {
+		ssize_t n = pwrite(fd, (const char *)data + off, len - off, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = fs_err(&fs, e, n < 0 ? errno : EIO, "write", show_path(&fs, path));
+			break;
+		}
+		off += (size_t)n;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	fs_close(&fs);
+	return rc;
+}
+
+int
+local_file_stat(struct backend *b, const char *id, const char *path, struct file_entry *out,
+    struct call *c, struct err *e)
+{
+	struct lfs fs;
+	struct lh_rep rp;
+	const char *show;
+	int fd = -1, rc;
+
+	memset(out, 0, sizeof(*out));
+	if (path_ok(path, e) != 0)
+		return e->code;
+	rc = fs_open(b, id, c, &fs, e);
+	if (rc == 0)
+		rc = fs_help(&fs, LH_LSTAT, path, 0, 0, false, &rp, &fd, "stat", e);
+	if (rc == 0) {
+		show = show_path(&fs, path);
+		entry_fill(out, c->a, base_name(show), show, &rp.st,
+		    S_ISLNK(rp.st.st_mode) ? rp.link : NULL);
+	}
+	if (fd >= 0)
+		close(fd);
+	fs_close(&fs);
+	return rc;
+}
+
+int
+local_file_mkdir(struct backend *b, const char *id, const char *path, bool *created,
+    struct call *c, struct err *e)
+{
+	struct lfs fs;
+	struct lh_rep rp;
+	int fd = -1, rc;
+
+	if (created != NULL)
+		*created = false;
+	if (path_ok(path, e) != 0)
+		return e->code;
+	rc = fs_open(b, id, c, &fs, e);
+	if (rc == 0)
+		rc = fs_help(&fs, LH_MKDIRP, path, 0, 0, false, &rp, &fd, "create directory", e);
+	if (rc == 0 && created != NULL)
+		*created = rp.created;
+	if (fd >= 0)
+		close(fd);
+	fs_close(&fs);
+	return rc;
+}
+
+struct walk {
+	struct arena *a;
+	struct file_entry *v;
+	size_t n, cap, limit;
+	bool truncated;
+	const char *pattern;
+	bool pat_full, pat_abs;
+	const char **m;
+	size_t nm, capm;
+	size_t budget;
+};
+
+static void
+list_walk(struct walk *w, int dirfd, const char *prefix, int depth)
+{
+	size_t n;
+	char **names = read_names(dirfd, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		char link[PATH_MAX];
+		const char *path;
+		ssize_t k = -1;
+
+		if (w->n >= w->limit) {
+			w->truncated = true;
+			break;
+		}
+		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		path = join_path(w->a, prefix, names[i]);
+		if (path == NULL)
+			break;
+		if (S_ISLNK(st.st_mode) &&
+		    (k = readlinkat(dirfd, names[i], link, sizeof(link) - 1)) >= 0)
+			link[k] = '\0';
+		if (w->n == w->cap) {
+			w->cap = w->cap ? w->cap * 2 : 64;
+			w->v = xrealloc(w->v, w->cap * sizeof(*w->v));
+		}
+		entry_fill(&w->v[w->n++], w->a, names[i], path, &st, k >= 0 ? link : NULL);
+		if (S_ISDIR(st.st_mode) && depth > 1) {
+			int sub = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			    O_CLOEXEC | O_NONBLOCK);
+
+			if (sub >= 0) {
+				list_walk(w, sub, path, depth - 1);
+				close(sub);
+			}
+		}
+	}
+	names_free(names, n);
+}
+
+int
+local_file_list(struct backend *b, const char *id, const char *path, int depth,
+    struct file_list *out, struct call *c, struct err *e)
+{
+	struct lfs fs;
+	struct lh_rep rp;
+	struct walk w;
+	int fd = -1, rc, tok;
+
+	memset(out, 0, sizeof(*out));
+	if (path_ok(path, e) != 0)
+		return e->code;
+	rc = fs_open(b, id, c, &fs, e);
+	if (rc == 0)
+		rc = fs_help(&fs, LH_OPEN, path, O_RDONLY | O_DIRECTORY | O_NONBLOCK, 0, false, &rp,
+		    &fd, "list", e);
+	if (rc == ERR_NOTFOUND && rp.err == ENOTDIR) {
+		err_clear(e);
+		rc = err_set(e, ERR_INVAL, "%s is not a directory; use file_stat or file_read",
+		    show_path(&fs, path));
+	}
+	if (rc != 0)
+		goto out;
+	memset(&w, 0, sizeof(w));
+	w.a = c->a;
+	w.limit = LIST_MAX;
+	tok = local_fs_enter(fs.L);
+	list_walk(&w, fd, show_path(&fs, path), depth < 1 ? 1 : depth > WALK_DEPTH_MAX ?
+	    WALK_DEPTH_MAX : depth);
+	local_fs_leave(fs.L, tok);
+	if (w.n > 0) {
+		out->items = arena_alloc(c->a, w.n * sizeof(*out->items));
+		if (out->items == NULL) {
+			rc = err_set(e, ERR_TOOBIG, "the listing is too large; list a smaller depth");
+		} else {
+			memcpy(out->items, w.v, w.n * sizeof(*out->items));
+			out->n = w.n;
+		}
+	}
+	out->truncated = w.truncated;
+	free(w.v);
+out:
+	if (fd >= 0)
+		close(fd);
+	fs_close(&fs);
+	return rc;
+}
+
+static void
+search_walk(struct walk *w, int dirfd, const char *show, const char *rel, int depth)
+{
+	size_t n;
+	char **names = read_names(dirfd, &n);
+
+	for (size_t i = 0; i < n && !w->truncated; i++) {
+		struct stat st;
+		struct statfs sf;
+		const char *path, *r, *subject;
+
+		if (w->budget == 0 || w->nm >= SEARCH_MATCH_MAX) {
+			w->truncated = true;
+			break;
+		}
+		w->budget--;
+		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		path = join_path(w->a, show, names[i]);
+		r = rel != NULL ? arena_printf(w->a, "%s/%s", rel, names[i]) :
+		    arena_strdup(w->a, names[i]);
+		if (path == NULL || r == NULL)
+			break;
+		subject = w->pat_abs ? path : w->pat_full ? r : names[i];
+		if (local_glob(w->pattern, subject)) {
+			if (w->nm == w->capm) {
+				w->capm = w->capm ? w->capm * 2 : 64;
+				w->m = xrealloc(w->m, w->capm * sizeof(*w->m));
+			}
+			w->m[w->nm++] = path;
+		}
+		if (S_ISDIR(st.st_mode) && depth < WALK_DEPTH_MAX) {
+			int sub = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			    O_CLOEXEC | O_NONBLOCK);
+
+			if (sub < 0)
+				continue;
+			if (fstatfs(sub, &sf) == 0 && (sf.f_type == L_PROC_SUPER_MAGIC ||
+			    sf.f_type == L_SYSFS_MAGIC)) {
+				close(sub);
+				continue;
+			}
+			search_walk(w, sub, path, r, depth + 1);
+			close(sub);
+		}
+	}
+	names_free(names, n);
+}
+
+int
+local_file_search(struct backend *b, const char *id, const char *path, const char *pattern,
+    struct file_search *out, struct call *c, struct err *e)
+{
+	struct lfs fs;
+	struct lh_rep rp;
+	struct walk w;
+	int fd = -1, rc, tok;
+
+	memset(out, 0, sizeof(*out));
+	if (path == NULL || path[0] == '\0')
+		path = ".";
+	if (pattern == NULL || pattern[0] == '\0')
+		return err_set(e, ERR_INVAL, "pattern is empty; give a glob such as **/*.py");
+	while (pattern[0] == '.' && pattern[1] == '/')
+		pattern += 2;
+	if (path_ok(path, e) != 0)
+		return e->code;
+	rc = fs_open(b, id, c, &fs, e);
+	if (rc == 0)
+		rc = fs_help(&fs, LH_OPEN, path, O_RDONLY | O_DIRECTORY | O_NONBLOCK, 0, false, &rp,
+		    &fd, "search", e);
+	if (rc != 0)
+		goto out;
+	memset(&w, 0, sizeof(w));
+	w.a = c->a;
+	w.pattern = pattern;
+	w.pat_abs = pattern[0] == '/';
+	w.pat_full = strchr(pattern, '/') != NULL;
+	w.budget = SEARCH_VISIT_MAX;
+	tok = local_fs_enter(fs.L);
+	search_walk(&w, fd, show_path(&fs, path), NULL, 0);
+	local_fs_leave(fs.L, tok);
+	if (w.nm > 0) {
+		out->matches = arena_alloc(c->a, w.nm * sizeof(*out->matches));
+		if (out->matches == NULL) {
+			rc = err_set(e, ERR_TOOBIG, "too many matches; use a narrower pattern");
+		} else {
+			memcpy(out->matches, w.m, w.nm * sizeof(*out->matches));
+			out->n = w.nm;
+		}
+	}
+	out->truncated = w.truncated;
+	free(w.m);
+out:
+	if (fd >= 0)
+		close(fd);
+	fs_close(&fs);
+	return rc;
+}
+
+/* Splits a path into its parent directory and last name; refuses "/", "." and "..". */
+static int
+split_path(struct lfs *fs, const char *path, const char **dir, const char **base,
+    struct err *e)
+{
+	size_t n = strlen(path);
+	char *p = arena_strndup(fs->c->a, path, n), *slash;
+
+	if (p == NULL)
+		return err_set(e, ERR_TOOBIG, "the request is too large");
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	slash = strrchr(p, '/');
+	if (slash == NULL) {
+		*dir = ".";
+		*base = p;
+	} else {
+		*base = slash + 1;
+		if (slash == p) {
+			*dir = "/";
+		} else {
+			*slash = '\0';
+			*dir = p;
+		}
+	}
+	if (**base == '\0' || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0)
+		return err_set(e, ERR_INVAL, "%s does not name a file or directory; give its full "
+		    "path", show_path(fs, path));
+	return 0;
+}
+
+int
+local_file_move(struct backend *b, const char *id, const char *src, const char *dst,
+    struct call *c, struct err *e)
+{
+	struct lfs fs;
+	struct lh_rep rp;
+	const char *sdir, *sbase, *ddir, *dbase;
+	struct stat st;
+	int sfd = -1, dfd = -1, rc, tok = -1, r;
+
+	if (path_ok(src, e) != 0 || path_ok(dst, e) != 0)
+		return e->code;
+	rc = fs_open(b, id, c, &fs, e);
+	if (rc == 0)
+		rc = split_path(&fs, src, &sdir, &sbase, e);
+	if (rc == 0)
+		rc = split_path(&fs, dst, &ddir, &dbase, e);
+	if (rc == 0)
+		rc = fs_help(&fs, LH_OPEN, sdir, O_PATH | O_DIRECTORY, 0, false, &rp, &sfd, "move",
+		    e);
+	if (rc == 0)
+		rc = fs_help(&fs, LH_MKDIRP, ddir, 0, 0, false, &rp, &dfd, "move to", e);
+	if (rc != 0)
+		goto out;
+	tok = local_fs_enter(fs.L);
+	if (fstatat(sfd, sbase, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = fs_err(&fs, e, errno, "move", show_path(&fs, src));
+		goto out;
+	}
+	if (is_mount_root(sfd, sbase)) {
+		rc = fs_err(&fs, e, EBUSY, "move", show_path(&fs, src));
+		goto out;
+	}
+	if (renameat(sfd, sbase, dfd, dbase) == 0)
+		goto out;
+	if (errno != EXDEV) {
+		rc = fs_err(&fs, e, errno, "move", show_path(&fs, src));
+		goto out;
+	}
+	/* Across mounts (e.g. /tmp to /workspace): copy, then remove the source. */
+	r = copy_tree(sfd, sbase, dfd, dbase, 0);
+	if (r == 0)
+		r = rmtree_at(sfd, sbase, 0);
+	if (r != 0) {
+		if (fstatat(sfd, sbase, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			rmtree_at(dfd, dbase, 0);	/* the source is intact: undo the copy */
+		rc = fs_err(&fs, e, r, "move", show_path(&fs, src));
+	}
+out:
+	local_fs_leave(fs.L, tok);
+	if (sfd >= 0)
+		close(sfd);
+	if (dfd >= 0)
+		close(dfd);
+	fs_close(&fs);
+	return rc;
+}
+
+int
+local_file_remove(struct backend *b, const char *id, const char *path, bool *removed,
+    struct call *c, struct err *e)
+{
+	struct lfs fs;
+	struct lh_rep rp;
+	const char *dir, *base;
+	struct stat st;
+	int fd = -1, rc, tok = -1, r;
+
+	if (removed != NULL)
+		*removed = false;
+	if (path_ok(path, e) != 0)
+		return e->code;
+	rc = fs_open(b, id, c, &fs, e);
+	if (rc == 0)
+		rc = split_path(&fs, path, &dir, &base, e);
+	if (rc == 0)
+		rc = fs_help(&fs, LH_OPEN, dir, O_PATH | O_DIRECTORY, 0, false, &rp, &fd, "remove",
+		    e);
+	if (rc == ERR_NOTFOUND) {
+		err_clear(e);
+		rc = 0;
+		goto out;
+	}
+	if (rc != 0)
+		goto out;
+	tok = local_fs_enter(fs.L);
+	if (fstatat(fd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			rc = fs_err(&fs, e, errno, "remove", show_path(&fs, path));
+		goto out;
+	}
+	if (is_mount_root(fd, base)) {
+		rc = fs_err(&fs, e, EBUSY, "remove", show_path(&fs, path));
+		goto out;
+	}
+	r = rmtree_at(fd, base, 0);
+	if (r != 0)
+		rc = fs_err(&fs, e, r, "remove", show_path(&fs, path));
+	else if (removed != NULL)
+		*removed = true;
+out:
+	local_fs_leave(fs.L, tok);
+	if (fd >= 0)
+		close(fd);
+	fs_close(&fs);
+	return rc;
+}

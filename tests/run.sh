@@ -108,7 +108,7 @@ if [ -n "${RUN_FUZZ_REPLAY:-}" ]; then
 	for f in "$TB"/fuzz/fuzz_*; do
 		[ -x "$f" ] || continue
 		name=$(basename "$f"); name=${name#fuzz_}
-		run_suite "fuzz-replay/$name" "$f" "tests/fuzz/corpus/$name"
+		run_suite "fuzz-replay/$name" "$f" "tests/fuzz/corpus/fuzz_$name"
 	done
 fi
 

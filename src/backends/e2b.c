@@ -1242,7 +1242,7 @@ op_file_search(struct backend *b, const char *id, const char *path, const char *
     struct file_search *out, struct call *c, struct err *e)
 {
 	struct envd_target t;
-	struct file_list fl;
+	struct file_list fl = { 0 };
 	int depth = 1;
 	size_t rootlen;
 

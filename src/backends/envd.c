@@ -767,7 +767,7 @@ static int
 strm_msg(void *arg, const char *p, size_t n, struct err *e)
 {
 	struct strm *s = arg;
-	struct envd_event ev;
+	struct envd_event ev = { .type = ENVD_EV_NONE };
 	int rc = envd_pb_event(p, n, &ev, &s->scratch, e);
 
 	if (rc)
@@ -1036,6 +1036,7 @@ envd_list_dir(const struct envd_target *t, const char *path, int depth, size_t m
 
 	buf_init(&req, 0);
 	buf_init(&resp, 0);
+	memset(out, 0, sizeof *out);
 	rc = envd_pb_list_dir_request(&req, path, depth < 1 ? 1 : (uint32_t)depth, e);
 	if (rc == 0)
 		rc = rpc_unary(t, "/filesystem.Filesystem/ListDir",

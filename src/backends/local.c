@@ -618,7 +618,7 @@ make_dirs(struct local *L, const struct lsb *sb, struct err *e)
 		bool chown;
 	} dirs[] = {
 		{ "workspace", 0755, true }, { "tmp", 01777, true }, { "home", 0700, true },
-		{ "procs", 0700, false }, { ".root", 0755, false },
+		{ "procs", 0700, false },
 	};
 	char path[PATH_MAX];
 

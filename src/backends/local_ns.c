@@ -260,7 +260,7 @@ join_ns(const struct lns *ns, bool full, int *step)
 /* ---- the supervisor ----------------------------------------------------------------- */
 
 struct plan {
-	char nr[PATH_MAX];		/* new root mountpoint (host path) */
+	char nr[PATH_MAX];		/* where the new root is built */
 	char ws[PATH_MAX], tmp[PATH_MAX], home[PATH_MAX];
 	char mask[2][PATH_MAX];
 	int nmask;
@@ -651,11 +651,13 @@ local_sup_start(struct local *L, struct lsb *sb, struct err *e)
 	int64_t dl = deadline_in_ms(SUP_START_MS);
 	bool eof = false;
 
-	local_path(p->nr, sb, ".root");
+	/* The new root is built on a tmpfs over /tmp of the supervisor's private mount
+	 * namespace: reachable after it becomes the sandbox's root (unlike a directory under a
+	 * 0700 state root), and the host's /tmp is not part of the sandbox anyway. */
+	snprintf(p->nr, sizeof(p->nr), "/tmp");
 	local_path(p->ws, sb, "workspace");
 	local_path(p->tmp, sb, "tmp");
 	local_path(p->home, sb, "home");
-	mkdir(p->nr, 0755);
 	snprintf(p->mask[p->nmask++], PATH_MAX, "%s", L->root);
 	if (L->home_mask[0] != '\0')
 		snprintf(p->mask[p->nmask++], PATH_MAX, "%s", L->home_mask);

@@ -316,7 +316,8 @@ os_notfound(struct err *e, const char *subject, const char *hint)
 	if (p != NULL)
 		snprintf(detail, sizeof(detail), " %s", p);
 	err_clear(e);
-	err_set(e, ERR_NOTFOUND, "%s%s%s%s", subject ? subject : "not found", detail, hint ? "; " : "", hint ? hint : "");
+	err_set(e, ERR_NOTFOUND, "%s%s%s%s", subject ? subject : "not found", detail,
+	    hint ? "; " : "", hint ? hint : "");
 	log_scrub(e->msg);
 	return ERR_NOTFOUND;
 }
@@ -355,11 +356,12 @@ os_json(struct backend *b, struct call *c, struct os_rq *r, int ok_status,
 	if (out != NULL && rs.body.len > 0) {
 		*out = json_parse(rs.body.p, rs.body.len, c->a, e);
 		if (*out == NULL) {
+			/* A full arena stays ERR_TOOBIG; anything else is the server's fault. */
+			if (e->code != ERR_TOOBIG)
+				e->code = ERR_PROTO;
 			err_prefix(e, "%s: the server sent invalid JSON: ", what);
-			rc = e->code ? e->code : ERR_PROTO;
-			e->code = ERR_PROTO;
 			http_response_fini(&rs);
-			return rc == ERR_TOOBIG ? ERR_TOOBIG : ERR_PROTO;
+			return e->code;
 		}
 	}
 	http_response_fini(&rs);
@@ -490,18 +492,19 @@ ep_copy(struct call *c, const struct os_ep *p, struct ep *out, struct err *e)
 	return 0;
 }
 
-static bool
+/* 1 with *out filled from the cache, 0 when not cached (or stale), or an ERR_* code. */
+static int
 ep_lookup(struct backend *b, struct call *c, const char *id, int port, struct ep *out,
     struct err *e)
 {
 	struct os_ep *p;
-	bool found = false;
+	int found = 0;
 
 	pthread_mutex_lock(&b->mu);
 	for (p = b->eps; p != NULL; p = p->next) {
 		if (p->port == port && strcmp(p->id, id) == 0 &&
 		    time_mono_ms() - p->at < OS_EP_TTL_MS) {
-			found = ep_copy(c, p, out, e) == 0;
+			found = ep_copy(c, p, out, e) == 0 ? 1 : e->code;
 			break;
 		}
 	}
@@ -580,10 +583,8 @@ os_endpoint(struct backend *b, struct call *c, const char *id, int port, struct 
 {
 	int rc;
 
-	if (ep_lookup(b, c, id, port, out, e))
-		return 0;
-	if (e->code != 0)
-		return e->code;
+	if ((rc = ep_lookup(b, c, id, port, out, e)) != 0)
+		return rc == 1 ? 0 : rc;
 	if ((rc = os_resolve(b, c, id, port, b->use_proxy, out, e)) != 0)
 		return rc;
 	ep_store(b, id, port, out);
@@ -1727,7 +1728,9 @@ os_exec(struct backend *b, const char *id, const struct exec_req *req, exec_even
 	st.background = req->background;
 	rc = st_run(b, c, &st, &ep, url, body, len, dl, "running a command", &hs, e);
 	if (rc == 0) {
-		if (req->background) {
+		if (req->background && !st.ok) {
+			rc = exec_outcome(&st, req, 0, res, c, e);	/* it did not start */
+		} else if (req->background) {
 			res->pid = arena_strdup(c->a, st.id);
 			if (res->pid == NULL)
 				rc = OOM(e);

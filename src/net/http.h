@@ -44,10 +44,19 @@
  * through a CONNECT tunnel, http uses absolute-form requests; user:password in the
  * proxy URL becomes Proxy-Authorization: Basic. Only http:// proxy URLs are supported.
  *
+ * Request heads: Host and User-Agent are added unless the caller's headers carry them
+ * (the caller's win); framing is ours: a caller's Content-Length or Transfer-Encoding is
+ * dropped, the body gets Content-Length (also "0" for a POST, PUT or PATCH without one)
+ * or, with a body_producer, Transfer-Encoding: chunked. No Accept-Encoding is sent and
+ * no content coding is undone. Response bodies of HEAD, 204 and 304 are empty; any other
+ * response without Content-Length or chunked framing is read to the end of the stream.
+ *
  * Logging: request and response heads go to log_msg(LOG_DEBUG, "http", ...) from one
  * function that replaces the values of Authorization, Proxy-Authorization, X-API-Key,
  * X-Access-Token, OPEN-SANDBOX-API-KEY, X-EXECD-ACCESS-TOKEN, OPENSANDBOX-EGRESS-AUTH and
- * every log_add_secret() string with "[redacted]". Bodies are never logged here.
+ * every log_add_secret() string with "[redacted]" (also Cookie, Set-Cookie, and the
+ * values of query parameters whose names contain sig, token, key, secret, auth, pass or
+ * cred). Bodies are never logged here.
  */
 #ifndef NET_HTTP_H
 #define NET_HTTP_H

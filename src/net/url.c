@@ -180,7 +180,7 @@ url_parse_host(const char *p, size_t n, const char **rest, struct url *u, struct
 static int
 url_parse_authority(const char *p, size_t n, struct url *u, struct arena *a, struct err *e)
 {
-	const char *at = NULL, *rest, *end = p + n;
+	const char *at = NULL, *rest = NULL, *end = p + n;
 	size_t i;
 	int rc;
 

@@ -14,6 +14,7 @@ import base64
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -277,7 +278,7 @@ def test_native(fake):
 
         # a command killed by a signal
         sc, err, text = m.call("exec", {"sandbox_id": sid, "command": "kill -9 $$"})
-        ok(sc.get("exit_code") in (137, None), "a command killed by SIGKILL reports 137 (or no exit code)", sc)
+        ok(sc.get("exit_code") == 137, "a command killed by SIGKILL reports 137 (128+9)", sc)
 
         # exec timeout kills the process
         sc, err, text = m.call("exec", {"sandbox_id": sid, "command": "sleep 30", "timeout_s": 1})
@@ -395,6 +396,21 @@ def test_native(fake):
         ok(conns and res and res.get("exit_code") == 0 and "three" in res.get("output", ""),
            "a dropped stream is re-attached with Connect and the exit is seen", (conns[:1], res))
         fake.ctl("DELETE", "fault")
+
+        # pause drops envd streams; after resume, process_output re-attaches and goes on
+        sc, err, text = m.call("exec", {"sandbox_id": sid, "background": True,
+                                        "command": "i=0; while [ $i -lt 100 ]; do echo tick$i; i=$((i+1)); sleep 0.2; done"})
+        pid4 = sc.get("pid")
+        wait_for(lambda: "tick2" in m.call("process_output", {"sandbox_id": sid, "pid": pid4})[0].get("output", ""), 10)
+        m.call("sandbox_pause", {"sandbox_id": sid})
+        time.sleep(0.5)
+        m.call("sandbox_resume", {"sandbox_id": sid})
+        seen = m.call("process_output", {"sandbox_id": sid, "pid": pid4})[0]
+        later = wait_for(lambda: (lambda o: o if o.get("running") and o.get("output") else None)(
+            m.call("process_output", {"sandbox_id": sid, "pid": pid4, "offset": seen.get("next_offset", 0),
+                                      "wait_s": 1})[0]), 15)
+        ok(later and "tick" in later.get("output", ""), "after pause/resume the background output continues", later)
+        m.call("process_kill", {"sandbox_id": sid, "pid": pid4, "signal": "SIGKILL"})
 
         # long command past the request timeout (--timeout-s 2): keep going
         m2 = native(fake, "--timeout-s", "2")
@@ -690,6 +706,87 @@ users:
        (rc, err[-500:]))
 
 
+def make_tls(d):
+    """A CA and a server certificate for 127.0.0.1 made with openssl; None without it."""
+    if not shutil.which("openssl"):
+        return None
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    cmds = [
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=fake-k8s-ca"],
+        ["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1"],
+        ["openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", "srv.crt", "-days", "2", "-extfile", ext],
+    ]
+    for c in cmds:
+        if subprocess.run(c, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
+            return None
+    return os.path.join(d, "ca.crt"), os.path.join(d, "srv.crt"), os.path.join(d, "srv.key")
+
+
+def test_k8s_tls():
+    d = tempfile.mkdtemp(prefix="k8s-tls-")
+    tls = make_tls(d)
+    if not tls:
+        skip("--k8s over TLS with certificate-authority-data", "openssl is not installed")
+        return
+    ca, crt, key = tls
+    fake = Fake("--k8s-tls", crt + "," + key)
+    try:
+        fake.ctl("POST", "sandbox", {"template": "base", "namespace": "prod", "name": "agent",
+                                     "sandboxID": "tlsshortid0000000000a", "token": "tok-tls-987654"})
+        with open(ca, "rb") as f:
+            ca_b64 = base64.b64encode(f.read()).decode()
+        kc = os.path.join(d, "config")
+        with open(kc, "w") as f:
+            f.write("""apiVersion: v1
+clusters:
+- name: tls
+  cluster:
+    certificate-authority-data: %s
+    server: https://127.0.0.1:%d
+contexts:
+- name: c
+  context: {cluster: tls, user: u}
+current-context: c
+users:
+- name: u
+  user:
+    token: "fake-k8s-token"
+""" % (ca_b64, fake.k8s_port))
+        # flow-style context is not in our YAML subset: it must fail with a sentence
+        rc, err = run_fails(["--backend", "e2b", "--k8s", "prod/agent", "--domain", "127.0.0.1:%d" % fake.port],
+                            {"KUBECONFIG": kc})
+        ok(rc != 0 and "kubeconfig" in err, "an unreadable kubeconfig context fails in words", err[-400:])
+        with open(kc) as f:
+            text = f.read().replace("  context: {cluster: tls, user: u}\n", "  context:\n    cluster: tls\n    user: u\n")
+        with open(kc, "w") as f:
+            f.write(text)
+        m = Mcp(["--backend", "e2b", "--k8s", "prod/agent", "--domain", "127.0.0.1:%d" % fake.port],
+                {"KUBECONFIG": kc})
+        try:
+            sc, err, text = m.call("exec", {"sandbox_id": "tlsshortid0000000000a", "command": "echo tls"})
+            ok(not err and sc.get("stdout") == "tls\n",
+               "--k8s over HTTPS verified with the kubeconfig's certificate-authority-data", sc or text)
+        finally:
+            m.close()
+        leftovers = [n for n in os.listdir(os.environ.get("TMPDIR", "/tmp")) if n.startswith("sandbox-mcp-k8s-ca-")]
+        ok(not leftovers, "the temporary CA file is removed", leftovers)
+        # without the CA the server's certificate is not trusted
+        with open(kc) as f:
+            text = f.read().replace("certificate-authority-data: " + ca_b64, "server-name: x")
+        with open(kc, "w") as f:
+            f.write(text)
+        rc, err = run_fails(["--backend", "e2b", "--k8s", "prod/agent", "--domain", "127.0.0.1:%d" % fake.port],
+                            {"KUBECONFIG": kc, "SSL_CERT_FILE": ca + ".none"})
+        ok(rc != 0 and "prod/agent" in err, "an untrusted Kubernetes certificate is refused", err[-400:])
+    finally:
+        fake.stop()
+
+
 def run_fails(args, env):
     """Runs a session that should fail before serving; -> (exit status, stderr)."""
     e = dict(os.environ)
@@ -714,6 +811,7 @@ def main():
         test_explicit_urls(fake, sid)
         test_runtime_direct(fake)
         test_k8s(fake)
+        test_k8s_tls()
     except Exception:  # noqa: BLE001
         import traceback
         ok(False, "the test run raised", traceback.format_exc())

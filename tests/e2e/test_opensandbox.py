@@ -398,6 +398,65 @@ def test_errors(f):
          "the default sandbox is deleted at exit")
 
 
+def test_routing():
+    """Header-routed endpoints, an execd access token, --use-server-proxy and --header."""
+    f = Fake("--endpoint-mode", "header", "--execd-token", "exec-tok-99", "--tail-ms", "300")
+    try:
+        s, _ = start(f, "--api-key", KEY, "--access-token", "exec-tok-99", "--header", "X-Team=e2e", "--keep")
+        r, sc = call(s, "sandbox_create", {"network": {"default": "allow", "deny": ["bad.example"]}})
+        sid = sc.get("sandbox_id")
+        r, sc = call(s, "exec", {"sandbox_id": sid, "command": "echo routed"})
+        T.ok(sc.get("stdout") == "routed\n", "header-routed execd with an access token", r)
+        ex = [x for x in f.requests() if x.get("service") == "execd"]
+        T.ok(ex and all(hdr(x, "OpenSandbox-Ingress-To") == sid + "-44772" and
+                        hdr(x, "X-EXECD-ACCESS-TOKEN") == "exec-tok-99" for x in ex),
+             "every execd request carries the endpoint's headers and the token")
+        T.ok(all(hdr(x, "X-Team") == "e2e" for x in f.requests()), "--header goes on every request")
+        r, sc = call(s, "file_write", {"sandbox_id": sid, "path": "/tmp/r.txt", "content": "x"})
+        r, sc = call(s, "file_read", {"sandbox_id": sid, "path": "/tmp/r.txt"})
+        T.ok(sc.get("content") == "x", "files through header routing", r)
+        r, sc = call(s, "network_policy", {"sandbox_id": sid})
+        T.ok(sc.get("default") == "allow" and sc.get("deny") == ["bad.example"], "egress through header routing", r)
+        s.close()
+        s, _ = start(f, "--api-key", KEY, "--keep")
+        r, sc = call(s, "exec", {"sandbox_id": sid, "command": "true"})
+        T.ok(is_error(r) and "401" in text_of(r) and "access-token" in text_of(r), "execd 401 says to set the token",
+             text_of(r))
+        s.close()
+        s, _ = start(f, "--api-key", KEY, "--access-token", "exec-tok-99", "--use-server-proxy")
+        r, sc = call(s, "exec", {"sandbox_id": sid, "command": "echo proxied"})
+        eps = [x for x in f.requests() if "/endpoints/" in x["path"]]
+        T.ok(sc.get("stdout") == "proxied\n" and eps and eps[-1]["query"] == "use_server_proxy=true",
+             "--use-server-proxy resolves proxied endpoints", (r, eps[-1:]))
+        s.close()
+    finally:
+        f.stop()
+
+
+def test_kubernetes():
+    """The Kubernetes runtime's asynchronous states: Pending, Pausing, Resuming, Stopping."""
+    f = Fake("--runtime", "kubernetes", "--transition-ms", "400", "--endpoint-mode", "uri")
+    try:
+        s, _ = start(f, "--api-key", KEY)
+        r, sc = call(s, "sandbox_create", {})
+        sid = sc.get("sandbox_id")
+        T.ok(sc.get("state") == "running", "kubernetes: create waits through Pending", r)
+        r, sc = call(s, "sandbox_pause", {"sandbox_id": sid})
+        T.ok(sc.get("state") == "paused" and structured(s.call("sandbox_info", {"sandbox_id": sid})).get("state") ==
+             "paused", "kubernetes: pause waits through Pausing", r)
+        r, sc = call(s, "sandbox_resume", {"sandbox_id": sid})
+        r2, sc2 = call(s, "exec", {"sandbox_id": sid, "command": "echo back"})
+        T.ok(sc.get("state") == "running" and sc2.get("stdout") == "back\n",
+             "kubernetes: resume waits through Resuming; execd answers after", (r, r2))
+        r, sc = call(s, "sandbox_kill", {"sandbox_id": sid})
+        T.ok(not is_error(r), "kubernetes: kill (Stopping -> Terminated)", r)
+        r, sc = call(s, "sandbox_info", {"sandbox_id": sid})
+        T.ok(sc.get("state") in ("stopping", "terminated") or is_error(r), "kubernetes: state after kill", r)
+        s.close()
+    finally:
+        f.stop()
+
+
 def main():
     if not os.path.exists(BIN):
         T.skip("opensandbox end-to-end", "no binary at %s (build it with make FLAVOR=test)" % BIN)
@@ -418,6 +477,8 @@ def main():
         T.ok(KEY not in s.stderr, "the API key is not in the log")
         s = None
         test_errors(f)
+        test_routing()
+        test_kubernetes()
     finally:
         if s is not None:
             s.close()

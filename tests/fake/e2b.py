@@ -18,6 +18,9 @@ CLI FLAGS
     --k8s-port N             also serve the fake Kubernetes API alone on a second port
                              (0 = ephemeral; prints "K8SPORT <m>").  Off by default; the
                              k8s API is always reachable under /k8s/ on the main port.
+    --k8s-tls CERT,KEY       serve the --k8s-port over TLS with this PEM certificate and
+                             key (like a real API server; clients verify it with the CA
+                             from their kubeconfig)
     --domain D               E2B domain (default fake.local); used in the `domain` field
                              of every Sandbox (like kruise --e2b-domain)
     --api-key K              require X-API-Key == K (or its e2b_ wrapped form, §2.5) on
@@ -2829,6 +2832,7 @@ def parse_args(argv=None):
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--k8s-port", type=int, default=None)
+    ap.add_argument("--k8s-tls", default=None)
     ap.add_argument("--domain", default="fake.local")
     ap.add_argument("--api-key", action="append", default=[])
     ap.add_argument("--access-token", default=None)
@@ -2866,6 +2870,12 @@ def main(argv=None):
     if args.k8s_port is not None:
         ks = Server((args.host, args.k8s_port), Handler)
         ks.platform, ks.k8s_only = platform, True
+        if args.k8s_tls:
+            import ssl
+            cert, _, key = args.k8s_tls.partition(",")
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cert, key or None)
+            ks.socket = ctx.wrap_socket(ks.socket, server_side=True)
         servers.append(ks)
     for s in servers:
         threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()

@@ -322,6 +322,10 @@ def test_keepalive():
     ok(r.rc == 0 and srv.conns == 5 and hd.get("connection") == "close",
        "without a pool every request has its own connection and says Connection: close",
        r.diag())
+    r = httpget("--repeat", 2, "--pool-idle-ms", 100, "--sleep-ms", 400, srv.url("/"))
+    ok(r.rc == 0 and [x.get("reused") for x in r.results] == [False, False] and
+       srv.conns == 7, "a connection idle for longer than pool_idle_ms is not reused",
+       r.diag())
     srv.close()
 
 
@@ -841,7 +845,6 @@ def test_tls(pki):
 
     # One client shared by threads: the pool and the session cache are locked.
     r = httpget("--ca-file", ca, "--threads", 4, "--repeat", 5, good.url(host="localhost"))
-    before = good.conns
     ok(r.rc == 0 and len(r.results) == 20 and all(x.get("status") == 200 for x in r.results),
        "TLS: four threads on one client, twenty requests", r.diag())
     srv = Server(tls_info_handler, tls_ctx(pki, "good"))

@@ -1090,7 +1090,7 @@ test_restart(const struct config *cfg, const char *id)
 static void
 test_none(void)
 {
-	char root2[PATH_MAX], id[64], ws[PATH_MAX], pid[32];
+	char root2[300], id[64], ws[PATH_MAX], pid[32];
 	struct config cfg;
 	struct backend_handle saved = H;
 	struct sb_info info;

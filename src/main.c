@@ -541,6 +541,7 @@ main(int argc, char **argv)
 	struct err e = { 0 };
 	struct tools *t;
 	const char *cmd;
+	char *owned[2] = { NULL, NULL };
 	int first, rc;
 
 	first = parse_args(argc, argv, &cfg);
@@ -554,6 +555,22 @@ main(int argc, char **argv)
 	if (cmd != NULL && strcmp(cmd, "call") != 0 && first + 1 < argc)
 		die_usage("unexpected argument '%s'", argv[first + 1]);
 
+#ifdef HAVE_E2B
+	if (strcmp(cfg.backend, "e2b") == 0 && cfg.k8s != NULL) {
+		const char *sb0 = cfg.sandbox, *tok0 = cfg.access_token;
+
+		if (e2b_config_k8s(&cfg, &e) != 0) {
+			log_scrub(e.msg);
+			fprintf(stderr, "sandbox-mcp: %s\n", e.msg);
+			return 1;
+		}
+		/* Heap copies made by the resolution; freed at exit. */
+		if (cfg.sandbox != sb0)
+			owned[0] = (char *)cfg.sandbox;
+		if (cfg.access_token != tok0)
+			owned[1] = (char *)cfg.access_token;
+	}
+#endif
 	if (backend_open(&cfg, &be, &e) != 0) {
 		log_scrub(e.msg);
 		fprintf(stderr, "sandbox-mcp: %s\n", e.msg);
@@ -569,5 +586,7 @@ main(int argc, char **argv)
 	else
 		rc = cmd_doctor(&cfg, t);
 	tools_free(t);
+	free(owned[0]);
+	free(owned[1]);
 	return rc;
 }

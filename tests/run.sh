@@ -33,7 +33,11 @@ run_suite() {	# name, command...
 	fi
 	local log="$LOGDIR/${name//\//_}.log" start end rc p f s
 	start=$(date +%s)
-	timeout -k 10 "$TIMEOUT" "$@" >"$log" 2>&1 </dev/null
+	if declare -F "$1" >/dev/null; then
+		"$@" >"$log" 2>&1 </dev/null	# a shell function (lint): no timeout(1)
+	else
+		timeout -k 10 "$TIMEOUT" "$@" >"$log" 2>&1 </dev/null
+	fi
 	rc=$?
 	end=$(date +%s)
 	p=$(grep -cE '^ok [0-9]+' "$log" | tr -d ' ')

@@ -1254,22 +1254,31 @@ op_file_search(struct backend *b, const char *id, const char *path, const char *
 	else
 		for (const char *q = pattern; *q; q++)
 			depth += *q == '/';
-	if (target_for(b, id, &t, c, e) ||
-	    envd_list_dir(&t, path, depth, ENVD_LIST_MAX, &fl, c, e))
+	if (target_for(b, id, &t, c, e))
+		return e->code;
+	if (path[0] != '/') {
+		/* Entries carry absolute paths: learn what a relative root resolves to. */
+		struct file_entry root;
+
+		if (envd_stat(&t, path, &root, c, e))
+			return e->code;
+		path = root.path;
+	}
+	if (envd_list_dir(&t, path, depth, ENVD_LIST_MAX, &fl, c, e))
 		return e->code;
 	out->matches = fl.n ? arena_alloc(c->a, fl.n * sizeof *out->matches) : NULL;
 	out->truncated = fl.truncated;
+	rootlen = strlen(path);
+	while (rootlen > 1 && path[rootlen - 1] == '/')
+		rootlen--;
 	for (size_t i = 0; i < fl.n; i++) {
-		const char *full = fl.items[i].path, *rel = full;
+		const char *full = fl.items[i].path, *rel = fl.items[i].name;
 
 		/* envd joins the requested path with the relative one (BRIEF §8). */
-		rootlen = strlen(path);
-		while (rootlen > 1 && path[rootlen - 1] == '/')
-			rootlen--;
-		if (strncmp(full, path, rootlen) == 0 && full[rootlen] == '/')
+		if (rootlen == 1 && full[0] == '/')
+			rel = full + 1;
+		else if (strncmp(full, path, rootlen) == 0 && full[rootlen] == '/')
 			rel = full + rootlen + 1;
-		else if (strrchr(full, '/'))
-			rel = fl.items[i].name;
 		if (!glob_match(pattern, rel, 0))
 			continue;
 		if (out->n == SEARCH_MATCH_MAX) {
@@ -2065,6 +2074,12 @@ e2b_backend_new(const struct config *cfg, struct backend_handle *out, struct err
 	b->default_token = dup_or_null(cfg->access_token);
 	if (parse_headers(b, cfg, e))
 		goto fail;
+	if (b->runtime_direct && !(cfg->domain && *cfg->domain) && !b->sandbox_url) {
+		/* Never send a runtime token to a guessed host. */
+		err_set(e, ERR_INVAL, "runtime-direct mode (--sandbox without an API key) needs the "
+		    "gateway: set --domain (E2B_DOMAIN) or --sandbox-url (E2B_SANDBOX_URL)");
+		goto fail;
+	}
 	if (cfg->api_url && *cfg->api_url) {
 		b->api_base = xstrdup(cfg->api_url);
 	} else if (!b->runtime_direct) {

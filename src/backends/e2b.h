@@ -24,7 +24,8 @@
  *                 runtime-direct mode when there is no api_key and no api_url: no
  *                 management API; every exec and file tool works on this sandbox with this
  *                 envd token (X_ACCESS_TOKEN). Without sandbox_url and routing, envd is
- *                 reached in header mode at SCHEME://DOMAIN (the Go runtime client).
+ *                 reached in header mode at SCHEME://DOMAIN (the Go runtime client);
+ *                 the domain (or sandbox_url) is then required, never defaulted.
  *   k8s           NAMESPACE/NAME of an agents.kruise.io/v1alpha1 Sandbox: its
  *                 agents.kruise.io/sandbox-id label (else NAMESPACE--NAME) is the sandbox
  *                 id and its agents.kruise.io/runtime-access-token annotation the envd

@@ -707,7 +707,7 @@ rpc_error(const struct envd_target *t, const char *what, int rc,
 
 	if (rc == ERR_CANCELLED)
 		return rc;
-	if (st->http_status == 0 || st->code == CONNECT_OK) {
+	if (!st->remote || st->code == CONNECT_OK) {
 		/* Transport failure: net/http's sentence names the host. */
 		err_prefix(e, "%s in sandbox %s: ", what, sbx(t));
 		return rc;

@@ -939,6 +939,20 @@ c_main(const struct lspawn *sp, pid_t parent)
 	int step = STEP_NONE, err, status = 0;
 	pid_t g;
 
+	int keep[12] = { sp->fd_in, sp->fd_out, sp->fd_err, sp->st, sp->mon_dir, sp->mon_keep,
+		-1, -1, -1, -1, -1, -1 };
+
+	/* Drop every fd inherited from the (multi-threaded) parent: another exec's stdin
+	 * write end held here would keep that command from ever seeing EOF. */
+	if (sp->ns != NULL) {
+		keep[6] = sp->ns->user;
+		keep[7] = sp->ns->mnt;
+		keep[8] = sp->ns->pid;
+		keep[9] = sp->ns->ipc;
+		keep[10] = sp->ns->uts;
+		keep[11] = sp->ns->net;
+	}
+	close_fds_except(keep, 12);
 	if (!sp->background)
 		setpgid(0, 0);
 	err = join_ns(sp->ns, true, &step);

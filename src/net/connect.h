@@ -189,7 +189,9 @@ typedef int (*connect_msg_fn)(void *arg, const char *p, size_t n, struct err *e)
 
 /* Server-streaming call: sends req as one envelope, hands each response message to
  * on_msg, and maps the end-of-stream error. A stream that ends without its
- * end-of-stream message is an error (internal). Returns 0 or an ERR_* code. */
+ * end-of-stream message is an error (internal); once that message arrived, a broken
+ * connection after it no longer matters. When on_msg fails, its code is returned
+ * with st->code canceled. Returns 0 or an ERR_* code. */
 int connect_stream(struct http_client *c, const struct connect_call *call, const void *req,
     size_t req_len, connect_msg_fn on_msg, void *arg, struct connect_status *st,
     struct arena *a, struct err *e);

@@ -197,6 +197,9 @@ class Mcp:
         except subprocess.TimeoutExpired:
             self.p.kill()
             rc = self.p.wait()
+        err = self.stderr()
+        if "Sanitizer" in err or "runtime error" in err:
+            ok(False, "no sanitizer report from sandbox-mcp", err[-3000:])
         return rc
 
 
@@ -609,6 +612,10 @@ def test_runtime_direct(fake):
         ok(sc.get("content") == "rt", "runtime-direct files", sc or text)
         sc, err, text = m.call("file_list", {"path": "d"})
         ok([e.get("name") for e in sc.get("entries", [])] == ["f.txt"], "runtime-direct file_list", sc or text)
+        m.call("file_write", {"path": "d/sub/g.txt", "content": "g"})
+        sc, err, text = m.call("file_search", {"path": "d", "pattern": "**/*.txt"})
+        ok(sorted(x.rsplit("/d/", 1)[-1] for x in sc.get("matches", [])) == ["f.txt", "sub/g.txt"],
+           "file_search under a relative path", sc or text)
         sc, err, text = m.call("exec", {"command": "sleep 30", "background": True})
         pid = sc.get("pid")
         sc, err, text = m.call("process_kill", {"pid": pid, "signal": "SIGKILL"})
@@ -621,6 +628,9 @@ def test_runtime_direct(fake):
         rc = m.close()
     ok(sid in fake.sandboxes(), "runtime-direct never kills the attached sandbox")
     ok(tok not in m.stderr(), "the runtime token never appears on stderr")
+    rc, err = run_fails(["--backend", "e2b", "--sandbox", sid], {"X_ACCESS_TOKEN": tok})
+    ok(rc != 0 and "--domain" in err and tok not in err,
+       "runtime-direct without a domain is refused (no token sent to a default host)", err[-300:])
     m = Mcp(["--backend", "e2b", "--sandbox", sid, "--domain", "127.0.0.1:%d" % fake.port,
              "--access-token", "wrong-token"])
     try:
@@ -795,7 +805,10 @@ def run_fails(args, env):
     e["HOME"] = tempfile.mkdtemp(prefix="e2e-home-")
     p = subprocess.run([BIN] + args, input=b"", stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
                        timeout=60)
-    return p.returncode, p.stderr.decode("utf-8", "replace")
+    err = p.stderr.decode("utf-8", "replace")
+    if "Sanitizer" in err or "runtime error" in err:
+        ok(False, "no sanitizer report from a failed start", err[-3000:])
+    return p.returncode, err
 
 
 def main():

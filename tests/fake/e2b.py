@@ -2890,10 +2890,12 @@ def main(argv=None):
                                                                  platform.base_dir))
     if args.exit_on_stdin_eof:
         def watch_stdin():
+            # os.read on the raw descriptor: a daemon thread blocked in the buffered
+            # sys.stdin reader holds its lock and makes interpreter shutdown abort.
             try:
-                while sys.stdin.buffer.read(4096):
+                while os.read(0, 4096):
                     pass
-            except Exception:
+            except OSError:
                 pass
             stop.set()
         threading.Thread(target=watch_stdin, daemon=True).start()

@@ -35,7 +35,10 @@ WHAT IMPLEMENTS WHICH PART OF THE BRIEF
   §3.3          bash sessions (/session): fresh bash per run restoring exported env and cwd,
                 stderr merged into stdout, no tail, raw JSON appended on timeout.
   §3.4          code interpreting (/code, /code/context(s)) with a persistent python3 process
-                per context ("kernel"); --no-code-interpreter turns every /code* route into 404.
+                per context ("kernel") in sandboxes whose image name contains "code-interpreter"
+                (--code-interpreter always|never|auto). Without one, POST /code with a language
+                answers 500 "language runtime server not configured" and POST /code/context
+                hangs (up to 60 s), as the real execd does.
   §3.6          /metrics, /metrics/watch (JSON + single "\\n").
   §3.7 / §2.6   /proxy/{port}/... inside execd, the server proxy route, and any other port:
                 forwarded to 127.0.0.1:{port} on this machine (the "sandbox" is this machine).
@@ -75,6 +78,25 @@ CHOICES WHERE THE BRIEF IS SILENT OR WHERE A FAKE MUST DIFFER (each also marked 
     python contexts exist (other languages: 500 RUNTIME_ERROR).
   - /credential-vault* answers 412 "credential proxy is not enabled"; /pty* is not provided.
   - Faults and the request log exclude /__fake/ itself.
+
+TEST-CONTROL API (/__fake/, never recorded, never auth-checked)
+  GET  /__fake/requests[?since=SEQ]  recorded requests: seq, time, method, path, query,
+       headers [[k, v]], body (first 64 KiB as text), body_len, status, conn, fault, and for
+       sandbox ports: service (execd|egress|proxy), sandbox_id, port, upstream_path, via
+       (server_proxy|gateway); streams add stream_ended and closed_in_tail (the client closed
+       during the tail after the final event, i.e. it did not wait for EOF).
+  POST /__fake/reset {"keep_sandboxes"?}   delete sandboxes, clear requests and faults
+  POST /__fake/fault {"match": "<METHOD|*> <path regex>", "kind": drop_mid_stream | status |
+       slow | bad_json | close_before_headers, "status", "delay_ms", "count" (default 1,
+       <= 0 unlimited), "body", "content_type"}   -> {"id"}
+       drop_mid_stream: streams are cut after the first event, other bodies after half;
+       bad_json: a broken line after the first stream event, or a broken JSON body.
+  GET  /__fake/faults, DELETE /__fake/fault (clear all)
+  POST /__fake/config {tail_ms, ping_ms, start_delay_ms, transition_ms, metrics_watch_ms,
+       execd_ready_ms}
+  GET  /__fake/sandboxes   internal view (state, root dir, commands, egress policy, contexts)
+  POST /__fake/expire {"id", "in_ms"}   move a sandbox's expiry
+  GET  /__fake/health
 """
 
 import argparse
@@ -1137,6 +1159,9 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "fake-opensandbox/1.0"
     sys_version = ""
     timeout = 300
+
+    def version_string(self):
+        return self.server_version
 
     def setup(self):
         super().setup()

@@ -719,6 +719,72 @@ def test_k8s(f):
     is_eq(st, 200, "legacy ns--name id routes; no token needed when none is set")
 
 
+def raw_request(port, head, body=b""):
+    """Sends one raw HTTP/1.1 request (e.g. absolute-form, as to a proxy) -> (status, body)."""
+    import socket
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as so:
+        so.sendall(head.encode() + body)
+        so.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = so.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head_b, _, rest = data.partition(b"\r\n\r\n")
+    return int(head_b.split()[1]), rest
+
+
+def test_proxy_form(f, sid, token):
+    """The e2e tests reach api.DOMAIN and PORT-ID.DOMAIN with the fake as HTTP proxy."""
+    st, body = raw_request(f.port, "GET http://api.fake.local/v2/sandboxes HTTP/1.1\r\nHost: api.fake.local\r\n"
+                                    "X-API-Key: k1\r\nConnection: close\r\n\r\n")
+    ok(st == 200 and sid.encode() in body, "absolute-form request to api.DOMAIN reaches management", (st, body[:200]))
+    msg = f_bytes(1, "/tmp")
+    host = "49983-%s.fake.local" % sid
+    st, body = raw_request(f.port, "POST http://%s/filesystem.Filesystem/Stat HTTP/1.1\r\nHost: %s\r\n"
+                                    "Content-Type: application/proto\r\nX-Access-Token: %s\r\n"
+                                    "Content-Length: %d\r\nConnection: close\r\n\r\n" % (host, host, token, len(msg)),
+                           msg)
+    ok(st == 200 and decode_entry(parse(body)[1][0])["path"] == "/tmp",
+       "absolute-form request to PORT-ID.DOMAIN reaches envd", (st, body[:100]))
+
+
+def test_k8s_tls():
+    import shutil
+    import ssl
+    import tempfile
+    if not shutil.which("openssl"):
+        print("ok %d - k8s over TLS # SKIP openssl missing" % (N + 1))
+        globals()["N"] += 1
+        return
+    d = tempfile.mkdtemp(prefix="fake-tls-")
+    ext = os.path.join(d, "ext")
+    with open(ext, "w") as fh:
+        fh.write("subjectAltName=IP:127.0.0.1\n")
+    for c in (["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+               "-out", "ca.crt", "-days", "1", "-subj", "/CN=ca"],
+              ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "s.key",
+               "-out", "s.csr", "-subj", "/CN=127.0.0.1"],
+              ["x509", "-req", "-in", "s.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+               "s.crt", "-days", "1", "-extfile", ext]):
+        subprocess.run(["openssl"] + c, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    f = Fake("--k8s-tls", os.path.join(d, "s.crt") + "," + os.path.join(d, "s.key"))
+    try:
+        f.control("POST", "sandbox", {"namespace": "ns", "name": "n1", "token": "tt-1234"})
+        ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.crt"))
+        c = http.client.HTTPSConnection("127.0.0.1", f.k8s_port, timeout=10, context=ctx)
+        c.request("GET", "/apis/agents.kruise.io/v1alpha1/namespaces/ns/sandboxes/n1",
+                  headers={"Authorization": "Bearer fake-k8s-token"})
+        r = c.getresponse()
+        obj = json.loads(r.read())
+        ok(r.status == 200 and obj["metadata"]["annotations"].get("agents.kruise.io/runtime-access-token") == "tt-1234",
+           "--k8s-tls: the k8s port speaks verified TLS", obj)
+    finally:
+        f.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     f = Fake("--api-key", "k1", "--keepalive-s", "30")
     f.key = "k1"
@@ -727,6 +793,7 @@ def main():
         j = f.jreq("GET", "/sandboxes/" + sid, headers={"X-API-Key": "k1"})[2]
         token = j["envdAccessToken"]
         test_routing(f, sid, token)
+        test_proxy_form(f, sid, token)
         test_process(f, sid, token)
         test_filesystem(f, sid, token)
         test_faults(f, sid, token)
@@ -739,6 +806,11 @@ def main():
         ok(False, "test run raised", traceback.format_exc())
     finally:
         f.stop()
+    try:
+        test_k8s_tls()
+    except Exception:
+        import traceback
+        ok(False, "k8s TLS test raised", traceback.format_exc())
     print("1..%d" % N)
     return 1 if FAILED else 0
 

@@ -80,6 +80,27 @@ s(const struct buf *b)
 	return b->p != NULL ? b->p : "";
 }
 
+/* Text for a TAP description: newlines shown as \n (one TAP line per test). */
+static const char *
+esc(const char *t)
+{
+	static char b[4][256];
+	static int k;
+	char *o = b[k++ % 4];
+	size_t n = 0;
+
+	for (; *t != '\0' && n + 3 < sizeof(b[0]); t++) {
+		if (*t == '\n') {
+			o[n++] = '\\';
+			o[n++] = 'n';
+		} else {
+			o[n++] = *t;
+		}
+	}
+	o[n] = '\0';
+	return o;
+}
+
 /* Runs cmd in id; returns the op's code. */
 static int
 run(const char *id, const char *cmd, struct exec_result *res, struct cap *cap, struct err *e)
@@ -271,7 +292,7 @@ test_exec(const char *id)
 	memset(&cap, 0, sizeof(cap));
 	err_clear(&e);
 	rc = H.ops->exec(H.b, id, &r, on_ev, &cap, &res, &c, &e);
-	ok(rc == 0 && strcmp(s(&cap.out), "abc\nbar baz\n") == 0, "stdin and env reach the command (%s)", s(&cap.out));
+	ok(rc == 0 && strcmp(s(&cap.out), "abc\nbar baz\n") == 0, "stdin and env reach the command (%s)", esc(s(&cap.out)));
 	cap_fini(&cap);
 
 	is_str(chomp(sh(id, "pwd")), "/workspace", "default cwd is /workspace");
@@ -284,7 +305,7 @@ test_exec(const char *id)
 	r.cwd = "sub/dir";
 	memset(&cap, 0, sizeof(cap));
 	rc = H.ops->exec(H.b, id, &r, on_ev, &cap, &res, &c, &e);
-	ok(rc == 0 && strcmp(s(&cap.out), "/workspace/sub/dir\n") == 0, "relative cwd (%s)", s(&cap.out));
+	ok(rc == 0 && strcmp(s(&cap.out), "/workspace/sub/dir\n") == 0, "relative cwd (%s)", esc(s(&cap.out)));
 	cap_fini(&cap);
 	r.cwd = "/nope/missing";
 	err_clear(&e);
@@ -398,8 +419,10 @@ test_isolation(const char *id)
 	    "/dev/null and /dev/urandom work");
 	is_int(sh_code(id, "test $(ls /proc | grep -c '^[0-9]') -lt 10"), 0, "host processes are invisible");
 	is_str(chomp(sh(id, "cat /proc/1/comm")), "sleep", "pid 1 is the sandbox's init");
-	is_int(sh_code(id, "test -z \"$(tr -d '\\0' < /proc/1/environ 2>/dev/null)\""), 0,
-	    "pid 1 has no environment to leak");
+	is_int(sh_code(id, "! grep -qs s3cr3t-valu[e] /proc/[0-9]*/environ /proc/[0-9]*/cmdline"), 0,
+	    "no process inside sees sandbox-mcp's environment");
+	is_str(chomp(sh(id, "tr '\\0' ' ' < /proc/1/cmdline")), "sleep 2147483647 ",
+	    "pid 1's command line is its own, not sandbox-mcp's");
 	snprintf(hostfile, sizeof(hostfile), "/tmp/sbx-host-secret-%d", (int)getpid());
 	fd = open(hostfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (fd >= 0) {
@@ -511,6 +534,7 @@ test_files(const char *id)
 
 	rc = H.ops->file_move(H.b, id, "src/top.h", "inc/top.h", &c, &e);
 	ok(rc == 0 && sh_code(id, "test -f inc/top.h && ! test -e src/top.h") == 0, "file_move renames (creating parents)");
+	err_clear(&e);
 	rc = H.ops->file_move(H.b, id, "inc", "/tmp/inc-moved", &c, &e);
 	ok(rc == 0 && sh_code(id, "test -f /tmp/inc-moved/top.h && ! test -e /workspace/inc") == 0,
 	    "file_move across mounts copies and removes: %s", e.msg);
@@ -649,7 +673,7 @@ test_background(const char *id)
 	rc = bg(id, "echo one; read x; echo got $x; read y; echo also $y; exit 7", pid, sizeof(pid), &e);
 	ok(rc == 0 && atoi(pid) > 1, "background exec returns a pid (%s): %s", pid, e.msg);
 	output_until(id, pid, &off, &acc, "one\n", 5000, &po);
-	ok(strcmp(s(&acc), "one\n") == 0 && po.running, "process_output from 0 (%s)", s(&acc));
+	ok(strcmp(s(&acc), "one\n") == 0 && po.running, "process_output from 0 (%s)", esc(s(&acc)));
 	rc = H.ops->proc_stdin(H.b, id, pid, "hello\n", 6, false, &c, &e);
 	is_int(rc, 0, "process_send_stdin: %s", e.msg);
 	output_until(id, pid, &off, &acc, "got hello\n", 5000, &po);
@@ -684,12 +708,13 @@ test_background(const char *id)
 	off = 0;
 	output_until(id, pid2, &off, &acc, NULL, 5000, &po);
 	ok(rc == 0 && strcmp(s(&acc), "lasteof\n") == 0 && po.has_exit && po.exit_code == 0,
-	    "closing stdin gives EOF (%s)", s(&acc));
+	    "closing stdin gives EOF (%s)", esc(s(&acc)));
 	buf_reset(&acc);
 
 	rc = bg(id, "trap 'echo term; exit 5' TERM; echo ready; while :; do sleep 0.05; done", pid3, sizeof(pid3), &e);
 	off = 0;
 	output_until(id, pid3, &off, &acc, "ready", 5000, &po);
+	err_clear(&e);
 	rc = H.ops->proc_kill(H.b, id, pid3, SIGTERM, &c, &e);
 	is_int(rc, 0, "process_kill SIGTERM: %s", e.msg);
 	output_until(id, pid3, &off, &acc, NULL, 5000, &po);
@@ -729,10 +754,12 @@ test_background(const char *id)
 			memset(&po, 0, sizeof(po));
 			if (H.ops->proc_output(H.b, id, pid3, off, 200, 65536, &po, &c, &e) != 0)
 				break;
-			total += po.data.len;
+			size_t got = po.data.len;
+
+			total += got;
 			off = po.next_offset;
 			buf_fini(&po.data);
-			if ((!po.running && po.data.len == 0) || deadline_passed(dl))
+			if ((!po.running && got == 0) || deadline_passed(dl))
 				break;
 		}
 		is_int(total, 300001, "300 kB of background output read in 64 kB pieces");
@@ -1150,6 +1177,7 @@ main(void)
 	int rc;
 
 	signal(SIGPIPE, SIG_DFL);
+	setenv("SBX_TEST_SECRET", "s3cr3t-value", 1);	/* must never be visible inside */
 	A = arena_new(512u << 20);
 	snprintf(root, sizeof(root), "%s/sbxmcp-test-XXXXXX", tmpdir);
 	if (mkdtemp(root) == NULL) {

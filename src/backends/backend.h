@@ -117,7 +117,8 @@ struct sb_metrics {
 /* exec ---------------------------------------------------------------------------- */
 
 struct exec_req {
-	const char *command;		/* run with bash -l -c (sh -c where bash is missing) */
+	const char *command;		/* run by bash: bash -l -c on local and e2b; OpenSandbox's
+					 * execd runs bash -c (sh -c where bash is missing) */
 	const char *cwd;		/* NULL = the sandbox's workspace */
 	const struct kv *env;
 	size_t nenv;
@@ -189,6 +190,12 @@ struct code_result {
 	int64_t execution_count;
 };
 
+/* A code context: one interpreter (kernel) whose state persists between run_code calls. */
+struct code_ctx {
+	const char *id;			/* pass as code_req.context_id */
+	const char *language;
+};
+
 /* Files ------------------------------------------------------------------------------- */
 
 enum file_type { FILE_T_FILE, FILE_T_DIR, FILE_T_SYMLINK, FILE_T_OTHER };
@@ -255,11 +262,21 @@ struct backend_ops {
 
 	int (*run_code)(struct backend *b, const char *id, const struct code_req *req,
 	    exec_event_fn fn, void *arg, struct code_result *out, struct call *c, struct err *e);
+	/* Code contexts. create: language NULL = "python", cwd NULL = the default; list:
+	 * language NULL = all; delete: ERR_NOTFOUND when the context does not exist. Where
+	 * the sandbox has no interpreter: ERR_UNSUPPORTED with a sentence saying so. */
+	int (*code_ctx_create)(struct backend *b, const char *id, const char *language,
+	    const char *cwd, struct code_ctx *out, struct call *c, struct err *e);
+	int (*code_ctx_list)(struct backend *b, const char *id, const char *language,
+	    struct code_ctx **out, size_t *n, struct call *c, struct err *e);
+	int (*code_ctx_delete)(struct backend *b, const char *id, const char *ctx_id,
+	    struct call *c, struct err *e);
 
 	/* Reads up to max_bytes from offset into out (appended); *size gets the file size. */
 	int (*file_read)(struct backend *b, const char *id, const char *path, uint64_t offset,
 	    size_t max_bytes, struct buf *out, int64_t *size, struct call *c, struct err *e);
-	/* Creates parent directories; mode FILE_MODE_DEFAULT = backend default (0644). */
+	/* Creates parent directories; mode FILE_MODE_DEFAULT = backend default (0644 for a
+	 * new file; an existing file keeps its mode). */
 	int (*file_write)(struct backend *b, const char *id, const char *path, const void *data,
 	    size_t len, uint32_t mode, struct call *c, struct err *e);
 	int (*file_list)(struct backend *b, const char *id, const char *path, int depth,

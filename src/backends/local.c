@@ -31,7 +31,7 @@
 #include "util/mem.h"
 #include "util/time.h"
 
-#define LOCAL_DEFAULT_TIMEOUT_S 3600
+#define LOCAL_DEFAULT_TIMEOUT_S (24 * 3600)	/* local resources are cheap; losing work is not */
 #define LOCAL_LIST_DEFAULT 100
 #define LOCAL_LIST_MAX 1000
 #define LOCAL_META_MAX (1024 * 1024)
@@ -725,10 +725,10 @@ l_create(struct backend *b, const struct sb_create *req, struct sb_info *out, st
 	info_fill(L, &sb, out, c->a);
 	if (sb.cpu != NULL || sb.memory != NULL)
 		extra = arena_printf(c->a, "%s cpu and memory limits are not enforced by the local "
-		    "backend.", extra);
+		    "backend.", extra != NULL ? extra : "");
 	if (req->auto_pause == 1)
 		extra = arena_printf(c->a, "%s auto_pause is not supported by the local backend; "
-		    "the sandbox runs until its timeout.", extra);
+		    "the sandbox runs until its timeout.", extra != NULL ? extra : "");
 	if (extra != NULL && *extra != '\0' && out->note != NULL)
 		out->note = arena_printf(c->a, "%s%s", out->note, extra);
 	return 0;

@@ -785,12 +785,14 @@ local_file_list(struct backend *b, const char *id, const char *path, int depth,
 	int fd = -1, rc, tok;
 
 	memset(out, 0, sizeof(*out));
+	memset(&rp, 0, sizeof(rp));
 	if (path_ok(path, e) != 0)
 		return e->code;
 	rc = fs_open(b, id, c, &fs, e);
-	if (rc == 0)
-		rc = fs_help(&fs, LH_OPEN, path, O_RDONLY | O_DIRECTORY | O_NONBLOCK, 0, false, &rp,
-		    &fd, "list", e);
+	if (rc != 0)
+		goto out;
+	rc = fs_help(&fs, LH_OPEN, path, O_RDONLY | O_DIRECTORY | O_NONBLOCK, 0, false, &rp, &fd,
+	    "list", e);
 	if (rc == ERR_NOTFOUND && rp.err == ENOTDIR) {
 		err_clear(e);
 		rc = err_set(e, ERR_INVAL, "%s is not a directory; use file_stat or file_read",
@@ -1026,14 +1028,15 @@ local_file_remove(struct backend *b, const char *id, const char *path, bool *rem
 		*removed = false;
 	if (path_ok(path, e) != 0)
 		return e->code;
+	memset(&rp, 0, sizeof(rp));
 	rc = fs_open(b, id, c, &fs, e);
 	if (rc == 0)
 		rc = split_path(&fs, path, &dir, &base, e);
-	if (rc == 0)
-		rc = fs_help(&fs, LH_OPEN, dir, O_PATH | O_DIRECTORY, 0, false, &rp, &fd, "remove",
-		    e);
-	if (rc == ERR_NOTFOUND) {
-		err_clear(e);
+	if (rc != 0)
+		goto out;
+	rc = fs_help(&fs, LH_OPEN, dir, O_PATH | O_DIRECTORY, 0, false, &rp, &fd, "remove", e);
+	if (rc == ERR_NOTFOUND && (rp.err == ENOENT || rp.err == ENOTDIR)) {
+		err_clear(e);	/* the parent is missing: nothing to remove */
 		rc = 0;
 		goto out;
 	}

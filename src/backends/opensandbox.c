@@ -19,6 +19,16 @@
  *     exit". The stream is closed at the final event, so exec never pays the 1 s tail.
  *   - stdin for exec is uploaded to a file that the command opens as fd 0 and unlinks.
  *   - process_list lists the background commands this process started (execd has no list).
+ *   - Commands go to execd verbatim, so they run under execd's `bash -c` (sh without bash),
+ *     not a login shell as on local and e2b: that is what OpenSandbox's SDKs do, and a
+ *     login shell would run /etc/profile, which on Debian-based images resets PATH and
+ *     loses the image's ENV PATH (golang, conda, JDK images) and the call's env PATH.
+ *   - file_write: the mode travels in the upload's metadata, which execd applies with the
+ *     same chmod as /files/permissions; without a mode a new file gets 0644 and an existing
+ *     one keeps its mode (stat first, then upload mode 0 = leave it). Mode 0000 cannot be
+ *     said to execd (0 means "leave it") and is set with chmod through /command.
+ *   - Code contexts: POST /code/context hangs on images without Jupyter (§3.4), so a
+ *     POST /code for a context id that cannot exist asks first whether there is one.
  */
 #include "backends/opensandbox.h"
 
@@ -1846,6 +1856,193 @@ os_run_code(struct backend *b, const char *id, const struct code_req *req, exec_
 	return rc;
 }
 
+/* Code contexts (§3.4) -------------------------------------------------------------- */
+
+#define OS_CTX_PROBE_ID "sandbox-mcp-probe"	/* a context id execd never hands out */
+#define OS_CTX_PROBE_MS 15000
+
+/* POST /code/context never answers on an image without Jupyter (execd retries without a
+ * cap), so ask first with POST /code for a context that cannot exist: without an
+ * interpreter execd says "not configured" at once, with one "context not found". */
+static int
+os_code_probe(struct backend *b, struct call *c, const char *id, const struct ep *ep,
+    const char *lang, struct err *e)
+{
+	struct os_rq r = { .method = "POST", .svc = OS_EXECD, .ep = ep,
+		.ctype = "application/json" };
+	struct buf bf = { 0 };
+	struct jsonw w;
+	int rc, st = 0;
+
+	jsonw_init(&w, &bf);
+	jsonw_obj_begin(&w);
+	jsonw_key(&w, "context");
+	jsonw_obj_begin(&w);
+	jsonw_kstr(&w, "id", OS_CTX_PROBE_ID);
+	jsonw_kstr(&w, "language", lang);
+	jsonw_obj_end(&w);
+	jsonw_kstr(&w, "code", "");
+	jsonw_obj_end(&w);
+	if ((r.body = jsonw_done(&w, &bf, c, &r.len, e)) == NULL)
+		return e->code;
+	if ((r.url = ep_url(b, c, ep, "/code", e)) == NULL)
+		return e->code;
+	r.deadline = deadline_min(req_deadline(b, c), deadline_in_ms(OS_CTX_PROBE_MS));
+	rc = os_json(b, c, &r, 0, "checking for a code interpreter", NULL, &st, e);
+	if (rc == 0)
+		return 0;
+	if (st == 500 && strstr(e->msg, "not configured") != NULL) {
+		err_clear(e);
+		return err_set(e, ERR_UNSUPPORTED, "sandbox %s has no code interpreter (execd: "
+		    "language runtime server not configured), so it has no code contexts; use an "
+		    "opensandbox/code-interpreter image, or exec", id);
+	}
+	if (st == 500 && strstr(e->msg, "unknown language") != NULL) {
+		err_clear(e);
+		return err_set(e, ERR_INVAL, "execd does not know the language '%s'; use python, "
+		    "javascript, typescript, java, go or bash", lang);
+	}
+	if (st == 404 || st == 500) {	/* "context not found": there is an interpreter */
+		err_clear(e);
+		return 0;
+	}
+	return rc;
+}
+
+static int
+os_code_ctx_create(struct backend *b, const char *id, const char *language, const char *cwd,
+    struct code_ctx *out, struct call *c, struct err *e)
+{
+	const char *lang = language != NULL && *language ? language : "python";
+	struct os_rq r = { .method = "POST", .svc = OS_EXECD, .ctype = "application/json" };
+	const char *what = arena_printf(c->a, "creating a %s code context", lang);
+	struct buf bf = { 0 };
+	struct jsonw w;
+	struct json *j;
+	struct ep ep;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (what == NULL)
+		return OOM(e);
+	if (strcmp(lang, "sql") == 0 || strcmp(lang, "command") == 0 ||
+	    strcmp(lang, "background-command") == 0)
+		return err_set(e, ERR_INVAL, "execd keeps no code context for '%s'; use python, "
+		    "javascript, typescript, java, go or bash", lang);
+	if ((rc = os_endpoint(b, c, id, OPENSANDBOX_EXECD_PORT, &ep, e)) != 0)
+		return rc;
+	if ((rc = os_code_probe(b, c, id, &ep, lang, e)) != 0)
+		return rc;
+	jsonw_init(&w, &bf);
+	jsonw_obj_begin(&w);
+	jsonw_kstr(&w, "language", lang);
+	if (cwd != NULL && *cwd)
+		jsonw_kstr(&w, "cwd", cwd);
+	jsonw_obj_end(&w);
+	if ((r.body = jsonw_done(&w, &bf, c, &r.len, e)) == NULL)
+		return e->code;
+	r.ep = &ep;
+	if ((r.url = ep_url(b, c, &ep, "/code/context", e)) == NULL)
+		return e->code;
+	/* Starting a kernel takes seconds; a missing kernel makes execd retry for good. */
+	r.deadline = call_deadline(c);
+	rc = os_json(b, c, &r, 200, what, &j, NULL, e);
+	if (rc == ERR_TIMEOUT) {
+		err_clear(e);
+		return err_set(e, ERR_TIMEOUT, "execd did not create the %s context in time; the "
+		    "sandbox's interpreter may have no %s kernel (execd keeps retrying; "
+		    "code_context_list shows the context if it appears later)", lang, lang);
+	}
+	if (rc != 0)
+		return rc;
+	out->id = j != NULL ? json_get_str(j, "id") : NULL;
+	if (out->id == NULL || *out->id == '\0')
+		return err_set(e, ERR_PROTO, "%s: execd answered without a context id", what);
+	out->language = json_get_str(j, "language");
+	if (out->language == NULL || *out->language == '\0')
+		out->language = arena_strdup(c->a, lang);
+	return 0;
+}
+
+static int
+os_code_ctx_list(struct backend *b, const char *id, const char *language,
+    struct code_ctx **out, size_t *n, struct call *c, struct err *e)
+{
+	struct os_rq r = { .method = "GET", .svc = OS_EXECD };
+	const struct json *it;
+	const char *path;
+	struct code_ctx *v;
+	struct json *j;
+	struct ep ep;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = os_endpoint(b, c, id, OPENSANDBOX_EXECD_PORT, &ep, e)) != 0)
+		return rc;
+	r.ep = &ep;
+	/* The language filter is optional in execd (the spec says required). */
+	path = language != NULL && *language ?
+	    arena_printf(c->a, "/code/contexts?language=%s", qv(c, language)) : "/code/contexts";
+	if (path == NULL)
+		return OOM(e);
+	if ((r.url = ep_url(b, c, &ep, path, e)) == NULL)
+		return e->code;
+	if ((rc = os_json(b, c, &r, 200, arena_printf(c->a, "listing the code contexts of "
+	    "sandbox %s", id), &j, NULL, e)) != 0)
+		return rc;
+	if (j != NULL && j->type == JSON_NULL)
+		j = NULL;
+	if (j != NULL && j->type != JSON_ARRAY)
+		return err_set(e, ERR_PROTO, "listing code contexts: execd did not answer with a "
+		    "list");
+	if ((v = arena_zalloc(c->a, ((j != NULL ? j->count : 0) + 1) * sizeof(*v))) == NULL)
+		return OOM(e);
+	for (it = j != NULL ? j->head : NULL; it != NULL; it = it->next) {
+		const char *cid = json_get_str(it, "id");
+		bool dup = false;
+
+		if (cid == NULL || *cid == '\0')
+			continue;
+		/* execd lists a language's default context twice. */
+		for (size_t k = 0; k < *n && !dup; k++)
+			dup = strcmp(v[k].id, cid) == 0;
+		if (dup)
+			continue;
+		v[*n].id = cid;
+		v[*n].language = json_get_str(it, "language");
+		(*n)++;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+os_code_ctx_delete(struct backend *b, const char *id, const char *ctx_id, struct call *c,
+    struct err *e)
+{
+	struct os_rq r = { .method = "DELETE", .svc = OS_EXECD };
+	const char *path;
+	struct ep ep;
+	int rc;
+
+	if (ctx_id == NULL || *ctx_id == '\0')
+		return err_set(e, ERR_INVAL, "the code context id is empty");
+	if ((rc = os_endpoint(b, c, id, OPENSANDBOX_EXECD_PORT, &ep, e)) != 0)
+		return rc;
+	r.ep = &ep;
+	if ((path = arena_printf(c->a, "/code/contexts/%s", seg(c, ctx_id))) == NULL)
+		return OOM(e);
+	if ((r.url = ep_url(b, c, &ep, path, e)) == NULL)
+		return e->code;
+	rc = os_json(b, c, &r, 0, arena_printf(c->a, "deleting code context %s", ctx_id), NULL,
+	    NULL, e);
+	if (rc == ERR_NOTFOUND)
+		return os_notfound(e, arena_printf(c->a, "code context %s does not exist in "
+		    "sandbox %s", ctx_id, id), "list them with code_context_list");
+	return rc;
+}
+
 /* Background commands (§0.8, §3.2) -------------------------------------------------- */
 
 static int
@@ -2175,20 +2372,104 @@ os_upload(struct backend *b, struct call *c, const struct ep *ep, const char *pa
 	return os_json(b, c, &r, 0, arena_printf(c->a, "writing %s", path), NULL, NULL, e);
 }
 
+static int os_file_stat(struct backend *b, const char *id, const char *path,
+    struct file_entry *out, struct call *c, struct err *e);
+
+/* 'it'\''s' for the shell. */
+static const char *
+sh_quote(struct call *c, const char *s)
+{
+	struct buf o = { 0 };
+	char *r;
+
+	buf_putc(&o, '\'', NULL);
+	for (; *s; s++) {
+		if (*s == '\'')
+			buf_puts(&o, "'\\''", NULL);
+		else
+			buf_putc(&o, *s, NULL);
+	}
+	buf_putc(&o, '\'', NULL);
+	r = o.p != NULL ? arena_strndup(c->a, o.p, o.len) : NULL;
+	buf_fini(&o);
+	return r;
+}
+
+struct chmod_out {
+	char err[256];
+	size_t n;
+};
+
+static int
+chmod_event(void *arg, const struct exec_event *ev)
+{
+	struct chmod_out *o = arg;
+	size_t take;
+
+	if (ev->type == EXEC_EV_STDERR || ev->type == EXEC_EV_STDOUT) {
+		take = sizeof(o->err) - 1 - o->n < ev->len ? sizeof(o->err) - 1 - o->n : ev->len;
+		memcpy(o->err + o->n, ev->data, take);
+		o->n += take;
+		o->err[o->n] = '\0';
+	}
+	return 0;
+}
+
+/* execd reads mode 0 as "leave the mode alone" in uploads and in /files/permissions
+ * (§3.5), so mode 0000 is set with chmod, run in the file's directory on its base name. */
+static int
+os_chmod_zero(struct backend *b, const char *id, const char *path, struct call *c,
+    struct err *e)
+{
+	const char *slash = strrchr(path, '/');
+	struct exec_req req = { .timeout_ms = 30000 };
+	struct exec_result res;
+	struct chmod_out o = { .n = 0 };
+	int rc;
+
+	req.cwd = slash == NULL ? NULL : slash == path ? "/" :
+	    arena_strndup(c->a, path, (size_t)(slash - path));
+	req.command = arena_printf(c->a, "chmod 0 -- %s", sh_quote(c, slash ? slash + 1 : path));
+	if (req.command == NULL || (slash != NULL && req.cwd == NULL))
+		return OOM(e);
+	if ((rc = os_exec(b, id, &req, chmod_event, &o, &res, c, e)) != 0) {
+		err_prefix(e, "%s was written, but setting its mode to 0000 failed: ", path);
+		return rc;
+	}
+	if (!res.exited || res.exit_code != 0) {
+		struct str t = str_trim(str_from(o.err));
+
+		return err_set(e, ERR_BACKEND, "%s was written, but setting its mode to 0000 failed "
+		    "(chmod: %.*s)", path, t.len > 0 ? (int)t.len : 9, t.len > 0 ? t.p : "no output");
+	}
+	return 0;
+}
+
 static int
 os_file_write(struct backend *b, const char *id, const char *path, const void *data, size_t len,
     uint32_t mode, struct call *c, struct err *e)
 {
+	uint32_t m = mode & 07777;
+	struct file_entry fe;
 	struct ep ep;
 	int rc;
 
 	if ((rc = os_endpoint(b, c, id, OPENSANDBOX_EXECD_PORT, &ep, e)) != 0)
 		return rc;
-	rc = os_upload(b, c, &ep, path, data, len, mode, e);
+	if (mode == FILE_MODE_DEFAULT) {
+		struct err se = { 0 };
+
+		/* 0644 for a new file; an existing one keeps its mode (upload mode 0 leaves
+		 * it alone, as a file is rewritten in place). */
+		m = os_file_stat(b, id, path, &fe, c, &se) == 0 ? 0 : 0644;
+	}
+	rc = os_upload(b, c, &ep, path, data, len, m, e);
 	if (rc == ERR_BACKEND && strstr(e->msg, "is a directory") != NULL) {
 		err_clear(e);
 		rc = err_set(e, ERR_EXISTS, "%s is a directory; choose a file path", path);
 	}
+	if (rc == 0 && mode != FILE_MODE_DEFAULT && m == 0)
+		rc = os_chmod_zero(b, id, path, c, e);
 	return rc;
 }
 
@@ -2843,6 +3124,9 @@ static const struct backend_ops os_ops = {
 	.proc_stdin = NULL,		/* execd gives commands /dev/null as stdin */
 	.proc_kill = os_proc_kill,
 	.run_code = os_run_code,
+	.code_ctx_create = os_code_ctx_create,
+	.code_ctx_list = os_code_ctx_list,
+	.code_ctx_delete = os_code_ctx_delete,
 	.file_read = os_file_read,
 	.file_write = os_file_write,
 	.file_list = os_file_list,

@@ -497,7 +497,7 @@ http_client_new(const struct http_config *cfg, struct err *e)
 {
 	static const struct http_config zero;
 	struct http_client *c;
-	struct tls_options to;
+	struct tls_options to = { 0 };
 	const char *hp, *p, *np;
 
 	if (cfg == NULL)
@@ -515,6 +515,12 @@ http_client_new(const struct http_config *cfg, struct err *e)
 	to.ca_file = cfg->ca_file;
 	to.ca_dir = cfg->ca_dir;
 	to.insecure = cfg->insecure;
+	to.client_cert_file = cfg->client_cert_file;
+	to.client_key_file = cfg->client_key_file;
+	to.client_cert = cfg->client_cert;
+	to.client_cert_len = cfg->client_cert_len;
+	to.client_key = cfg->client_key;
+	to.client_key_len = cfg->client_key_len;
 	c->tls = tls_ctx_new(&to);
 	hp = cfg->https_proxy;
 	p = cfg->http_proxy;

@@ -94,6 +94,17 @@ struct http_config {
 	const char *ca_file;	/* PEM bundle; NULL: SSL_CERT_FILE, SSL_CERT_DIR, system */
 	const char *ca_dir;	/* directory of PEM files; NULL: as above */
 	bool insecure;		/* skip certificate checks; logs a warning per connection */
+	/* Client certificate for servers that ask for one (mutual TLS, e.g. a Kubernetes
+	 * API server): a PEM or DER certificate and its unencrypted private key, both or
+	 * neither, each from a file or from memory (memory wins; copied by
+	 * http_client_new, the key copy is wiped when the client is freed). Loaded at the
+	 * first https request, like the CA bundle; errors are ERR_TLS sentences. */
+	const char *client_cert_file;
+	const char *client_key_file;
+	const void *client_cert;
+	size_t client_cert_len;
+	const void *client_key;
+	size_t client_key_len;
 	const char *user_agent;	/* NULL: "sandbox-mcp" */
 	int pool_conns_max;	/* idle connections kept in all; 0: default, -1: no pool */
 	int pool_idle_ms;	/* drop pooled connections idle this long; 0: default */

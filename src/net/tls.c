@@ -18,6 +18,8 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
@@ -41,6 +43,13 @@ struct tls_ctx {
 	mbedtls_entropy_context entropy;
 	mbedtls_ctr_drbg_context drbg;
 	mbedtls_x509_crt ca;
+	/* The client certificate: where it comes from, and once loaded, the parsed forms. */
+	char *own_cert_file, *own_key_file;
+	unsigned char *own_cert_buf, *own_key_buf;	/* copies, NUL-terminated */
+	size_t own_cert_len, own_key_len;
+	bool own_loaded;
+	mbedtls_x509_crt own_crt;
+	mbedtls_pk_context own_key;
 	mbedtls_ssl_config conf;
 	struct tls_sess cache[TLS_SESSION_CACHE_MAX];
 	uint64_t clock;
@@ -75,6 +84,16 @@ static const char *const tls_system_dirs[] = {
 	"/system/etc/security/cacerts",			/* Android */
 };
 
+static unsigned char *
+tls_copy(const void *p, size_t n)
+{
+	unsigned char *c = xmalloc(n + 1);
+
+	memcpy(c, p, n);
+	c[n] = '\0';
+	return c;
+}
+
 static pthread_once_t tls_psa_once = PTHREAD_ONCE_INIT;
 static psa_status_t tls_psa_status;
 
@@ -94,11 +113,25 @@ tls_ctx_new(const struct tls_options *o)
 		c->ca_file = o->ca_file && o->ca_file[0] ? xstrdup(o->ca_file) : NULL;
 		c->ca_dir = o->ca_dir && o->ca_dir[0] ? xstrdup(o->ca_dir) : NULL;
 		c->insecure = o->insecure;
+		if (o->client_cert != NULL && o->client_cert_len > 0) {
+			c->own_cert_buf = tls_copy(o->client_cert, o->client_cert_len);
+			c->own_cert_len = o->client_cert_len;
+		} else if (o->client_cert_file && o->client_cert_file[0]) {
+			c->own_cert_file = xstrdup(o->client_cert_file);
+		}
+		if (o->client_key != NULL && o->client_key_len > 0) {
+			c->own_key_buf = tls_copy(o->client_key, o->client_key_len);
+			c->own_key_len = o->client_key_len;
+		} else if (o->client_key_file && o->client_key_file[0]) {
+			c->own_key_file = xstrdup(o->client_key_file);
+		}
 	}
 	pthread_mutex_init(&c->lock, NULL);
 	mbedtls_entropy_init(&c->entropy);
 	mbedtls_ctr_drbg_init(&c->drbg);
 	mbedtls_x509_crt_init(&c->ca);
+	mbedtls_x509_crt_init(&c->own_crt);
+	mbedtls_pk_init(&c->own_key);
 	mbedtls_ssl_config_init(&c->conf);
 	for (i = 0; i < TLS_SESSION_CACHE_MAX; i++)
 		mbedtls_ssl_session_init(&c->cache[i].s);
@@ -116,6 +149,14 @@ tls_ctx_free(struct tls_ctx *c)
 		mbedtls_ssl_session_free(&c->cache[i].s);
 	mbedtls_ssl_config_free(&c->conf);
 	mbedtls_x509_crt_free(&c->ca);
+	mbedtls_x509_crt_free(&c->own_crt);
+	mbedtls_pk_free(&c->own_key);
+	if (c->own_key_buf != NULL)
+		mbedtls_platform_zeroize(c->own_key_buf, c->own_key_len);
+	free(c->own_key_buf);
+	free(c->own_cert_buf);
+	free(c->own_key_file);
+	free(c->own_cert_file);
 	mbedtls_ctr_drbg_free(&c->drbg);
 	mbedtls_entropy_free(&c->entropy);
 	pthread_mutex_destroy(&c->lock);
@@ -239,6 +280,83 @@ tls_load_ca(struct tls_ctx *c, struct err *e)
 	    "package or pass --ca-file");
 }
 
+static bool
+tls_has_own(const struct tls_ctx *c)
+{
+	return c->own_cert_buf || c->own_cert_file || c->own_key_buf || c->own_key_file;
+}
+
+/* The length mbedTLS wants for a buffer: PEM data counts its terminating NUL. */
+static size_t
+tls_parse_len(const unsigned char *p, size_t n)
+{
+	return memmem(p, n, "-----BEGIN", 10) != NULL ? n + 1 : n;
+}
+
+/* Loads the client certificate and key, and checks that they belong together. */
+static int
+tls_load_own(struct tls_ctx *c, struct err *e)
+{
+	const char *cname = c->own_cert_file ? c->own_cert_file : "(given in memory)";
+	const char *kname = c->own_key_file ? c->own_key_file : "(given in memory)";
+	char msg[128];
+	int r;
+
+	if (!(c->own_cert_buf || c->own_cert_file) || !(c->own_key_buf || c->own_key_file))
+		return err_set(e, ERR_TLS, "a client certificate needs both the certificate and "
+		    "its private key, and only the %s was given",
+		    c->own_cert_buf || c->own_cert_file ? "certificate" : "key");
+	if (c->own_cert_buf)
+		r = mbedtls_x509_crt_parse(&c->own_crt, c->own_cert_buf,
+		    tls_parse_len(c->own_cert_buf, c->own_cert_len));
+	else
+		r = tls_is_file(c->own_cert_file) ?
+		    mbedtls_x509_crt_parse_file(&c->own_crt, c->own_cert_file) :
+		    MBEDTLS_ERR_X509_FILE_IO_ERROR;
+	if (r < 0 || tls_chain_len(&c->own_crt) == 0) {
+		tls_strerror(r < 0 ? r : MBEDTLS_ERR_X509_INVALID_FORMAT, msg, sizeof(msg));
+		return err_set(e, ERR_TLS, "cannot load the client certificate %s: %s; it must "
+		    "be a readable PEM or DER certificate", cname, msg);
+	}
+	if (c->own_key_buf)
+		r = mbedtls_pk_parse_key(&c->own_key, c->own_key_buf,
+		    tls_parse_len(c->own_key_buf, c->own_key_len), NULL, 0,
+		    mbedtls_ctr_drbg_random, &c->drbg);
+	else
+		r = tls_is_file(c->own_key_file) ?
+		    mbedtls_pk_parse_keyfile(&c->own_key, c->own_key_file, NULL,
+		    mbedtls_ctr_drbg_random, &c->drbg) : MBEDTLS_ERR_PK_FILE_IO_ERROR;
+	if (r == MBEDTLS_ERR_PK_PASSWORD_REQUIRED || r == MBEDTLS_ERR_PK_PASSWORD_MISMATCH)
+		return err_set(e, ERR_TLS, "the client key %s is protected by a password, which "
+		    "is not supported: store it unencrypted (openssl pkey -in KEY -out PLAIN)",
+		    kname);
+	if (r != 0) {
+		tls_strerror(r, msg, sizeof(msg));
+		return err_set(e, ERR_TLS, "cannot load the client key %s: %s; it must be a "
+		    "readable, unencrypted PEM or DER private key (RSA or EC)", kname, msg);
+	}
+	r = mbedtls_pk_check_pair(&c->own_crt.pk, &c->own_key, mbedtls_ctr_drbg_random,
+	    &c->drbg);
+	if (r != 0)
+		return err_set(e, ERR_TLS, "the client certificate %s does not match its private "
+		    "key %s: give the key the certificate was issued for", cname, kname);
+	c->own_loaded = true;
+	return 0;
+}
+
+/* Forgets what a failed setup loaded, so that the next attempt starts from scratch. */
+static void
+tls_reset_material(struct tls_ctx *c)
+{
+	mbedtls_x509_crt_free(&c->ca);
+	mbedtls_x509_crt_init(&c->ca);
+	mbedtls_x509_crt_free(&c->own_crt);
+	mbedtls_x509_crt_init(&c->own_crt);
+	mbedtls_pk_free(&c->own_key);
+	mbedtls_pk_init(&c->own_key);
+	c->own_loaded = false;
+}
+
 static int
 tls_setup(struct tls_ctx *c, struct err *e)
 {
@@ -260,12 +378,18 @@ tls_setup(struct tls_ctx *c, struct err *e)
 		}
 		c->seeded = true;
 	}
+	if (tls_has_own(c)) {
+		r = tls_load_own(c, e);
+		if (r) {
+			tls_reset_material(c);
+			return r;
+		}
+	}
 	if (!c->insecure) {
 		r = tls_load_ca(c, e);
 		if (r) {
 			/* Start from scratch at the next attempt. */
-			mbedtls_x509_crt_free(&c->ca);
-			mbedtls_x509_crt_init(&c->ca);
+			tls_reset_material(c);
 			return r;
 		}
 	}
@@ -282,6 +406,15 @@ tls_setup(struct tls_ctx *c, struct err *e)
 	if (!c->insecure)
 		mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
 	mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
+	if (c->own_loaded) {
+		r = mbedtls_ssl_conf_own_cert(&c->conf, &c->own_crt, &c->own_key);
+		if (r != 0) {
+			tls_strerror(r, msg, sizeof(msg));
+			tls_reset_material(c);
+			return err_set(e, ERR_TLS, "TLS: cannot use the client certificate: %s",
+			    msg);
+		}
+	}
 	mbedtls_ssl_conf_session_tickets(&c->conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
 	mbedtls_ssl_conf_tls13_enable_signal_new_session_tickets(&c->conf,
 	    MBEDTLS_SSL_TLS1_3_SIGNAL_NEW_SESSION_TICKETS_ENABLED);
@@ -434,20 +567,47 @@ tls_alert_name(int a)
 	}
 }
 
+/* For alerts about the client's certificate: what to do; NULL for other alerts. */
 static const char *
-tls_alert_hint(int a)
+tls_cert_alert_hint(int a, bool have_cert)
 {
+	switch (a) {
+	case MBEDTLS_SSL_ALERT_MSG_CERT_REQUIRED:
+	case MBEDTLS_SSL_ALERT_MSG_NO_CERT:
+		return have_cert ? "the server did not accept the client certificate offered" :
+		    "the server requires a client certificate and none is configured";
+	case MBEDTLS_SSL_ALERT_MSG_BAD_CERT:
+	case MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT:
+	case MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED:
+	case MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED:
+	case MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN:
+	case MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA:
+	case MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED:
+		return have_cert ? "the server rejected the client certificate: check that a CA "
+		    "the server trusts issued it and that it has not expired" : NULL;
+	default:
+		return NULL;
+	}
+}
+
+static const char *
+tls_alert_hint(int a, bool have_cert)
+{
+	const char *h = tls_cert_alert_hint(a, have_cert);
+
+	if (h != NULL)
+		return h;
 	switch (a) {
 	case MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION:
 		return "the server does not accept TLS 1.2 or 1.3 (protocol version)";
 	case MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE:
+		return have_cert ? "no cipher suite or key exchange in common with the server, "
+		    "or it did not accept the client certificate" : "no cipher suite or key "
+		    "exchange in common with the server, or it requires a client certificate";
 	case MBEDTLS_SSL_ALERT_MSG_INSUFFICIENT_SECURITY:
 		return "no cipher suite or key exchange in common with the server";
 	case MBEDTLS_SSL_ALERT_MSG_UNRECOGNIZED_NAME:
 		return "the server does not serve this host name: check the URL";
-	case MBEDTLS_SSL_ALERT_MSG_CERT_REQUIRED:
-	case MBEDTLS_SSL_ALERT_MSG_NO_CERT:
-		return "the server wants a client certificate, which is not supported";
 	case MBEDTLS_SSL_ALERT_MSG_NO_APPLICATION_PROTOCOL:
 		return "the server does not speak HTTP/1.1 (ALPN)";
 	default:
@@ -511,7 +671,7 @@ tls_handshake_error(struct tls_conn *t, const char *host, int ret, struct err *e
 		    t->ssl.MBEDTLS_PRIVATE(in_msg)[1] : -1;
 		return err_set(e, ERR_TLS, "TLS handshake with %s failed: the server sent the "
 		    "handshake alert '%s' (%d): %s", t->key, tls_alert_name(alert), alert,
-		    tls_alert_hint(alert));
+		    tls_alert_hint(alert, t->ctx->own_loaded));
 	case MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION:
 		return err_set(e, ERR_TLS, "TLS handshake with %s failed: the server does not "
 		    "speak TLS 1.2 or 1.3 (protocol version)", t->key);
@@ -627,9 +787,12 @@ tls_io_error(struct tls_conn *t, int ret, struct err *e)
 	if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
 		int a = t->ssl.MBEDTLS_PRIVATE(in_msg) != NULL ?
 		    t->ssl.MBEDTLS_PRIVATE(in_msg)[1] : -1;
+		/* TLS 1.3 servers judge the client certificate after the client's handshake
+		 * ended, so their verdict arrives here. */
+		const char *h = tls_cert_alert_hint(a, t->ctx->own_loaded);
 
-		return err_set(e, ERR_TLS, "the server sent the TLS alert '%s'",
-		    tls_alert_name(a));
+		return err_set(e, ERR_TLS, "the server sent the TLS alert '%s'%s%s",
+		    tls_alert_name(a), h ? ": " : "", h ? h : "");
 	}
 	tls_strerror(ret, msg, sizeof(msg));
 	return err_set(e, ERR_TLS, "TLS error: %s", msg);

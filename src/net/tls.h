@@ -16,13 +16,20 @@
  *          /etc/ssl/ca-bundle.pem; macOS, Alpine, BSD: /etc/ssl/cert.pem; then the
  *          directories /etc/ssl/certs and /etc/pki/tls/certs). `insecure` skips all
  *          checks and logs a warning for every connection.
+ * Client:  a client certificate (mutual TLS, e.g. a kubeconfig's client-certificate) is
+ *          offered to servers that ask for one when tls_options names one: a PEM or DER
+ *          certificate (chain) and its unencrypted private key (PEM or DER: PKCS#1, SEC1
+ *          or PKCS#8; RSA or EC), each from a file or from memory (memory wins). Both are
+ *          loaded at the first connection with the CA bundle; the ctx copies the memory
+ *          forms and wipes its copy of the key when freed.
  * Protocol: TLS 1.2 and 1.3, SNI, ALPN "http/1.1"; TLS 1.3 session
  *          tickets and TLS 1.2 sessions are kept (one per host:port, the newest) and
  *          offered by the next connection to that host:port.
  * Errors:  ERR_TLS with a sentence that names host:port and the reason in words
  *          ("the server's certificate has expired", "... is not valid for the host name",
  *          "... is signed by an unknown CA", "the server sent the handshake alert
- *          'protocol_version'", "the server does not speak TLS 1.2 or 1.3"); ERR_IO for
+ *          'protocol_version'", "the server does not speak TLS 1.2 or 1.3", "the client
+ *          certificate ... does not match its private key"); ERR_IO for
  *          socket errors, ERR_TIMEOUT, ERR_CANCELLED. No message holds secret material.
  * Waits:   every wait is sock_wait(): one poll() on the socket and the cancel descriptor,
  *          ending at the given deadline (absolute monotonic ms, DEADLINE_NONE for none).
@@ -45,15 +52,24 @@ struct tls_options {
 	const char *ca_file;	/* PEM bundle, or NULL */
 	const char *ca_dir;	/* directory of PEM files, or NULL */
 	bool insecure;		/* no certificate or host name checks (loud) */
+	/* Client certificate and key, both or neither; the buffers (PEM need not be
+	 * NUL-terminated) are copied by tls_ctx_new. */
+	const char *client_cert_file;
+	const char *client_key_file;
+	const void *client_cert;
+	size_t client_cert_len;
+	const void *client_key;
+	size_t client_key_len;
 };
 
 struct tls_ctx;
 struct tls_conn;
 
-/* Copies the options; does no I/O and cannot fail. */
+/* Copies the options (file names and buffers); does no I/O and cannot fail. */
 struct tls_ctx *tls_ctx_new(const struct tls_options *o);
 void tls_ctx_free(struct tls_ctx *c);
-/* Loads the CA bundle now if it was not loaded yet (the first tls_conn_new does it too).
+/* Loads the CA bundle (and the client certificate) now if it was not loaded yet (the
+ * first tls_conn_new does it too).
  * *source, when not NULL, is set to the file or directory it came from (static or owned
  * by the ctx). */
 int tls_ctx_load(struct tls_ctx *c, const char **source, struct err *e);

@@ -1,5 +1,5 @@
 /*
- * exec.c -- exec, process_list/output/send_stdin/kill, run_code.
+ * exec.c -- exec, process_list/output/send_stdin/kill, run_code, code_context_*.
  *
  * Foreground output is captured per stream in a bounded head + tail: the first half of
  * max_output_bytes is kept as it arrives, the rest goes to a ring that always holds the
@@ -621,12 +621,95 @@ run_code_run(struct tool_ctx *ctx, struct err *e)
 	return 0;
 }
 
+/* Code contexts ------------------------------------------------------------------- */
+
+static int
+ctx_create_run(struct tool_ctx *ctx, struct err *e)
+{
+	const char *id, *lang, *cwd;
+	struct code_ctx out;
+	struct call c;
+
+	if (tools_arg_str(ctx, "language", &lang, e) != 0 ||
+	    tools_arg_str(ctx, "cwd", &cwd, e) != 0)
+		return e->code;
+	if (lang == NULL || *lang == '\0')
+		lang = "python";
+	if (tools_sandbox_id(ctx, true, &id, e) != 0)
+		return e->code;
+	memset(&out, 0, sizeof(out));
+	tools_call_init(ctx, &c, TOOLS_OP_DEADLINE_MS);
+	if (ctx->t->be.ops->code_ctx_create(ctx->t->be.b, id, lang, cwd, &out, &c, e) != 0)
+		return e->code;
+	jsonw_kstr(ctx->out, "sandbox_id", id);
+	jsonw_kstr(ctx->out, "context_id", out.id != NULL ? out.id : "");
+	jsonw_kstr(ctx->out, "language", out.language != NULL ? out.language : lang);
+	jsonw_kstr(ctx->out, "note", "pass context_id to run_code to run code in this context; "
+	    "delete it with code_context_delete when done");
+	return 0;
+}
+
+static int
+ctx_list_run(struct tool_ctx *ctx, struct err *e)
+{
+	struct code_ctx *v = NULL;
+	const char *id, *lang;
+	struct call c;
+	size_t n = 0, i;
+
+	if (tools_arg_str(ctx, "language", &lang, e) != 0 ||
+	    tools_sandbox_id(ctx, true, &id, e) != 0)
+		return e->code;
+	if (lang != NULL && *lang == '\0')
+		lang = NULL;
+	tools_call_init(ctx, &c, TOOLS_OP_DEADLINE_MS);
+	if (ctx->t->be.ops->code_ctx_list(ctx->t->be.b, id, lang, &v, &n, &c, e) != 0)
+		return e->code;
+	jsonw_kstr(ctx->out, "sandbox_id", id);
+	jsonw_key(ctx->out, "contexts");
+	jsonw_arr_begin(ctx->out);
+	for (i = 0; i < n; i++) {
+		jsonw_obj_begin(ctx->out);
+		jsonw_kstr(ctx->out, "context_id", v[i].id != NULL ? v[i].id : "");
+		jsonw_kstr(ctx->out, "language", v[i].language != NULL ? v[i].language : "");
+		jsonw_obj_end(ctx->out);
+	}
+	jsonw_arr_end(ctx->out);
+	return 0;
+}
+
+static int
+ctx_delete_run(struct tool_ctx *ctx, struct err *e)
+{
+	const char *id, *cid;
+	struct call c;
+	int rc;
+
+	if (tools_arg_str(ctx, "context_id", &cid, e) != 0)
+		return e->code;
+	if (cid == NULL || *cid == '\0')
+		return err_set(e, ERR_INVAL, "argument 'context_id' is required: the id "
+		    "code_context_create returned (code_context_list shows them)");
+	if (tools_sandbox_id(ctx, false, &id, e) != 0)
+		return e->code;
+	tools_call_init(ctx, &c, TOOLS_OP_DEADLINE_MS);
+	rc = ctx->t->be.ops->code_ctx_delete(ctx->t->be.b, id, cid, &c, e);
+	if (rc != 0 && rc != ERR_NOTFOUND)
+		return rc;
+	jsonw_kstr(ctx->out, "context_id", cid);
+	jsonw_kbool(ctx->out, "deleted", rc == 0);
+	if (rc == ERR_NOTFOUND)
+		jsonw_kstr(ctx->out, "note", e->msg);	/* already gone: nothing to do */
+	err_clear(e);
+	return 0;
+}
+
 /* Schemas ------------------------------------------------------------------------- */
 
 static const char exec_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    "\"command\":{\"type\":\"string\",\"description\":\"Shell command, run with bash -l -c "
-    "(sh where bash is missing); pipes, && and redirection work.\"},"
+    "\"command\":{\"type\":\"string\",\"description\":\"Shell command, run by bash (sh "
+    "where bash is missing); pipes, && and redirection work.\"},"
     "\"cwd\":{\"type\":\"string\",\"description\":\"Working directory; default: the "
     "sandbox's workspace.\"},"
     "\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
@@ -746,6 +829,45 @@ static const char run_code_out[] =
     "\"language\":{\"type\":\"string\"}},"
     "\"required\":[\"ok\",\"stdout\",\"stderr\"]}";
 
+static const char ctx_create_in[] =
+    "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
+    "\"language\":{\"type\":\"string\",\"description\":\"python (default), javascript, "
+    "typescript, java, go, bash, ... as the sandbox's interpreter supports.\"},"
+    "\"cwd\":{\"type\":\"string\",\"description\":\"Working directory of the context; "
+    "default: the interpreter's.\"}},"
+    "\"additionalProperties\":false}";
+
+static const char ctx_create_out[] =
+    "{\"type\":\"object\",\"properties\":{\"sandbox_id\":{\"type\":\"string\"},"
+    "\"context_id\":{\"type\":\"string\"},\"language\":{\"type\":\"string\"},"
+    "\"note\":{\"type\":\"string\"}},"
+    "\"required\":[\"context_id\",\"language\"]}";
+
+static const char ctx_list_in[] =
+    "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
+    "\"language\":{\"type\":\"string\",\"description\":\"Only contexts of this "
+    "language; default: all.\"}},"
+    "\"additionalProperties\":false}";
+
+static const char ctx_list_out[] =
+    "{\"type\":\"object\",\"properties\":{\"sandbox_id\":{\"type\":\"string\"},"
+    "\"contexts\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
+    "\"context_id\":{\"type\":\"string\"},\"language\":{\"type\":\"string\"}},"
+    "\"required\":[\"context_id\",\"language\"]}}},"
+    "\"required\":[\"contexts\"]}";
+
+static const char ctx_delete_in[] =
+    "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
+    "\"context_id\":{\"type\":\"string\",\"description\":\"Context id from "
+    "code_context_create or code_context_list.\"}},"
+    "\"required\":[\"context_id\"],\"additionalProperties\":false}";
+
+static const char ctx_delete_out[] =
+    "{\"type\":\"object\",\"properties\":{\"context_id\":{\"type\":\"string\"},"
+    "\"deleted\":{\"type\":\"boolean\",\"description\":\"false when no such context "
+    "existed\"},\"note\":{\"type\":\"string\"}},"
+    "\"required\":[\"context_id\",\"deleted\"]}";
+
 /* Table --------------------------------------------------------------------------- */
 
 TOOLS_NEEDS(has_exec, exec)
@@ -754,6 +876,9 @@ TOOLS_NEEDS(has_proc_output, proc_output)
 TOOLS_NEEDS(has_proc_stdin, proc_stdin)
 TOOLS_NEEDS(has_proc_kill, proc_kill)
 TOOLS_NEEDS(has_run_code, run_code)
+TOOLS_NEEDS(has_ctx_create, code_ctx_create)
+TOOLS_NEEDS(has_ctx_list, code_ctx_list)
+TOOLS_NEEDS(has_ctx_delete, code_ctx_delete)
 
 const struct tool_def tools_exec_defs[] = {
 	{ "exec", "Run command",
@@ -789,5 +914,18 @@ const struct tool_def tools_exec_defs[] = {
 	    "value and rich results such as charts (returned as images).",
 	    run_code_in, run_code_out, TOOL_DESTRUCTIVE | TOOL_OPENWORLD, false, has_run_code,
 	    run_code_run },
+	{ "code_context_create", "Create code context",
+	    "Start a new interpreter context (Python by default) for run_code: its own "
+	    "variables and imports, apart from the default context. Returns context_id.",
+	    ctx_create_in, ctx_create_out, 0, false, has_ctx_create, ctx_create_run },
+	{ "code_context_list", "List code contexts",
+	    "List the interpreter contexts in a sandbox (run_code's default ones included), "
+	    "optionally of one language.",
+	    ctx_list_in, ctx_list_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_ctx_list,
+	    ctx_list_run },
+	{ "code_context_delete", "Delete code context",
+	    "Delete an interpreter context and its state (stops its kernel).",
+	    ctx_delete_in, ctx_delete_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, false,
+	    has_ctx_delete, ctx_delete_run },
 };
 const size_t tools_exec_ndefs = sizeof(tools_exec_defs) / sizeof(tools_exec_defs[0]);

@@ -9,6 +9,8 @@
  *   --form name=value    multipart/form-data field (repeatable; builds the body)
  *   --form-file name=FILENAME=@PATH  multipart file part
  *   --ca-file F  --ca-dir D  --insecure
+ *   --client-cert F  --client-key F          client certificate and key (files)
+ *   --client-cert-mem F  --client-key-mem F  the same, read here and passed in memory
  *   --repeat N           send the same request N times on one client (keep-alive)
  *   --threads N          N threads, each doing the --repeat loop, sharing one client
  *   --flush              empty the pool between repeats
@@ -282,7 +284,7 @@ main(int argc, char **argv)
 	size_t nhdrs = 0, nforms = 0, nfiles = 0, body_len = 0, piece = 0, body_max = 0;
 	size_t stop_after = 0, nuser;
 	const char *method = "GET", *url = NULL;
-	char *body = NULL;
+	char *body = NULL, *ccert = NULL, *ckey = NULL;
 	int repeat = 1, timeout_ms = 0, idle_ms = 0, cancel_ms = 0, sleep_ms = 0, i;
 	int nthreads = 1;
 	bool raw = false, stream = false, flush = false, idempotent = false;
@@ -343,6 +345,22 @@ main(int argc, char **argv)
 			cfg.ca_dir = v;
 		} else if (strcmp(a, "--insecure") == 0) {
 			cfg.insecure = true;
+		} else if (strcmp(a, "--client-cert") == 0) {
+			NEEDV();
+			cfg.client_cert_file = v;
+		} else if (strcmp(a, "--client-key") == 0) {
+			NEEDV();
+			cfg.client_key_file = v;
+		} else if (strcmp(a, "--client-cert-mem") == 0) {
+			NEEDV();
+			free(ccert);
+			ccert = read_file(v, &cfg.client_cert_len);
+			cfg.client_cert = ccert;
+		} else if (strcmp(a, "--client-key-mem") == 0) {
+			NEEDV();
+			free(ckey);
+			ckey = read_file(v, &cfg.client_key_len);
+			cfg.client_key = ckey;
 		} else if (strcmp(a, "--repeat") == 0) {
 			NEEDV();
 			repeat = atoi(v);
@@ -485,6 +503,8 @@ main(int argc, char **argv)
 	for (i = 0; i < (int)nuser; i++)
 		free((char *)hdrs[i].name);
 	free(body);
+	free(ccert);
+	free(ckey);
 	buf_fini(&mp_body);
 	return failures ? 1 : 0;
 fatal:

@@ -512,6 +512,9 @@ test_files(const char *id)
 	    "file_list depth 3 (n=%zu)", fl.n);
 	rc = H.ops->file_list(H.b, id, "notes", 1, &fl, &c, &e);
 	ok(rc == 0 && fl.n == 1, "file_list depth 1");
+	err_clear(&e);
+	rc = H.ops->file_list(H.b, id, "run.sh", 1, &fl, &c, &e);
+	ok(rc == ERR_INVAL && strstr(e.msg, "not a directory") != NULL, "file_list of a file: %s", e.msg);
 	rc = H.ops->file_list(H.b, id, "/", 1, &fl, &c, &e);
 	{
 		bool ws = false;
@@ -1008,6 +1011,13 @@ test_list_and_expiry(void)
 	ok(!host_exists(path), "kill removes the directory");
 	err_clear(&e);
 	is_int(sh_code(b2, "true"), -1000 - ERR_NOTFOUND, "exec in a killed sandbox is ERR_NOTFOUND");
+	{
+		bool flag = true;
+
+		err_clear(&e);
+		rc = H.ops->file_remove(H.b, b2, "x", &flag, &c, &e);
+		ok(rc == ERR_NOTFOUND && !flag, "file_remove in a killed sandbox is ERR_NOTFOUND, not removed=false");
+	}
 	err_clear(&e);
 	is_int(H.ops->info(H.b, "sbx-../../etc", &info, &c, &e), ERR_NOTFOUND, "a hostile id is just unknown");
 }

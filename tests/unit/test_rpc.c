@@ -3,6 +3,7 @@
 #include "tap.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -56,6 +57,8 @@ read_all(const char *data, size_t len, size_t step, int *toolong)
 			(*toolong)++;
 			if (o + 1 < sizeof(out))
 				out[o++] = '!';
+		} else if (n > 64) {
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "<%zu bytes>", n);
 		} else if (o + n + 1 < sizeof(out)) {
 			memcpy(out + o, line, n);
 			o += n;
@@ -98,10 +101,10 @@ main(void)
 	memset(big, 'y', RPC_LINE_MAX);
 	memcpy(big + RPC_LINE_MAX, "\nok\n", 4);
 	{
-		char *got = read_all(big, RPC_LINE_MAX + 4, 65536, &tl);
+		char want[64];
 
-		ok(tl == 0 && strlen(got) == RPC_LINE_MAX + 4 && strcmp(got + RPC_LINE_MAX, "|ok|") == 0,
-		    "a line of exactly the cap is accepted");
+		snprintf(want, sizeof(want), "<%u bytes>|ok|", RPC_LINE_MAX);
+		is_str(read_all(big, RPC_LINE_MAX + 4, 65536, &tl), want, "a line of exactly the cap is accepted");
 	}
 	memset(big, 'z', biglen);
 	is_str(read_all(big, biglen, 65536, &tl), "!|", "an over-long last line without newline is reported at EOF");

@@ -27,10 +27,20 @@
  * User mapping: uid 0 inside is the invoking user outside; when sandbox-mcp runs as root it is
  * nobody (65534), so a sandbox never holds root's file permissions on the host.
  * Network: "allow" (default) shares this machine's network namespace (so sandbox_url is
- * http://127.0.0.1:PORT); "deny" puts commands started afterwards into the sandbox's own
- * network namespace with only loopback. Per-host rules are refused (ERR_UNSUPPORTED).
- * Where the kernel forbids user namespaces, sandbox creation fails saying so;
- * cfg->local_isolation "none" runs commands directly on the host (every result says so).
+ * http://127.0.0.1:PORT, and services on this machine's loopback are reachable); "deny"
+ * puts commands started afterwards into the sandbox's own network namespace, where only
+ * loopback exists (shared by the sandbox's processes). Running processes keep what they
+ * started with (net_set says so in its note). Per-host rules are refused (ERR_UNSUPPORTED).
+ * Commands: bash -l -c (sh -c without bash) in a new session; pids in results are the pids
+ * inside the sandbox. A timeout, cancel or deadline SIGKILLs the command's process group.
+ * Processes a foreground command leaves behind keep running in the sandbox; if they hold
+ * its output, exec returns 200 ms after the shell exits, with a note.
+ * Defaults: timeout 24 h; templates other than "local"/"default"/"base" are refused; cpu and
+ * memory limits are recorded but not enforced (the create note says so).
+ * Where the kernel forbids user namespaces, sandbox creation fails saying so (no silent
+ * fallback). cfg->local_isolation "none" runs commands directly on the host as the invoking
+ * user, cwd = <dir>/workspace; absolute file paths are host paths, relative ones are under
+ * the workspace; network cannot be denied; every sb_info note says NO ISOLATION.
  *
  * Owns:    the backend state; sandboxes are NOT killed by free() (they persist by design).
  * Errors:  as backend.h; namespace failures name the step and the errno.

@@ -720,10 +720,31 @@ class PKI:
                 "subjectAltName=DNS:localhost,IP:127.0.0.1")
         os.makedirs(self.p("cadir"), exist_ok=True)
         shutil.copy(self.p("ca.pem"), self.p("cadir/test-ca.pem"))
+        # Client certificates (mutual TLS): an EC key in PKCS#8 and an RSA key in the
+        # traditional PKCS#1 form (what kubeadm writes), both from the test CA; one from
+        # the CA nobody trusts.
+        with open(self.p("client.ext"), "w") as f:
+            f.write("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
+        self._csr("client", "sandbox-mcp client")
+        self.sh("x509", "-req", "-in", "client.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", "client.pem", "-days", "10", "-extfile",
+                "client.ext")
+        self.sh("genrsa", "-traditional", "-out", "clientrsa.key", "2048")
+        self.sh("req", "-new", "-key", "clientrsa.key", "-out", "clientrsa.csr", "-subj",
+                "/CN=sandbox-mcp rsa client/O=system:masters")
+        self.sh("x509", "-req", "-in", "clientrsa.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", "clientrsa.pem", "-days", "10", "-extfile",
+                "client.ext")
+        self.sh("x509", "-req", "-in", "client.csr", "-CA", "other.pem", "-CAkey",
+                "other.key", "-CAcreateserial", "-out", "clientother.pem", "-days", "10",
+                "-extfile", "client.ext")
 
 
-def tls_ctx(pki, cert, key=None, minv=None, maxv=None, legacy=False):
+def tls_ctx(pki, cert, key=None, minv=None, maxv=None, legacy=False, client_ca=None):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if client_ca:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(pki.p(client_ca))
     if legacy:
         ctx.set_ciphers("ALL:@SECLEVEL=0")
     if minv:
@@ -741,9 +762,12 @@ def tls_info_handler(c, srv, idx):
         if req is None:
             return
         srv.record(idx, req)
+        peer = c.sock.getpeercert() or {}
+        cn = [v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"]
         body = json.dumps({"conn": idx, "version": c.sock.version(),
                            "alpn": c.sock.selected_alpn_protocol(),
-                           "sni": srv.state.get("sni")}).encode()
+                           "sni": srv.state.get("sni"),
+                           "peer_cn": cn[0] if cn else None}).encode()
         if not c.send(resp(body=body)):
             return
 
@@ -880,6 +904,94 @@ def test_tls(pki):
     srv.close()
     good.close()
     return True
+
+
+def test_tls_client_cert(pki):
+    """Mutual TLS: servers that require a client certificate from the test CA."""
+    ca = pki.p("ca.pem")
+
+    def body(r):
+        try:
+            return json.loads(r.r.get("body", "{}") or "{}") if r.results else {}
+        except ValueError:
+            return {}
+
+    for desc, minv, maxv, want in (("TLS 1.3", ssl.TLSVersion.TLSv1_3, None, "TLSv1.3"),
+                                   ("TLS 1.2", None, ssl.TLSVersion.TLSv1_2, "TLSv1.2")):
+        srv = Server(tls_info_handler, tls_ctx(pki, "good", minv=minv, maxv=maxv,
+                                               client_ca="ca.pem"))
+        r = httpget("--ca-file", ca, "--client-cert", pki.p("client.pem"), "--client-key",
+                    pki.p("client.key"), "--repeat", 2, "--flush", srv.url(host="localhost"))
+        info = body(r)
+        ok(r.rc == 0 and len(r.results) == 2 and info.get("version") == want and
+           info.get("peer_cn") == "sandbox-mcp client",
+           "%s mutual TLS: an EC client certificate and key from files are accepted" % desc,
+           (info, r.diag()))
+        r = httpget("--ca-file", ca, "--client-cert-mem", pki.p("clientrsa.pem"),
+                    "--client-key-mem", pki.p("clientrsa.key"), srv.url(host="localhost"))
+        info = body(r)
+        ok(r.rc == 0 and info.get("peer_cn") == "sandbox-mcp rsa client",
+           "%s mutual TLS: an RSA (PKCS#1) certificate and key given in memory" % desc,
+           (info, r.diag()))
+        n = len(srv.tls_errors)
+        r = httpget("--ca-file", ca, srv.url(host="localhost"))
+        err = r.r.get("error", "")
+        ok(r.rc == 1 and r.r.get("code") in ("tls", "io") and
+           (r.r.get("code") == "io" or "client certificate" in err),
+           "%s server requiring a client certificate, none configured: an error that says "
+           "so" % desc, r.diag())
+        ok(wait_until(lambda: len(srv.tls_errors) > n),
+           "%s: the server refused the handshake without a client certificate" % desc,
+           srv.tls_errors)
+        r = httpget("--ca-file", ca, "--client-cert", pki.p("clientother.pem"), "--client-key",
+                    pki.p("client.key"), srv.url(host="localhost"))
+        err = r.r.get("error", "")
+        ok(r.rc == 1 and r.r.get("code") in ("tls", "io") and
+           (r.r.get("code") == "io" or "client certificate" in err),
+           "%s: a client certificate from a CA the server does not trust is refused in words"
+           % desc, r.diag())
+        srv.close()
+
+    srv = Server(tls_info_handler, tls_ctx(pki, "good", client_ca="ca.pem"))
+    r = httpget("--ca-file", ca, "--client-cert", pki.p("client.pem"), "--client-key",
+                pki.p("clientrsa.key"), srv.url(host="localhost"))
+    ok(r.rc == 1 and r.r.get("code") == "tls" and
+       "does not match its private key" in r.r.get("error", "") and srv.conns == 0,
+       "a client key that does not belong to the certificate is refused before connecting",
+       r.diag())
+    r = httpget("--ca-file", ca, "--client-cert", pki.p("client.pem"),
+                srv.url(host="localhost"))
+    ok(r.rc == 1 and r.r.get("code") == "tls" and "private key" in r.r.get("error", ""),
+       "a client certificate without its key is refused in words", r.diag())
+    r = httpget("--ca-file", ca, "--client-cert", pki.p("san.ext"), "--client-key",
+                pki.p("client.key"), srv.url(host="localhost"))
+    ok(r.rc == 1 and r.r.get("code") == "tls" and "san.ext" in r.r.get("error", "") and
+       "client certificate" in r.r.get("error", ""),
+       "a client certificate file that is not a certificate is named in the error", r.diag())
+    r = httpget("--ca-file", ca, "--client-cert", pki.p("client.pem"), "--client-key",
+                pki.p("missing.key"), srv.url(host="localhost"))
+    ok(r.rc == 1 and r.r.get("code") == "tls" and "missing.key" in r.r.get("error", ""),
+       "a missing client key file is named in the error", r.diag())
+    secret_key = open(pki.p("client.key")).read()
+    ok(all(line not in r.out + r.err for line in secret_key.splitlines()[1:-1]),
+       "the client key never reaches the output", r.diag())
+    srv.close()
+    # A server that does not ask for a certificate is not bothered by one.
+    srv = Server(tls_info_handler, tls_ctx(pki, "good"))
+    r = httpget("--ca-file", ca, "--client-cert", pki.p("client.pem"), "--client-key",
+                pki.p("client.key"), srv.url(host="localhost"))
+    ok(r.rc == 0 and body(r).get("peer_cn") is None,
+       "a client certificate is only sent to servers that ask for one", r.diag())
+    srv.close()
+
+
+def wait_until(pred, timeout=5.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
 
 
 # ---- proxies ------------------------------------------------------------------------------
@@ -1039,6 +1151,9 @@ def main():
                 t0 = time.time()
                 test_tls(pki)
                 note("test_tls: %.1fs" % (time.time() - t0))
+                t0 = time.time()
+                test_tls_client_cert(pki)
+                note("test_tls_client_cert: %.1fs" % (time.time() - t0))
                 t0 = time.time()
                 test_proxies(pki)
                 note("test_proxies: %.1fs" % (time.time() - t0))

@@ -40,6 +40,9 @@ struct backend {
 	char last_template[64];
 	struct fake_file files[FAKE_FILES];
 	int reads;
+	char ctx_ids[4][32], ctx_langs[4][32];	/* code contexts */
+	int nctx;
+	char last_ctx_cwd[64];
 };
 
 static int
@@ -326,6 +329,54 @@ static void
 fake_free(struct backend *b)
 {
 	b->frees++;
+}
+
+static int
+fake_ctx_create(struct backend *b, const char *id, const char *language, const char *cwd,
+    struct code_ctx *out, struct call *c, struct err *e)
+{
+	if (strcmp(language, "cobol") == 0)
+		return err_set(e, ERR_UNSUPPORTED, "no cobol kernel");
+	if (b->nctx == 4)
+		return err_set(e, ERR_BACKEND, "too many contexts");
+	snprintf(b->ctx_ids[b->nctx], sizeof(b->ctx_ids[0]), "ctx-%d", b->nctx + 1);
+	snprintf(b->ctx_langs[b->nctx], sizeof(b->ctx_langs[0]), "%s", language);
+	snprintf(b->last_ctx_cwd, sizeof(b->last_ctx_cwd), "%s", cwd ? cwd : "(none)");
+	out->id = arena_strdup(c->a, b->ctx_ids[b->nctx]);
+	out->language = arena_strdup(c->a, language);
+	b->nctx++;
+	return 0;
+}
+
+static int
+fake_ctx_list(struct backend *b, const char *id, const char *language, struct code_ctx **out,
+    size_t *n, struct call *c, struct err *e)
+{
+	struct code_ctx *v = arena_zalloc(c->a, 5 * sizeof(*v));
+
+	*n = 0;
+	for (int i = 0; i < b->nctx; i++) {
+		if (b->ctx_ids[i][0] == '\0' || (language && strcmp(language, b->ctx_langs[i])))
+			continue;
+		v[*n].id = arena_strdup(c->a, b->ctx_ids[i]);
+		v[*n].language = arena_strdup(c->a, b->ctx_langs[i]);
+		(*n)++;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+fake_ctx_delete(struct backend *b, const char *id, const char *ctx_id, struct call *c,
+    struct err *e)
+{
+	for (int i = 0; i < b->nctx; i++) {
+		if (strcmp(b->ctx_ids[i], ctx_id) == 0) {
+			b->ctx_ids[i][0] = '\0';
+			return 0;
+		}
+	}
+	return err_set(e, ERR_NOTFOUND, "code context %s does not exist", ctx_id);
 }
 
 static const struct backend_ops fake_ops = {
@@ -1130,6 +1181,83 @@ parse(struct arena *a, const char *s)
 	return json_parse(s, strlen(s), a, &e);
 }
 
+/* code_context_*: listed only with the ops; arguments and results. */
+static void
+test_code_contexts(void)
+{
+	static struct backend b;
+	struct backend_ops ops = fake_ops;
+	struct config cfg = { 0 };
+	const struct json *l;
+	struct tools *t;
+	struct run r;
+
+	fake_reset(&b);
+	t = tools_new(&cfg, (struct backend_handle){ &fake_ops, &b });
+	ok(!tools_find("code_context_create")->available(t) &&
+	    !tools_find("code_context_list")->available(t) &&
+	    !tools_find("code_context_delete")->available(t),
+	    "code_context_* hidden without the code_ctx ops");
+	tools_free(t);
+
+	fake_reset(&b);
+	ops.code_ctx_create = fake_ctx_create;
+	ops.code_ctx_list = fake_ctx_list;
+	ops.code_ctx_delete = fake_ctx_delete;
+	t = tools_new(&cfg, (struct backend_handle){ &ops, &b });
+	ok(tools_find("code_context_create")->available(t) &&
+	    tools_find("code_context_list")->available(t) &&
+	    tools_find("code_context_delete")->available(t), "code_context_* listed with the ops");
+	run_tool(t, "code_context_delete", "{\"context_id\":\"ctx-1\"}", &r);
+	is_int(r.rc, ERR_NOTFOUND, "code_context_delete does not create a default sandbox");
+	run_free(&r);
+	run_tool(t, "code_context_create", "{}", &r);
+	ok(r.rc == 0 && strcmp(res_str(&r, "context_id"), "ctx-1") == 0 &&
+	    strcmp(res_str(&r, "language"), "python") == 0 && res_str(&r, "sandbox_id") != NULL &&
+	    strcmp(b.last_ctx_cwd, "(none)") == 0, "code_context_create: python by default");
+	run_free(&r);
+	run_tool(t, "code_context_create", "{\"language\":\"javascript\",\"cwd\":\"/w\"}", &r);
+	ok(r.rc == 0 && strcmp(res_str(&r, "context_id"), "ctx-2") == 0 &&
+	    strcmp(res_str(&r, "language"), "javascript") == 0 &&
+	    strcmp(b.last_ctx_cwd, "/w") == 0, "code_context_create: language and cwd");
+	run_free(&r);
+	run_tool(t, "code_context_create", "{\"language\":\"cobol\"}", &r);
+	ok(r.rc == ERR_UNSUPPORTED && strstr(r.e.msg, "cobol") != NULL,
+	    "code_context_create passes the backend's sentence on");
+	run_free(&r);
+	run_tool(t, "code_context_list", "{}", &r);
+	l = json_get(r.res, "contexts");
+	ok(r.rc == 0 && l && l->count == 2 &&
+	    strcmp(json_get_str(json_at(l, 1), "context_id"), "ctx-2") == 0 &&
+	    strcmp(json_get_str(json_at(l, 1), "language"), "javascript") == 0,
+	    "code_context_list lists them all");
+	run_free(&r);
+	run_tool(t, "code_context_list", "{\"language\":\"python\"}", &r);
+	l = json_get(r.res, "contexts");
+	ok(r.rc == 0 && l && l->count == 1 &&
+	    strcmp(json_get_str(json_at(l, 0), "context_id"), "ctx-1") == 0,
+	    "code_context_list filters by language");
+	run_free(&r);
+	run_tool(t, "code_context_delete", "{\"context_id\":\"ctx-1\"}", &r);
+	ok(r.rc == 0 && res_bool(&r, "deleted") && strcmp(res_str(&r, "context_id"), "ctx-1") == 0,
+	    "code_context_delete: deleted true");
+	run_free(&r);
+	run_tool(t, "code_context_delete", "{\"context_id\":\"ctx-1\"}", &r);
+	ok(r.rc == 0 && !res_bool(&r, "deleted") && res_str(&r, "note") != NULL &&
+	    strstr(res_str(&r, "note"), "does not exist") != NULL,
+	    "deleting it again: deleted false with the reason");
+	run_free(&r);
+	run_tool(t, "code_context_delete", "{}", &r);
+	is_int(r.rc, ERR_INVAL, "code_context_delete needs context_id");
+	run_free(&r);
+	run_tool(t, "code_context_list", "{}", &r);
+	l = json_get(r.res, "contexts");
+	ok(r.rc == 0 && l && l->count == 1, "the deleted context is gone from the list");
+	run_free(&r);
+	tools_free(t);
+	fake_reset(&b);
+}
+
 /* The lead's registry takes our catalogue and validates arguments with our schemas. */
 static void
 test_registry(void)
@@ -1182,6 +1310,7 @@ main(void)
 	test_exec_output();
 	test_processes();
 	test_files();
+	test_code_contexts();
 	test_registry();
 	ok(schema_checked > 50, "%d results were checked against their outputSchema", schema_checked);
 	is_int(schema_violations, 0, "every result matches its tool's outputSchema");

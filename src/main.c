@@ -479,11 +479,43 @@ cmd_call(const struct config *cfg, struct tools *t, const char *name, const char
 
 /* `doctor` ----------------------------------------------------------------------------- */
 
+/* Runs one tool quietly for `doctor`; returns 0 or the error in e. */
+static int
+doctor_run(struct tools *t, struct registry *reg, const char *name, const char *json,
+    struct arena *a, struct err *e)
+{
+	const struct tool_def *d = registry_find(reg, name);
+	struct tool_ctx ctx = { 0 };
+	struct buf sc, text;
+	struct jsonw w;
+	int rc;
+
+	if (d == NULL)
+		return err_set(e, ERR_UNSUPPORTED, "%s is not available", name);
+	buf_init(&sc, 16u * 1024 * 1024);
+	buf_init(&text, 16u * 1024 * 1024);
+	jsonw_init(&w, &sc);
+	jsonw_obj_begin(&w);
+	ctx.a = a;
+	ctx.args = json_parse(json, strlen(json), a, NULL);
+	ctx.t = t;
+	ctx.out = &w;
+	ctx.text = &text;
+	rc = d->run(&ctx, e);
+	if (rc == 0 && ctx.is_error)
+		rc = err_set(e, ERR_BACKEND, "the command did not succeed: %s", sc.p);
+	buf_fini(&sc);
+	buf_fini(&text);
+	return rc;
+}
+
 static int
 cmd_doctor(const struct config *cfg, struct tools *t)
 {
 	struct arena *a = arena_new(64u * 1024 * 1024);
 	struct err e = { 0 };
+	struct registry *reg = registry_new("all", t, &e);
+	bool local = strcmp(tools_backend_ops(t)->name, "local") == 0;
 	int problems = 0;
 
 	fprintf(stdout, "backend: %s\n", tools_backend_ops(t)->name);
@@ -491,42 +523,36 @@ cmd_doctor(const struct config *cfg, struct tools *t)
 		fprintf(stdout, "domain: %s\n", cfg->domain);
 	if (cfg->api_url)
 		fprintf(stdout, "api url: %s\n", cfg->api_url);
-	fprintf(stdout, "api key: %s\n", cfg->api_key ? "set (hidden)" : "not set");
+	if (!local)
+		fprintf(stdout, "api key: %s\n", cfg->api_key ? "set (hidden)" : "not set");
 	if (cfg->sandbox)
 		fprintf(stdout, "default sandbox: %s\n", cfg->sandbox);
-	{
-		struct registry *reg = registry_new("all", t, &e);
-		const struct tool_def *d = reg ? registry_find(reg, "sandbox_list") : NULL;
-
-		if (d != NULL) {
-			struct buf sc, text;
-			struct jsonw w;
-			struct tool_ctx ctx = { 0 };
-			const struct json *args = json_parse("{\"limit\":1}", 11, a, NULL);
-
-			buf_init(&sc, 16u * 1024 * 1024);
-			buf_init(&text, 16u * 1024 * 1024);
-			jsonw_init(&w, &sc);
-			jsonw_obj_begin(&w);
-			ctx.a = a;
-			ctx.args = args;
-			ctx.t = t;
-			ctx.out = &w;
-			ctx.text = &text;
-			if (d->run(&ctx, &e) != 0) {
+	if (reg == NULL) {
+		fprintf(stdout, "problem: %s\n", e.msg);
+		problems++;
+	} else {
+		fprintf(stdout, "tools: %zu available\n", registry_count(reg));
+		if (!local && cfg->sandbox == NULL) {
+			if (doctor_run(t, reg, "sandbox_list", "{\"limit\":1}", a, &e) != 0) {
 				log_scrub(e.msg);
-				fprintf(stdout, "problem: listing sandboxes failed: %s\n", e.msg);
+				fprintf(stdout, "problem: %s\n", e.msg);
 				problems++;
 			} else {
 				fprintf(stdout, "ok: the platform answered (listing sandboxes works)\n");
 			}
-			buf_fini(&sc);
-			buf_fini(&text);
 		}
-		if (reg != NULL) {
-			fprintf(stdout, "tools: %zu available\n", registry_count(reg));
-			registry_free(reg);
+		if (local || cfg->sandbox != NULL) {
+			err_clear(&e);
+			if (doctor_run(t, reg, "exec", "{\"command\":\"true\",\"timeout_s\":60}", a, &e) != 0) {
+				log_scrub(e.msg);
+				fprintf(stdout, "problem: running a command failed: %s\n", e.msg);
+				problems++;
+			} else {
+				fprintf(stdout, "ok: a command ran in %s\n", cfg->sandbox ? cfg->sandbox :
+				    "a new sandbox (removed again)");
+			}
 		}
+		registry_free(reg);
 	}
 	arena_free(a);
 	fprintf(stdout, problems ? "%d problem(s) found\n" : "everything looks fine\n", problems);

@@ -436,9 +436,23 @@ rmtree_at(int dirfd, const char *name, int depth)
 		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? errno : 0;
 	if (depth > WALK_DEPTH_MAX * 4)
 		return ELOOP;
-	if ((st.st_mode & 0700) != 0700)
-		fchmodat(dirfd, name, (st.st_mode & 07777) | 0700, 0);
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	/* Pin the directory first: the sandbox may swap it for a symlink meanwhile, and a
+	 * chmod by name would follow that link on the host. */
+	fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOTDIR ? (unlinkat(dirfd, name, 0) < 0 ? errno : 0) : errno;
+	if (fstat(fd, &st) == 0 && (st.st_mode & 0700) != 0700) {
+		char self[64];
+
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+		chmod(self, (st.st_mode & 07777) | 0700);
+	}
+	{
+		int rd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
+
+		close(fd);
+		fd = rd;
+	}
 	if (fd < 0)
 		return errno;
 	names = read_names(fd, &n);

@@ -311,4 +311,10 @@ r = subprocess.run([BIN, "--local-root", root, "tools"], capture_output=True, te
 t.ok(r.returncode == 0 and "exec" in r.stdout and "file_read" in r.stdout, "`tools` lists the tools")
 r = subprocess.run([BIN, "--local-root", root, "call", "exec", "not json"], capture_output=True, text=True, timeout=60)
 t.ok(r.returncode == 2 and "JSON" in r.stderr, "`call` with bad JSON says so", r.stderr)
+r = subprocess.run([BIN, "--local-root", root, "doctor"], capture_output=True, text=True, timeout=60)
+t.ok(r.returncode == 0 and "ok: a command ran" in r.stdout, "`doctor` runs a command in a throwaway sandbox", r.stdout + r.stderr)
+r = subprocess.run([BIN, "--backend", "opensandbox", "--domain", "127.0.0.1:1", "--api-key", "sekrit-key-123", "doctor"],
+                   capture_output=True, text=True, timeout=60)
+t.ok(r.returncode == 1 and "connection refused" in r.stdout and "sekrit-key-123" not in r.stdout + r.stderr,
+     "`doctor` explains an unreachable platform in words and never shows the key", r.stdout + r.stderr)
 t.done()

@@ -103,7 +103,8 @@ def test_lifecycle(s, f):
             "sandbox_resume", "sandbox_set_timeout", "sandbox_url", "sandbox_metrics", "exec",
             "process_list", "process_output", "process_kill", "run_code", "file_read", "file_write",
             "file_edit", "file_list", "file_stat", "file_mkdir", "file_move", "file_remove",
-            "file_search", "network_policy"}
+            "file_search", "network_policy", "code_context_create", "code_context_list",
+            "code_context_delete"}
     T.ok(want <= names, "tools/list offers every OpenSandbox tool", sorted(want - names))
     T.ok("process_send_stdin" not in names, "process_send_stdin is left out (execd has no stdin)")
 
@@ -325,6 +326,42 @@ def test_files(s, f, sid):
     r, sc = call(s, "file_read", {"sandbox_id": sid, "path": "/workspace/out/app.py"})
     T.ok(is_error(r) and "FILE_NOT_FOUND" in text_of(r), "reading a missing file: 404 sentence", text_of(r))
 
+    # permission bits: the upload's metadata carries the mode and execd applies it
+    def mode_of(path):
+        return structured(s.call("file_stat", {"sandbox_id": sid, "path": path})).get("mode")
+
+    def last_upload_meta():
+        up = [x for x in f.requests() if x.get("upstream_path") == "/files/upload"][-1]["body"]
+        start = up.index("\r\n\r\n") + 4
+        return json.loads(up[start:up.index("\r\n", start)])
+
+    r, sc = call(s, "file_write", {"sandbox_id": sid, "path": "/workspace/run.sh", "content": "#!/bin/sh\necho ran\n",
+                                   "mode": "0755"})
+    T.ok(not is_error(r) and last_upload_meta().get("mode") == 755 and mode_of("/workspace/run.sh") == "0755",
+         "file_write mode 0755 goes in the upload metadata and is applied", (last_upload_meta(), mode_of("/workspace/run.sh")))
+    r, sc = call(s, "exec", {"sandbox_id": sid, "command": "./run.sh", "cwd": "/workspace"})
+    T.ok(sc.get("exit_code") == 0 and sc.get("stdout") == "ran\n", "the written script is executable", sc)
+    r, sc = call(s, "file_write", {"sandbox_id": sid, "path": "/workspace/run.sh", "content": "#!/bin/sh\necho again\n"})
+    T.ok(not is_error(r) and last_upload_meta().get("mode") == 0 and mode_of("/workspace/run.sh") == "0755",
+         "rewriting without a mode keeps the file's mode (upload mode 0 = leave it)", last_upload_meta())
+    r, sc = call(s, "file_edit", {"sandbox_id": sid, "path": "/workspace/run.sh", "old_text": "again",
+                                  "new_text": "edited"})
+    T.ok(not is_error(r) and mode_of("/workspace/run.sh") == "0755", "file_edit keeps the mode", r)
+    r, sc = call(s, "file_write", {"sandbox_id": sid, "path": "/workspace/run.sh", "content": "x", "mode": 600})
+    T.ok(not is_error(r) and mode_of("/workspace/run.sh") == "0600", "an explicit mode changes an existing file",
+         mode_of("/workspace/run.sh"))
+    r, sc = call(s, "file_write", {"sandbox_id": sid, "path": "/workspace/new.txt", "content": "n"})
+    T.ok(not is_error(r) and mode_of("/workspace/new.txt") == "0644", "a new file without a mode is 0644",
+         mode_of("/workspace/new.txt"))
+    r, sc = call(s, "file_write", {"sandbox_id": sid, "path": "/workspace/it's zero.txt", "content": "z",
+                                   "mode": "0000"})
+    chm = [x for x in f.requests() if x.get("upstream_path") == "/command" and "chmod 0" in x["body"]]
+    T.ok(not is_error(r) and mode_of("/workspace/it's zero.txt") == "0000" and chm and
+         json.loads(chm[-1]["body"]).get("cwd") == "/workspace",
+         "mode 0000 (which execd reads as 'leave it') is set with chmod in the file's directory",
+         (r, mode_of("/workspace/it's zero.txt"), chm[-1:]))
+    call(s, "file_remove", {"sandbox_id": sid, "path": "/workspace/it's zero.txt"})
+
 
 def test_code_and_network(s, f, plain):
     r, sc = call(s, "run_code", {"sandbox_id": plain, "code": "1+1"})
@@ -338,6 +375,48 @@ def test_code_and_network(s, f, plain):
     T.ok(sc.get("text") == "41", "the default context keeps state", sc)
     r, sc = call(s, "run_code", {"sandbox_id": ci, "code": "1/0"})
     T.ok(sc.get("ok") is False and (sc.get("error") or {}).get("name") == "ZeroDivisionError", "run_code error", r)
+
+    # code contexts
+    t0 = time.time()
+    r, sc = call(s, "code_context_create", {"sandbox_id": plain})
+    T.ok(is_error(r) and "no code interpreter" in text_of(r) and time.time() - t0 < 20,
+         "code_context_create on a plain image fails at once with a sentence", text_of(r))
+    T.ok(not any(x.get("upstream_path") == "/code/context" and x.get("sandbox_id") == plain for x in f.requests()),
+         "... without sending POST /code/context (which hangs on images without Jupyter)")
+    r, sc = call(s, "code_context_list", {"sandbox_id": plain})
+    T.ok(not is_error(r) and sc.get("contexts") == [], "code_context_list on a plain image: empty", r)
+    r, sc = call(s, "code_context_create", {"sandbox_id": ci, "cwd": "/workspace"})
+    cid = sc.get("context_id")
+    T.ok(not is_error(r) and cid and sc.get("language") == "python", "code_context_create", r)
+    post = [x for x in f.requests() if x.get("upstream_path") == "/code/context" and x["method"] == "POST"][-1:]
+    T.ok(post and json.loads(post[0]["body"]) == {"language": "python", "cwd": "/workspace"},
+         "POST /code/context with language and cwd", post)
+    r, sc = call(s, "run_code", {"sandbox_id": ci, "code": "x = 5\nx", "context_id": cid})
+    T.ok(sc.get("text") == "5", "run_code in the new context", sc)
+    r, sc = call(s, "run_code", {"sandbox_id": ci, "code": "x"})
+    r2, sc2 = call(s, "run_code", {"sandbox_id": ci, "code": "x * 2", "context_id": cid})
+    T.ok(sc.get("text") == "41" and sc2.get("text") == "10", "contexts keep separate state", (sc, sc2))
+    r, sc = call(s, "code_context_list", {"sandbox_id": ci})
+    ids = [c.get("context_id") for c in sc.get("contexts", [])]
+    T.ok(cid in ids and len(ids) == len(set(ids)) >= 2 and all(c.get("language") == "python" for c in sc["contexts"]),
+         "code_context_list shows the new and the default context, once each", sc)
+    r, sc = call(s, "code_context_list", {"sandbox_id": ci, "language": "java"})
+    lst = [x for x in f.requests() if x.get("upstream_path") == "/code/contexts" and x["method"] == "GET"]
+    T.ok(not is_error(r) and sc.get("contexts") == [] and lst and lst[-1]["query"] == "language=java",
+         "code_context_list with a language filter", (sc, lst[-1:]))
+    r, sc = call(s, "code_context_create", {"sandbox_id": ci, "language": "javascript"})
+    T.ok(is_error(r) and "javascript" in text_of(r) and "500" in text_of(r),
+         "a language the interpreter lacks: the server's sentence", text_of(r))
+    r, sc = call(s, "code_context_delete", {"sandbox_id": ci, "context_id": cid})
+    dele = [x for x in f.requests() if x["method"] == "DELETE" and x.get("upstream_path") == "/code/contexts/" + cid]
+    left = [c for sb in f.ctl("GET", "/__fake/sandboxes") if sb.get("id") == ci for c in sb.get("contexts", [])]
+    T.ok(not is_error(r) and sc.get("deleted") is True and dele and cid not in left,
+         "code_context_delete -> DELETE /code/contexts/{id}", (sc, left))
+    r, sc = call(s, "run_code", {"sandbox_id": ci, "code": "1", "context_id": cid})
+    T.ok(is_error(r) and "does not exist" in text_of(r), "run_code in a deleted context says so", text_of(r))
+    r, sc = call(s, "code_context_delete", {"sandbox_id": ci, "context_id": cid})
+    T.ok(not is_error(r) and sc.get("deleted") is False and "CONTEXT_NOT_FOUND" in sc.get("note", ""),
+         "deleting it again: deleted false, with the server's 404", sc)
 
     r, sc = call(s, "network_policy", {"sandbox_id": plain})
     T.ok(is_error(r) and "only be set at create" in text_of(r), "no sidecar: policy only at create", text_of(r))

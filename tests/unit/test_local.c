@@ -549,6 +549,10 @@ test_files(const char *id)
 	ok(rc == 0 && flag && sh_code(id, "test -e src") == 1, "file_remove recursive");
 	rc = H.ops->file_remove(H.b, id, "src", &flag, &c, &e);
 	ok(rc == 0 && !flag, "file_remove of a missing path: removed=false");
+	is_int(sh_code(id, "mkdir -p locked/sub && touch locked/sub/f && chmod 000 locked/sub && "
+	    "chmod 555 locked"), 0, "the sandbox makes directories without permissions");
+	rc = H.ops->file_remove(H.b, id, "locked", &flag, &c, &e);
+	ok(rc == 0 && flag && sh_code(id, "test -e locked") == 1, "file_remove removes them anyway: %s", e.msg);
 	err_clear(&e);
 	rc = H.ops->file_remove(H.b, id, "/workspace", &flag, &c, &e);
 	ok(rc == ERR_INVAL && sh_code(id, "test -d /workspace") == 0, "cannot remove the workspace mount: %s", e.msg);
@@ -1250,9 +1254,23 @@ main(void)
 		}
 		test_restart(&cfg, id);
 		test_list_and_expiry();
+		sh_code(id, "mkdir -p /workspace/ro/x && chmod 000 /workspace/ro/x && chmod 500 /workspace/ro");
 		c = mkcall();
 		H.ops->kill(H.b, id, &c, &e);
 		H.ops->kill(H.b, id2, &c, &e);
+		{
+			DIR *d = opendir(root);
+			struct dirent *de;
+			int left = 0;
+
+			while (d != NULL && (de = readdir(d)) != NULL)
+				left += strncmp(de->d_name, "sbx-", 4) == 0 ||
+				    strncmp(de->d_name, ".trash-", 7) == 0 ||
+				    strncmp(de->d_name, ".new-", 5) == 0;
+			if (d != NULL)
+				closedir(d);
+			is_int(left, 0, "no sandbox or trash directories left after kills");
+		}
 	}
 	test_none();
 	H.ops->free(H.b);

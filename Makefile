@@ -25,7 +25,7 @@ FLAVOR_LDFLAGS := $(SAN)
 else ifeq ($(FLAVOR),fuzz)
 CC := clang
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
-FLAVOR_CFLAGS := -g -O1 $(SAN) -fsanitize=fuzzer-no-link
+FLAVOR_CFLAGS := -g -O1 $(SAN) -fsanitize=fuzzer-no-link -Wno-error
 FLAVOR_LDFLAGS := $(SAN)
 else
 $(error FLAVOR must be release, test or fuzz)

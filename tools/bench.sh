@@ -1,13 +1,14 @@
 #!/bin/sh
 # bench.sh - prints numbers (never pass/fail): cold start to the initialize response
 # (median of many runs), RSS after initialize, stripped binary size, then every
-# tests/bench/bench_* program (decoder and parser throughput, HTTP download).
+# tests/bench/bench_* program (decoder and parser throughput), then HTTP download
+# throughput against curl and TLS handshake times (loopback servers started here).
 set -eu
 cd "$(dirname "$0")/.."
 BIN="${SANDBOX_MCP_BENCH_BIN:-build/release/sandbox-mcp}"
 RUNS="${BENCH_RUNS:-50}"
 python3 - "$BIN" "$RUNS" <<'PY'
-import os, subprocess, sys, tempfile, time, statistics
+import os, shutil, subprocess, sys, tempfile, time, statistics
 binp, runs = sys.argv[1], int(sys.argv[2])
 root = tempfile.mkdtemp(prefix="bench-")
 init = b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}\n'
@@ -29,9 +30,173 @@ print(f"cold start to initialize response: median {statistics.median(times):.2f}
       f"p90 {sorted(times)[int(len(times)*0.9)]:.2f} ms ({runs} runs)")
 print(f"RSS after initialize: median {statistics.median(rss)} KiB (peak {max(hwm)} KiB)")
 print(f"stripped binary size: {os.path.getsize(binp)} bytes ({os.path.getsize(binp)/1024:.0f} KiB)")
+shutil.rmtree(root, ignore_errors=True)
 PY
 for b in build/release/bench/bench_*; do
 	[ -x "$b" ] || continue
+	case "$(basename "$b")" in
+	bench_http | bench_server) continue ;;	# need the loopback servers: below
+	esac
 	echo "== $(basename "$b")"
 	"$b"
 done
+
+# HTTP download throughput against curl on the same URL, and TLS handshake time with and
+# without resumption. Servers on 127.0.0.1 with ephemeral ports: bench_server (sendfile)
+# for http, `openssl s_server -WWW` for https, `openssl s_server -www` (its status page
+# says whether the session was resumed) for the handshakes; a CA and an ECDSA P-256
+# certificate for 127.0.0.1 made with the openssl command. Knobs: BENCH_HTTP_MB (file
+# size in MiB, 256), BENCH_HTTP_RUNS (timed http downloads per client, 5, after a
+# warm-up), BENCH_HTTPS_RUNS (https, 3), BENCH_HANDSHAKES (handshakes per case, 20). A missing curl or openssl skips that line with a message.
+echo "== bench_http"
+python3 - build/release/bench <<'PY'
+import os, re, shutil, statistics, subprocess, sys, tempfile, time
+
+bench = os.path.abspath(sys.argv[1])
+mib = int(os.environ.get("BENCH_HTTP_MB", "256"))
+runs = max(1, int(os.environ.get("BENCH_HTTP_RUNS", "5")))
+tls_runs = max(1, int(os.environ.get("BENCH_HTTPS_RUNS", "3")))
+handshakes = max(1, int(os.environ.get("BENCH_HANDSHAKES", "20")))
+client, server = os.path.join(bench, "bench_http"), os.path.join(bench, "bench_server")
+curl, openssl = shutil.which("curl"), shutil.which("openssl")
+tmp = tempfile.mkdtemp(prefix="bench-http-")
+procs, failed = [], []
+env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+
+def start(argv, pattern, what):
+    """Starts a server writing to a file and waits for the line that names its port."""
+    log = open(os.path.join(tmp, "%s.log" % what), "w+")
+    p = subprocess.Popen(argv, cwd=tmp, stdout=log, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, env=env)
+    procs.append(p)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and p.poll() is None:
+        log.seek(0)
+        m = re.search(pattern, log.read(), re.M)
+        if m:
+            return int(m.group(1))
+        time.sleep(0.02)
+    log.seek(0)
+    raise RuntimeError("%s did not start: %s" % (what, log.read().strip()[-300:]))
+
+def ours(url, ca):
+    argv = [client, "download", "--runs", "1"] + (["--ca-file", ca] if ca else []) + [url]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    m = re.search(r"^download: (\d+) bytes in [0-9.]+ s = ([0-9.]+) MB/s", r.stdout, re.M)
+    if r.returncode != 0 or not m or int(m.group(1)) != size:
+        raise RuntimeError("bench_http download %s: %s" % (url, (r.stderr or r.stdout).strip()))
+    return float(m.group(2))
+
+def curl_mbps(url, ca):
+    argv = [curl, "-sS", "--noproxy", "*", "-o", "/dev/null", "-w",
+            "%{size_download} %{time_total}"] + (["--cacert", ca] if ca else []) + [url]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    f = r.stdout.split()
+    if r.returncode != 0 or len(f) != 2 or int(f[0]) != size:
+        raise RuntimeError("curl %s: %s" % (url, r.stderr.strip()))
+    return int(f[0]) / float(f[1]) / 1e6
+
+def download(label, url, ca, n, warm, note=""):
+    """n runs alternating ours and curl's, after one untimed warm-up each when warm."""
+    a, b = [], []
+    if warm:
+        ours(url, ca)
+        if curl:
+            curl_mbps(url, ca)
+    for _ in range(n):
+        a.append(ours(url, ca))
+        if curl:
+            b.append(curl_mbps(url, ca))
+    line = "%-5s download %d MiB from %s: sandbox-mcp median %.1f MB/s (best %.1f)" % (
+        label, mib, url.split("/")[2], statistics.median(a), max(a))
+    if curl:
+        line += ", curl median %.1f MB/s (best %.1f), ratio %.2f" % (
+            statistics.median(b), max(b), statistics.median(a) / statistics.median(b))
+    else:
+        line += "; curl comparison skipped: the curl command is not installed"
+    print(line + " (%d runs%s%s)" % (n, " each, alternating" if curl else "", note), flush=True)
+
+def step(what, fn, *args):
+    try:
+        fn(*args)
+    except (RuntimeError, subprocess.SubprocessError, OSError) as ex:
+        failed.append(what)
+        print("%s: FAILED: %s" % (what, ex), flush=True)
+
+def certs():
+    ext = os.path.join(tmp, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for argv in (["req", "-x509"] + ec + ["-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                  "-subj", "/CN=sandbox-mcp bench CA",
+                  "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign"],
+                 ["req", "-new"] + ec + ["-keyout", "srv.key", "-out", "srv.csr",
+                  "-subj", "/CN=127.0.0.1"],
+                 ["x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                  "-CAcreateserial", "-out", "srv.pem", "-days", "2", "-extfile", ext]):
+        r = subprocess.run([openssl] + argv, cwd=tmp, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError("openssl %s: %s" % (argv[0], r.stderr.strip()[-300:]))
+
+def https_all():
+    certs()
+    ca = os.path.join(tmp, "ca.pem")
+    s_server = [openssl, "s_server", "-accept", "127.0.0.1:0", "-cert", "srv.pem",
+                "-key", "srv.key", "-naccept", "1000000"]
+    accept = r"^ACCEPT .*:(\d+)$"
+    ciphers = {}
+    for label, extra in (("TLS 1.3", []), ("TLS 1.2", ["-no_tls1_3"])):
+        def hs(extra=extra, label=label):
+            p = start(s_server + ["-www"] + extra, accept, "s_server-www-" + label[-3:])
+            url = "https://127.0.0.1:%d/" % p
+            r = subprocess.run([client, "handshake", "--runs", str(handshakes), "--ca-file", ca,
+                                url], capture_output=True, text=True, timeout=120, env=env)
+            sys.stdout.write(r.stdout)
+            sys.stdout.flush()
+            if r.returncode != 0:
+                raise RuntimeError(r.stderr.strip())
+            if not extra:	# what each side negotiates by default, for the download
+                m = re.search(r"^tls handshake TLSv1.3 (\S+)", r.stdout, re.M)
+                ciphers["sandbox-mcp"] = m.group(1) if m else "?"
+                if curl:
+                    c = subprocess.run([curl, "-sS", "--noproxy", "*", "--cacert", ca, url],
+                                       capture_output=True, text=True, timeout=60, env=env)
+                    m = re.search(r", Cipher is (\S+)", c.stdout)
+                    ciphers["curl"] = m.group(1) if m else "?"
+        step("%s handshakes" % label, hs)
+    port = start(s_server + ["-WWW"], accept, "s_server-WWW")
+    note = "; TLS 1.3 " + ", ".join("%s %s" % kv for kv in sorted(ciphers.items()))
+    step("https download", download, "https", "https://127.0.0.1:%d/big" % port, ca, tls_runs,
+         False, note if ciphers else "")
+
+try:
+    if not (os.access(client, os.X_OK) and os.access(server, os.X_OK)):
+        raise SystemExit("bench_http: %s or %s is missing (make bench builds them)"
+                         % (client, server))
+    block = bytes(range(256)) * 4096			# 1 MiB, not all zeros
+    with open(os.path.join(tmp, "big"), "wb") as f:
+        for _ in range(mib):
+            f.write(block)
+    size = mib << 20
+    port = start([server, tmp], r"^(\d+)$", "bench_server")
+    step("http download", download, "http", "http://127.0.0.1:%d/big" % port, None, runs, True)
+    if openssl is None:
+        print("https download and TLS handshakes skipped: the openssl command is not installed")
+    else:
+        step("https", https_all)
+finally:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    shutil.rmtree(tmp, ignore_errors=True)
+if failed:
+    sys.exit("bench_http: failed: %s (a bug or a broken setup, not slowness)" % ", ".join(failed))
+PY

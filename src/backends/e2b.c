@@ -9,6 +9,8 @@
  */
 #include "backends/e2b.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,7 +315,8 @@ mg_do(struct backend *b, const char *method, const char *path, const struct buf 
 	}
 	rq.deadline = op_deadline(b, c);
 	rq.cancel = c->cancel;
-	rq.idempotent = strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0;
+	rq.idempotent = strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0 ||
+	    strcmp(method, "PUT") == 0;
 	rq.body_max = MG_BODY_MAX;
 	rc = http_do(b->http, &rq, &rs, NULL, NULL, c->a, e);
 	if (rc) {
@@ -550,6 +553,44 @@ jsonw_kvs(struct jsonw *w, const char *key, const struct kv *kv, size_t n, const
 	jsonw_obj_end(w);
 }
 
+/* An IP address or CIDR block (kruise network.IsCIDROrIP): all a deny rule may be. */
+static bool
+ip_or_cidr(const char *s)
+{
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned char addr[16];
+	char host[64], *end;
+	bool v6;
+	long bits;
+
+	if (n == 0 || n >= sizeof host)
+		return false;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	v6 = strchr(host, ':') != NULL;
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) != 1)
+		return false;
+	if (!slash)
+		return true;
+	if (!isdigit((unsigned char)slash[1]))
+		return false;
+	bits = strtol(slash + 1, &end, 10);
+	return *end == '\0' && bits >= 0 && bits <= (v6 ? 128 : 32);
+}
+
+/* Kruise refuses deny rules that are not IPs or CIDRs (400); say so before asking. */
+static int
+net_check(const struct net_policy *np, struct err *e)
+{
+	for (size_t i = 0; np && i < np->ndeny; i++)
+		if (!ip_or_cidr(np->deny[i]))
+			return err_set(e, ERR_UNSUPPORTED, "E2B/OpenKruise deny rules take IP "
+			    "addresses and CIDR blocks only, not '%s'; to keep a sandbox away from a "
+			    "domain, set default deny and allow only what it needs", np->deny[i]);
+	return 0;
+}
+
 static int
 op_create(struct backend *b, const struct sb_create *req, struct sb_info *out, struct call *c,
     struct err *e)
@@ -563,6 +604,8 @@ op_create(struct backend *b, const struct sb_create *req, struct sb_info *out, s
 	const char *note = NULL;
 	int rc;
 
+	if (net_check(np, e))
+		return e->code;
 	buf_init(&body, 0);
 	jsonw_init(&w, &body);
 	jsonw_obj_begin(&w);
@@ -1350,15 +1393,97 @@ op_net_get(struct backend *b, const char *id, struct net_policy *out, struct cal
 	for (size_t i = 0; i < out->ndeny; i++)
 		if (strcmp(out->deny[i], "0.0.0.0/0") == 0)
 			out->default_action = 0;
+	if (out->default_action == 0) {
+		/* kruise stores "deny by default" as denyOut 0.0.0.0/0: show it as the default. */
+		size_t k = 0;
+
+		for (size_t i = 0; i < out->ndeny; i++)
+			if (strcmp(out->deny[i], "0.0.0.0/0") != 0)
+				out->deny[k++] = out->deny[i];
+		out->ndeny = k;
+	}
 	return 0;
 }
 
+static bool
+strv_has(const char **v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i], s) == 0)
+			return true;
+	return false;
+}
+
+/* Appends the strings of v that are not in dst yet and not in skip1/skip2. */
+static void
+strv_merge(const char **dst, size_t *n, const char **v, size_t nv, const struct net_policy *skip)
+{
+	for (size_t i = 0; i < nv; i++) {
+		if (strv_has(dst, *n, v[i]) || (skip && (strv_has(skip->allow, skip->nallow, v[i]) ||
+		    strv_has(skip->deny, skip->ndeny, v[i]))))
+			continue;
+		dst[(*n)++] = v[i];
+	}
+}
+
+/* PUT /sandboxes/{id}/network (kruise network.go, openapi SandboxNetworkUpdateConfig): it
+ * replaces the egress rules, so a merge reads the current ones first. The request's rules
+ * override current rules for the same target. */
 static int
 op_net_set(struct backend *b, const char *id, const struct net_policy *req, bool replace,
     struct net_policy *out, struct call *c, struct err *e)
 {
-	return err_set(e, ERR_UNSUPPORTED, "the network policy of an E2B/OpenKruise sandbox can "
-	    "only be set at create: pass network to sandbox_create for a new sandbox");
+	struct net_policy cur = { .default_action = 1 }, np = { .default_action = 1 };
+	const char *what = arena_printf(c->a, "changing the network policy of sandbox %s", id);
+	struct buf body;
+	struct jsonw w;
+	struct mg_resp r;
+	int rc;
+
+	if (net_check(req, e))
+		return e->code;
+	if (!b->api_base)
+		return no_api(b, "network_policy", e);
+	if (!replace && (rc = op_net_get(b, id, &cur, c, e)))
+		return rc;
+	/* Replacing without a default means the platform's: internet access on. */
+	np.default_action = req->default_action >= 0 ? req->default_action :
+	    replace ? 1 : cur.default_action;
+	np.allow = arena_alloc(c->a, (req->nallow + cur.nallow + 1) * sizeof *np.allow);
+	np.deny = arena_alloc(c->a, (req->ndeny + cur.ndeny + 1) * sizeof *np.deny);
+	if (!np.allow || !np.deny)
+		return err_set(e, ERR_TOOBIG, "the request arena is full");
+	strv_merge(np.allow, &np.nallow, req->allow, req->nallow, NULL);
+	strv_merge(np.deny, &np.ndeny, req->deny, req->ndeny, NULL);
+	strv_merge(np.allow, &np.nallow, cur.allow, cur.nallow, req);
+	strv_merge(np.deny, &np.ndeny, cur.deny, cur.ndeny, req);
+	buf_init(&body, 0);
+	jsonw_init(&w, &body);
+	jsonw_obj_begin(&w);
+	jsonw_strs(&w, "allowOut", np.allow, np.nallow);
+	jsonw_strs(&w, "denyOut", np.deny, np.ndeny);
+	jsonw_kbool(&w, "allow_internet_access", np.default_action == 1);
+	jsonw_obj_end(&w);
+	rc = jsonw_error(&w) ? err_set(e, jsonw_error(&w), "building the network request: %s",
+	    w.err.msg) : mg_do(b, "PUT", sbx_path(id, "/network", c->a), &body, what, id, &r, c, e);
+	buf_fini(&body);
+	if (rc == ERR_NOTFOUND || (rc && r.status == 405)) {
+		struct sb_info info;
+		struct err ge = { 0 };
+
+		/* A sandbox manager from before the network route answers 404 or 405 for it;
+		 * the sandbox itself is still there. */
+		if (r.status == 405 || op_info(b, id, &info, c, &ge) == 0) {
+			err_clear(e);
+			return err_set(e, ERR_UNSUPPORTED, "this sandbox manager cannot change a "
+			    "sandbox's network policy (no PUT /sandboxes/ID/network): set it at "
+			    "create, with network in sandbox_create");
+		}
+	}
+	if (rc)
+		return rc;
+	net_remember(b, id, &np);
+	return op_net_get(b, id, out, c, e);
 }
 
 /* Kubernetes: a kubeconfig reader (the YAML subset kubectl writes) and the Sandbox lookup --- */
@@ -1635,6 +1760,11 @@ struct k8s_conn {
 	char ca_tmp[64];		/* a temporary file holding certificate-authority-data */
 	bool insecure;
 	const char *source;		/* for messages: "kubeconfig /x", "in-cluster" */
+	/* Client certificate (kubeconfig client-certificate / client-key files, or the
+	 * decoded -data forms, which win; the key is wiped before the arena is freed). */
+	const char *cert_file, *key_file;
+	unsigned char *cert, *key;
+	size_t cert_len, key_len;
 };
 
 static char *
@@ -1676,6 +1806,55 @@ kc_path(const char *kcfile, const char *p, struct arena *a)
 	if (!p || p[0] == '/' || !slash)
 		return p;
 	return arena_printf(a, "%.*s/%s", (int)(slash - kcfile), kcfile, p);
+}
+
+/* The decoded base64 of a kubeconfig *-data field; NULL with *e set when it is not. */
+static unsigned char *
+kc_data(const char *file, const char *field, const char *v, size_t *len, struct arena *a,
+    struct err *e)
+{
+	size_t n = strlen(v);
+	unsigned char *p = arena_alloc(a, b64_decoded_max(n) + 1);
+	ssize_t pl = p ? b64_decode(v, n, p) : -1;
+
+	if (pl <= 0) {
+		err_set(e, ERR_INVAL, "the kubeconfig %s: %s is not base64", file, field);
+		return NULL;
+	}
+	*len = (size_t)pl;
+	return p;
+}
+
+/* users[].user's client certificate and key: both or neither (kubectl's rule). */
+static int
+kubeconfig_cert(const char *file, const struct ynode *us, struct k8s_conn *k, struct arena *a,
+    struct err *e)
+{
+	const char *cd = ystr(us, "client-certificate-data"), *kd = ystr(us, "client-key-data");
+	const char *cf = ystr(us, "client-certificate"), *kf = ystr(us, "client-key");
+
+	if (!(cd || cf) && !(kd || kf))
+		return 0;
+	if (!(cd || cf) || !(kd || kf))
+		return err_set(e, ERR_INVAL, "the kubeconfig %s gives a client %s without its %s; "
+		    "set both client-certificate(-data) and client-key(-data)", file,
+		    cd || cf ? "certificate" : "key", cd || cf ? "key" : "certificate");
+	if (cd) {
+		if (!(k->cert = kc_data(file, "client-certificate-data", cd, &k->cert_len, a, e)))
+			return e->code;
+	} else {
+		k->cert_file = kc_path(file, cf, a);
+	}
+	if (kd) {
+		if (!(k->key = kc_data(file, "client-key-data", kd, &k->key_len, a, e)))
+			return e->code;
+	} else {
+		k->key_file = kc_path(file, kf, a);
+	}
+	if (str_has_prefix(k->server, "http://"))
+		log_msg(LOG_WARN, "e2b", "the kubeconfig %s gives a client certificate, but its "
+		    "server is http://, so the certificate is not used", file);
+	return 0;
 }
 
 static int
@@ -1725,12 +1904,13 @@ kubeconfig_load(const char *file, struct k8s_conn *k, struct arena *a, struct er
 		k->ca_file = k->ca_tmp;
 	}
 	if (us) {
-		if (ystr(us, "client-certificate") || ystr(us, "client-certificate-data") ||
-		    yget(us, "exec") || yget(us, "auth-provider"))
-			if (!ystr(us, "token") && !ystr(us, "tokenFile"))
-				return err_set(e, ERR_UNSUPPORTED, "the kubeconfig %s authenticates "
-				    "with a client certificate or an exec/auth plugin, which sandbox-mcp "
-				    "does not support; use a token (kubectl create token ...)", file);
+		if (kubeconfig_cert(file, us, k, a, e))
+			return e->code;
+		if ((yget(us, "exec") || yget(us, "auth-provider")) && !ystr(us, "token") &&
+		    !ystr(us, "tokenFile") && !k->cert && !k->cert_file)
+			return err_set(e, ERR_UNSUPPORTED, "the kubeconfig %s authenticates with an "
+			    "exec or auth-provider plugin, which sandbox-mcp does not run; use a "
+			    "token (kubectl create token ...) or a client certificate", file);
 		if ((v = ystr(us, "token")))
 			k->auth = arena_printf(a, "Bearer %s", v);
 		else if ((v = ystr(us, "tokenFile"))) {
@@ -1820,7 +2000,7 @@ k8s_resolve(const struct config *cfg, const char *nsname, char **id, char **toke
 	struct http_request rq = { 0 };
 	struct http_response rs = { 0 };
 	struct http_header h[2];
-	struct k8s_conn k;
+	struct k8s_conn k = { 0 };
 	struct buf path;
 	const char *slash = strchr(nsname, '/'), *ns, *name, *sid, *tok;
 	const struct json *j;
@@ -1843,6 +2023,12 @@ k8s_resolve(const struct config *cfg, const char *nsname, char **id, char **toke
 		goto out;
 	hc.ca_file = k.ca_file;
 	hc.insecure = k.insecure || (cfg && cfg->insecure);
+	hc.client_cert_file = k.cert_file;
+	hc.client_key_file = k.key_file;
+	hc.client_cert = k.cert;
+	hc.client_cert_len = k.cert_len;
+	hc.client_key = k.key;
+	hc.client_key_len = k.key_len;
 	hcli = http_client_new(&hc, e);
 	if (!hcli) {
 		rc = e->code;
@@ -1868,6 +2054,12 @@ k8s_resolve(const struct config *cfg, const char *nsname, char **id, char **toke
 	rc = http_do(hcli, &rq, &rs, NULL, NULL, a, e);
 	did = true;
 	if (rc) {
+		/* Messages are short (ERR_MSG_MAX): the source names the server, so drop the
+		 * "GET <url>: " that http_do put first. */
+		const char *cut = str_has_prefix(e->msg, "GET http") ? strstr(e->msg, ": ") : NULL;
+
+		if (cut)
+			memmove(e->msg, cut + 2, strlen(cut + 2) + 1);
 		err_prefix(e, "reading Sandbox %s from Kubernetes (%s): ", nsname, k.source);
 		goto out;
 	}
@@ -1912,6 +2104,8 @@ out:
 	http_client_free(hcli);
 	if (k.ca_tmp[0])
 		unlink(k.ca_tmp);
+	if (k.key)
+		explicit_bzero(k.key, k.key_len);
 	buf_fini(&path);
 	arena_free(a);
 	return rc;

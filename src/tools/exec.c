@@ -807,8 +807,8 @@ static const char run_code_in[] =
     "definitions persist between calls in the same context, like notebook cells.\"},"
     "\"language\":{\"type\":\"string\",\"description\":\"python (default), javascript, r, "
     "java, bash, ... as the sandbox's interpreter supports.\"},"
-    "\"context_id\":{\"type\":\"string\",\"description\":\"Run in this context; default: "
-    "the language's default context.\"},"
+    "\"context_id\":{\"type\":\"string\",\"description\":\"Run in this context (from "
+    "code_context_create); default: the language's default context.\"},"
     "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":86400,\"description\":"
     "\"Stop after this many seconds (default 300).\"}},"
     "\"required\":[\"code\"],\"additionalProperties\":false}";

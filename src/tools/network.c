@@ -61,6 +61,8 @@ net_run(struct tool_ctx *ctx, struct err *e)
 	}
 	jsonw_kstr(ctx->out, "sandbox_id", id);
 	write_policy(ctx->out, &out);
+	if (out.note != NULL)
+		jsonw_kstr(ctx->out, "note", out.note);
 	return 0;
 }
 
@@ -81,7 +83,8 @@ static const char net_out[] =
     "\"sandbox_id\":{\"type\":\"string\"},"
     "\"default\":{\"type\":[\"string\",\"null\"],\"enum\":[\"allow\",\"deny\",null]},"
     "\"allow\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-    "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},"
+    "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+    "\"note\":{\"type\":\"string\"}},"
     "\"required\":[\"default\",\"allow\",\"deny\"]}";
 
 TOOLS_NEEDS(has_net_get, net_get)

@@ -10,8 +10,8 @@
  *       by default), on_body discarding the bytes; prints one line per run
  *       "download: BYTES bytes in S s = X MB/s" and, for N > 1, a summary.
  *   bench_http handshake [--ca-file F] [--runs N] URL
- *       URL is an `openssl s_server -www` (its status page says "New," or "Reused,"),
- *       so the server confirms what resumed. Measures, N times each (default 20):
+ *       URL is an `openssl s_server -www` (its status page says "New," or "Reused,"
+ *       and names the cipher suite), so the server confirms what resumed. Measures, N times each (default 20):
  *       (1) tls_conn_new() alone on a fresh TCP connection: full handshakes (a new
  *           tls_ctx each time, its CA bundle loaded before the clock starts) against
  *           resumed ones (one tls_ctx whose session cache holds the previous session);
@@ -128,10 +128,22 @@ download(const char *url, const char *ca_file, int runs)
 
 enum seen { SEEN_OTHER, SEEN_NEW, SEEN_REUSED };
 
+/* The cipher suite the last status page named ("TLS_AES_256_GCM_SHA384"). */
+static char page_cipher[64] = "?";
+
 /* What an `openssl s_server -www` status page says about the session. */
 static enum seen
 page_says(const char *p, size_t n)
 {
+	const char *c = memmem(p, n, ", Cipher is ", 12);
+
+	if (c != NULL) {
+		size_t i = 0;
+
+		for (c += 12; c < p + n && *c > ' ' && i < sizeof(page_cipher) - 1; c++)
+			page_cipher[i++] = *c;
+		page_cipher[i] = '\0';
+	}
 	if (memmem(p, n, "\nReused, ", 9) != NULL)
 		return SEEN_REUSED;
 	if (memmem(p, n, "\nNew, ", 6) != NULL)
@@ -219,8 +231,8 @@ handshake_tls(const struct url *u, const char *ca_file, int runs)
 		fprintf(stderr, "bench_http: handshake failed: %s\n", e.msg);
 		return 1;
 	}
-	printf("tls handshake %s with %s:%d (tls_conn_new, %d runs each): ", version, u->host,
-	    u->port, runs);
+	printf("tls handshake %s %s with %s:%d (tls_conn_new, %d runs each): ", version,
+	    page_cipher, u->host, u->port, runs);
 	print_times("full", full, runs);
 	print_times(", resumed", res, runs);
 	printf("; the server saw %d/%d new, %d/%d resumed\n", full_new, runs, res_reused, runs);

@@ -706,23 +706,28 @@ users:
     ok(rc != 0 and "401" in err and "Kubernetes" in err, "--k8s with a bad token: Kubernetes 401 in words",
        (rc, err[-500:]))
     with open(kc, "a") as f:
-        f.write("- name: certuser\n  user:\n    client-certificate-data: AAAA\n    client-key-data: AAAA\n")
+        f.write("- name: execuser\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+                "      command: aws\n")
     with open(kc) as f:
-        text = f.read().replace("user: tester", "user: certuser")
+        text = f.read().replace("user: tester", "user: execuser")
     with open(kc, "w") as f:
         f.write(text)
     rc, err = run_fails(["--backend", "e2b", "--k8s", "team/box1", "--domain", "127.0.0.1:%d" % fake.port], env)
-    ok(rc != 0 and "client certificate" in err, "--k8s with client-certificate auth: refused in words",
-       (rc, err[-500:]))
+    ok(rc != 0 and "exec" in err and "client certificate" in err,
+       "--k8s with an exec plugin only: refused in words (use a token or a client certificate)", (rc, err[-500:]))
 
 
 def make_tls(d):
-    """A CA and a server certificate for 127.0.0.1 made with openssl; None without it."""
+    """A CA and a server certificate for 127.0.0.1 made with openssl; None without it.
+    Also client certificates from that CA: cli.crt/cli.key (EC, PKCS#8, CN e2e-k8s-user) and
+    rsa.crt/rsa.key (RSA, PKCS#1, CN e2e-rsa-user)."""
     if not shutil.which("openssl"):
         return None
     ext = os.path.join(d, "ext.cnf")
     with open(ext, "w") as f:
         f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    with open(os.path.join(d, "cli.cnf"), "w") as f:
+        f.write("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n")
     cmds = [
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
          "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=fake-k8s-ca"],
@@ -730,6 +735,14 @@ def make_tls(d):
          "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=127.0.0.1"],
         ["openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
          "-out", "srv.crt", "-days", "2", "-extfile", ext],
+        ["openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", "cli.key", "-out", "cli.csr", "-subj", "/O=system:masters/CN=e2e-k8s-user"],
+        ["openssl", "x509", "-req", "-in", "cli.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", "cli.crt", "-days", "2", "-extfile", "cli.cnf"],
+        ["openssl", "genrsa", "-traditional", "-out", "rsa.key", "2048"],
+        ["openssl", "req", "-new", "-key", "rsa.key", "-out", "rsa.csr", "-subj", "/CN=e2e-rsa-user"],
+        ["openssl", "x509", "-req", "-in", "rsa.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", "rsa.crt", "-days", "2", "-extfile", "cli.cnf"],
     ]
     for c in cmds:
         if subprocess.run(c, cwd=d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0:
@@ -797,6 +810,95 @@ users:
         fake.stop()
 
 
+def b64file(path):
+    with open(path, "rb") as f:
+        return base64.b64encode(f.read()).decode()
+
+
+def test_k8s_mtls():
+    """--k8s against an API server that requires client certificates (kubeconfig client-cert auth)."""
+    d = tempfile.mkdtemp(prefix="k8s-mtls-")
+    tls = make_tls(d)
+    if not tls:
+        skip("--k8s with kubeconfig client certificates", "openssl is not installed")
+        return
+    ca, crt, key = tls
+    fake = Fake("--k8s-tls", crt + "," + key, "--k8s-client-ca", ca)
+    try:
+        fake.ctl("POST", "sandbox", {"template": "base", "namespace": "ops", "name": "mtls",
+                                     "sandboxID": "mtlsshortid000000000b", "token": "tok-mtls-424242"})
+        kc = os.path.join(d, "config")
+
+        def kubeconfig(user):
+            with open(kc, "w") as f:
+                f.write("""apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: %s
+    server: https://127.0.0.1:%d
+  name: mtls
+contexts:
+- context:
+    cluster: mtls
+    user: me
+  name: c
+current-context: c
+users:
+- name: me
+  user:
+%s""" % (b64file(ca), fake.k8s_port, "".join("    %s: %s\n" % kv for kv in user)))
+
+        args = ["--backend", "e2b", "--k8s", "ops/mtls", "--domain", "127.0.0.1:%d" % fake.port]
+        cases = (("client-certificate-data / client-key-data (EC)", "e2e-k8s-user",
+                  [("client-certificate-data", b64file(os.path.join(d, "cli.crt"))),
+                   ("client-key-data", b64file(os.path.join(d, "cli.key")))]),
+                 ("client-certificate / client-key files relative to the kubeconfig (RSA PKCS#1)", "e2e-rsa-user",
+                  [("client-certificate", "rsa.crt"), ("client-key", "rsa.key")]))
+        for desc, cn, user in cases:
+            kubeconfig(user)
+            s0 = fake.seq()
+            m = Mcp(args, {"KUBECONFIG": kc})
+            try:
+                sc, err, text = m.call("exec", {"sandbox_id": "mtlsshortid000000000b", "command": "echo mtls"})
+                ok(not err and sc.get("stdout") == "mtls\n", "--k8s with %s: the Sandbox is resolved" % desc,
+                   sc or text)
+                k8s = [r for r in fake.requests(s0) if r.get("route") == "k8s"]
+                ok(k8s and k8s[0].get("k8s_client_cn") == cn and "authorization" not in k8s[0]["headers"] and
+                   k8s[0]["path"] == "/apis/agents.kruise.io/v1alpha1/namespaces/ops/sandboxes/mtls",
+                   "--k8s with %s: the API server saw the client certificate (CN %s)" % (desc, cn), k8s[:1])
+                ev = envd_reqs(fake, s0)
+                ok(ev and ev[0]["headers"].get("x-access-token") == "tok-mtls-424242",
+                   "--k8s with %s: token from the annotation" % desc, ev[:1])
+            finally:
+                m.close()
+            key_lines = []
+            for kf in ("cli.key", "rsa.key"):
+                with open(os.path.join(d, kf)) as f:
+                    key_lines += [ln for ln in f.read().splitlines() if ln and not ln.startswith("-----")]
+            ok(not any(ln in m.stderr() for ln in key_lines), "--k8s with %s: no key material in the log" % desc)
+
+        kubeconfig([("token", "fake-k8s-token")])
+        rc, err = run_fails(args, {"KUBECONFIG": kc})
+        ok(rc != 0 and "ops/mtls" in err and "requires a client certificate" in err,
+           "an API server that requires a client certificate, and the kubeconfig has none: refused in words",
+           err[-500:])
+        kubeconfig([("client-certificate", "cli.crt")])
+        rc, err = run_fails(args, {"KUBECONFIG": kc})
+        ok(rc != 0 and "client certificate without its key" in err, "a client certificate without its key: "
+           "refused in words", err[-500:])
+        kubeconfig([("client-certificate", "cli.crt"), ("client-key", "rsa.key")])
+        rc, err = run_fails(args, {"KUBECONFIG": kc})
+        ok(rc != 0 and "does not match its private key" in err and "ops/mtls" in err,
+           "a client key that does not belong to the certificate: refused in words", err[-500:])
+        kubeconfig([("client-certificate-data", "not base64!"), ("client-key-data", b64file(os.path.join(d, "cli.key")))])
+        rc, err = run_fails(args, {"KUBECONFIG": kc})
+        ok(rc != 0 and "client-certificate-data is not base64" in err, "client-certificate-data that is not "
+           "base64: refused in words", err[-500:])
+    finally:
+        fake.stop()
+
+
 def run_fails(args, env):
     """Runs a session that should fail before serving; -> (exit status, stderr)."""
     e = dict(os.environ)
@@ -825,6 +927,7 @@ def main():
         test_runtime_direct(fake)
         test_k8s(fake)
         test_k8s_tls()
+        test_k8s_mtls()
     except Exception:  # noqa: BLE001
         import traceback
         ok(False, "the test run raised", traceback.format_exc())

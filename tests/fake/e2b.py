@@ -21,6 +21,10 @@ CLI FLAGS
     --k8s-tls CERT,KEY       serve the --k8s-port over TLS with this PEM certificate and
                              key (like a real API server; clients verify it with the CA
                              from their kubeconfig)
+    --k8s-client-ca CA       with --k8s-tls: require a client certificate issued by this
+                             PEM CA (mutual TLS, like kube-apiserver --client-ca-file); a
+                             request with a verified client certificate needs no bearer
+                             token, and its subject CN is recorded as k8s_client_cn
     --domain D               E2B domain (default fake.local); used in the `domain` field
                              of every Sandbox (like kruise --e2b-domain)
     --api-key K              require X-API-Key == K (or its e2b_ wrapped form, §2.5) on
@@ -100,7 +104,8 @@ TEST-CONTROL API (/__fake/, never recorded, never auth-checked)
 FAKE KUBERNETES API (plain HTTP; under /k8s on the main port or at / on --k8s-port)
     GET /apis/agents.kruise.io/v1alpha1/namespaces/{ns}/sandboxes/{name}  -> Sandbox CR
     GET /apis/agents.kruise.io/v1alpha1/namespaces/{ns}/sandboxes         -> SandboxList
-    GET /version.  Requires "Authorization: Bearer <--k8s-token>" (401 Status otherwise;
+    GET /version.  Requires "Authorization: Bearer <--k8s-token>" or, with
+    --k8s-client-ca, a verified client certificate over TLS (401 Status otherwise;
     404 Status for unknown objects).  Label agents.kruise.io/sandbox-id only on sandboxes
     with a short ID (§2.3), annotation agents.kruise.io/runtime-access-token when the
     sandbox has a token.  spec/status contents are invented (spec.paused, status.phase,
@@ -160,8 +165,9 @@ CHOICES THE BRIEF LEAVES OPEN (made here)
     * Invented messages (brief has none): metadata-key 400s, pause 409 "sandbox <id> is
       already paused", resume 409 "sandbox <id> is not paused", timeout 500 "sandbox <id>
       is not running", quota 403, list-parameter 400s, malformed JSON 500/400.
-    * PUT /sandboxes/{id}/network stores allowOut/denyOut (shown by GET as `network`);
-      409 when paused.
+    * PUT /sandboxes/{id}/network replaces allowOut/denyOut (shown by GET as `network`),
+      like kruise network.go: allow_internet_access=false adds denyOut 0.0.0.0/0 (also at
+      create), denyOut entries must be IPs or CIDRs (400 otherwise); 409 when paused.
     * Fault "status" bodies: ApiError JSON on management, Connect JSON error on RPC,
       envd {"code","message"} on /files, k8s Status on k8s, plain text elsewhere.
 """
@@ -171,6 +177,7 @@ import base64
 import binascii
 import gzip
 import hashlib
+import ipaddress
 import json
 import mimetypes
 import os
@@ -183,6 +190,7 @@ import shutil
 import signal
 import socket
 import stat
+import ssl
 import struct
 import subprocess
 import sys
@@ -1826,6 +1834,9 @@ class Handler(BaseHTTPRequestHandler):
                 cpu = parse_cpu_millis(ext["e2b.agents.kruise.io/cpu-request"]) // 1000
             except ValueError:
                 return self.api_error(400, "invalid cpu-request %s" % ext["e2b.agents.kruise.io/cpu-request"])
+        network, err = build_network(body.get("allow_internet_access"), body.get("network"))
+        if err:
+            return self.api_error(400, err)
         skip_init = ext.get("e2b.agents.kruise.io/skip-init-runtime") == "true"
         wants_token = not skip_init and (A.secure_mode == "kruise" or body.get("secure") is True)
         ns = A.namespace
@@ -1838,9 +1849,7 @@ class Handler(BaseHTTPRequestHandler):
             owner=key, auto_pause=bool(body.get("autopause")),
             never_timeout=ext.get("e2b.agents.kruise.io/never-timeout") == "true", cpu=cpu, mem=1024)
         sb.allow_internet = body.get("allow_internet_access")
-        net = body.get("network")
-        if isinstance(net, dict):
-            sb.network = {k: net[k] for k in ("allowOut", "denyOut") if k in net}
+        sb.network = network
         self.ok_json(201, self.sandbox_json(sb))
 
     def mg_list(self, _sb, key):
@@ -1971,17 +1980,23 @@ class Handler(BaseHTTPRequestHandler):
         self.no_content()
 
     def mg_network(self, sb, _key):
+        # kruise pkg/servers/e2b/network.go UpdateSandboxNetwork: replace semantics
+        # (omitted fields clear), allow_internet_access=false -> denyOut 0.0.0.0/0,
+        # denyOut takes only IPs/CIDRs (400), 204.
         try:
             body = self.json_body()
             if not isinstance(body, dict):
                 raise ValueError("expected object")
         except ValueError as e:
-            return self.api_error(400, "invalid request body: %s" % e)
+            return self.api_error(400, "Failed to decode request body: %s" % e)
+        network, err = build_network(body.get("allow_internet_access"),
+                                     {k: body[k] for k in ("allowOut", "denyOut") if k in body})
+        if err:
+            return self.api_error(400, err)
         if sb.state != "running":
             return self.api_error(409, "sandbox %s is not running" % sb.id)
-        sb.network = {k: body[k] for k in ("allowOut", "denyOut") if k in body}
-        if "allow_internet_access" in body:
-            sb.allow_internet = body["allow_internet_access"]
+        sb.network = network
+        sb.allow_internet = body.get("allow_internet_access")
         self.no_content()
 
     ###########################################################################
@@ -2632,7 +2647,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def k8s(self, path):
         tok = self.P.args.k8s_token
-        if tok and self.headers.get("Authorization", "") != "Bearer " + tok:
+        cn = self.k8s_client_cn()
+        if cn is not None:
+            self.rec["k8s_client_cn"] = cn  # kube-apiserver: the CN is the user name
+        elif tok and self.headers.get("Authorization", "") != "Bearer " + tok:
             return self.reply_json(401, k8s_status(401, "Unauthorized", "Unauthorized"))
         if self.command != "GET":
             return self.reply_json(405, k8s_status(405, "the server does not allow this method on the requested "
@@ -2657,6 +2675,18 @@ class Handler(BaseHTTPRequestHandler):
         st = k8s_status(404, 'sandboxes.agents.kruise.io "%s" not found' % name, "NotFound")
         st["details"] = {"name": name, "group": "agents.kruise.io", "kind": "sandboxes"}
         return self.reply_json(404, st)
+
+    def k8s_client_cn(self):
+        """Subject CN of a verified client certificate (mutual TLS), or None."""
+        getpeercert = getattr(self.connection, "getpeercert", None)
+        peer = getpeercert() if getpeercert else None
+        if not peer:
+            return None
+        for rdn in peer.get("subject", ()):
+            for k, v in rdn:
+                if k == "commonName":
+                    return v
+        return ""
 
     def k8s_object(self, sb):
         labels = dict(sb.labels)
@@ -2755,6 +2785,31 @@ EXTENSION_KEYS = {"e2b.agents.kruise.io/never-timeout", "e2b.agents.kruise.io/sk
                   "e2b.agents.kruise.io/image", "e2b.agents.kruise.io/cpu-request"}
 
 
+def build_network(allow_internet, net):
+    """kruise validateAndBuildNetworkConfig -> (network dict or None, error or None)."""
+    net = dict(net) if isinstance(net, dict) else {}
+    allow = [x for x in (net.get("allowOut") or []) if isinstance(x, str)]
+    deny = [x for x in (net.get("denyOut") or []) if isinstance(x, str)]
+    if allow_internet is False and "0.0.0.0/0" not in deny:
+        deny.append("0.0.0.0/0")
+    if not allow and not deny:
+        return None, None
+    for entry in deny:
+        try:
+            if "/" in entry:
+                ipaddress.ip_network(entry, strict=False)
+            else:
+                ipaddress.ip_address(entry)
+        except ValueError:
+            return None, 'domains are not supported in denyOut: "%s" is not a valid CIDR or IP address' % entry
+    out = {}
+    if allow:
+        out["allowOut"] = allow
+    if deny:
+        out["denyOut"] = deny
+    return out, None
+
+
 def k8s_status(code, message, reason):
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
             "reason": reason, "code": code}
@@ -2819,6 +2874,38 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+    tls_ctx = None  # an ssl.SSLContext: TLS on every connection (the --k8s-port)
+
+    def finish_request(self, request, client_address):
+        if self.tls_ctx is None:
+            return super().finish_request(request, client_address)
+        # The handshake runs on the connection's thread. When it fails, the alert is
+        # out: read what the client still sends before closing, so that no TCP reset
+        # overtakes the alert (clients can then say why, e.g. a missing client cert).
+        conn = self.tls_ctx.wrap_socket(request, server_side=True, do_handshake_on_connect=False)
+        try:
+            conn.settimeout(10)
+            conn.do_handshake()
+            conn.settimeout(None)
+        except (ssl.SSLError, OSError) as e:
+            log("TLS handshake from %s failed: %s" % (client_address, e))
+            try:
+                conn.shutdown(socket.SHUT_WR)
+                conn.settimeout(2)
+                while conn.recv(65536):
+                    pass
+            except (ssl.SSLError, OSError, ValueError):
+                pass
+            conn.close()
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except (ssl.SSLError, OSError, ValueError):
+                pass
+            conn.close()
 
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]
@@ -2833,6 +2920,7 @@ def parse_args(argv=None):
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--k8s-port", type=int, default=None)
     ap.add_argument("--k8s-tls", default=None)
+    ap.add_argument("--k8s-client-ca", default=None)
     ap.add_argument("--domain", default="fake.local")
     ap.add_argument("--api-key", action="append", default=[])
     ap.add_argument("--access-token", default=None)
@@ -2871,11 +2959,13 @@ def main(argv=None):
         ks = Server((args.host, args.k8s_port), Handler)
         ks.platform, ks.k8s_only = platform, True
         if args.k8s_tls:
-            import ssl
             cert, _, key = args.k8s_tls.partition(",")
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(cert, key or None)
-            ks.socket = ctx.wrap_socket(ks.socket, server_side=True)
+            if args.k8s_client_ca:
+                ctx.verify_mode = ssl.CERT_REQUIRED
+                ctx.load_verify_locations(args.k8s_client_ca)
+            ks.tls_ctx = ctx
         servers.append(ks)
     for s in servers:
         threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()

@@ -210,6 +210,19 @@ wait_procs_gone(const char *needle, int ms)
 	return n;
 }
 
+/* Waits until exactly want host processes match (login shells fork briefly while they
+ * read /etc/profile, so counts right after a start can be off). */
+static int
+wait_procs_count(const char *needle, int want, int ms)
+{
+	int64_t dl = deadline_in_ms(ms);
+	int n;
+
+	while ((n = count_procs(needle)) != want && !deadline_passed(dl))
+		poll(NULL, 0, 20);
+	return n;
+}
+
 static bool
 host_exists(const char *path)
 {
@@ -1007,7 +1020,7 @@ test_list_and_expiry(void)
 	is_int(wait_procs_gone("sleep 4717", 3000), 0, "and its processes are killed");
 
 	rc = bg(b2, "exec sleep 4718", x, sizeof(x), &e);
-	ok(rc == 0 && count_procs("sleep 4718") == 1, "a process runs in a sandbox to kill");
+	ok(rc == 0 && wait_procs_count("sleep 4718", 1, 3000) == 1, "a process runs in a sandbox to kill");
 	rc = H.ops->kill(H.b, b2, &c, &e);
 	is_int(rc, 0, "sandbox_kill");
 	is_int(wait_procs_gone("sleep 4718", 3000), 0, "kill leaves no process");
@@ -1160,7 +1173,7 @@ test_none(void)
 	strncat(ws, "/f.txt", sizeof(ws) - strlen(ws) - 1);
 	ok(rc == 0 && host_exists(ws), "none: relative file paths are in the workspace");
 	rc = bg(id, "exec sleep 4720", pid, sizeof(pid), &e);
-	ok(rc == 0 && count_procs("sleep 4720") == 1, "none: background process");
+	ok(rc == 0 && wait_procs_count("sleep 4720", 1, 3000) == 1, "none: background process");
 	rc = H.ops->pause(H.b, id, &c, &e);
 	rc |= H.ops->resume(H.b, id, &c, &e);
 	is_int(rc, 0, "none: pause and resume");

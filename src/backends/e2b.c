@@ -1437,7 +1437,7 @@ op_net_set(struct backend *b, const char *id, const struct net_policy *req, bool
 	const char *what = arena_printf(c->a, "changing the network policy of sandbox %s", id);
 	struct buf body;
 	struct jsonw w;
-	struct mg_resp r;
+	struct mg_resp r = { 0 };
 	int rc;
 
 	if (net_check(req, e))

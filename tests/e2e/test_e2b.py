@@ -449,8 +449,55 @@ def test_native(fake):
         sc, err, text = m.call("network_policy", {"sandbox_id": sid})
         ok(not err and sc.get("default") == "deny" and "1.1.1.1" in sc.get("allow", []) and
            "10.0.0.0/8" in sc.get("deny", []), "network_policy get reports the create-time rules", sc or text)
-        sc, err, text = m.call("network_policy", {"sandbox_id": sid, "default": "allow"})
-        ok(err and "can only be set at create" in text, "network_policy set: can only be set at create", text)
+        ok(not err and "0.0.0.0/0" not in sc.get("deny", []),
+           "network_policy get: kruise's denyOut 0.0.0.0/0 shows as default deny, not as a rule", sc or text)
+
+        def net_put(s0):
+            rec = [r for r in fake.requests(s0) if r.get("route") == "management" and r["method"] == "PUT"]
+            return rec[-1] if rec else {}
+
+        s0 = fake.seq()
+        sc, err, text = m.call("network_policy", {"sandbox_id": sid, "allow": ["8.8.8.8"]})
+        put = net_put(s0)
+        ok(not err and put.get("path") == "/sandboxes/%s/network" % sid and put.get("status") == 204 and
+           put.get("json") == {"allowOut": ["8.8.8.8", "1.1.1.1", "example.com"], "denyOut": ["10.0.0.0/8"],
+                               "allow_internet_access": False},
+           "network_policy merge: PUT /sandboxes/ID/network with the current rules plus the new one", (put, text))
+        ok(sc.get("default") == "deny" and sc.get("allow") == ["8.8.8.8", "1.1.1.1", "example.com"] and
+           sc.get("deny") == ["10.0.0.0/8"], "network_policy merge: the effective policy is returned", sc or text)
+        s0 = fake.seq()
+        sc, err, text = m.call("network_policy", {"sandbox_id": sid, "default": "allow", "deny": ["1.1.1.1"]})
+        put = net_put(s0)
+        ok(not err and put.get("json") == {"allowOut": ["8.8.8.8", "example.com"], "denyOut": ["1.1.1.1", "10.0.0.0/8"],
+                                           "allow_internet_access": True},
+           "network_policy merge: a new default, and a target moves from allow to deny", (put, text))
+        sc, err, text = m.call("network_policy", {"sandbox_id": sid})
+        ok(not err and sc.get("default") == "allow" and sc.get("deny") == ["1.1.1.1", "10.0.0.0/8"] and
+           sc.get("allow") == ["8.8.8.8", "example.com"], "network_policy get after a change: the platform's rules",
+           sc or text)
+        s0 = fake.seq()
+        sc, err, text = m.call("network_policy", {"sandbox_id": sid, "replace": True, "allow": ["example.org"]})
+        put = net_put(s0)
+        ok(not err and put.get("json") == {"allowOut": ["example.org"], "denyOut": [], "allow_internet_access": True}
+           and sc.get("default") == "allow" and sc.get("allow") == ["example.org"] and sc.get("deny") == [],
+           "network_policy replace: only the given rules, default allow (the platform's)", (put, sc, text))
+        s0 = fake.seq()
+        sc, err, text = m.call("network_policy", {"sandbox_id": sid, "replace": True, "default": "deny"})
+        put = net_put(s0)
+        ok(not err and put.get("json") == {"allowOut": [], "denyOut": [], "allow_internet_access": False} and
+           sc.get("default") == "deny" and sc.get("allow") == [] and sc.get("deny") == [],
+           "network_policy replace with default deny: allow_internet_access false", (put, sc, text))
+        s0 = fake.seq()
+        sc, err, text = m.call("network_policy", {"sandbox_id": sid, "deny": ["evil.example.com"]})
+        ok(err and "IP addresses and CIDR blocks only" in text and "evil.example.com" in text and not net_put(s0),
+           "network_policy: a domain deny rule is refused in words, nothing sent", text)
+        fake.ctl("POST", "fault", {"match": "PUT /sandboxes/[^/]+/network", "kind": "status", "status": 405})
+        sc, err, text = m.call("network_policy", {"sandbox_id": sid, "allow": ["9.9.9.9"]})
+        fake.ctl("DELETE", "fault")
+        ok(err and "cannot change" in text and "at create" in text,
+           "network_policy on a manager without the network route: says it can only be set at create", text)
+        sc, err, text = m.call("network_policy", {"sandbox_id": "default--nope-12345", "replace": True})
+        ok(err and "does not exist" in text, "network_policy on an unknown sandbox: not found in words", text)
         s0 = fake.seq()
         sc, err, text = m.call("sandbox_set_timeout", {"sandbox_id": sid, "timeout_s": 1200})
         rec = [r for r in fake.requests(s0) if r.get("route") == "management"]
@@ -460,6 +507,8 @@ def test_native(fake):
         ok(not err and fake.sandboxes()[sid]["state"] == "paused", "sandbox_pause", sc or text)
         sc, err, text = m.call("sandbox_pause", {"sandbox_id": sid})
         ok(not err, "pausing a paused sandbox is fine (409 is success)", text)
+        sc, err, text = m.call("network_policy", {"sandbox_id": sid, "replace": True})
+        ok(err and "409" in text, "network_policy on a paused sandbox: the platform's conflict in words", text)
         sc, err, text = m.call("exec", {"sandbox_id": sid, "command": "true"})
         ok(err and "not reachable" in text and "sandbox_resume" in text, "exec in a paused sandbox: 502 in words",
            text)

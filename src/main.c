@@ -369,7 +369,7 @@ cmd_tools(const struct config *cfg, struct tools *t)
 	}
 	for (i = 0; i < registry_count(reg); i++) {
 		const struct tool_def *d = registry_at(reg, i);
-		const char *dot = strchr(d->description, '.');
+		const char *dot = strstr(d->description, ". ");
 		int n = dot ? (int)(dot - d->description) : (int)strlen(d->description);
 
 		fprintf(stdout, "%-20s %.*s\n", d->name, n, d->description);

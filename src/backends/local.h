@@ -212,8 +212,6 @@ int local_file_search(struct backend *b, const char *id, const char *path,
     const char *pattern, struct file_search *out, struct call *c, struct err *e);
 /* Removes name under dirfd recursively without following symlinks; 0 or an errno. */
 int local_rmtree(int dirfd, const char *name);
-/* Glob match: * ? [..] \x within a path segment, ** across segments. */
-bool local_glob(const char *pattern, const char *s);
 
 #endif /* LOCAL_INTERNAL */
 

@@ -1,5 +1,5 @@
 /*
- * local_fs.c -- file operations on a local sandbox, and the glob matcher.
+ * local_fs.c -- file operations on a local sandbox.
  *
  * Each path is opened inside the sandbox by local_helper(): a child that joined the
  * sandbox's user and mount namespaces, so the kernel resolves `..` and symlinks in the
@@ -11,6 +11,7 @@
  */
 #define LOCAL_INTERNAL
 #include "backends/local.h"
+#include "util/glob.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -29,7 +30,6 @@
 #define SEARCH_MATCH_MAX 10000
 #define SEARCH_VISIT_MAX 200000
 #define WALK_DEPTH_MAX 64
-#define GLOB_BUDGET 100000
 #define COPY_CHUNK 65536
 
 #define L_PROC_SUPER_MAGIC 0x9fa0
@@ -60,99 +60,6 @@ static struct local *
 LOC(struct backend *b)
 {
 	return (struct local *)(void *)b;
-}
-
-/* ---- glob ------------------------------------------------------------------------------ */
-
-static bool
-glob_rec(const char *p, const char *s, int *budget)
-{
-	if (--*budget < 0)
-		return false;
-	while (*p != '\0') {
-		if (p[0] == '*' && p[1] == '*') {
-			while (*p == '*')
-				p++;
-			if (*p == '/') {
-				p++;
-				if (glob_rec(p, s, budget))
-					return true;
-				for (; *s != '\0'; s++)
-					if (*s == '/' && glob_rec(p, s + 1, budget))
-						return true;
-				return false;
-			}
-			for (;; s++) {
-				if (glob_rec(p, s, budget))
-					return true;
-				if (*s == '\0')
-					return false;
-			}
-		}
-		if (*p == '*') {
-			p++;
-			for (;; s++) {
-				if (glob_rec(p, s, budget))
-					return true;
-				if (*s == '\0' || *s == '/')
-					return false;
-			}
-		}
-		if (*s == '\0')
-			return false;
-		if (*p == '?') {
-			if (*s == '/')
-				return false;
-			p++;
-			s++;
-			continue;
-		}
-		if (*p == '[') {
-			const char *q = p + 1, *start;
-			bool neg = false, hit = false;
-
-			if (*q == '!' || *q == '^') {
-				neg = true;
-				q++;
-			}
-			start = q;
-			while (*q != '\0' && (*q != ']' || q == start)) {
-				unsigned char lo = (unsigned char)*q, hi = lo;
-
-				if (q[1] == '-' && q[2] != '\0' && q[2] != ']') {
-					hi = (unsigned char)q[2];
-					q += 3;
-				} else {
-					q++;
-				}
-				if ((unsigned char)*s >= lo && (unsigned char)*s <= hi)
-					hit = true;
-			}
-			if (*q == ']') {
-				if (*s == '/' || hit == neg)
-					return false;
-				p = q + 1;
-				s++;
-				continue;
-			}
-			/* no closing bracket: a literal '[' */
-		}
-		if (*p == '\\' && p[1] != '\0')
-			p++;
-		if (*p != *s)
-			return false;
-		p++;
-		s++;
-	}
-	return *s == '\0';
-}
-
-bool
-local_glob(const char *pattern, const char *s)
-{
-	int budget = GLOB_BUDGET;
-
-	return glob_rec(pattern, s, &budget);
 }
 
 /* ---- paths and errors ------------------------------------------------------------------- */
@@ -863,7 +770,7 @@ search_walk(struct walk *w, int dirfd, const char *show, const char *rel, int de
 		if (path == NULL || r == NULL)
 			break;
 		subject = w->pat_abs ? path : w->pat_full ? r : names[i];
-		if (local_glob(w->pattern, subject)) {
+		if (glob_match(w->pattern, subject)) {
 			if (w->nm == w->capm) {
 				w->capm = w->capm ? w->capm * 2 : 64;
 				w->m = xrealloc(w->m, w->capm * sizeof(*w->m));

@@ -46,6 +46,7 @@
 #include "net/http.h"
 #include "net/stream.h"
 #include "net/url.h"
+#include "util/glob.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -2758,71 +2759,6 @@ os_file_remove(struct backend *b, const char *id, const char *path, bool *remove
 	return 0;
 }
 
-/* Glob with `**` crossing '/', `*` and `?` not, and [...] classes. */
-static bool
-glob_match(const char *p, const char *s, int depth)
-{
-	if (depth > 64)
-		return false;
-	while (*p) {
-		if (p[0] == '*' && p[1] == '*') {
-			p += 2;
-			if (*p == '/') {
-				for (p++;; s++) {
-					if (glob_match(p, s, depth + 1))
-						return true;
-					if ((s = strchr(s, '/')) == NULL)
-						return false;
-				}
-			}
-			for (;; s++) {
-				if (glob_match(p, s, depth + 1))
-					return true;
-				if (*s == '\0')
-					return false;
-			}
-		}
-		if (*p == '*') {
-			for (p++;; s++) {
-				if (glob_match(p, s, depth + 1))
-					return true;
-				if (*s == '\0' || *s == '/')
-					return false;
-			}
-		}
-		if (*s == '\0')
-			return false;
-		if (*p == '?') {
-			if (*s == '/')
-				return false;
-		} else if (*p == '[' && strchr(p + 1, ']') != NULL) {
-			bool neg = p[1] == '!' || p[1] == '^', hit = false;
-			const char *q = p + 1 + neg;
-
-			do {
-				if (q[1] == '-' && q[2] && q[2] != ']') {
-					hit |= *s >= q[0] && *s <= q[2];
-					q += 3;
-				} else {
-					hit |= *s == *q;
-					q++;
-				}
-			} while (*q && *q != ']');
-			if (hit == neg || *s == '/')
-				return false;
-			p = q;
-		} else {
-			if (*p == '\\' && p[1])
-				p++;
-			if (*p != *s)
-				return false;
-		}
-		p++;
-		s++;
-	}
-	return *s == '\0';
-}
-
 static int
 os_file_search(struct backend *b, const char *id, const char *path, const char *pattern,
     struct file_search *out, struct call *c, struct err *e)
@@ -2866,7 +2802,7 @@ os_file_search(struct backend *b, const char *id, const char *path, const char *
 			continue;
 		if (last != NULL) {
 			rel = strncmp(p, root, rl) == 0 && p[rl] == '/' ? p + rl + 1 : p + (p[0] == '/');
-			if (!glob_match(pattern, rel, 0))
+			if (!glob_match(pattern, rel))
 				continue;
 		}
 		if (out->n == OS_SEARCH_MAX) {

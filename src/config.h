@@ -27,6 +27,7 @@ struct config {
 	const char *access_token;	/* envd / execd runtime token */
 	const char *k8s;		/* NAMESPACE/NAME */
 	const char *user;		/* envd user */
+	int envd_port;			/* e2b: envd (runtime) port in the sandbox; 0 = 49983 */
 	const char *headers[CONFIG_HEADERS_MAX];	/* "K=V" */
 	size_t nheaders;
 	int timeout_s;			/* default per-request timeout */

@@ -92,6 +92,8 @@ static const struct opt opts[] = {
 	  "explicit envd base URL (runtime-direct use)" },
 	{ "k8s", A_STR, OFF(k8s), "E2B / OpenKruise", "NAMESPACE/NAME", NULL,
 	  "resolve the sandbox id and runtime token from a Kubernetes Sandbox object" },
+	{ "envd-port", A_INT, OFF(envd_port), "E2B / OpenKruise", "N", NULL,
+	  "envd port inside the sandbox (default 49983; the Go clients' RuntimePort)" },
 	{ "user", A_STR, OFF(user), "E2B / OpenKruise", "NAME", NULL,
 	  "envd user for processes and files (default: envd's default)" },
 
@@ -183,7 +185,7 @@ set_opt(struct config *cfg, const struct opt *o, const char *val)
 		errno = 0;
 		n = strtol(val, &end, 10);
 		if (errno != 0 || *end != '\0' || n <= 0 || n > 86400 * 30)
-			die_usage("--timeout-s needs a whole number of seconds, not '%s'", val);
+			die_usage("--%s needs a whole positive number, not '%s'", o->name, val);
 		*(int *)base = (int)n;
 		break;
 	case A_HEADER:

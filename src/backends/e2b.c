@@ -24,6 +24,7 @@
 #include "net/http.h"
 #include "net/url.h"
 #include "util/b64.h"
+#include "util/glob.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/str.h"
@@ -62,6 +63,7 @@ struct backend {
 	char *default_id;		/* --sandbox or --k8s */
 	char *default_token;
 	char *user;
+	int envd_port;			/* RuntimePort: 49983 unless configured */
 	char *template_name;
 	struct http_header *extra;
 	size_t nextra;
@@ -502,12 +504,12 @@ target_for(struct backend *b, const char *id, struct envd_target *t, struct call
 		    "--sandbox ID");
 	t->http = b->http;
 	t->sandbox_id = id;
-	t->port = E2B_RUNTIME_PORT;
+	t->port = b->envd_port;
 	t->user = b->user;
 	t->extra = b->extra;
 	t->nextra = b->nextra;
 	t->request_timeout_ms = b->timeout_ms;
-	t->base_url = sandbox_base(b, id, E2B_RUNTIME_PORT, &header_mode, c->a);
+	t->base_url = sandbox_base(b, id, b->envd_port, &header_mode, c->a);
 	if (!t->base_url)
 		return err_set(e, ERR_TOOBIG, "the request arena is full");
 	tok = token_lookup(b, id, c->a);
@@ -1210,76 +1212,6 @@ op_file_remove(struct backend *b, const char *id, const char *path, bool *remove
 	return rc;
 }
 
-/* Glob: '*' and '?' stay inside one path segment, "**" crosses them ("**" followed by '/'
- * also matches no directory at all), [...] classes with '!' or '^' negation, '\' escapes. */
-static bool
-glob_match(const char *p, const char *s, int depth)
-{
-	if (depth > 64)
-		return false;
-	for (;;) {
-		if (*p == '\0')
-			return *s == '\0';
-		if (p[0] == '*' && p[1] == '*') {
-			const char *rest = p + 2;
-
-			if (*rest == '/') {
-				rest++;
-				if (glob_match(rest, s, depth + 1))
-					return true;
-				for (const char *q = s; *q; q++)
-					if (*q == '/' && glob_match(rest, q + 1, depth + 1))
-						return true;
-				return false;
-			}
-			for (const char *q = s;; q++) {
-				if (glob_match(rest, q, depth + 1))
-					return true;
-				if (!*q)
-					return false;
-			}
-		}
-		if (*p == '*') {
-			for (const char *q = s;; q++) {
-				if (glob_match(p + 1, q, depth + 1))
-					return true;
-				if (!*q || *q == '/')
-					return false;
-			}
-		}
-		if (*s == '\0')
-			return false;
-		if (*p == '?') {
-			if (*s == '/')
-				return false;
-		} else if (*p == '[' && strchr(p + 1, ']')) {
-			bool neg = p[1] == '!' || p[1] == '^', hit = false;
-			const char *q = p + 1 + neg;
-
-			do {
-				if (q[1] == '-' && q[2] && q[2] != ']') {
-					hit |= (unsigned char)*s >= (unsigned char)q[0] &&
-					    (unsigned char)*s <= (unsigned char)q[2];
-					q += 3;
-				} else {
-					hit |= *q == *s;
-					q++;
-				}
-			} while (*q && *q != ']');
-			if (hit == neg || *s == '/')
-				return false;
-			p = q;
-		} else {
-			if (*p == '\\' && p[1])
-				p++;
-			if (*p != *s)
-				return false;
-		}
-		p++;
-		s++;
-	}
-}
-
 static int
 op_file_search(struct backend *b, const char *id, const char *path, const char *pattern,
     struct file_search *out, struct call *c, struct err *e)
@@ -1322,7 +1254,7 @@ op_file_search(struct backend *b, const char *id, const char *path, const char *
 			rel = full + 1;
 		else if (strncmp(full, path, rootlen) == 0 && full[rootlen] == '/')
 			rel = full + rootlen + 1;
-		if (!glob_match(pattern, rel, 0))
+		if (!glob_match(pattern, rel))
 			continue;
 		if (out->n == SEARCH_MATCH_MAX) {
 			out->truncated = true;
@@ -2264,10 +2196,17 @@ e2b_backend_new(const struct config *cfg, struct backend_handle *out, struct err
 	    b->runtime_direct ? "http" : "https");
 	b->domain = xstrdup(cfg->domain && *cfg->domain ? cfg->domain : E2B_DEFAULT_DOMAIN);
 	b->timeout_ms = (cfg->timeout_s > 0 ? cfg->timeout_s : 60) * 1000LL;
+	b->envd_port = cfg->envd_port ? cfg->envd_port : E2B_RUNTIME_PORT;
 	b->default_id = dup_or_null(cfg->sandbox);
 	b->default_token = dup_or_null(cfg->access_token);
 	if (parse_headers(b, cfg, e))
 		goto fail;
+	if (b->envd_port < 1 || b->envd_port > 65535) {
+		err_set(e, ERR_INVAL, "the envd port must be between 1 and 65535, not %d (envd "
+		    "listens on %d unless the template changes it)", cfg->envd_port,
+		    E2B_RUNTIME_PORT);
+		goto fail;
+	}
 	if (b->runtime_direct && !(cfg->domain && *cfg->domain) && !b->sandbox_url) {
 		/* Never send a runtime token to a guessed host. */
 		err_set(e, ERR_INVAL, "runtime-direct mode (--sandbox without an API key) needs the "

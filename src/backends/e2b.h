@@ -30,17 +30,32 @@
  *                 agents.kruise.io/sandbox-id label (else NAMESPACE--NAME) is the sandbox
  *                 id and its agents.kruise.io/runtime-access-token annotation the envd
  *                 token. The Kubernetes API is found as the Go client does: $KUBECONFIG,
- *                 then ~/.kube/config (token, tokenFile or no auth; client certificates
- *                 are refused with a sentence), then the in-cluster service account.
+ *                 then ~/.kube/config, then the in-cluster service account. Kubeconfig
+ *                 users may authenticate with token, tokenFile, a client certificate
+ *                 (client-certificate + client-key files, relative to the kubeconfig, or
+ *                 the -data forms; mutual TLS), username/password, or nothing; exec and
+ *                 auth-provider plugins are refused with a sentence.
+ *   envd_port     envd's port inside the sandbox (the Go clients' RuntimePort), used in
+ *                 every routing mode (PORT-ID.DOMAIN, /kruise/ID/PORT, {port}, the
+ *                 e2b-sandbox-port header); 0 = 49983.
  *   user          envd user for processes (Authorization: Basic USER:) and /files
  *                 (username=USER); unset: neither is sent and envd uses its default.
  *   headers       extra headers on every request (management and envd).
  *   timeout_s     bound of one management or unary envd request; streams (exec) have
  *                 a connect timeout and an idle timeout instead, so long commands live.
  *
+ * Network: network_policy maps to E2B's egress model: default deny is
+ *          allow_internet_access=false (kruise stores it as denyOut 0.0.0.0/0), allow rules
+ *          (IPs, CIDRs, domains) win over deny rules (IPs and CIDRs only: a domain deny
+ *          rule is refused with a sentence). Set at create, and changed later through
+ *          PUT /sandboxes/ID/network, which replaces the rules: a merge reads the current
+ *          policy first. A manager without that route gets a sentence saying the policy
+ *          can only be set at create. Runtime-direct mode has no network tool.
+ *
  * Owns:    the backend state: an HTTP client (pool), the envd tokens of the sandboxes it
- *          has seen, the background-process table, the network policies it set at
- *          create. ops->free releases it; sandboxes outlive the process.
+ *          has seen, the background-process table, the network policies it set (kruise's
+ *          GET does not tell everything). ops->free releases it; sandboxes outlive the
+ *          process.
  * Borrows: cfg only during e2b_backend_new(); every string is copied.
  * Errors:  e2b_backend_new() fails on a bad configuration or a failed --k8s lookup. Ops
  *          follow backends/backend.h; kruise's status codes and ApiError bodies become one

@@ -948,6 +948,65 @@ users:
         fake.stop()
 
 
+def test_envd_port():
+    """--envd-port (the Go clients' RuntimePort) for templates whose envd is not on 49983."""
+    helptext = subprocess.run([BIN, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=30).stdout.decode("utf-8", "replace")
+    if "--envd-port" not in helptext:
+        skip("--envd-port: envd on another port (private, native, header routing)",
+             "main.c has no --envd-port flag yet (config.envd_port)")
+        return
+    fake = Fake("--envd-port", "50123")
+    try:
+        sid = fake.ctl("POST", "sandbox", {"template": "base", "token": "tok-port-1"})["sandboxID"]
+        m = Mcp(["--backend", "e2b", "--api-key", KEY, "--routing", "private", "--domain",
+                 "127.0.0.1:%d" % fake.port, "--scheme", "http", "--envd-port", "50123"])
+        try:
+            s0 = fake.seq()
+            sc, err, text = m.call("exec", {"sandbox_id": sid, "command": "echo port"})
+            ev = envd_reqs(fake, s0)
+            ok(not err and sc.get("stdout") == "port\n" and ev and ev[0]["path"].startswith("/kruise/%s/50123/" % sid),
+               "--envd-port, private routing: envd under /kruise/ID/50123", (sc or text, [r["path"] for r in ev]))
+            s0 = fake.seq()
+            sc, err, text = m.call("file_write", {"sandbox_id": sid, "path": "/p.txt", "content": "x"})
+            ev = envd_reqs(fake, s0)
+            ok(not err and ev and all(r.get("port") == 50123 for r in ev), "--envd-port: /files too",
+               (text, [(r["path"], r.get("port")) for r in ev]))
+        finally:
+            m.close()
+        m = Mcp(["--backend", "e2b", "--sandbox", sid, "--access-token", "tok-port-1", "--domain",
+                 "127.0.0.1:%d" % fake.port, "--envd-port", "50123"])
+        try:
+            s0 = fake.seq()
+            sc, err, text = m.call("exec", {"command": "echo header"})
+            ev = envd_reqs(fake, s0)
+            ok(not err and sc.get("stdout") == "header\n" and ev and
+               ev[0]["headers"].get("e2b-sandbox-port") == "50123",
+               "--envd-port, runtime-direct header mode: e2b-sandbox-port 50123", (sc or text, ev[:1]))
+        finally:
+            m.close()
+        m = native(fake, "--envd-port", "50123")
+        try:
+            s0 = fake.seq()
+            sc, err, text = m.call("exec", {"sandbox_id": sid, "command": "echo native"})
+            ev = envd_reqs(fake, s0)
+            ok(not err and sc.get("stdout") == "native\n" and ev and ev[0]["host"] == "50123-%s.fake.local" % sid,
+               "--envd-port, native routing: Host 50123-ID.DOMAIN", (sc or text, [r["host"] for r in ev]))
+        finally:
+            m.close()
+        m = Mcp(["--backend", "e2b", "--api-key", KEY, "--routing", "private", "--domain",
+                 "127.0.0.1:%d" % fake.port, "--scheme", "http"])
+        try:
+            sc, err, text = m.call("exec", {"sandbox_id": sid, "command": "true"})
+            ok(err and "503" in text, "without --envd-port the default 49983 misses this template's envd", text)
+        finally:
+            m.close()
+        rc, err = run_fails(["--backend", "e2b", "--api-key", KEY, "--envd-port", "70000"], {})
+        ok(rc != 0 and ("envd" in err or "port" in err), "--envd-port out of range: refused at start", err[-300:])
+    finally:
+        fake.stop()
+
+
 def run_fails(args, env):
     """Runs a session that should fail before serving; -> (exit status, stderr)."""
     e = dict(os.environ)
@@ -977,6 +1036,7 @@ def main():
         test_k8s(fake)
         test_k8s_tls()
         test_k8s_mtls()
+        test_envd_port()
     except Exception:  # noqa: BLE001
         import traceback
         ok(False, "the test run raised", traceback.format_exc())

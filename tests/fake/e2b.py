@@ -25,6 +25,9 @@ CLI FLAGS
                              PEM CA (mutual TLS, like kube-apiserver --client-ca-file); a
                              request with a verified client certificate needs no bearer
                              token, and its subject CN is recorded as k8s_client_cn
+    --envd-port N            the port envd listens on inside every sandbox (default 49983;
+                             another one models a template that moves it); traffic for
+                             other ports gets the 503 below
     --domain D               E2B domain (default fake.local); used in the `domain` field
                              of every Sandbox (like kruise --e2b-domain)
     --api-key K              require X-API-Key == K (or its e2b_ wrapped form, §2.5) on
@@ -74,7 +77,7 @@ ROUTING (checked in this order for each request; all modes are served at once)
     Routing-layer errors are PLAIN TEXT (§4, §11.5): unmappable /kruise path -> 500
     "API Error: failed to map request to sandbox, URL=<path>"; non-numeric port -> 400;
     unknown, killed, expired or paused sandbox -> 502 "API Error: healthy sandbox <id> not
-    found"; a port other than 49983 -> 503 Envoy "upstream connect error ..." (choice).
+    found"; a port other than --envd-port -> 503 Envoy "upstream connect error ..." (choice).
 
 TEST-CONTROL API (/__fake/, never recorded, never auth-checked)
     GET  /__fake/requests[?since=SEQ]  JSON list of recorded requests: seq, time, method,
@@ -2011,7 +2014,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply_text(502, self.gw_msg_unhealthy(sid))
         if self.P.args.gateway_auth and sb.token and self.headers.get("X-Access-Token") != sb.token:
             return self.reply_text(401, "unauthorized: invalid or missing access token")
-        if port != ENVD_PORT:
+        if port != self.P.args.envd_port:
             return self.reply_text(503, "upstream connect error or disconnect/reset before headers. "
                                         "reset reason: connection failure")
         self.sb = sb
@@ -2921,6 +2924,7 @@ def parse_args(argv=None):
     ap.add_argument("--k8s-port", type=int, default=None)
     ap.add_argument("--k8s-tls", default=None)
     ap.add_argument("--k8s-client-ca", default=None)
+    ap.add_argument("--envd-port", type=int, default=ENVD_PORT)
     ap.add_argument("--domain", default="fake.local")
     ap.add_argument("--api-key", action="append", default=[])
     ap.add_argument("--access-token", default=None)

@@ -20,7 +20,7 @@
 
 #define EXEC_OUTPUT_DEFAULT (64 * 1024)
 #define EXEC_OUTPUT_CAP (1024 * 1024)
-#define EXEC_TIMEOUT_DEFAULT_S 300
+#define EXEC_TIMEOUT_DEFAULT_S 50	/* under the 60 s after which many MCP clients give up */
 #define EXEC_TIMEOUT_MAX_S (24 * 3600)
 #define EXEC_GRACE_MS (30 * 1000)
 #define PROC_OUTPUT_DEFAULT (64 * 1024)
@@ -715,7 +715,8 @@ static const char exec_in[] =
     "\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
     "\"description\":\"Extra environment variables.\"},"
     "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":86400,\"description\":"
-    "\"Kill the command after this many seconds (default 300; background: no limit "
+    "\"Kill the command after this many seconds (default 50, under the 60 s many MCP "
+    "clients wait; raise it for longer commands; background: no limit "
     "unless given). Partial output is returned.\"},"
     "\"stdin\":{\"type\":\"string\",\"description\":\"Text fed to the command's standard "
     "input, which is then closed.\"},"

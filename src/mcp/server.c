@@ -520,16 +520,11 @@ do_discover(struct req *r)
 {
 	struct buf b;
 	struct jsonw w;
-	size_t i;
 
-	server_result_begin(r, &b, &w);
-	if (!r->modern)
-		jsonw_kstr(&w, "resultType", "complete");
+	server_result_begin(r, &b, &w);	/* r->modern: handle_msg checked the envelope */
 	jsonw_key(&w, "supportedVersions");
 	jsonw_arr_begin(&w);
-	jsonw_str(&w, MCP_MODERN);
-	for (i = 0; i < sizeof(legacy_versions) / sizeof(legacy_versions[0]); i++)
-		jsonw_str(&w, legacy_versions[i]);
+	jsonw_str(&w, MCP_MODERN);	/* legacy versions are negotiated through initialize */
 	jsonw_arr_end(&w);
 	write_capabilities(&w, true);
 	jsonw_key(&w, "serverInfo");
@@ -540,8 +535,6 @@ do_discover(struct req *r)
 	jsonw_kstr(&w, "instructions", server_instructions);
 	jsonw_kint(&w, "ttlMs", LIST_TTL_MS);
 	jsonw_kstr(&w, "cacheScope", "public");
-	if (!r->modern)
-		server_meta(&w);
 	server_result_end(r, &b, &w);
 }
 
@@ -853,11 +846,19 @@ handle_msg(struct server *s, struct arena *a, const struct json *msg, struct buf
 			return 0;
 		}
 	} else {
+		if (strcmp(m, "server/discover") == 0) {
+			/* A 2026-07-28 method: it always needs the per-request envelope. */
+			server_error(&r, r.id, RPC_INVALID_PARAMS, meta == NULL ?
+			    "server/discover needs params._meta with io.modelcontextprotocol/protocolVersion "
+			    "\"" MCP_MODERN "\" and io.modelcontextprotocol/clientCapabilities" :
+			    "params._meta must carry io.modelcontextprotocol/protocolVersion (\"" MCP_MODERN "\")",
+			    NULL);
+			return 0;
+		}
 		pthread_mutex_lock(&s->lock);
 		r.version = s->version[0] ? arena_strdup(a, s->version) : NULL;
 		pthread_mutex_unlock(&s->lock);
-		if (r.version == NULL && strcmp(m, "initialize") != 0 && strcmp(m, "ping") != 0 &&
-		    strcmp(m, "server/discover") != 0) {
+		if (r.version == NULL && strcmp(m, "initialize") != 0 && strcmp(m, "ping") != 0) {
 			server_error(&r, r.id, RPC_INVALID_PARAMS,
 			    "call initialize first, or send params._meta with "
 			    "io.modelcontextprotocol/protocolVersion \"" MCP_MODERN "\" and clientCapabilities",

@@ -238,8 +238,10 @@ t.ok(r.returncode != 0 and "nope" in r.stderr, "an unknown tool name in --tools 
 s = Server()
 d = s.request("server/discover", {"_meta": META})
 res = (d or {}).get("result", {})
-t.ok(MODERN in res.get("supportedVersions", []) and "2025-11-25" in res.get("supportedVersions", []),
-     "server/discover lists the supported versions", res)
+t.ok(res.get("supportedVersions") == [MODERN],
+     "server/discover lists the per-request version (legacy ones go through initialize)", res)
+m = s.request("server/discover")
+t.ok(m and m.get("error", {}).get("code") == -32602, "server/discover without _meta is -32602", m)
 t.ok(res.get("resultType") == "complete" and "tools" in res.get("capabilities", {}) and
      res.get("_meta", {}).get("io.modelcontextprotocol/serverInfo", {}).get("name") == "sandbox-mcp",
      "server/discover has resultType, capabilities and serverInfo in _meta", res)

@@ -573,7 +573,7 @@ http_io_err(struct http_req *r, int rc, const struct err *we, const char *doing,
     struct err *e)
 {
 	if (rc == ERR_TIMEOUT && deadline_passed(r->deadline))
-		return err_set(e, ERR_TIMEOUT, "%s: the request's deadline passed while %s",
+		return err_set(e, ERR_TIMEOUT, "%s: timed out while %s (the request's deadline passed; see --timeout-s)",
 		    r->what, doing);
 	if (rc == ERR_TIMEOUT)
 		return err_set(e, ERR_TIMEOUT, "%s: nothing moved for %d s while %s (idle "

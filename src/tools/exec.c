@@ -322,7 +322,10 @@ exec_run(struct tool_ctx *ctx, struct err *e)
 	tools_call_init(ctx, &c, req.timeout_ms + EXEC_GRACE_MS);
 	t0 = time_mono_ms();
 	rc = ctx->t->be.ops->exec(ctx->t->be.b, id, &req, exec_on_event, &st, &res, &c, e);
-	timed_out = res.timed_out || rc == ERR_TIMEOUT;
+	/* A backend timeout is the command's only when the command had its whole time; an
+	 * earlier one (the platform did not answer) keeps the backend's own sentence. */
+	timed_out = res.timed_out ||
+	    (rc == ERR_TIMEOUT && time_mono_ms() - t0 >= req.timeout_ms);
 	if (rc != 0 && !timed_out)
 		return rc;
 	err_clear(e);

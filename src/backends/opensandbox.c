@@ -63,7 +63,8 @@
 #define OS_PING_WAIT_MS 30000		/* SDKs wait 30 s for execd */
 #define OS_CLEANUP_MS 15000		/* DELETEs sent after a failure or a cancel */
 #define OS_KILL_WAIT_MS 3000		/* how long kill waits to see the sandbox gone */
-#define OS_STREAM_IDLE_MS 60000		/* execd pings every 3 s; a minute of silence is dead */
+#define OS_STREAM_IDLE_MS 60000		/* transfers: a minute without a byte is dead */
+#define OS_EVENTS_IDLE_MS 20000		/* event streams: execd pings every 3 s after init */
 #define OS_EVENT_MAX (8u << 20)		/* one execd event (one output line) */
 #define OS_SCRATCH_MAX (32u << 20)
 #define OS_SCRATCH_RECYCLE (1u << 20)
@@ -1444,7 +1445,7 @@ st_run(struct backend *b, struct call *c, struct os_stream *st, const struct ep 
 {
 	struct os_rq r = { .method = "POST", .url = url, .svc = OS_EXECD, .ep = ep,
 		.ctype = "application/json", .body = body, .len = len, .on_body = st_body,
-		.arg = st, .deadline = deadline, .idle_ms = OS_STREAM_IDLE_MS };
+		.arg = st, .deadline = deadline, .idle_ms = OS_EVENTS_IDLE_MS };
 	struct http_response rs;
 	int rc;
 

@@ -30,6 +30,7 @@
 #include "util/buf.h"
 #include "util/cancel.h"
 #include "util/err.h"
+#include "util/time.h"
 
 struct backend;	/* a backend's private state */
 
@@ -39,6 +40,13 @@ struct call {
 	struct cancel *cancel;	/* may be NULL */
 	int64_t deadline;	/* absolute monotonic ms, or DEADLINE_NONE */
 };
+
+/* The call's deadline for util/time.h (DEADLINE_NONE when it has none). */
+static inline int64_t
+call_deadline(const struct call *c)
+{
+	return (c == NULL || c->deadline <= 0) ? DEADLINE_NONE : c->deadline;
+}
 
 struct kv {
 	const char *key;

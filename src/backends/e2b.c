@@ -91,24 +91,6 @@ op_deadline(const struct backend *b, const struct call *c)
 	return dl;
 }
 
-static const char *
-excerpt(const char *p, size_t n, struct arena *a)
-{
-	size_t k = 0;
-	char *s;
-
-	while (k < n && k < 200 && p[k] != '\n' && p[k] != '\r')
-		k++;
-	k = str_utf8_safe_len(p, k);
-	s = arena_strndup(a, p, k);
-	if (!s)
-		return "";
-	for (char *q = s; *q; q++)
-		if ((unsigned char)*q < 0x20)
-			*q = ' ';
-	return s;
-}
-
 /* The sandbox cache ---------------------------------------------------------------------------- */
 
 /* Called locked. */
@@ -249,7 +231,7 @@ mg_error(const struct backend *b, const char *what, const char *id, int status,
 		msg = j ? json_get_str(j, "message") : NULL;
 	}
 	if (!msg)
-		msg = excerpt(body, len, a);
+		msg = http_body_excerpt(body, len, a);
 	if (!*msg)
 		msg = "no message";
 	switch (status) {
@@ -2007,7 +1989,7 @@ k8s_resolve(const struct config *cfg, const char *nsname, char **id, char **toke
 
 		rc = err_set(e, ERR_BACKEND, "Kubernetes refused to read Sandbox %s (%d: %s) using "
 		    "%s; it needs get on sandboxes.agents.kruise.io", nsname, rs.status,
-		    msg ? msg : excerpt(rs.body.p ? rs.body.p : "", rs.body.len, a), k.source);
+		    msg ? msg : http_body_excerpt(rs.body.p ? rs.body.p : "", rs.body.len, a), k.source);
 		goto out;
 	}
 	if (!j || j->type != JSON_OBJECT) {

@@ -596,12 +596,6 @@ common_headers(const struct envd_target *t, struct hdrs *h, struct arena *a)
 }
 
 static int64_t
-call_deadline(const struct call *c)
-{
-	return (c && c->deadline > 0) ? c->deadline : DEADLINE_NONE;
-}
-
-static int64_t
 unary_deadline(const struct envd_target *t, const struct call *c)
 {
 	int64_t dl = call_deadline(c);
@@ -625,25 +619,6 @@ envd_url(const struct envd_target *t, const char *path, struct arena *a, struct 
 	if (url_join(t->base_url, path, "https", &out, a, e))
 		return NULL;
 	return out;
-}
-
-/* A short, single-line excerpt of an error body for a sentence. */
-static const char *
-excerpt(const char *body, size_t len, struct arena *a)
-{
-	size_t n = 0;
-	char *s;
-
-	while (n < len && n < 200 && body[n] != '\n' && body[n] != '\r')
-		n++;
-	n = str_utf8_safe_len(body, n);
-	s = arena_strndup(a, body, n);
-	if (!s)
-		return "";
-	for (char *q = s; *q; q++)
-		if ((unsigned char)*q < 0x20)
-			*q = ' ';
-	return s;
 }
 
 /* Sentences for failures that are not Connect errors: envd's JSON 401, the gateway's
@@ -694,7 +669,7 @@ http_error(const struct envd_target *t, const char *what, int status, const char
 		msg = j ? json_get_str(j, "message") : NULL;
 	}
 	if (!msg)
-		msg = excerpt(body, len, a);
+		msg = http_body_excerpt(body, len, a);
 	return status_error(t, what, status, *msg ? msg : "no message", e);
 }
 
@@ -1123,18 +1098,6 @@ rd_on_body(void *arg, const char *p, size_t n, struct err *e)
 	return r->left == 0 ? HTTP_STOP : 0;
 }
 
-/* "bytes a-b/SIZE" or "bytes *\/SIZE" (416) -> SIZE, or -1. */
-static int64_t
-content_range_size(const char *v)
-{
-	const char *slash = v ? strrchr(v, '/') : NULL;
-	int64_t n;
-
-	if (!slash || !str_to_i64(str_trim(str_from(slash + 1)), &n))
-		return -1;
-	return n;
-}
-
 int
 envd_file_read(const struct envd_target *t, const char *path, uint64_t offset,
     size_t max_bytes, struct buf *out, int64_t *size, struct call *c, struct err *e)
@@ -1176,11 +1139,11 @@ envd_file_read(const struct envd_target *t, const char *path, uint64_t offset,
 		goto out;
 	}
 	if (rs.status == 206) {
-		*size = content_range_size(http_response_header(&rs, "Content-Range"));
+		*size = http_content_range_size(http_response_header(&rs, "Content-Range"));
 	} else if (rs.status == 200) {
 		*size = rs.content_length;
 	} else if (rs.status == 416) {
-		*size = content_range_size(http_response_header(&rs, "Content-Range"));
+		*size = http_content_range_size(http_response_header(&rs, "Content-Range"));
 		if (*size < 0)
 			*size = (int64_t)offset;
 	} else if (rs.status == 404) {

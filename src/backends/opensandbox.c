@@ -122,12 +122,6 @@ static atomic_uint os_seq;
 
 /* Plumbing ------------------------------------------------------------------------ */
 
-static int64_t
-call_deadline(const struct call *c)
-{
-	return (c == NULL || c->deadline == 0) ? DEADLINE_NONE : c->deadline;
-}
-
 /* Deadline of one plain request: the call's, and at most --timeout-s. */
 static int64_t
 req_deadline(const struct backend *b, const struct call *c)
@@ -235,8 +229,7 @@ os_err_detail(const struct http_response *rs, const char *body, size_t len, stru
 {
 	struct err je = { 0 };
 	const struct json *j = NULL, *d;
-	const char *code, *msg;
-	size_t n;
+	const char *code, *msg, *ex;
 
 	if (len > 0 && (body[0] == '{' || body[0] == '['))
 		j = json_parse(body, len, a, &je);
@@ -270,11 +263,10 @@ os_err_detail(const struct http_response *rs, const char *body, size_t len, stru
 			return s;
 		}
 	}
-	for (n = 0; n < len && n < 200 && body[n] != '\n' && body[n] != '\r'; n++)
-		;
-	if (n == 0)
+	ex = http_body_excerpt(body, len, a);
+	if (*ex == '\0')
 		return rs->reason != NULL && *rs->reason ? rs->reason : "no details";
-	return arena_strndup(a, body, n);
+	return ex;
 }
 
 /* Turns a non-success status into one sentence: what failed, the status with the server's
@@ -397,14 +389,14 @@ lc_url(struct backend *b, struct call *c, const char *fmt, ...)
 	return path != NULL ? arena_printf(c->a, "%s%s", b->lc_base, path) : NULL;
 }
 
-/* A path segment, percent-encoded into the arena. */
+/* s percent-encoded for one URL part, in the arena; NULL when it does not fit. */
 static const char *
-seg(struct call *c, const char *s)
+pct(struct call *c, const char *s, enum url_part part)
 {
 	struct buf o = { 0 };
 	char *r;
 
-	if (url_encode(&o, s, strlen(s), URL_PART_SEGMENT, NULL) != 0) {
+	if (url_encode(&o, s, strlen(s), part, NULL) != 0) {
 		buf_fini(&o);
 		return NULL;
 	}
@@ -413,21 +405,8 @@ seg(struct call *c, const char *s)
 	return r;
 }
 
-/* A query value, percent-encoded into the arena. */
-static const char *
-qv(struct call *c, const char *s)
-{
-	struct buf o = { 0 };
-	char *r;
-
-	if (url_encode(&o, s, strlen(s), URL_PART_QUERY, NULL) != 0) {
-		buf_fini(&o);
-		return NULL;
-	}
-	r = arena_strdup(c->a, o.p != NULL ? o.p : "");
-	buf_fini(&o);
-	return r;
-}
+#define seg(c, s) pct((c), (s), URL_PART_SEGMENT)	/* a path segment */
+#define qv(c, s) pct((c), (s), URL_PART_QUERY)		/* a query value */
 
 #define OOM(e) err_set((e), ERR_TOOBIG, "the request does not fit in memory")
 
@@ -2539,16 +2518,6 @@ dl_body(void *arg, const char *p, size_t n, struct err *e)
 	return d->got >= d->max ? HTTP_STOP : 0;
 }
 
-/* The size after '/' in "bytes a-b/size" or "bytes * /size"; -1 when unknown. */
-static int64_t
-content_range_size(const char *cr)
-{
-	const char *slash = cr != NULL ? strrchr(cr, '/') : NULL;
-	int64_t v;
-
-	return slash != NULL && str_to_i64(str_trim(str_from(slash + 1)), &v) ? v : -1;
-}
-
 static int
 os_file_read(struct backend *b, const char *id, const char *path, uint64_t offset,
     size_t max_bytes, struct buf *out, int64_t *size, struct call *c, struct err *e)
@@ -2589,11 +2558,11 @@ os_file_read(struct backend *b, const char *id, const char *path, uint64_t offse
 	if (rc != 0) {
 		rc = os_net_err(rc, what, e);
 	} else if (rs.status == 206) {
-		*size = content_range_size(http_response_header(&rs, "Content-Range"));
+		*size = http_content_range_size(http_response_header(&rs, "Content-Range"));
 	} else if (rs.status == 200) {	/* the Range was ignored; dl_body skipped */
 		*size = rs.content_length >= 0 ? rs.content_length : -1;
 	} else if (rs.status == 416) {
-		*size = content_range_size(http_response_header(&rs, "Content-Range"));
+		*size = http_content_range_size(http_response_header(&rs, "Content-Range"));
 	} else {
 		rc = os_status_err(b, c, &rs, d.err.p, d.err.len, OS_EXECD, what, e);
 		if (rc == ERR_NOTFOUND)

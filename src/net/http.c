@@ -1580,3 +1580,30 @@ http_multipart_end(struct http_multipart *m, struct err *e)
 {
 	return buf_printf(m->out, e, "%s--%s--\r\n", m->nparts > 0 ? "\r\n" : "", m->boundary);
 }
+
+const char *
+http_body_excerpt(const char *body, size_t len, struct arena *a)
+{
+	size_t n = 0;
+	char *s;
+
+	while (n < len && n < 200 && body[n] != '\n' && body[n] != '\r')
+		n++;
+	n = str_utf8_safe_len(body, n);
+	s = arena_strndup(a, body, n);
+	if (s == NULL)
+		return "";
+	for (char *q = s; *q; q++)
+		if ((unsigned char)*q < 0x20)
+			*q = ' ';
+	return s;
+}
+
+int64_t
+http_content_range_size(const char *value)
+{
+	const char *slash = value != NULL ? strrchr(value, '/') : NULL;
+	int64_t n;
+
+	return slash != NULL && str_to_i64(str_trim(str_from(slash + 1)), &n) ? n : -1;
+}

@@ -181,6 +181,13 @@ const char *http_response_header(const struct http_response *rs, const char *nam
  * e.g. http_header_has_token("keep-alive, Upgrade", "upgrade"). */
 bool http_header_has_token(const char *value, const char *token);
 
+/* A short single-line excerpt of a (error) body for a sentence: up to the first line end
+ * or 200 bytes, cut at a UTF-8 boundary, control bytes as spaces; "" when empty. */
+const char *http_body_excerpt(const char *body, size_t len, struct arena *a);
+
+/* The size after '/' in a Content-Range value ("bytes a-b/SIZE", "bytes * /SIZE"), or -1. */
+int64_t http_content_range_size(const char *value);
+
 /* Closes every pooled connection (for tests and before fork). */
 void http_client_flush(struct http_client *c);
 

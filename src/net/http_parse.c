@@ -231,18 +231,6 @@ enum {
 	CH_DONE,
 };
 
-static int
-http_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static ssize_t
 http_chunk_err(struct err *e, int code, const char *what)
 {
@@ -266,7 +254,7 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len, struct s
 		switch (d->state) {
 		case CH_SIZE0:
 		case CH_SIZE:
-			v = http_hexval(c);
+			v = str_hexval(c);
 			if (v >= 0) {
 				if (++d->line_bytes > HTTP_CHUNK_LINE_BYTES_MAX)
 					return http_chunk_err(e, ERR_TOOBIG, "a chunk-size line "

@@ -1,5 +1,6 @@
 /* url.c -- the small part of RFC 3986 an HTTP client needs, strictly. */
 #include "net/url.h"
+#include "util/str.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -9,18 +10,6 @@
 #include <strings.h>
 
 static const char url_hex[] = "0123456789ABCDEF";
-
-static int
-url_hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static bool
 url_unreserved(unsigned char c)
@@ -57,8 +46,8 @@ url_copy_wire(const char *s, size_t n, const char *what, struct arena *a, struct
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == '%') {
-			if (i + 2 >= n || url_hexval((unsigned char)s[i + 1]) < 0 ||
-			    url_hexval((unsigned char)s[i + 2]) < 0) {
+			if (i + 2 >= n || str_hexval((unsigned char)s[i + 1]) < 0 ||
+			    str_hexval((unsigned char)s[i + 2]) < 0) {
 				err_set(e, ERR_INVAL, "URL %s has a '%%' that is not followed by "
 				    "two hex digits: write a literal '%%' as %%25", what);
 				return NULL;
@@ -92,8 +81,8 @@ url_decode(const char *s, size_t n, bool plus_space, struct arena *a)
 
 			if (i + 2 >= n)
 				return NULL;
-			hi = url_hexval((unsigned char)s[i + 1]);
-			lo = url_hexval((unsigned char)s[i + 2]);
+			hi = str_hexval((unsigned char)s[i + 1]);
+			lo = str_hexval((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return NULL;
 			*o++ = (char)(hi << 4 | lo);

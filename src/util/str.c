@@ -155,3 +155,15 @@ str_utf8_safe_len(const char *s, size_t len)
 	}
 	return len;
 }
+
+int
+str_hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

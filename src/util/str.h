@@ -26,6 +26,8 @@ bool str_has_suffix(const char *s, const char *suffix);
 struct str str_trim(struct str s);
 /* Parses a whole slice as a decimal integer; false on junk or overflow. */
 bool str_to_i64(struct str s, int64_t *out);
+/* Value of one hex digit (0-9, a-f, A-F), or -1. */
+int str_hexval(unsigned char c);
 /* True when s is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool str_utf8_valid(const char *s, size_t len);
 /* Length of the longest prefix of s[0..len) that does not end inside a UTF-8 sequence. */

@@ -44,7 +44,7 @@ VENDOR_CFLAGS := $(FLAVOR_CFLAGS)
 include mk/vendor.mk
 CFLAGS += $(VENDOR_INCLUDES)
 
-SRC := $(sort $(wildcard src/*.c src/*/*.c proto/*.pb.c))
+SRC := $(sort $(wildcard src/*.c src/*/*.c src/*/*/*.c proto/*.pb.c))
 LIB_SRC := $(filter-out src/main.c,$(SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 MAIN_OBJ := $(B)/obj/src/main.o
@@ -126,7 +126,7 @@ lint:
 	@RUN_LINT_ONLY=1 tests/run.sh
 
 fmt:
-	clang-format -i $(SRC) $(wildcard src/*/*.h src/*.h)
+	clang-format -i $(SRC) $(wildcard src/*/*/*.h src/*/*.h src/*.h)
 
 clean:
 	rm -rf build sandbox-mcp

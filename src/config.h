@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #define CONFIG_HEADERS_MAX 32
+#define CONFIG_MOUNTS_MAX 32
 
 struct config {
 	const char *backend;		/* "local", "opensandbox", "e2b" */
@@ -37,6 +38,8 @@ struct config {
 	bool keep;
 	const char *local_root;
 	const char *local_isolation;	/* "namespaces" / "none" */
+	const char *mounts[CONFIG_MOUNTS_MAX];	/* local: "HOST:SANDBOX[:ro]" */
+	size_t nmounts;
 	const char *log_level;
 	const char *template_name;	/* default template/image for the default sandbox */
 };

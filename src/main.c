@@ -36,7 +36,7 @@
 
 #define EXIT_USAGE 2
 
-enum arg_kind { A_STR, A_BOOL, A_INT, A_HEADER };
+enum arg_kind { A_STR, A_BOOL, A_INT, A_HEADER, A_MOUNT };
 
 struct opt {
 	const char *name;
@@ -100,7 +100,9 @@ static const struct opt opts[] = {
 	{ "local-root", A_STR, OFF(local_root), "Local", "DIR", NULL,
 	  "state directory (default $XDG_STATE_HOME/sandbox-mcp or ~/.local/state/sandbox-mcp)" },
 	{ "local-isolation", A_STR, OFF(local_isolation), "Local", "namespaces|none", NULL,
-	  "namespaces (default) or none (plain processes, no isolation)" },
+	  "namespaces (default) or none (plain processes, no isolation; loudly logged)" },
+	{ "mount", A_MOUNT, OFF(mounts), "Local", "HOST:SANDBOX[:ro]", NULL,
+	  "a host directory inside every local sandbox, read-write or :ro (repeatable; the agent cannot add one)" },
 };
 
 static void
@@ -194,6 +196,11 @@ set_opt(struct config *cfg, const struct opt *o, const char *val)
 		if (cfg->nheaders == CONFIG_HEADERS_MAX)
 			die_usage("too many --header flags (the limit is %d)", CONFIG_HEADERS_MAX);
 		cfg->headers[cfg->nheaders++] = val;
+		break;
+	case A_MOUNT:
+		if (cfg->nmounts == CONFIG_MOUNTS_MAX)
+			die_usage("too many --mount flags (the limit is %d)", CONFIG_MOUNTS_MAX);
+		cfg->mounts[cfg->nmounts++] = val;
 		break;
 	}
 }
@@ -521,6 +528,14 @@ cmd_doctor(const struct config *cfg, struct tools *t)
 	int problems = 0;
 
 	fprintf(stdout, "backend: %s\n", tools_backend_ops(t)->name);
+	if (local) {
+		struct buf d = { 0 };
+
+		local_describe(cfg, &d);
+		if (d.p != NULL)
+			fputs(d.p, stdout);
+		buf_fini(&d);
+	}
 	if (cfg->domain)
 		fprintf(stdout, "domain: %s\n", cfg->domain);
 	if (cfg->api_url)
@@ -572,6 +587,9 @@ main(int argc, char **argv)
 	char *owned[2] = { NULL, NULL };
 	int first, rc;
 
+	/* A local sandbox's supervisor: this binary re-executed, before anything else. */
+	if (argc >= 2 && strcmp(argv[1], LOCAL_SUPERVISOR_ARG) == 0)
+		return local_supervisor_main(argc, argv);
 	first = parse_args(argc, argv, &cfg);
 	config_settle(&cfg);
 	cmd = first < argc ? argv[first] : NULL;

@@ -77,6 +77,9 @@ struct sb_create {
 	int auto_pause;			/* -1 unset, 0, 1 */
 	int secure;			/* -1 unset, 0, 1 */
 	const char *entrypoint;		/* optional command for images that need one */
+	bool ephemeral;			/* dies with this server process, however it ends (the
+					 * session's default sandbox without --keep); backends
+					 * that cannot tie a sandbox's life to it ignore this */
 };
 
 struct sb_info {
@@ -89,6 +92,9 @@ struct sb_info {
 	size_t nmetadata;
 	const char *note;		/* a sentence the agent should see (e.g. "no isolation"), or NULL */
 	const char *cpu, *memory;	/* as reported, or NULL */
+	const struct kv *limits;	/* what the sandbox is held to and by what, e.g. memory ->
+					 * "256Mi, enforced by cgroup v2"; may be empty */
+	size_t nlimits;
 };
 
 struct sb_list_req {

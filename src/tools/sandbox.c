@@ -30,6 +30,8 @@
 	"\"metadata\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}," \
 	"\"cpu\":{\"type\":[\"string\",\"null\"]},"                                      \
 	"\"memory\":{\"type\":[\"string\",\"null\"]},"                                   \
+	"\"limits\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"  \
+	"\"description\":\"limits in force and what enforces them\"},"                    \
 	"\"note\":{\"type\":\"string\",\"description\":\"something the agent should "   \
 	"know about this sandbox\"}"
 
@@ -153,6 +155,8 @@ write_info(struct jsonw *w, const struct sb_info *in, const char *default_id)
 		jsonw_kstr(w, "cpu", in->cpu);
 	if (in->memory != NULL)
 		jsonw_kstr(w, "memory", in->memory);
+	if (in->nlimits > 0)
+		tools_write_kv_obj(w, "limits", in->limits, in->nlimits);
 	if (in->note != NULL)
 		jsonw_kstr(w, "note", in->note);
 	if (default_id != NULL)

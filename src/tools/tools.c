@@ -134,6 +134,7 @@ default_create(struct tool_ctx *ctx, char **id, struct err *e)
 	req.template_name = t->cfg != NULL ? t->cfg->template_name : NULL;
 	req.auto_pause = -1;
 	req.secure = -1;
+	req.ephemeral = !(t->cfg != NULL && t->cfg->keep);
 	if (ctx->on_progress != NULL)
 		ctx->on_progress(ctx->listener, "creating this session's default sandbox");
 	tools_call_init(ctx, &c, TOOLS_CREATE_DEADLINE_MS);

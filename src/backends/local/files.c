@@ -1,60 +1,48 @@
 /*
- * local_fs.c -- file operations on a local sandbox.
+ * files.c -- file operations on a local sandbox.
  *
- * Each path is opened inside the sandbox by local_helper(): a child that joined the
- * sandbox's user and mount namespaces, so the kernel resolves `..` and symlinks in the
- * sandbox's own view and read-only mounts refuse writes. The fd it passes back is used here.
- * Walks below that fd (file_list, file_search, recursive remove, a move across mounts) use
- * *at() calls with O_NOFOLLOW on names read from the directory, so they never leave the
- * tree that was opened. When sandbox-mcp runs as root, host-side work runs with the fsuid
- * of the sandbox's root (local_fs_enter), so permissions and new files' owners match it.
+ * Each path is opened inside the sandbox by a helper: a child of the server that joins the
+ * sandbox's locked user and mount namespaces (their fds come from the supervisor), takes
+ * the sandbox user's uid and the sandbox's Landlock rules, and opens the path there, so
+ * `..` and symlinks resolve exactly as for the sandbox's own processes, read-only mounts
+ * refuse writes, and Landlock refuses writes outside the writable directories. The fd it
+ * passes back is used here. Walks below that fd (file_list, file_search, recursive remove,
+ * a move across mounts) use *at() calls with O_NOFOLLOW on names read from the directory,
+ * so they never leave the tree that was opened. When the server runs as root, host-side
+ * work runs with the fsuid of the sandbox's user (local_fs_enter), so permissions and new
+ * files' owners match it. Isolation none opens paths in-process, relative to the workspace.
  */
-#define LOCAL_INTERNAL
-#include "backends/local.h"
+#include "backends/local/internal.h"
 #include "util/glob.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/mem.h"
+#include "util/time.h"
 
 #define LIST_MAX 10000
 #define SEARCH_MATCH_MAX 10000
 #define SEARCH_VISIT_MAX 200000
 #define WALK_DEPTH_MAX 64
 #define COPY_CHUNK 65536
+#define HELPER_MS 30000
 
 #define L_PROC_SUPER_MAGIC 0x9fa0
 #define L_SYSFS_MAGIC 0x62656572
-#define L_STATX_ATTR_MOUNT_ROOT 0x2000ULL
-
-#ifndef SYS_statx
-#define SYS_statx 332
-#endif
-
-struct l_statx {
-	uint32_t mask, blksize;
-	uint64_t attributes;
-	uint32_t nlink, uid, gid;
-	uint16_t mode, pad1;
-	uint64_t ino, size, blocks, attributes_mask;
-	struct {
-		int64_t sec;
-		uint32_t nsec;
-		int32_t pad;
-	} atime, btime, ctime, mtime;
-	uint32_t rdev_major, rdev_minor, dev_major, dev_minor;
-	uint64_t mnt_id;
-	uint64_t spare[13];
-};
 
 static struct local *
 LOC(struct backend *b)
@@ -62,12 +50,283 @@ LOC(struct backend *b)
 	return (struct local *)(void *)b;
 }
 
+/* ---- the path helper ---------------------------------------------------------------------- */
+
+enum { LH_OPEN = 1, LH_MKDIRP, LH_LSTAT };
+
+struct lh_req {
+	int op;
+	const char *path;		/* as the sandbox sees it (relative = under the workspace) */
+	int flags;
+	mode_t mode;
+	bool mkparents;
+};
+
+struct lh_rep {
+	int err;			/* errno, 0 ok */
+	int step;			/* non-zero: entering the sandbox failed at this step */
+	bool created;
+	struct stat st;
+	int linklen;
+	char link[PATH_MAX];
+};
+
+/* What a helper needs to enter a sandbox; prepared before the fork. */
+struct lh_enter {
+	int user, mnt;			/* namespaces of the sandbox's commands, -1 = isolation none */
+	unsigned uid;			/* the sandbox user inside */
+	const char *write[5 + LOCAL_MOUNTS_MAX + 1];	/* Landlock's writable directories */
+	size_t nwrite;
+};
+
+/* mkdir of every ancestor of p (p is edited and restored). */
+static void
+mkparents(int base, char *p)
+{
+	for (size_t i = 1; p[i] != '\0'; i++) {
+		if (p[i] == '/' && p[i - 1] != '/') {
+			p[i] = '\0';
+			mkdirat(base, p, 0755);
+			p[i] = '/';
+		}
+	}
+}
+
+static void
+lh_do(int base, const struct lh_req *rq, struct lh_rep *rp, int *fd)
+{
+	char p[PATH_MAX];
+	size_t n = strlen(rq->path);
+	ssize_t k;
+
+	*fd = -1;
+	if (n == 0 || n >= sizeof(p)) {
+		rp->err = n == 0 ? ENOENT : ENAMETOOLONG;
+		return;
+	}
+	memcpy(p, rq->path, n + 1);
+	switch (rq->op) {
+	case LH_OPEN:
+		if (rq->mkparents)
+			mkparents(base, p);
+		*fd = openat(base, p, rq->flags | O_CLOEXEC, rq->mode);
+		if (*fd < 0)
+			rp->err = errno;
+		break;
+	case LH_MKDIRP:
+		while (n > 1 && p[n - 1] == '/')
+			p[--n] = '\0';
+		mkparents(base, p);
+		if (mkdirat(base, p, 0755) == 0)
+			rp->created = true;
+		else if (errno != EEXIST) {
+			rp->err = errno;
+			break;
+		}
+		*fd = openat(base, p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (*fd < 0)
+			rp->err = errno == ENOTDIR ? EEXIST : errno;
+		break;
+	case LH_LSTAT:
+		if (fstatat(base, p, &rp->st, AT_SYMLINK_NOFOLLOW) < 0) {
+			rp->err = errno;
+			break;
+		}
+		if (S_ISLNK(rp->st.st_mode)) {
+			k = readlinkat(base, p, rp->link, sizeof(rp->link) - 1);
+			if (k >= 0) {
+				rp->link[k] = '\0';
+				rp->linklen = (int)k;
+			}
+		}
+		break;
+	default:
+		rp->err = EINVAL;
+	}
+}
+
+/* Enters the sandbox: its user namespace, its (locked) mount namespace, its user's ids,
+ * its Landlock rules. Async-signal-safe (a child of the multi-threaded server). */
+static int
+lh_enter(const struct lh_enter *en, int *step)
+{
+	if (setns(en->user, CLONE_NEWUSER) < 0) {
+		*step = STEP_USERNS2;
+		return errno;
+	}
+	if (setns(en->mnt, CLONE_NEWNS) < 0) {
+		*step = STEP_PRIVATE;
+		return errno;
+	}
+	if (syscall(SYS_setgroups, 0, NULL) < 0 && errno != EPERM) {
+		*step = STEP_SETUID;
+		return errno;
+	}
+	if (syscall(SYS_setresgid, en->uid, en->uid, en->uid) < 0 ||
+	    syscall(SYS_setresuid, en->uid, en->uid, en->uid) < 0) {
+		*step = STEP_SETUID;
+		return errno;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    local_landlock_apply(en->write, en->nwrite) < 0) {
+		*step = STEP_LANDLOCK;
+		return errno != 0 ? errno : EPERM;
+	}
+	return 0;
+}
+
+static void __attribute__((noreturn))
+h_main(const struct lh_enter *en, int sock, const struct lh_req *rq, pid_t parent)
+{
+	static struct lh_rep rp;	/* the child's own copy; too big for a small stack */
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m;
+	struct iovec iov;
+	int fd = -1, step = STEP_NONE, err;
+
+	memset(&rp, 0, sizeof(rp));
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != parent)
+		_exit(1);
+	umask(022);
+	err = lh_enter(en, &step);
+	if (err != 0) {
+		rp.err = err;
+		rp.step = step;
+	} else if (chdir(LOCAL_WS) < 0) {
+		rp.err = errno;
+		rp.step = STEP_CHDIR;
+	} else {
+		lh_do(AT_FDCWD, rq, &rp, &fd);
+	}
+	memset(&m, 0, sizeof(m));
+	iov.iov_base = &rp;
+	iov.iov_len = sizeof(rp);
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	if (fd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&u, 0, sizeof(u));
+		m.msg_control = u.b;
+		m.msg_controllen = sizeof(u.b);
+		cm = CMSG_FIRSTHDR(&m);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
+	}
+	sendmsg(sock, &m, MSG_NOSIGNAL);
+	_exit(0);
+}
+
+static int
+helper_wait(int sock, pid_t pid, struct lh_rep *rp, int *fd, struct call *c, struct err *e)
+{
+	int64_t dl = deadline_min(c != NULL ? c->deadline : DEADLINE_NONE,
+	    deadline_in_ms(HELPER_MS));
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m;
+	struct iovec iov;
+	ssize_t n;
+
+	for (;;) {
+		struct pollfd pf[2] = { { sock, POLLIN, 0 },
+			{ cancel_fd(c != NULL ? c->cancel : NULL), POLLIN, 0 } };
+		int pr = poll(pf, pf[1].fd >= 0 ? 2 : 1, deadline_left_ms(dl));
+
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr == 0)
+			return err_set(e, c != NULL && deadline_passed(c->deadline) ? ERR_TIMEOUT :
+			    ERR_BACKEND, "the file operation did not finish in time");
+		if (pr > 0 && (pf[1].revents & POLLIN))
+			return err_set(e, ERR_CANCELLED, "the file operation was cancelled");
+		if (pr > 0)
+			break;
+		return err_set(e, ERR_IO, "file operation: poll: %s", strerror(errno));
+	}
+	memset(&m, 0, sizeof(m));
+	memset(&u, 0, sizeof(u));
+	iov.iov_base = rp;
+	iov.iov_len = sizeof(*rp);
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = u.b;
+	m.msg_controllen = sizeof(u.b);
+	do
+		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); n > 0 && cm != NULL;
+	    cm = CMSG_NXTHDR(&m, cm))
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			memcpy(fd, CMSG_DATA(cm), sizeof(*fd));
+	if (n != (ssize_t)sizeof(*rp))
+		return err_set(e, ERR_BACKEND, "the sandbox's file helper (pid %d) died", (int)pid);
+	return 0;
+}
+
+/* Runs one path operation inside the sandbox (en->user >= 0) or in-process relative to
+ * basefd (isolation none). *fd gets the opened fd or -1. */
+static int
+local_helper(const struct lh_enter *en, int basefd, const struct lh_req *rq,
+    struct lh_rep *rp, int *fd, struct call *c, struct err *e)
+{
+	int sv[2], rc;
+	pid_t pid, parent = getpid();
+
+	memset(rp, 0, sizeof(*rp));
+	*fd = -1;
+	if (en->user < 0) {
+		lh_do(basefd, rq, rp, fd);
+		return 0;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return err_set(e, ERR_IO, "file operation: socketpair: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return err_set(e, ERR_IO, "file operation: fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		h_main(en, sv[1], rq, parent);
+	}
+	close(sv[1]);
+	rc = helper_wait(sv[0], pid, rp, fd, c, e);
+	close(sv[0]);
+	if (rc != 0) {
+		kill(pid, SIGKILL);
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (rc == 0 && rp->step != STEP_NONE) {
+		rc = err_set(e, ERR_BACKEND, "could not enter the sandbox: %s failed (%s)",
+		    local_step_name(rp->step), strerror(rp->err));
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
+	return rc;
+}
+
 /* ---- paths and errors ------------------------------------------------------------------- */
 
 struct lfs {
 	struct local *L;
 	struct lsb sb;
-	struct lns ns;
+	struct lh_enter en;
+	char home[PATH_MAX];
 	int wsfd;		/* isolation none: the workspace, base of relative paths */
 	struct call *c;
 };
@@ -76,30 +335,59 @@ static int
 fs_open(struct backend *b, const char *id, struct call *c, struct lfs *fs, struct err *e)
 {
 	char ws[PATH_MAX];
-	int rc;
+	int ns[2] = { -1, -1 }, rc;
 
 	memset(fs, 0, sizeof(*fs));
 	fs->L = LOC(b);
 	fs->c = c;
 	fs->wsfd = -1;
-	fs->ns.user = fs->ns.mnt = fs->ns.pid = fs->ns.ipc = fs->ns.uts = fs->ns.net = -1;
-	rc = local_sb_load(fs->L, id, c->a, &fs->sb, e);
-	if (rc == 0)
-		rc = local_sb_ns(fs->L, &fs->sb, &fs->ns, false, e);
-	if (rc == 0 && !fs->sb.isolate) {
-		local_path(ws, &fs->sb, "workspace");
+	fs->en.user = fs->en.mnt = -1;
+	rc = store_load(fs->L, id, c->a, &fs->sb, e);
+	if (rc != 0)
+		return rc;
+	if (!fs->sb.isolate) {
+		store_path(ws, &fs->sb, "workspace");
 		fs->wsfd = open(ws, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (fs->wsfd < 0)
-			rc = err_set(e, ERR_IO, "cannot open the workspace %s: %s", ws,
+			return err_set(e, ERR_IO, "cannot open the workspace %s: %s", ws,
 			    strerror(errno));
+		return 0;
 	}
-	return rc;
+	rc = spawn_simple(fs->L, &fs->sb, W_NS, 0, 0, ns, 2, c, e);
+	if (rc == 0 && (ns[0] < 0 || ns[1] < 0))
+		rc = err_set(e, ERR_BACKEND, "the supervisor of sandbox %s did not hand over its "
+		    "namespaces", id);
+	if (rc != 0) {
+		if (ns[0] >= 0)
+			close(ns[0]);
+		if (ns[1] >= 0)
+			close(ns[1]);
+		return rc;
+	}
+	fs->en.user = ns[0];
+	fs->en.mnt = ns[1];
+	fs->en.uid = fs->L->in_uid;
+	{
+		struct rootfs_plan p;
+
+		memset(&p, 0, sizeof(p));
+		p.user = fs->L->user;
+		p.mounts = fs->L->mounts;
+		p.nmounts = fs->L->nmounts;
+		fs->en.nwrite = rootfs_writable(&p, fs->en.write,
+		    sizeof(fs->en.write) / sizeof(fs->en.write[0]), fs->home, sizeof(fs->home));
+	}
+	return 0;
 }
 
 static void
 fs_close(struct lfs *fs)
 {
-	local_ns_close(&fs->ns);
+	if (fs->en.user >= 0)
+		close(fs->en.user);
+	if (fs->en.mnt >= 0)
+		close(fs->en.mnt);
+	fs->en.user = fs->en.mnt = -1;
 	if (fs->wsfd >= 0)
 		close(fs->wsfd);
 	fs->wsfd = -1;
@@ -166,7 +454,7 @@ show_path(const struct lfs *fs, const char *path)
 		if (fs->sb.isolate)
 			full = arena_printf(fs->c->a, "%s/%s", LOCAL_WS, path);
 		else {
-			local_path(ws, &fs->sb, "workspace");
+			store_path(ws, &fs->sb, "workspace");
 			full = arena_printf(fs->c->a, "%s/%s", ws, path);
 		}
 	}
@@ -192,7 +480,7 @@ fs_err(const struct lfs *fs, struct err *e, int errnum, const char *verb, const 
 		    "path is not a directory)", show);
 	case EROFS:
 		return err_set(e, ERR_INVAL, fs->sb.isolate ? "cannot %s %s: it is read-only in "
-		    "the sandbox; only /workspace, /tmp and /root are writable" :
+		    "the sandbox; only /workspace, /tmp and your home are writable" :
 		    "cannot %s %s: the file system is read-only", verb, show);
 	case EACCES:
 	case EPERM:
@@ -237,71 +525,12 @@ fs_help(struct lfs *fs, int op, const char *path, int flags, mode_t mode, bool m
 	rq.flags = flags;
 	rq.mode = mode;
 	rq.mkparents = mkparents;
-	rc = local_helper(&fs->ns, fs->wsfd, &rq, rp, fd, fs->c, e);
+	rc = local_helper(&fs->en, fs->wsfd, &rq, rp, fd, fs->c, e);
 	if (rc != 0)
 		return rc;
 	if (rp->err != 0)
 		return fs_err(fs, e, rp->err, verb, show_path(fs, path));
 	return 0;
-}
-
-static bool
-is_mount_root(int dirfd, const char *name)
-{
-	struct l_statx sx;
-	struct stat a, b;
-
-	memset(&sx, 0, sizeof(sx));
-	if (syscall(SYS_statx, dirfd, name, AT_SYMLINK_NOFOLLOW, 0, &sx) == 0 &&
-	    (sx.attributes_mask & L_STATX_ATTR_MOUNT_ROOT))
-		return (sx.attributes & L_STATX_ATTR_MOUNT_ROOT) != 0;
-	return fstat(dirfd, &a) == 0 && fstatat(dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    a.st_dev != b.st_dev;
-}
-
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void
-names_free(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
-/* Sorted names of a directory (not . and ..); heap, free with names_free. */
-static char **
-read_names(int dirfd, size_t *n)
-{
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	char **v = NULL;
-	size_t cap = 0;
-
-	*n = 0;
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 32;
-			v = xrealloc(v, cap * sizeof(*v));
-		}
-		v[(*n)++] = xstrdup(de->d_name);
-	}
-	closedir(d);
-	if (*n > 1)
-		qsort(v, *n, sizeof(*v), name_cmp);
-	return v;
 }
 
 static void
@@ -328,64 +557,6 @@ base_name(const char *path)
 }
 
 /* ---- recursive remove and copy ----------------------------------------------------------- */
-
-static int
-rmtree_at(int dirfd, const char *name, int depth)
-{
-	struct stat st;
-	char **names;
-	size_t n;
-	int fd, rc = 0;
-
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? errno : 0;
-	if (depth > WALK_DEPTH_MAX * 4)
-		return ELOOP;
-	/* Pin the directory first: the sandbox may swap it for a symlink meanwhile, and a
-	 * chmod by name would follow that link on the host. */
-	fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOTDIR ? (unlinkat(dirfd, name, 0) < 0 ? errno : 0) : errno;
-	if (fstat(fd, &st) == 0 && (st.st_mode & 0700) != 0700) {
-		char self[64];
-
-		snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-		chmod(self, (st.st_mode & 07777) | 0700);
-	}
-	{
-		int rd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
-
-		close(fd);
-		fd = rd;
-	}
-	if (fd < 0)
-		return errno;
-	names = read_names(fd, &n);
-	for (size_t i = 0; i < n; i++) {
-		int r;
-
-		if (is_mount_root(fd, names[i])) {
-			rc = EBUSY;
-			continue;
-		}
-		r = rmtree_at(fd, names[i], depth + 1);
-		if (r != 0 && rc == 0)
-			rc = r;
-	}
-	names_free(names, n);
-	close(fd);
-	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		rc = errno;
-	return rc;
-}
-
-int
-local_rmtree(int dirfd, const char *name)
-{
-	return rmtree_at(dirfd, name, 0);
-}
 
 static int
 copy_file(int sfd, const char *sname, int dfd, const char *dname, mode_t mode)
@@ -467,10 +638,10 @@ copy_tree(int sfd, const char *sname, int dfd, const char *dname, int depth)
 		rc = errno;
 		goto out;
 	}
-	names = read_names(s2, &n);
+	names = local_read_names(s2, &n);
 	for (size_t i = 0; i < n && rc == 0; i++)
 		rc = copy_tree(s2, names[i], d2, names[i], depth + 1);
-	names_free(names, n);
+	local_names_free(names, n);
 	if (rc == 0 && fchmod(d2, st.st_mode & 07777) < 0)
 		rc = errno;
 out:
@@ -658,7 +829,7 @@ static void
 list_walk(struct walk *w, int dirfd, const char *prefix, int depth)
 {
 	size_t n;
-	char **names = read_names(dirfd, &n);
+	char **names = local_read_names(dirfd, &n);
 
 	for (size_t i = 0; i < n; i++) {
 		struct stat st;
@@ -693,7 +864,7 @@ list_walk(struct walk *w, int dirfd, const char *prefix, int depth)
 			}
 		}
 	}
-	names_free(names, n);
+	local_names_free(names, n);
 }
 
 int
@@ -750,7 +921,7 @@ static void
 search_walk(struct walk *w, int dirfd, const char *show, const char *rel, int depth)
 {
 	size_t n;
-	char **names = read_names(dirfd, &n);
+	char **names = local_read_names(dirfd, &n);
 
 	for (size_t i = 0; i < n && !w->truncated; i++) {
 		struct stat st;
@@ -792,7 +963,7 @@ search_walk(struct walk *w, int dirfd, const char *show, const char *rel, int de
 			close(sub);
 		}
 	}
-	names_free(names, n);
+	local_names_free(names, n);
 }
 
 int
@@ -906,7 +1077,7 @@ local_file_move(struct backend *b, const char *id, const char *src, const char *
 		rc = fs_err(&fs, e, errno, "move", show_path(&fs, src));
 		goto out;
 	}
-	if (is_mount_root(sfd, sbase)) {
+	if (local_is_mount_root(sfd, sbase)) {
 		rc = fs_err(&fs, e, EBUSY, "move", show_path(&fs, src));
 		goto out;
 	}
@@ -919,10 +1090,10 @@ local_file_move(struct backend *b, const char *id, const char *src, const char *
 	/* Across mounts (e.g. /tmp to /workspace): copy, then remove the source. */
 	r = copy_tree(sfd, sbase, dfd, dbase, 0);
 	if (r == 0)
-		r = rmtree_at(sfd, sbase, 0);
+		r = local_rmtree(sfd, sbase);
 	if (r != 0) {
 		if (fstatat(sfd, sbase, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			rmtree_at(dfd, dbase, 0);	/* the source is intact: undo the copy */
+			local_rmtree(dfd, dbase);	/* the source is intact: undo the copy */
 		rc = fs_err(&fs, e, r, "move", show_path(&fs, src));
 	}
 out:
@@ -969,11 +1140,11 @@ local_file_remove(struct backend *b, const char *id, const char *path, bool *rem
 			rc = fs_err(&fs, e, errno, "remove", show_path(&fs, path));
 		goto out;
 	}
-	if (is_mount_root(fd, base)) {
+	if (local_is_mount_root(fd, base)) {
 		rc = fs_err(&fs, e, EBUSY, "remove", show_path(&fs, path));
 		goto out;
 	}
-	r = rmtree_at(fd, base, 0);
+	r = local_rmtree(fd, base);
 	if (r != 0)
 		rc = fs_err(&fs, e, r, "remove", show_path(&fs, path));
 	else if (removed != NULL)

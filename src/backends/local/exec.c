@@ -1,0 +1,1008 @@
+/*
+ * exec.c -- commands in a local sandbox, from the server's side: foreground exec with
+ * streamed output, background processes (their records under procs/<pid>/, kept by the
+ * supervisor), and the process ops.
+ *
+ * A foreground command's stdin, stdout and stderr are pipes of ours handed to init through
+ * the supervisor, so output never passes through another process. The connection to the
+ * supervisor stays open for the command's life: closing it (this thread gives up, or the
+ * server dies) kills the command.
+ *
+ * procs/<pid>/ (pid = the process id inside the sandbox), written by the supervisor:
+ *   info.json  pid, command, started_at
+ *   out        the first BG_HEAD_MAX bytes of stdout and stderr, interleaved
+ *   tail       a ring holding the last BG_TAIL_MAX bytes past those
+ *   total      how many bytes the process wrote (20 digits)
+ *   stdin      a FIFO; the supervisor holds a write end until process_send_stdin closes it
+ *   exit       "CODE SIGNAL\n" once the process ended
+ */
+#include "backends/local/internal.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "json/json.h"
+#include "util/log.h"
+#include "util/mem.h"
+#include "util/time.h"
+
+#define EXEC_CHUNK 65536
+#define EXEC_GRACE_MS 200	/* after the shell exits, for leftovers holding its output */
+#define EXEC_KILL_WAIT_MS 2000	/* after a kill, for the last output and the status */
+#define PROC_POLL_MS 25
+#define PROC_OUTPUT_DEFAULT (1024 * 1024)
+#define PROC_INFO_MAX 65536
+
+static struct local *
+LOC(struct backend *b)
+{
+	return (struct local *)(void *)b;
+}
+
+/* write() that turns SIGPIPE into EPIPE for this thread only. */
+static ssize_t
+write_nosig(int fd, const void *p, size_t n)
+{
+	sigset_t set, old, pending;
+	struct timespec zero = { 0, 0 };
+	ssize_t r;
+	int saved;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	r = write(fd, p, n);
+	saved = errno;
+	if (r < 0 && saved == EPIPE && !sigismember(&old, SIGPIPE)) {
+		sigpending(&pending);
+		if (sigismember(&pending, SIGPIPE))
+			sigtimedwait(&set, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return r;
+}
+
+static void
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void
+xclose(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* ---- the request: cwd, environment -------------------------------------------------------- */
+
+static void
+env_put(struct buf *b, size_t *n, const char *key, const char *value)
+{
+	buf_printf(b, NULL, "%s=%s", key, value != NULL ? value : "");
+	buf_putc(b, '\0', NULL);
+	(*n)++;
+}
+
+/* Later entries win in getenv() of most programs, but not all: drop overridden keys. */
+static bool
+overridden(const char *key, const struct kv *a, size_t na, const struct kv *b, size_t nb)
+{
+	for (size_t i = 0; i < na; i++)
+		if (strcmp(a[i].key, key) == 0)
+			return true;
+	for (size_t i = 0; i < nb; i++)
+		if (strcmp(b[i].key, key) == 0)
+			return true;
+	return false;
+}
+
+/* payload = cwd \0 command \0 env... ; returns the number of environment strings. */
+static size_t
+payload_build(const struct local *L, const struct lsb *sb, const struct exec_req *req,
+    const char *cwd, struct buf *b)
+{
+	const struct kv *se = sb->env, *re = req->env;
+	size_t ns = sb->nenv, nr = req->nenv, n = 0;
+	char home[PATH_MAX], tmp[PATH_MAX];
+	struct kv base[12];
+	size_t nb = 0;
+
+	if (sb->isolate) {
+		snprintf(home, sizeof(home), "/home/%s", L->user);
+		snprintf(tmp, sizeof(tmp), "/tmp");
+		base[nb++] = (struct kv){ "USER", L->user };
+		base[nb++] = (struct kv){ "LOGNAME", L->user };
+	} else {
+		store_path(home, sb, "home");
+		snprintf(tmp, sizeof(tmp), "%s", "/tmp");
+		base[nb++] = (struct kv){ "USER", L->host_user };
+		base[nb++] = (struct kv){ "LOGNAME", L->host_user };
+	}
+	base[nb++] = (struct kv){ "PATH",
+	    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
+	base[nb++] = (struct kv){ "HOME", home };
+	base[nb++] = (struct kv){ "TMPDIR", tmp };
+	base[nb++] = (struct kv){ "SHELL", "/bin/bash" };
+	base[nb++] = (struct kv){ "LANG", "C.UTF-8" };
+	base[nb++] = (struct kv){ "TERM", "dumb" };
+	base[nb++] = (struct kv){ "HOSTNAME", sb->id };
+	base[nb++] = (struct kv){ "SANDBOX_ID", sb->id };
+	base[nb++] = (struct kv){ "PWD", cwd };
+	buf_puts(b, cwd, NULL);
+	buf_putc(b, '\0', NULL);
+	buf_puts(b, req->command, NULL);
+	buf_putc(b, '\0', NULL);
+	for (size_t i = 0; i < nb; i++)
+		if (!overridden(base[i].key, se, ns, re, nr))
+			env_put(b, &n, base[i].key, base[i].value);
+	for (size_t i = 0; i < ns; i++)
+		if (!overridden(se[i].key, NULL, 0, re, nr))
+			env_put(b, &n, se[i].key, se[i].value);
+	for (size_t i = 0; i < nr; i++)
+		env_put(b, &n, re[i].key, re[i].value);
+	return n;
+}
+
+static const char *
+cwd_of(const struct lsb *sb, const char *cwd, struct arena *a)
+{
+	char ws[PATH_MAX];
+
+	if (sb->isolate) {
+		if (cwd == NULL || cwd[0] == '\0')
+			return LOCAL_WS;
+		return cwd[0] == '/' ? cwd : arena_printf(a, "%s/%s", LOCAL_WS, cwd);
+	}
+	store_path(ws, sb, "workspace");
+	if (cwd == NULL || cwd[0] == '\0')
+		return arena_strdup(a, ws);
+	return cwd[0] == '/' ? cwd : arena_printf(a, "%s/%s", ws, cwd);
+}
+
+static int
+start_error(struct err *e, const struct lsb *sb, int step, int errnum, const char *cwd,
+    const char *detail)
+{
+	if (step == STEP_CHDIR && (errnum == ENOENT || errnum == ENOTDIR))
+		return err_set(e, ERR_NOTFOUND, "working directory %s does not exist in the "
+		    "sandbox; create it with file_mkdir or omit cwd", cwd);
+	if (step == STEP_CHDIR)
+		return err_set(e, ERR_INVAL, "cannot use working directory %s: %s", cwd,
+		    strerror(errnum));
+	if (step == STEP_FORK && errnum == EAGAIN)
+		return err_set(e, ERR_BACKEND, "sandbox %s is at its process limit (%lld), so the "
+		    "command could not start; end some processes (process_list, process_kill)",
+		    sb->id, (long long)sb->lim.pids);
+	return spawn_step_error(e, sb->id, step, errnum, detail);
+}
+
+/* OOM kills so far in the sandbox: its memory cgroup's count, else the supervisor's. */
+static int64_t
+oom_count(const struct lsb *sb)
+{
+	char path[PATH_MAX], buf[32];
+	int64_t n = sb->has_sup ? limits_cg_oom_kills(&sb->sup.cg) : -1;
+	ssize_t k;
+	int fd;
+
+	if (n >= 0)
+		return n;
+	store_path(path, sb, "oom");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	k = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (k <= 0)
+		return 0;
+	buf[k] = '\0';
+	return strtoll(buf, NULL, 10);
+}
+
+static const char *
+oom_note(const struct lsb *sb, struct arena *a)
+{
+	char mem[32];
+
+	limits_format_memory(sb->lim.memory, mem, sizeof(mem));
+	return arena_printf(a, "killed: out of memory (limit %s); ask for more with "
+	    "sandbox_create resources.memory", mem);
+}
+
+/* ---- foreground ------------------------------------------------------------------------- */
+
+enum { WHY_NONE, WHY_TIMEOUT, WHY_DEADLINE, WHY_CANCEL, WHY_STOP };
+
+struct fg {
+	const struct lsb *sb;
+	exec_event_fn fn;
+	void *arg;
+	int sock;
+	struct wire_in rd;
+	pid_t pid;			/* inside, once started */
+	bool started, have_status, failed, killed, sock_eof;
+	int status;
+	int fstep, ferr;
+	char fdetail[128];
+	int why;
+	char pidstr[24];
+};
+
+static void
+fg_kill(struct fg *f, int why)
+{
+	if (f->why == WHY_NONE)
+		f->why = why;
+	if (f->killed)
+		return;
+	f->killed = true;
+	if (f->pid > 0)
+		wire_send(f->sock, W_SIGNAL, 0, -f->pid, SIGKILL, 0, NULL, 0, NULL, 0);
+}
+
+/* Takes what the supervisor said; false once the connection ended. */
+static bool
+fg_messages(struct fg *f)
+{
+	int rc;
+
+	while ((rc = wire_read(&f->rd, f->sock)) == 1) {
+		switch (f->rd.h.type) {
+		case W_STARTED:
+			f->started = true;
+			f->pid = f->rd.h.a;
+			snprintf(f->pidstr, sizeof(f->pidstr), "%d", (int)f->pid);
+			if (f->killed)
+				wire_send(f->sock, W_SIGNAL, 0, -f->pid, SIGKILL, 0, NULL, 0, NULL, 0);
+			if (f->fn != NULL) {
+				struct exec_event ev = { EXEC_EV_START, NULL, 0, f->pidstr };
+
+				if (f->fn(f->arg, &ev) != 0)
+					fg_kill(f, WHY_STOP);
+			}
+			break;
+		case W_EXITED:
+			f->have_status = true;
+			f->status = f->rd.h.a;
+			break;
+		case W_FAILED:
+			f->failed = true;
+			f->fstep = f->rd.h.a;
+			f->ferr = f->rd.h.b;
+			snprintf(f->fdetail, sizeof(f->fdetail), "%s", f->rd.payload);
+			break;
+		default:
+			break;
+		}
+		wire_in_reset(&f->rd);
+	}
+	return rc == WIRE_MORE;
+}
+
+/* Reads what fd has; false at EOF. */
+static bool
+fg_output(struct fg *f, int fd, enum exec_event_type type, char *chunk)
+{
+	ssize_t n = read(fd, chunk, EXEC_CHUNK);
+
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN;
+	if (n == 0)
+		return false;
+	if (f->fn != NULL) {
+		struct exec_event ev = { type, chunk, (size_t)n, f->pidstr };
+
+		if (f->fn(f->arg, &ev) != 0 && !f->killed)
+			fg_kill(f, WHY_STOP);
+	}
+	return true;
+}
+
+static int
+decode_status(int status, int *sig)
+{
+	*sig = 0;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status)) {
+		*sig = WTERMSIG(status);
+		return 128 + *sig;
+	}
+	return -1;
+}
+
+static int
+fg_result(struct fg *f, const struct exec_req *req, const char *cwd, int64_t t0,
+    int64_t oom0, bool out_eof, bool err_eof, struct exec_result *res, struct call *c,
+    struct err *e)
+{
+	int sig;
+
+	res->pid = f->pidstr[0] != '\0' ? arena_strdup(c->a, f->pidstr) : NULL;
+	if (f->failed)
+		return start_error(e, f->sb, f->fstep, f->ferr, cwd, f->fdetail);
+	if (f->why == WHY_TIMEOUT) {
+		res->timed_out = true;
+		res->note = arena_printf(c->a, "the command was killed after its %lld ms timeout; "
+		    "the output it wrote until then is returned", (long long)req->timeout_ms);
+		return 0;
+	}
+	if (f->why == WHY_DEADLINE) {
+		res->timed_out = true;
+		return err_set(e, ERR_TIMEOUT, "the request's deadline passed after %lld ms, so the "
+		    "command was killed", (long long)(time_mono_ms() - t0));
+	}
+	if (f->why == WHY_CANCEL || f->why == WHY_STOP)
+		return err_set(e, ERR_CANCELLED, "the call was cancelled, so the command was killed");
+	if (!f->have_status)
+		return err_set(e, ERR_BACKEND, "the sandbox's supervisor ended before the command "
+		    "did (the sandbox was killed or expired)");
+	res->exited = true;
+	res->exit_code = decode_status(f->status, &sig);
+	if (sig == SIGKILL && oom_count(f->sb) > oom0)
+		res->note = oom_note(f->sb, c->a);
+	else if (sig != 0)
+		res->note = arena_printf(c->a, "the command was killed by signal %d", sig);
+	else if (!out_eof || !err_eof)
+		res->note = "the command left processes running that still hold its output; "
+		    "what they write after it exited is not returned (use background: true "
+		    "for servers)";
+	return 0;
+}
+
+static int
+exec_fg(struct local *L, struct lsb *sb, const struct exec_req *req, const char *cwd,
+    const struct buf *payload, size_t nenv, exec_event_fn fn, void *arg,
+    struct exec_result *res, struct call *c, struct err *e)
+{
+	struct fg f;
+	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, in[2] = { -1, -1 }, fds[3];
+	char *chunk = NULL;
+	size_t in_off = 0;
+	int64_t t0 = time_mono_ms(), tdl, dl, end_by = DEADLINE_NONE, oom0;
+	bool out_eof = false, err_eof = false;
+	int rc = 0, flags = sb->net_allow ? 0 : WX_DENY_NET;
+
+	memset(&f, 0, sizeof(f));
+	f.sb = sb;
+	f.fn = fn;
+	f.arg = arg;
+	f.sock = -1;
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
+	    (req->stdin_data != NULL ? pipe2(in, O_CLOEXEC) :
+	    (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC))) < 0) {
+		rc = err_set(e, ERR_IO, "could not start the command: %s", strerror(errno));
+		goto out;
+	}
+	oom0 = oom_count(sb);
+	f.sock = spawn_connect(L, sb, c, e);
+	if (f.sock < 0) {
+		rc = e->code;
+		goto out;
+	}
+	fds[0] = in[0];
+	fds[1] = out[1];
+	fds[2] = errp[1];
+	if ((rc = wire_send(f.sock, W_EXEC, 0, flags, 0, (int32_t)nenv, payload->p,
+	    payload->len, fds, 3)) != 0) {
+		rc = err_set(e, ERR_BACKEND, "could not start the command: the sandbox's "
+		    "supervisor did not take it (%s)", strerror(rc));
+		goto out;
+	}
+	xclose(&in[0]);
+	xclose(&out[1]);
+	xclose(&errp[1]);
+	set_nonblock(f.sock);
+	set_nonblock(out[0]);
+	set_nonblock(errp[0]);
+	if (in[1] >= 0) {
+		set_nonblock(in[1]);
+		if (req->stdin_len == 0)
+			xclose(&in[1]);
+	}
+	chunk = xmalloc(EXEC_CHUNK);
+	tdl = req->timeout_ms > 0 ? t0 + req->timeout_ms : DEADLINE_NONE;
+	dl = deadline_min(tdl, c->deadline);
+
+	/* Until the status is in and both pipes are drained (or the grace after exit ends). */
+	while (!((f.have_status || f.failed || f.sock_eof) && out_eof && err_eof)) {
+		struct pollfd pf[5];
+		int np = 0, ic = -1, is = -1, io = -1, ie = -1, ii = -1, pr;
+		bool ended = f.have_status || f.failed || f.sock_eof;
+		int64_t wake = f.killed || ended ? end_by : dl;
+
+		if (!f.killed && cancel_fd(c->cancel) >= 0) {
+			ic = np;
+			pf[np++] = (struct pollfd){ cancel_fd(c->cancel), POLLIN, 0 };
+		}
+		if (!f.sock_eof) {
+			is = np;
+			pf[np++] = (struct pollfd){ f.sock, POLLIN, 0 };
+		}
+		if (!out_eof) {
+			io = np;
+			pf[np++] = (struct pollfd){ out[0], POLLIN, 0 };
+		}
+		if (!err_eof) {
+			ie = np;
+			pf[np++] = (struct pollfd){ errp[0], POLLIN, 0 };
+		}
+		if (in[1] >= 0 && f.started) {
+			ii = np;
+			pf[np++] = (struct pollfd){ in[1], POLLOUT, 0 };
+		}
+		pr = poll(pf, (nfds_t)np, deadline_left_ms(wake));
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr < 0) {
+			fg_kill(&f, WHY_CANCEL);
+			break;
+		}
+		if (pr == 0) {
+			if (f.killed || ended)
+				break;	/* grace or kill wait is over */
+			fg_kill(&f, deadline_passed(tdl) ? WHY_TIMEOUT : WHY_DEADLINE);
+			end_by = deadline_in_ms(EXEC_KILL_WAIT_MS);
+			continue;
+		}
+		if (ic >= 0 && pf[ic].revents != 0) {
+			fg_kill(&f, WHY_CANCEL);
+			end_by = deadline_in_ms(EXEC_KILL_WAIT_MS);
+		}
+		if (is >= 0 && pf[is].revents != 0) {
+			bool was = f.have_status || f.failed;
+
+			if (!fg_messages(&f))
+				f.sock_eof = true;
+			if (!was && (f.have_status || f.failed || f.sock_eof) && !f.killed)
+				end_by = deadline_in_ms(EXEC_GRACE_MS);
+			if (f.failed) {
+				out_eof = err_eof = true;
+			}
+		}
+		if (io >= 0 && pf[io].revents != 0 && !fg_output(&f, out[0], EXEC_EV_STDOUT, chunk))
+			out_eof = true;
+		if (ie >= 0 && pf[ie].revents != 0 && !fg_output(&f, errp[0], EXEC_EV_STDERR, chunk))
+			err_eof = true;
+		if (ii >= 0 && pf[ii].revents != 0) {
+			ssize_t n = write_nosig(in[1], req->stdin_data + in_off,
+			    req->stdin_len - in_off);
+
+			if (n > 0)
+				in_off += (size_t)n;
+			if ((n < 0 && errno != EAGAIN && errno != EINTR) || in_off >= req->stdin_len)
+				xclose(&in[1]);
+		}
+		if (f.killed && end_by == DEADLINE_NONE)
+			end_by = deadline_in_ms(EXEC_KILL_WAIT_MS);
+	}
+	if (!(f.have_status || f.failed) && !f.killed)
+		fg_kill(&f, WHY_CANCEL);
+	rc = fg_result(&f, req, cwd, t0, oom0, out_eof, err_eof, res, c, e);
+out:
+	free(chunk);
+	wire_in_reset(&f.rd);
+	xclose(&f.sock);	/* a command still running dies with this connection */
+	xclose(&out[0]);
+	xclose(&out[1]);
+	xclose(&errp[0]);
+	xclose(&errp[1]);
+	xclose(&in[0]);
+	xclose(&in[1]);
+	return rc;
+}
+
+/* ---- background -------------------------------------------------------------------------- */
+
+static int
+exec_bg(struct local *L, struct lsb *sb, const char *cwd, const struct buf *payload,
+    size_t nenv, exec_event_fn fn, void *arg, struct exec_result *res, struct call *c,
+    struct err *e)
+{
+	struct wire_in r;
+	int sock, rc, flags = WX_BACKGROUND | (sb->net_allow ? 0 : WX_DENY_NET);
+
+	memset(&r, 0, sizeof(r));
+	sock = spawn_connect(L, sb, c, e);
+	if (sock < 0)
+		return e->code;
+	rc = wire_send(sock, W_EXEC, 0, flags, 0, (int32_t)nenv, payload->p, payload->len,
+	    NULL, 0);
+	if (rc != 0) {
+		close(sock);
+		return err_set(e, ERR_BACKEND, "could not start the command: the sandbox's "
+		    "supervisor did not take it (%s)", strerror(rc));
+	}
+	rc = spawn_recv(sock, &r, c, -1, e);
+	close(sock);
+	if (rc == 0)
+		rc = err_set(e, ERR_BACKEND, "the supervisor of sandbox %s closed the connection",
+		    sb->id);
+	if (rc != 1) {
+		wire_in_reset(&r);
+		return rc;
+	}
+	if (r.h.type == W_FAILED) {
+		rc = start_error(e, sb, r.h.a, r.h.b, cwd, r.payload);
+		wire_in_reset(&r);
+		return rc;
+	}
+	res->pid = arena_printf(c->a, "%d", (int)r.h.a);
+	res->exited = false;
+	wire_in_reset(&r);
+	if (fn != NULL) {
+		struct exec_event ev = { EXEC_EV_START, NULL, 0, res->pid };
+
+		fn(arg, &ev);
+	}
+	return 0;
+}
+
+/* ---- exec entry ---------------------------------------------------------------------------- */
+
+int
+local_exec(struct backend *b, const char *id, const struct exec_req *req, exec_event_fn fn,
+    void *arg, struct exec_result *res, struct call *c, struct err *e)
+{
+	struct local *L = LOC(b);
+	struct lsb sb;
+	struct buf payload = { 0 };
+	const char *cwd;
+	size_t nenv;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (req->command == NULL || req->command[0] == '\0')
+		return err_set(e, ERR_INVAL, "command is empty; give a shell command to run");
+	for (size_t i = 0; i < req->nenv; i++)
+		if (req->env[i].key == NULL || req->env[i].key[0] == '\0' ||
+		    strchr(req->env[i].key, '=') != NULL)
+			return err_set(e, ERR_INVAL, "environment variable name \"%.40s\" is invalid",
+			    req->env[i].key != NULL ? req->env[i].key : "");
+	rc = store_load(L, id, c->a, &sb, e);
+	if (rc != 0)
+		return rc;
+	if (sb.paused)
+		return err_set(e, ERR_INVAL, "sandbox %s is paused; resume it with sandbox_resume "
+		    "first", sb.id);
+	cwd = cwd_of(&sb, req->cwd, c->a);
+	if (cwd == NULL)
+		return err_set(e, ERR_TOOBIG, "the request is too large");
+	buf_init(&payload, WIRE_PAYLOAD_MAX);
+	nenv = payload_build(L, &sb, req, cwd, &payload);
+	if (payload.len >= WIRE_PAYLOAD_MAX) {
+		buf_fini(&payload);
+		return err_set(e, ERR_TOOBIG, "the command and its environment are over %u MiB",
+		    WIRE_PAYLOAD_MAX >> 20);
+	}
+	if (req->background)
+		rc = exec_bg(L, &sb, cwd, &payload, nenv, fn, arg, res, c, e);
+	else
+		rc = exec_fg(L, &sb, req, cwd, &payload, nenv, fn, arg, res, c, e);
+	buf_fini(&payload);
+	return rc;
+}
+
+/* ---- process records ------------------------------------------------------------------------ */
+
+struct lproc {
+	int pid;
+	const char *command;
+	bool running, has_exit;
+	int exit_code;
+};
+
+static bool
+pid_ok(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (n == 0 || n > 9)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* out = dir/name; false when it does not fit. */
+static bool
+sub_path(char *out, const char *dir, const char *name)
+{
+	int n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
+
+	return n >= 0 && n < PATH_MAX;
+}
+
+static bool
+read_text(const char *dir, const char *file, char *buf, size_t cap)
+{
+	char path[PATH_MAX];
+	int fd;
+	ssize_t n;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
+static bool
+sup_running(const struct lsb *sb)
+{
+	return sb->has_sup && local_pid_alive(sb->sup.pid, sb->sup.start);
+}
+
+/* Fills running/has_exit/exit_code from the record directory dir. */
+static void
+proc_status(const struct lsb *sb, const char *dir, struct lproc *p)
+{
+	char text[64];
+	int code, sig;
+
+	p->running = p->has_exit = false;
+	if (read_text(dir, "exit", text, sizeof(text)) && sscanf(text, "%d %d", &code, &sig) >= 1) {
+		p->has_exit = code >= 0;
+		p->exit_code = code;
+		return;
+	}
+	p->running = sup_running(sb);	/* a new supervisor means its processes are gone */
+}
+
+static int
+proc_info_read(const struct lsb *sb, const char *dir, struct arena *a, struct lproc *p)
+{
+	char *text = arena_alloc(a, PROC_INFO_MAX);
+	const struct json *j;
+	int64_t v;
+
+	memset(p, 0, sizeof(*p));
+	if (text == NULL || !read_text(dir, "info.json", text, PROC_INFO_MAX))
+		return -1;
+	j = json_parse(text, strlen(text), a, NULL);
+	if (j == NULL || j->type != JSON_OBJECT)
+		return -1;
+	if (json_int(json_get(j, "pid"), &v))
+		p->pid = (int)v;
+	p->command = json_get_str(j, "command");
+	proc_status(sb, dir, p);
+	return 0;
+}
+
+static int
+proc_open(struct local *L, const char *id, const char *pid, struct call *c, struct lsb *sb,
+    char *dir, struct lproc *p, struct err *e)
+{
+	int rc = store_load(L, id, c->a, sb, e);
+
+	if (rc != 0)
+		return rc;
+	if (!pid_ok(pid) || snprintf(dir, PATH_MAX, "%s/procs/%s", sb->dir, pid) >= PATH_MAX ||
+	    proc_info_read(sb, dir, c->a, p) != 0)
+		return err_set(e, ERR_NOTFOUND, "process %.20s does not exist in sandbox %s; list "
+		    "background processes with process_list", pid != NULL ? pid : "", sb->id);
+	return 0;
+}
+
+static int
+pid_cmp(const void *a, const void *b)
+{
+	const struct proc_info *x = a, *y = b;
+
+	return atoi(x->pid) - atoi(y->pid);
+}
+
+int
+local_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *n,
+    struct call *c, struct err *e)
+{
+	struct local *L = LOC(b);
+	struct lsb sb;
+	char procs[PATH_MAX], dir[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = store_load(L, id, c->a, &sb, e);
+	if (rc != 0)
+		return rc;
+	store_path(procs, &sb, "procs");
+	d = opendir(procs);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		struct lproc p;
+
+		if (!pid_ok(de->d_name) ||
+		    snprintf(dir, sizeof(dir), "%s/%s", procs, de->d_name) >= (int)sizeof(dir) ||
+		    proc_info_read(&sb, dir, c->a, &p) != 0)
+			continue;
+		if (*n == cap) {
+			struct proc_info *v;
+
+			cap = cap ? cap * 2 : 16;
+			v = arena_zalloc(c->a, cap * sizeof(*v));
+			if (v == NULL)
+				break;
+			if (*n > 0)
+				memcpy(v, *out, *n * sizeof(*v));
+			*out = v;
+		}
+		(*out)[*n].pid = arena_strdup(c->a, de->d_name);
+		(*out)[*n].command = p.command;
+		(*out)[*n].running = p.running;
+		(*out)[*n].has_exit = p.has_exit;
+		(*out)[*n].exit_code = p.exit_code;
+		(*n)++;
+	}
+	if (d != NULL)
+		closedir(d);
+	if (*n > 1)
+		qsort(*out, *n, sizeof(**out), pid_cmp);
+	return 0;
+}
+
+/* How many bytes the process wrote so far (the supervisor's count, else out's size). */
+static uint64_t
+out_total(const char *dir, int headfd)
+{
+	char text[32];
+	struct stat st;
+
+	if (read_text(dir, "total", text, sizeof(text)) && isdigit((unsigned char)text[0]))
+		return strtoull(text, NULL, 10);
+	return fstat(headfd, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+static int
+pread_all(int fd, struct buf *out, size_t len, uint64_t at, struct err *e)
+{
+	char tmp[65536];
+
+	while (len > 0) {
+		ssize_t n = pread(fd, tmp, len < sizeof(tmp) ? len : sizeof(tmp), (off_t)at);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (buf_append(out, tmp, (size_t)n, e) != 0)
+			return e->code;
+		len -= (size_t)n;
+		at += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Output [offset, offset + max) of a record: from `out` below BG_HEAD_MAX, from the ring
+ * `tail` above it; what fell out of the ring in between becomes a one-line marker. */
+static int
+out_read(const char *dir, uint64_t offset, size_t max, struct proc_output *po, struct err *e)
+{
+	char path[PATH_MAX];
+	uint64_t total, pos = offset, tail_from;
+	int head = -1, tail = -1, rc = 0;
+
+	head = sub_path(path, dir, "out") ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+	if (head < 0)
+		return err_set(e, ERR_IO, "cannot read the process's output: %s", strerror(errno));
+	total = out_total(dir, head);
+	if (offset > total) {
+		close(head);
+		return err_set(e, ERR_INVAL, "offset %llu is past the end of the output (%llu bytes "
+		    "so far)", (unsigned long long)offset, (unsigned long long)total);
+	}
+	if (pos < BG_HEAD_MAX && pos < total) {
+		uint64_t end = total < BG_HEAD_MAX ? total : BG_HEAD_MAX;
+		size_t k = (size_t)(end - pos) < max ? (size_t)(end - pos) : max;
+
+		rc = pread_all(head, &po->data, k, pos, e);
+		pos += k;
+		max -= k;
+	}
+	tail_from = total > BG_HEAD_MAX + BG_TAIL_MAX ? total - BG_TAIL_MAX : BG_HEAD_MAX;
+	if (rc == 0 && max > 0 && pos < total && total > BG_HEAD_MAX) {
+		if (pos < tail_from) {
+			buf_printf(&po->data, NULL, "\n[... %llu bytes of output dropped: background "
+			    "output keeps its first %u MiB and last %u MiB ...]\n",
+			    (unsigned long long)(tail_from - pos), BG_HEAD_MAX >> 20,
+			    BG_TAIL_MAX >> 20);
+			pos = tail_from;
+		}
+		tail = sub_path(path, dir, "tail") ?
+		    open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+		while (rc == 0 && tail >= 0 && max > 0 && pos < total) {
+			uint64_t at = (pos - BG_HEAD_MAX) % BG_TAIL_MAX;
+			size_t k = (size_t)(BG_TAIL_MAX - at);
+
+			k = k < max ? k : max;
+			k = (uint64_t)k < total - pos ? k : (size_t)(total - pos);
+			rc = pread_all(tail, &po->data, k, at, e);
+			pos += k;
+			max -= k;
+		}
+	}
+	po->next_offset = pos;
+	if (tail >= 0)
+		close(tail);
+	close(head);
+	return rc;
+}
+
+int
+local_proc_output(struct backend *b, const char *id, const char *pid, uint64_t offset,
+    int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c,
+    struct err *e)
+{
+	struct local *L = LOC(b);
+	struct lsb sb;
+	struct lproc p;
+	char dir[PATH_MAX], path[PATH_MAX];
+	int64_t dl = deadline_min(c->deadline, wait_ms > 0 ? deadline_in_ms(wait_ms) : 0);
+	int fd, rc;
+
+	memset(out, 0, sizeof(*out));
+	out->next_offset = offset;
+	rc = proc_open(L, id, pid, c, &sb, dir, &p, e);
+	if (rc != 0)
+		return rc;
+	if (max_bytes == 0)
+		max_bytes = PROC_OUTPUT_DEFAULT;
+	if (!sub_path(path, dir, "out"))
+		return err_set(e, ERR_IO, "the record of process %s has too long a path", pid);
+	for (;;) {
+		bool was_running = p.running;
+		uint64_t total;
+
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return err_set(e, ERR_IO, "cannot read the output of process %s: %s", pid,
+			    strerror(errno));
+		total = out_total(dir, fd);
+		close(fd);
+		if (total > offset || !was_running || deadline_passed(dl)) {
+			rc = out_read(dir, offset, max_bytes, out, e);
+			break;
+		}
+		{
+			struct pollfd pf = { cancel_fd(c->cancel), POLLIN, 0 };
+			int left = deadline_left_ms(dl);
+
+			if (poll(&pf, pf.fd >= 0 ? 1 : 0, left >= 0 && left < PROC_POLL_MS ? left :
+			    PROC_POLL_MS) > 0) {
+				rc = err_set(e, ERR_CANCELLED, "the call was cancelled");
+				break;
+			}
+		}
+		proc_status(&sb, dir, &p);
+	}
+	proc_status(&sb, dir, &p);
+	out->running = p.running;
+	out->has_exit = p.has_exit;
+	out->exit_code = p.exit_code;
+	if (rc != 0)
+		buf_fini(&out->data);
+	return rc;
+}
+
+int
+local_proc_stdin(struct backend *b, const char *id, const char *pid, const char *data,
+    size_t len, bool close_stdin, struct call *c, struct err *e)
+{
+	struct local *L = LOC(b);
+	struct lsb sb;
+	struct lproc p;
+	char dir[PATH_MAX], path[PATH_MAX];
+	size_t off = 0;
+	int fd, rc;
+
+	rc = proc_open(L, id, pid, c, &sb, dir, &p, e);
+	if (rc != 0)
+		return rc;
+	if (!p.running)
+		return err_set(e, ERR_INVAL, "process %s has exited, so it cannot read stdin", pid);
+	if (!sub_path(path, dir, "stdin_closed") || access(path, F_OK) == 0)
+		return err_set(e, ERR_INVAL, "the stdin of process %s was already closed", pid);
+	fd = sub_path(path, dir, "stdin") ?
+	    open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW) : -1;
+	if (fd < 0)
+		return err_set(e, errno == ENXIO ? ERR_INVAL : ERR_IO, "cannot write to the stdin "
+		    "of process %s: %s", pid, strerror(errno));
+	while (off < len) {
+		ssize_t n = write_nosig(fd, data + off, len - off);
+
+		if (n > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd pf[2] = { { fd, POLLOUT, 0 },
+				{ cancel_fd(c->cancel), POLLIN, 0 } };
+			int pr = poll(pf, pf[1].fd >= 0 ? 2 : 1, deadline_left_ms(c->deadline));
+
+			if (pr == 0) {
+				rc = err_set(e, ERR_TIMEOUT, "process %s did not read its stdin in time "
+				    "(%zu of %zu bytes written)", pid, off, len);
+				break;
+			}
+			if (pr > 0 && (pf[1].revents & POLLIN)) {
+				rc = err_set(e, ERR_CANCELLED, "the call was cancelled (%zu of %zu "
+				    "bytes written)", off, len);
+				break;
+			}
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		rc = err_set(e, ERR_INVAL, "cannot write to the stdin of process %s: %s", pid,
+		    n < 0 ? strerror(errno) : "short write");
+		break;
+	}
+	close(fd);
+	if (rc == 0 && close_stdin)
+		rc = spawn_simple(L, &sb, W_STDIN_CLOSE, p.pid, 0, NULL, 0, c, e);
+	return rc;
+}
+
+int
+local_proc_kill(struct backend *b, const char *id, const char *pid, int signo, struct call *c,
+    struct err *e)
+{
+	struct local *L = LOC(b);
+	struct lsb sb;
+	struct lproc p;
+	char dir[PATH_MAX];
+	int rc;
+	int64_t dl;
+
+	rc = proc_open(L, id, pid, c, &sb, dir, &p, e);
+	if (rc != 0)
+		return rc;
+	if (signo <= 0)
+		signo = SIGKILL;
+	if (signo >= 65)
+		return err_set(e, ERR_INVAL, "signal %d is not a signal number", signo);
+	if (!p.running)
+		return err_set(e, ERR_NOTFOUND, "process %s already exited%s", pid,
+		    p.has_exit ? arena_printf(c->a, " with code %d", p.exit_code) : "");
+	/* Its process group: it started a session of its own, so that is it and its children. */
+	rc = spawn_simple(L, &sb, W_SIGNAL, -p.pid, signo, NULL, 0, c, e);
+	if (rc != 0)
+		return rc;
+	if (signo != SIGKILL && signo != SIGTERM && signo != SIGINT && signo != SIGHUP)
+		return 0;
+	/* Give it a moment, so process_list right after shows the end. */
+	dl = deadline_min(c->deadline, deadline_in_ms(1000));
+	while (!deadline_passed(dl)) {
+		proc_status(&sb, dir, &p);
+		if (!p.running)
+			break;
+		poll(NULL, 0, 10);
+	}
+	return 0;
+}

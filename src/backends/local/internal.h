@@ -1,0 +1,550 @@
+/*
+ * internal.h -- the local backend's private contracts; only src/backends/local/ (and its
+ * unit tests) include it. The sections below run bottom-up: a file uses only the sections
+ * above its own (store is the bottom, the ops table in backend.c the top).
+ *
+ * Processes of one sandbox (isolation "namespaces"):
+ *
+ *   server (any thread) --unix socket <dir>/sup.sock--> SUPERVISOR (host side)
+ *                                                          |  socketpair
+ *                                                          v
+ *                                                        INIT (pid 1 of the sandbox)
+ *                                                          |  fork
+ *                                                          v
+ *                                                        commands
+ *
+ * The supervisor is this binary re-executed (`sandbox-mcp __local-supervisor FD`) with an
+ * empty environment: a fresh single-threaded image that holds nothing of the server (no
+ * keys). It lives as long as the sandbox, also after the server exits (--keep): it owns the
+ * cgroups, background output (capped on disk), the expiry timer, the memory watch where no
+ * memory cgroup exists, and the lifeline of an ephemeral sandbox (the server's end of the
+ * start socket: when it closes, SIGKILL included, the sandbox is killed and removed).
+ *
+ * INIT is cloned by the supervisor into new user (U1), mount, PID, IPC and UTS namespaces.
+ * Holding every capability of U1, it builds the sandbox's root from an allowlist (rootfs.c),
+ * pivots into it, checks that every mount outside the writable set is read-only (failing
+ * closed), then enters a second user namespace U2 with a second mount namespace: the copy
+ * locks every mount (MNT_LOCKED), so nothing in U2 can unmount, remount or move them. INIT
+ * then restricts itself with Landlock (one domain for the whole sandbox, so its commands
+ * may signal each other but nothing outside), sets NO_NEW_PRIVS and stays non-dumpable
+ * (its /proc entries are closed to the sandbox and to the unprivileged host user alike).
+ * Each command is a child of INIT that drops every capability (bounding, ambient,
+ * effective, permitted, inheritable), installs the seccomp filter, starts a new session,
+ * closes every inherited fd beyond 0-2 and execs bash -l -c. Network "deny" puts the
+ * command into an empty network namespace owned by U2 (loopback only); "allow" leaves it in
+ * this machine's (unchanged from before; the network issue replaces both).
+ *
+ * Identity: U1 maps 0 to the sandbox's host uid (the server's own uid, or LOCAL_NOBODY when
+ * the server is root, so RLIMIT_NPROC and file permissions hold); U2 maps the sandbox user
+ * (the server user's uid and name, or 1000 "sandbox" when the server is root) onto U1's 0.
+ *
+ * Isolation "none" (an explicit opt-out): INIT is a plain child of the supervisor (a child
+ * subreaper, so it can find and kill every descendant); commands run on this machine as the
+ * server's user in <dir>/workspace, still with NO_NEW_PRIVS and the seccomp filter.
+ *
+ * A sandbox directory <root>/sbx-<hex>/ (root 0700, never mounted into any sandbox):
+ *   meta.json   the server's record (times, env, metadata, network, resources, paused)
+ *   sup.json    the supervisor's record (pids, cgroups, what is enforced), written by it
+ *   sup.sock    the supervisor's socket (connect to talk to the sandbox)
+ *   lock        flock(2)ed around read-modify-write of meta.json and around removal
+ *   workspace/  bound in as /workspace (the only host directory a sandbox writes to, with
+ *               the operator's read-write --mount directories)
+ *   procs/<pid>/  background processes: info.json, out (the first BG_HEAD_MAX bytes), tail
+ *               (a ring of the last BG_TAIL_MAX bytes), total, stdin (a FIFO), exit
+ *   oom         count of processes the supervisor's memory watch killed (no memory cgroup)
+ *   supervisor.log  the supervisor's own log (capped)
+ */
+#ifndef BACKENDS_LOCAL_INTERNAL_H
+#define BACKENDS_LOCAL_INTERNAL_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "backends/backend.h"
+#include "backends/local.h"
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+#define LOCAL_ID_MAX 48
+#define LOCAL_WS "/workspace"
+#define LOCAL_NOBODY 65534		/* host uid of sandboxes when the server is root */
+#define LOCAL_ROOT_INNER_UID 1000	/* the sandbox user's uid inside, server as root */
+#define LOCAL_USER_MAX 32
+#define LOCAL_MOUNTS_MAX 32
+
+/* An operator's --mount HOST:SANDBOX[:ro]. */
+struct local_mount {
+	char host[PATH_MAX];		/* absolute, resolved */
+	char path[PATH_MAX];		/* in the sandbox: absolute, normalized */
+	bool ro;
+};
+
+/* ---- limits.c: quantities, cgroups, rlimits ------------------------------------------
+ *
+ * Enforcement, best first: cgroup v2 where this process's own cgroup is a writable,
+ * delegated subtree (systemd user sessions); cgroup v1 controllers where they are writable
+ * (the server runs as root); otherwise rlimits (processes, open files, core) and the
+ * supervisor's memory watch (limits_tree_memory), which kills the largest process past
+ * the limit. Nothing here is async-signal-safe unless it says so.
+ */
+
+#define LIMITS_PIDS_DEFAULT 1024
+#define LIMITS_NOFILE 8192
+#define LIMITS_MEMORY_MIN (32LL << 20)
+
+/* What a sandbox is held to; 0 = no limit. */
+struct lim {
+	int64_t memory;			/* bytes (memory + swap + tmpfs pages) */
+	int64_t cpu_milli;		/* 1000 = one CPU */
+	int64_t pids;			/* processes and threads */
+};
+
+/* Kubernetes-style quantities. memory: "256Mi", "1Gi", "512M", "1G", "1.5Gi", "1048576"
+ * (bytes); at least LIMITS_MEMORY_MIN. cpu: "1", "0.5", "500m"; at least 10m. 0 or
+ * ERR_INVAL with a sentence naming resources.memory / resources.cpu. */
+int limits_parse_memory(const char *s, int64_t *bytes, struct err *e);
+int limits_parse_cpu(const char *s, int64_t *milli, struct err *e);
+/* "256Mi", "1.5Gi", "300M"-style text for bytes; "1", "0.5", "250m" for millicpus. */
+void limits_format_memory(int64_t bytes, char *out, size_t cap);
+void limits_format_cpu(int64_t milli, char *out, size_t cap);
+/* MemTotal in bytes, or -1. */
+int64_t limits_mem_total(void);
+
+enum lim_cg_mode { LIM_CG_NONE, LIM_CG_V1, LIM_CG_V2 };
+
+/* Where sandboxes' cgroups go on this machine; found once by limits_probe. */
+struct lim_host {
+	enum lim_cg_mode mode;
+	/* v2: memory holds the parent directory of sandbox cgroups (one hierarchy) and the
+	 * others are copies of it where the controller is available, "" where it is not.
+	 * v1: each holds the parent directory in that controller's hierarchy, or "". */
+	char memory[PATH_MAX], pids[PATH_MAX], cpu[PATH_MAX], freezer[PATH_MAX];
+	char why[256];			/* mode NONE, or a controller missing: why, a sentence */
+};
+
+/* Detects cgroup support for this process. v2: the cgroup from /proc/self/cgroup must be
+ * writable with memory and pids in cgroup.controllers; this process then moves into a
+ * leaf child "sandbox-mcp-server" of it (the no-internal-processes rule) and enables
+ * +memory +pids (+cpu) in its subtree_control. v1: the controllers' directories of this
+ * process's cgroups must be writable. Never fails: mode NONE and why say what was missing. */
+void limits_probe(struct lim_host *h);
+/* "cgroup v2 (memory, pids, cpu)", "cgroup v1 (memory, pids, cpu, freezer)", "none: ..." */
+const char *limits_describe(const struct lim_host *h, char *out, size_t cap);
+
+/* One sandbox's cgroups (the directories it owns; "" = not in that controller). */
+struct lim_cg {
+	enum lim_cg_mode mode;
+	char memory[PATH_MAX], pids[PATH_MAX], cpu[PATH_MAX], freezer[PATH_MAX];
+};
+
+/* Creates <parent>/<name> per available controller and writes l there: memory limit with
+ * no swap beyond it (memory.max + memory.swap.max=0 / memory.limit_in_bytes +
+ * memory.memsw.limit_in_bytes when present), pids.max, and the CPU quota (cpu.max /
+ * cpu.cfs_quota_us over a 100 ms period). An existing directory of that name is reused.
+ * On failure removes what it made and returns ERR_IO with a sentence naming the file. */
+int limits_cg_create(const struct lim_host *h, const char *name, const struct lim *l,
+    struct lim_cg *cg, struct err *e);
+/* Moves pid into every cgroup of cg (its later children follow). */
+int limits_cg_attach(const struct lim_cg *cg, pid_t pid, struct err *e);
+/* Removes cg's directories; retries for up to wait_ms while processes are still leaving. */
+void limits_cg_destroy(const struct lim_cg *cg, int wait_ms);
+/* The memory cgroup's OOM-kill count (memory.events / memory.oom_control oom_kill),
+ * or -1 when unknown. */
+int64_t limits_cg_oom_kills(const struct lim_cg *cg);
+/* Memory charged to cg in bytes, CPU time used in microseconds; -1 when unknown. */
+int64_t limits_cg_memory(const struct lim_cg *cg);
+int64_t limits_cg_cpu_usec(const struct lim_cg *cg);
+/* Freezes or thaws cg (cgroup.freeze / freezer.state) and waits until it took effect.
+ * ERR_UNSUPPORTED when cg has no freezer. */
+int limits_cg_freeze(const struct lim_cg *cg, bool frozen, struct err *e);
+/* SIGKILLs every process in cg: cgroup.kill where it exists, else thaw and kill each pid
+ * listed in cgroup.procs until none is left (or wait_ms passed). */
+void limits_cg_kill(const struct lim_cg *cg, int wait_ms);
+
+/* Sets the calling process's rlimits for a sandbox: RLIMIT_NPROC to l->pids (when non-zero),
+ * RLIMIT_NOFILE to LIMITS_NOFILE (never raising a lower hard limit), RLIMIT_CORE to 0;
+ * soft and hard alike. Async-signal-safe. 0 or an errno. */
+int limits_rlimits_apply(const struct lim *l);
+
+/* Calls fn for root and every descendant of it, found through
+ * /proc/PID/task/TID/children (readable even for non-dumpable processes); stops early when
+ * fn returns non-zero, and after max processes. Returns the number visited. */
+typedef int (*limits_proc_fn)(pid_t pid, void *arg);
+size_t limits_tree_walk(pid_t root, size_t max, limits_proc_fn fn, void *arg);
+/* A process's own memory in bytes: RssAnon + RssShmem from /proc/PID/status (anonymous and
+ * shared-memory pages; file pages are shared and reclaimable), or -1 when it is gone. */
+int64_t limits_proc_memory(pid_t pid);
+
+/* ---- seccomp.c: the filter every command runs under -----------------------------------
+ *
+ * A BPF program written here (no libseccomp): on a foreign architecture (an i386 int 0x80
+ * on x86_64) or an x32 system call the process is killed; ENOSYS for clone3 (libc falls
+ * back to clone); EPERM for the mount family (mount umount2 pivot_root move_mount open_tree
+ * fsopen fsmount fsconfig fspick mount_setattr), setns, unshare and clone with any CLONE_NEW*
+ * flag, ptrace, process_vm_readv/writev, pidfd_getfd, kcmp, kexec_load/kexec_file_load, bpf,
+ * keyctl add_key request_key, userfaultfd, perf_event_open, io_uring_setup/enter/register,
+ * init/finit/delete_module, open_by_handle_at, name_to_handle_at, ioctl TIOCSTI and
+ * TIOCLINUX, socket AF_VSOCK and AF_PACKET, and the host-administration calls (reboot,
+ * swapon, swapoff, syslog, acct, settimeofday, clock_settime, iopl, ioperm, quotactl,
+ * lookup_dcookie, chroot). Everything else is allowed.
+ */
+
+/* Sets PR_SET_NO_NEW_PRIVS and installs the filter on the calling thread (inherited by
+ * children and across exec). Allocates nothing: async-signal-safe. 0 or an errno. */
+int local_seccomp_apply(void);
+/* How many instructions the filter has (for doctor and tests); -ENOSYS on an
+ * architecture the filter does not know (apply then fails closed). */
+int local_seccomp_len(void);
+
+/* ---- landlock.c: the second wall --------------------------------------------------------
+ *
+ * Best effort by ABI version: file writes confined to a set of directories; abstract unix
+ * sockets and signals scoped to the sandbox (ABI 6+). Reading and executing are left to
+ * the mount view.
+ */
+
+/* The Landlock ABI version of this kernel; 0 when it has none or it is disabled. */
+int local_landlock_abi(void);
+/* Restricts the calling process and its future children: every write access the ABI
+ * knows (write, truncate, make, remove, rename/link across directories, device ioctls) is
+ * allowed only beneath the n directories of write (a missing one is skipped); with ABI 6+
+ * also LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET and LANDLOCK_SCOPE_SIGNAL. Needs NO_NEW_PRIVS or
+ * CAP_SYS_ADMIN in the current user namespace. Returns the ABI applied (> 0), 0 when the
+ * kernel has no Landlock (nothing was done), or -errno. Async-signal-safe. */
+int local_landlock_apply(const char *const *write, size_t n);
+/* What an applied ABI gives, for sandbox_info: "ABI 7: writes confined; abstract unix
+ * sockets and signals scoped to the sandbox"; "not available on this kernel" for 0. */
+const char *local_landlock_describe(int abi);
+
+/* ---- wire.c: messages between server, supervisor and init -----------------------------
+ *
+ * Over SOCK_STREAM unix sockets: a fixed header, a payload of hdr.len bytes, and up to
+ * WIRE_FDS_MAX descriptors sent with the header (SCM_RIGHTS). Readers are incremental so a
+ * supervisor's single poll loop never blocks on one peer.
+ */
+
+#define WIRE_FDS_MAX 8
+#define WIRE_MORE (-2)
+#define WIRE_PAYLOAD_MAX (8u << 20)
+
+enum wire_type {
+	/* server -> supervisor */
+	W_CONF = 1,	/* payload = struct sup_conf as JSON (the first message) */
+	W_EXEC,	/* a = WX_* flags; payload = cwd \0 command \0 env... (c = count);
+			 * fds (foreground) = stdin, stdout, stderr */
+	W_SIGNAL,	/* a = pid inside (negative: its process group), b = signal */
+	W_STDIN_CLOSE,	/* a = background pid */
+	W_RELOAD,	/* re-read meta.json (expiry, network) */
+	W_NS,		/* reply carries the user and mount namespaces of commands */
+	W_PAUSE,	/* a = 1 pause, 0 resume */
+	W_SHUTDOWN,	/* kill the sandbox; reply once no process of it is left */
+	/* supervisor -> server */
+	W_STARTED,	/* a = pid inside */
+	W_FAILED,	/* a = step (STEP_*), b = errno; payload = detail (a path), may be empty */
+	W_EXITED,	/* a = wait status */
+	W_DONE,		/* a = request-specific */
+	/* supervisor -> init */
+	I_SPAWN,	/* tag; a = WX_* flags; payload and fds as W_EXEC */
+	I_SIGNAL,	/* a = pid (negative: group), b = signal */
+	/* init -> supervisor */
+	I_READY,	/* a = landlock ABI; fds = user ns, mount ns (of commands), then O_PATH
+			 * fds of /tmp, the home and /dev/shm (for the memory watch) */
+	I_STARTED,	/* tag; a = pid */
+	I_FAILED,	/* tag (0: setup); a = step; b = errno; payload = detail */
+	I_EXITED,	/* tag; a = pid; b = wait status */
+	W__MAX
+};
+
+enum {
+	WX_BACKGROUND = 1,	/* supervisor keeps the output (procs/<pid>/) */
+	WX_DENY_NET = 2,	/* empty network namespace */
+};
+
+struct wire_hdr {
+	uint32_t type, tag;
+	int32_t a, b, c;
+	uint32_t len;			/* payload bytes that follow */
+};
+
+/* One message being read; zero-filled = empty. */
+struct wire_in {
+	struct wire_hdr h;
+	size_t got;			/* header + payload bytes read so far */
+	char *payload;			/* h.len + 1 bytes (NUL-terminated), heap */
+	int fds[WIRE_FDS_MAX];
+	int nfds;
+};
+
+/* Sends one message (blocking; MSG_NOSIGNAL). 0 or an errno. */
+int wire_send(int sock, uint32_t type, uint32_t tag, int32_t a, int32_t b, int32_t c,
+    const void *payload, size_t len, const int *fds, int nfds);
+/* Reads what sock has into r: 1 = a whole message is in r (take it, then wire_in_reset),
+ * WIRE_MORE = more bytes are needed, 0 = the peer closed between messages, -1 = an
+ * error or a broken message (errno set). Received fds are close-on-exec. */
+int wire_read(struct wire_in *r, int sock);
+/* Frees r's payload and closes the fds nobody took (set taken ones to -1 first). */
+void wire_in_reset(struct wire_in *r);
+/* The address of <dir>/sup.sock; a path too long for sun_path goes through
+ * /proc/self/fd/<dirfd> (*dirfd is opened then and must be closed after bind/connect,
+ * else it is -1). 0 or an errno. */
+struct sockaddr_un;
+int wire_addr(const char *dir, struct sockaddr_un *sa, socklen_t *len, int *dirfd);
+
+/* Setup steps named in I_FAILED / W_FAILED and in errors. */
+enum {
+	STEP_NONE, STEP_CLONE, STEP_MAP, STEP_CGROUP, STEP_SETUID, STEP_PRIVATE, STEP_ROOTFS,
+	STEP_BIND, STEP_ETC, STEP_DEV, STEP_PROC, STEP_SYS, STEP_TMPFS, STEP_MOUNT, STEP_RDONLY,
+	STEP_PIVOT, STEP_VERIFY, STEP_USERNS2, STEP_LANDLOCK, STEP_RLIMIT, STEP_NETNS,
+	STEP_SOCKET, STEP_INIT, STEP_FORK, STEP_CHDIR, STEP_EXEC, STEP_CAPS, STEP_SECCOMP,
+	STEP_SESSION, STEP__MAX
+};
+const char *local_step_name(int step);
+
+/* ---- rootfs.c: the sandbox's file system ----------------------------------------------- */
+
+struct rootfs_plan {
+	const char *hostname;		/* the sandbox id */
+	const char *user;		/* the sandbox user's name, uid/gid inside */
+	unsigned in_uid;
+	int ws_fd;			/* O_PATH fd of <dir>/workspace, opened by init */
+	const struct local_mount *mounts;
+	const int *mount_fds;		/* O_PATH fds of the mounts' host directories (init) */
+	size_t nmounts;
+	int64_t tmp_size, home_size, shm_size;	/* tmpfs sizes in bytes */
+};
+
+struct rootfs_err {
+	int step;			/* STEP_* */
+	int errnum;
+	char detail[256];		/* the path involved, or "" */
+};
+
+/* Builds the sandbox's root in the caller's (new, private) mount namespace and pivots into
+ * it; the caller holds every capability of its user namespace and is in a new PID namespace
+ * (the fresh /proc is of it). Layout: a tmpfs /, read-only nosuid nodev binds of /usr and
+ * /bin /sbin /lib* (or their usr-merge symlinks), a tmpfs /etc holding generated passwd,
+ * group, hostname and hosts plus read-only binds of an allowlist, /workspace, tmpfs /tmp and
+ * /home/<user>, a minimal /dev (null zero full random urandom tty, pts, a sized shm), a fresh
+ * /proc with the dangerous files masked, /sys read-only, the operator's mounts. Read-only is
+ * recursive (mount_setattr, or a remount of every submount where it is missing). Returns 0
+ * or an errno with re filled. */
+int rootfs_build(const struct rootfs_plan *p, struct rootfs_err *re);
+/* Reads /proc/self/mountinfo and fails closed: every mount but /workspace, /tmp,
+ * /home/<user>, /dev/shm, /dev/pts, /proc and the read-write operator mounts must be
+ * read-only. 0 or EROFS-style failure (EPERM) with re->detail naming the mount. */
+int rootfs_verify(const struct rootfs_plan *p, struct rootfs_err *re);
+/* The writable directories (for Landlock), NULL-terminated, valid while p is. */
+size_t rootfs_writable(const struct rootfs_plan *p, const char **out, size_t cap, char *home,
+    size_t homecap);
+
+/* ---- init.c: pid 1 of a sandbox --------------------------------------------------------- */
+
+struct init_conf {
+	bool isolate;
+	int chan;			/* socket to the supervisor */
+	int go;				/* read end: one byte once the maps are written */
+	struct rootfs_plan fs;
+	struct lim lim;
+	bool deny_net;			/* network denied from the start */
+	const char *ws_host;		/* <dir>/workspace on this machine */
+};
+
+/* The clone entry (isolation namespaces) and the fork entry (none); never returns. */
+int init_main(void *conf);
+
+/* ---- supervisor.c: the host side of a sandbox ------------------------------------------ */
+
+/* What the server hands a new supervisor (JSON over the start socket). */
+struct sup_conf {
+	char id[LOCAL_ID_MAX];
+	char root[PATH_MAX];		/* state root */
+	char dir[PATH_MAX];		/* the sandbox directory */
+	bool isolate;
+	unsigned long host_uid, host_gid;	/* U1's 0 */
+	unsigned in_uid;			/* the sandbox user inside */
+	char user[LOCAL_USER_MAX];
+	struct local_mount mounts[LOCAL_MOUNTS_MAX];
+	size_t nmounts;
+	struct lim lim;
+	struct lim_host cg;
+	bool deny_net;
+	bool ephemeral;			/* killed and removed when the start socket closes */
+};
+
+/* The supervisor's record, <dir>/sup.json. */
+struct lsup {
+	pid_t pid;
+	unsigned long long start;	/* /proc start time, against pid reuse */
+	pid_t init_pid;
+	unsigned long long init_start;
+	struct lim_cg cg;
+	int landlock_abi;
+	struct lim lim;
+	char memory_by[64], pids_by[64], cpu_by[64];	/* what enforces each limit */
+};
+
+int supconf_encode(const struct sup_conf *c, struct buf *out);
+int supconf_decode(const char *json, size_t len, struct sup_conf *c, struct err *e);
+
+/* ---- store.c: the state root, sandbox records ------------------------------------------ */
+
+struct local {
+	char root[PATH_MAX];		/* state root, absolute */
+	bool isolate;
+	uid_t uid;			/* host ids of the sandbox user (U1's 0) */
+	gid_t gid;
+	unsigned in_uid;		/* its uid inside */
+	char user[LOCAL_USER_MAX];	/* its name inside */
+	char host_user[64];		/* the server's user (isolation none) */
+	bool host_root;			/* the server runs as uid 0 */
+	struct local_mount *mounts;
+	size_t nmounts;
+	struct lim_host cg;		/* probed once, on first need (cg_mu) */
+	bool cg_probed;
+	pthread_mutex_t cg_mu;
+	int64_t mem_total;
+	pthread_mutex_t mu;		/* lifelines */
+	struct lline *lifelines;
+	pthread_mutex_t sweep_mu;
+	pthread_cond_t sweep_cv;
+	pthread_t sweeper;
+	bool sweeper_on, stop;
+};
+
+/* The server's end of an ephemeral sandbox's start socket. */
+struct lline {
+	char id[LOCAL_ID_MAX];
+	int fd;
+	struct lline *next;
+};
+
+/* One sandbox as loaded; strings live in the arena given to the loader. */
+struct lsb {
+	char id[LOCAL_ID_MAX];
+	char dir[PATH_MAX];
+	bool isolate;			/* as the server is configured: never read from disk */
+	bool net_allow;
+	bool paused;
+	bool ephemeral;
+	int64_t created_at, expires_at;	/* wall ms */
+	const char *template_name, *cpu, *memory;	/* as asked */
+	struct lim lim;			/* as enforced */
+	const struct kv *env;
+	size_t nenv;
+	const struct kv *metadata;
+	size_t nmetadata;
+	bool has_sup;
+	struct lsup sup;		/* from sup.json when has_sup */
+};
+
+bool store_id_ok(const char *id);
+int store_notfound(struct err *e, const char *id);
+void store_path(char *out, const struct lsb *sb, const char *sub);
+/* Loads meta.json and sup.json; an expired sandbox is destroyed (ERR_NOTFOUND). */
+int store_load(struct local *L, const char *id, struct arena *a, struct lsb *sb,
+    struct err *e);
+int store_meta_write(const struct lsb *sb, struct err *e);
+typedef int (*store_fn)(struct local *L, struct lsb *cur, void *arg, struct err *e);
+/* Read-modify-write of meta.json under the sandbox's lock; scalars go back to sb. */
+int store_modify(struct local *L, struct lsb *sb, store_fn fn, void *arg, struct err *e);
+int store_lock(const char *dir);
+void store_unlock(int fd);
+/* Renames dir to <root>/.trash-<id>-<rnd> under its lock; 0, or -1 when it is gone. */
+int store_trash(const char *root, const char *dir, const char *id, char *trash);
+int store_sup_read(const char *dir, struct lsup *s);
+int store_sup_write(const char *dir, const struct lsup *s);
+/* Removes name under dirfd recursively without following symlinks; 0 or an errno. */
+int local_rmtree(int dirfd, const char *name);
+/* Sorted names in a directory (not . and ..), heap; free with local_names_free. */
+char **local_read_names(int dirfd, size_t *n);
+void local_names_free(char **v, size_t n);
+/* Whether dirfd/name is the root of a mount (never descend into one when removing). */
+bool local_is_mount_root(int dirfd, const char *name);
+unsigned long long local_pid_start(pid_t pid);	/* 0 when gone or a zombie */
+bool local_pid_alive(pid_t pid, unsigned long long start);
+/* Runs host-side file work with the sandbox user's fsuid (server as root only). */
+int local_fs_enter(const struct local *L);
+void local_fs_leave(const struct local *L, int token);
+
+/* ---- spawn.c: the server's side of a supervisor ---------------------------------------- */
+
+/* Starts the sandbox's supervisor (and so its init) and waits until it is ready or failed;
+ * fills sb->sup. For an ephemeral sandbox *lifeline gets the server's end of the start
+ * socket (keep it open for as long as the sandbox should live), else it is -1. */
+int spawn_supervisor(struct local *L, struct lsb *sb, int *lifeline, struct err *e);
+/* spawn_supervisor, keeping an ephemeral sandbox's lifeline in L (call with sb's lock). */
+int spawn_start(struct local *L, struct lsb *sb, struct err *e);
+/* Makes sure the supervisor runs (starting a new one after a reboot or a crash). */
+int spawn_ready(struct local *L, struct lsb *sb, struct err *e);
+/* Connects to the sandbox's supervisor. Returns the socket or -1 with e set. */
+int spawn_connect(struct local *L, struct lsb *sb, struct call *c, struct err *e);
+/* Waits for one message on sock until call's deadline/cancel (or wait_ms when >= 0).
+ * 1 = message in r, 0 = peer closed; otherwise an ERR_* code with e set. */
+int spawn_recv(int sock, struct wire_in *r, struct call *c, int wait_ms, struct err *e);
+/* A request with one W_DONE/W_FAILED answer. fds_out (may be NULL) takes received fds. */
+int spawn_simple(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t b,
+    int *fds_out, int nfds_out, struct call *c, struct err *e);
+/* An error sentence for a failed setup step (namespaces unavailable and why, and so on). */
+int spawn_step_error(struct err *e, const char *id, int step, int errnum, const char *detail);
+
+/* ---- exec.c, files.c, lifecycle.c: the ops --------------------------------------------- */
+
+int local_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
+    struct call *c, struct err *e);
+int local_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out,
+    struct call *c, struct err *e);
+int local_info(struct backend *b, const char *id, struct sb_info *out, struct call *c,
+    struct err *e);
+int local_kill(struct backend *b, const char *id, struct call *c, struct err *e);
+int local_pause(struct backend *b, const char *id, struct call *c, struct err *e);
+int local_resume(struct backend *b, const char *id, struct call *c, struct err *e);
+int local_set_timeout(struct backend *b, const char *id, int64_t timeout_s,
+    int64_t *expires_at, struct call *c, struct err *e);
+int local_url(struct backend *b, const char *id, int port, struct sb_url *out, struct call *c,
+    struct err *e);
+int local_metrics(struct backend *b, const char *id, struct sb_metrics *out, struct call *c,
+    struct err *e);
+int local_net_get(struct backend *b, const char *id, struct net_policy *out, struct call *c,
+    struct err *e);
+int local_net_set(struct backend *b, const char *id, const struct net_policy *req,
+    bool replace, struct net_policy *out, struct call *c, struct err *e);
+
+#define BG_HEAD_MAX (8u << 20)		/* background output kept from the start */
+#define BG_TAIL_MAX (8u << 20)		/* and from the end */
+
+int local_exec(struct backend *b, const char *id, const struct exec_req *req,
+    exec_event_fn fn, void *arg, struct exec_result *res, struct call *c, struct err *e);
+int local_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *n,
+    struct call *c, struct err *e);
+int local_proc_output(struct backend *b, const char *id, const char *pid, uint64_t offset,
+    int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c,
+    struct err *e);
+int local_proc_stdin(struct backend *b, const char *id, const char *pid, const char *data,
+    size_t len, bool close_stdin, struct call *c, struct err *e);
+int local_proc_kill(struct backend *b, const char *id, const char *pid, int signo,
+    struct call *c, struct err *e);
+
+int local_file_read(struct backend *b, const char *id, const char *path, uint64_t offset,
+    size_t max_bytes, struct buf *out, int64_t *size, struct call *c, struct err *e);
+int local_file_write(struct backend *b, const char *id, const char *path, const void *data,
+    size_t len, uint32_t mode, struct call *c, struct err *e);
+int local_file_list(struct backend *b, const char *id, const char *path, int depth,
+    struct file_list *out, struct call *c, struct err *e);
+int local_file_stat(struct backend *b, const char *id, const char *path,
+    struct file_entry *out, struct call *c, struct err *e);
+int local_file_mkdir(struct backend *b, const char *id, const char *path, bool *created,
+    struct call *c, struct err *e);
+int local_file_move(struct backend *b, const char *id, const char *src, const char *dst,
+    struct call *c, struct err *e);
+int local_file_remove(struct backend *b, const char *id, const char *path, bool *removed,
+    struct call *c, struct err *e);
+int local_file_search(struct backend *b, const char *id, const char *path,
+    const char *pattern, struct file_search *out, struct call *c, struct err *e);
+
+#endif

@@ -33,12 +33,22 @@ run_suite() {	# name, command...
 	fi
 	local log="$LOGDIR/${name//\//_}.log" start end rc p f s
 	start=$(date +%s)
+	# Sanitizer reports of every process a suite starts (supervisors and sandbox init
+	# processes have no stderr of their own) land in $adir and fail the suite.
+	local adir="$LOGDIR/asan/${name//\//_}"
+	rm -rf "$adir"; mkdir -p "$adir"
 	if declare -F "$1" >/dev/null; then
 		"$@" >"$log" 2>&1 </dev/null	# a shell function (lint): no timeout(1)
 	else
-		timeout -k 10 "$TIMEOUT" "$@" >"$log" 2>&1 </dev/null
+		ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$adir/asan" UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$adir/ubsan" \
+			timeout -k 10 "$TIMEOUT" "$@" >"$log" 2>&1 </dev/null
 	fi
 	rc=$?
+	if [ -n "$(ls -A "$adir" 2>/dev/null)" ]; then
+		echo "not ok - sanitizer reports from $name:" >>"$log"
+		cat "$adir"/* >>"$log"
+		rc=1; echo "not ok 9999 - sanitizer report" >>"$log"
+	fi
 	end=$(date +%s)
 	p=$(grep -cE '^ok [0-9]+' "$log" | tr -d ' ')
 	s=$(grep -cE '^ok [0-9]+.*# (SKIP|skip)' "$log" | tr -d ' ')

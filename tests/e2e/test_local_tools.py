@@ -27,10 +27,13 @@ sc = structured(r)
 sid = sc.get("sandbox_id")
 t.ok(not is_error(r) and sid and sc.get("state") == "running" and sc.get("expires_at"),
      "sandbox_create returns id, running state and expiry", r)
-r = call("exec", {"sandbox_id": sid, "command": "echo $GREETING; pwd; id -u"})
+r = call("exec", {"sandbox_id": sid, "command": "echo $GREETING; pwd; id -u; id -un; echo $HOME; "
+                  "getent passwd $(id -un) | cut -d: -f6; test -w $HOME && echo home-writable"})
 lines = structured(r).get("stdout", "").splitlines()
-t.ok(len(lines) == 3 and lines[0] == "hi", "create-time env reaches commands", r)
-t.ok(len(lines) == 3 and lines[2] == "0", "commands run as root of their own user namespace", lines)
+t.ok(len(lines) == 7 and lines[0] == "hi", "create-time env reaches commands", r)
+t.ok(len(lines) == 7 and lines[2] != "0" and not lines[3].isdigit() and
+     lines[4] == "/home/" + lines[3] == lines[5] and lines[6] == "home-writable",
+     "commands run as a named, unprivileged user whose writable home is $HOME", lines)
 r = call("sandbox_list", {"metadata": {"team": "e2e"}})
 ids = [x["sandbox_id"] for x in structured(r).get("sandboxes", [])]
 t.ok(sid in ids, "sandbox_list filters by metadata", r)

@@ -220,6 +220,26 @@ netns_get(struct init *in)
 	return in->netns;
 }
 
+/* Closes every fd from 3 on but a and b (0-2 stay /dev/null, so that no fd of ours can
+ * take their numbers and be lost to a command's dup2). */
+static void
+keep_fds(int a, int b)
+{
+	for (int fd = 3; fd < 65536; fd++) {
+		int next = fd;
+
+		if (fd == a || fd == b)
+			continue;
+		/* Jump over a and b with close_range where it exists. */
+		while (next + 1 < 65536 && next + 1 != a && next + 1 != b)
+			next++;
+		if (syscall(SYS_close_range, fd, next, 0) < 0)
+			for (int k = fd; k <= next; k++)
+				close(k);
+		fd = next;
+	}
+}
+
 static void
 setup_namespaces(struct init *in)
 {
@@ -246,6 +266,7 @@ setup_namespaces(struct init *in)
 	/* A change of euid (root's uid 0 to the sandbox's) made us non-dumpable, and so
 	 * unable to write our own uid_map below: be dumpable again until the end of setup. */
 	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);	/* a change of ids clears it too */
 	if (rootfs_build(&c->fs, &re) != 0)
 		setup_failed(in, 0, re.step, re.errnum, re.detail);
 	close(c->fs.ws_fd);
@@ -559,6 +580,9 @@ init_main(void *arg)
 	in.c = arg;
 	in.netns = -1;
 	in.last_cap = read_last_cap();
+	/* We are a copy of the supervisor: keep only our end of its socket and the go pipe,
+	 * or we would hold its end too and never see it close. */
+	keep_fds(in.c->chan, in.c->go);
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (read(in.c->go, &go, 1) != 1)
 		_exit(1);

@@ -78,7 +78,7 @@ static const char *const proc_mask_files[] = {
 static const char *const proc_mask_dirs[] = { "acpi", "asound", "scsi", "driver" };
 static const char *const proc_ro[] = { "sys", "bus", "fs", "irq" };
 static const char *const sys_mask[] = { "firmware", "kernel/debug", "kernel/tracing",
-	"kernel/security", "devices/virtual/powercap" };
+	"kernel/security", "devices/virtual/powercap", "fs/cgroup", "fs/bpf", "fs/pstore" };
 
 struct ctx {
 	const struct rootfs_plan *p;

@@ -550,7 +550,9 @@ do_exec(struct client *cl, struct wire_in *r)
 			bg_free(b);
 		}
 	} else if (b != NULL) {
-		b->command = xstrndup(payload_command(r), 4096);
+		const char *cmd = payload_command(r);
+
+		b->command = xstrndup(cmd, strnlen(cmd, 4096));
 		b->next = S.bgs;
 		S.bgs = b;
 	}

@@ -32,6 +32,64 @@ print(f"RSS after initialize: median {statistics.median(rss)} KiB (peak {max(hwm
 print(f"stripped binary size: {os.path.getsize(binp)} bytes ({os.path.getsize(binp)/1024:.0f} KiB)")
 shutil.rmtree(root, ignore_errors=True)
 PY
+
+# Local sandboxes: sandbox_create and an `exec echo hi` round trip through the server
+# (median of BENCH_LOCAL_RUNS), next to the same `bash -l -c` run directly on this machine.
+python3 - "$BIN" "${BENCH_LOCAL_RUNS:-30}" <<'PY'
+import json, os, shutil, subprocess, sys, tempfile, time, statistics
+binp, runs = sys.argv[1], int(sys.argv[2])
+root = tempfile.mkdtemp(prefix="bench-local-")
+p = subprocess.Popen([binp, "--local-root", root], stdin=subprocess.PIPE,
+                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                     env=dict(os.environ, SANDBOX_MCP_BACKEND="local"))
+n = 0
+def call(method, params):
+    global n
+    n += 1
+    p.stdin.write((json.dumps({"jsonrpc": "2.0", "id": n, "method": method,
+                               "params": params}) + "\n").encode())
+    p.stdin.flush()
+    while True:
+        m = json.loads(p.stdout.readline())
+        if m.get("id") == n:
+            return m.get("result", {})
+def tool(name, args):
+    return call("tools/call", {"name": name, "arguments": args}).get("structuredContent") or {}
+call("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": {"name": "bench", "version": "0"}})
+create, kill, execs, ids = [], [], [], []
+for _ in range(max(5, runs // 3)):
+    t0 = time.perf_counter()
+    sid = tool("sandbox_create", {}).get("sandbox_id")
+    create.append((time.perf_counter() - t0) * 1000)
+    ids.append(sid)
+sid = ids[0]
+for _ in range(3):
+    tool("exec", {"sandbox_id": sid, "command": "echo hi"})
+for _ in range(runs):
+    t0 = time.perf_counter()
+    r = tool("exec", {"sandbox_id": sid, "command": "echo hi"})
+    execs.append((time.perf_counter() - t0) * 1000)
+    assert r.get("stdout") == "hi\n", r
+for s in ids:
+    t0 = time.perf_counter()
+    tool("sandbox_kill", {"sandbox_id": s})
+    kill.append((time.perf_counter() - t0) * 1000)
+bare = []
+for _ in range(runs):
+    t0 = time.perf_counter()
+    subprocess.run(["bash", "-l", "-c", "echo hi"], stdout=subprocess.DEVNULL,
+                   env={"PATH": "/usr/bin:/bin", "HOME": root})
+    bare.append((time.perf_counter() - t0) * 1000)
+p.stdin.close(); p.wait()
+shutil.rmtree(root, ignore_errors=True)
+print(f"local sandbox_create: median {statistics.median(create):.1f} ms "
+      f"(p90 {sorted(create)[int(len(create)*0.9)]:.1f} ms, {len(create)} runs)")
+print(f"local exec 'echo hi' round trip: median {statistics.median(execs):.1f} ms "
+      f"(p90 {sorted(execs)[int(len(execs)*0.9)]:.1f} ms, {runs} runs); "
+      f"bash -l -c directly: median {statistics.median(bare):.1f} ms")
+print(f"local sandbox_kill: median {statistics.median(kill):.1f} ms")
+PY
 for b in build/release/bench/bench_*; do
 	[ -x "$b" ] || continue
 	case "$(basename "$b")" in

@@ -1159,6 +1159,15 @@ limits_proc_memory(pid_t pid)
 	char path[64], buf[FILE_MAX];
 	int64_t anon = 0, shmem = 0;
 
+	/* Proportional counts first: after fork(), parent and child share their anonymous
+	 * pages until written, and counting them in full for each would kill a forking server
+	 * long before it uses its memory. smaps_rollup needs ptrace access to pid (the
+	 * supervisor has it over its sandbox's processes). */
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+	if (read_file(path, NULL, buf, sizeof(buf)) >= 0 && key_int(buf, "Pss_Anon:", &anon) == 0) {
+		key_int(buf, "Pss_Shmem:", &shmem);
+		return (anon + shmem) * 1024;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	if (read_file(path, NULL, buf, sizeof(buf)) < 0)
 		return -1;

@@ -29,7 +29,7 @@ enum {
 	ERR__MAX
 };
 
-#define ERR_MSG_MAX 256
+#define ERR_MSG_MAX 512
 
 struct err {
 	int code;

@@ -413,7 +413,12 @@ local_describe(const struct config *cfg, struct buf *out)
 	/* Probing may move this (short-lived) process into a leaf cgroup v2, as a server would. */
 	memset(&h, 0, sizeof(h));
 	limits_probe(&h);
-	buf_printf(out, NULL, "limits: %s\n", limits_describe(&h, text, sizeof(text)));
+	if (h.mode == LIM_CG_NONE)
+		buf_printf(out, NULL, "limits: rlimits for processes, open files and core dumps, "
+		    "and the supervisor's memory watch (kills the largest process past the "
+		    "limit); CPU is not limited (%s)\n", limits_describe(&h, text, sizeof(text)));
+	else
+		buf_printf(out, NULL, "limits: %s\n", limits_describe(&h, text, sizeof(text)));
 	buf_printf(out, NULL, "sandbox user: %s\n", geteuid() == 0 ?
 	    "\"sandbox\" (uid 1000 inside, nobody on this machine)" :
 	    "this user (same uid and name inside)");

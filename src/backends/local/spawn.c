@@ -85,20 +85,19 @@ static const char *
 userns_why(int errnum)
 {
 	if (read_num("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1)
-		return "Ubuntu's AppArmor restricts unprivileged user namespaces: allow "
-		    "sandbox-mcp with an AppArmor profile (README: Security model) or set "
+		return "Ubuntu's AppArmor restricts them: allow sandbox-mcp with an AppArmor "
+		    "profile (README, Security model) or set "
 		    "kernel.apparmor_restrict_unprivileged_userns=0";
 	if (read_num("/proc/sys/kernel/unprivileged_userns_clone") == 0)
-		return "unprivileged user namespaces are off: sysctl -w "
-		    "kernel.unprivileged_userns_clone=1";
+		return "they are switched off: sysctl -w kernel.unprivileged_userns_clone=1";
 	if (read_num("/proc/sys/user/max_user_namespaces") == 0 || errnum == ENOSPC ||
 	    errnum == EUSERS)
-		return "the user namespace limit is 0 or reached: sysctl -w "
-		    "user.max_user_namespaces=15000";
+		return "their limit is 0 or used up: sysctl -w user.max_user_namespaces=15000";
 	if (in_container())
 		return "this container's seccomp profile forbids them (Docker's default does): "
-		    "run it with --security-opt seccomp=unconfined";
-	return "the kernel refuses them";
+		    "run the container with --security-opt seccomp=unconfined or a profile that "
+		    "allows clone and unshare of user namespaces";
+	return "this kernel refuses them to this user";
 }
 
 int
@@ -110,9 +109,10 @@ spawn_step_error(struct err *e, const char *id, int step, int errnum, const char
 
 	if (denied && (step == STEP_CLONE || step == STEP_MAP || step == STEP_SETUID ||
 	    step == STEP_PRIVATE || step == STEP_ROOTFS || step == STEP_USERNS2))
-		return err_set(e, ERR_UNSUPPORTED, "cannot isolate a local sandbox: %s failed "
-		    "(%s); %s; or use --backend opensandbox|e2b, or --local-isolation none (no "
-		    "isolation)", local_step_name(step), strerror(errnum), userns_why(errnum));
+		return err_set(e, ERR_UNSUPPORTED, "local sandboxes need user namespaces, and %s "
+		    "(%s: %s); otherwise use a platform (--backend opensandbox or e2b) or run "
+		    "commands unconfined with --local-isolation none", userns_why(errnum),
+		    local_step_name(step), strerror(errnum));
 	if (step == STEP_BIND && errnum == ENOENT && d != NULL && strcmp(d, "/usr") == 0)
 		return err_set(e, ERR_UNSUPPORTED, "local sandboxes need a Linux root file system "
 		    "with /usr and a shell, and this machine has none (a FROM scratch image?): "

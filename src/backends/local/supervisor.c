@@ -1256,7 +1256,7 @@ local_supervisor_main(int argc, char **argv)
 {
 	struct err e = { 0 };
 	sigset_t set;
-	char detail[256] = "";
+	char detail[ERR_MSG_MAX] = "";
 	int step = STEP_NONE, errnum = 0, devnull;
 
 	if (argc < 3)

@@ -370,6 +370,12 @@ local_backend_new(const struct config *cfg, struct backend_handle *out, struct e
 	if (!L->isolate)
 		log_msg(LOG_WARN, "local", "--local-isolation none: commands run directly on this "
 		    "machine as %s, with its files and network; only seccomp applies", L->host_user);
+	{
+		struct err he = { 0 };
+
+		if (spawn_host_ok(&he) != 0)
+			log_msg(LOG_WARN, "local", "%s", he.msg);
+	}
 	L->mem_total = limits_mem_total();
 	pthread_mutex_init(&L->mu, NULL);
 	pthread_mutex_init(&L->cg_mu, NULL);
@@ -398,6 +404,12 @@ local_describe(const struct config *cfg, struct buf *out)
 	int abi = local_landlock_abi();
 	bool none = cfg != NULL && cfg->local_isolation != NULL &&
 	    strcmp(cfg->local_isolation, "none") == 0;
+	struct err he = { 0 };
+
+	if (spawn_host_ok(&he) != 0) {
+		buf_printf(out, NULL, "problem: %s\n", he.msg);
+		return;
+	}
 
 	if (none) {
 		buf_puts(out, "local isolation: NONE (--local-isolation none): commands run "

@@ -490,6 +490,9 @@ int spawn_recv(int sock, struct wire_in *r, struct call *c, int wait_ms, struct 
 /* A request with one W_DONE/W_FAILED answer. fds_out (may be NULL) takes received fds. */
 int spawn_simple(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t b,
     int *fds_out, int nfds_out, struct call *c, struct err *e);
+/* Whether this machine has what local sandboxes are made of (/usr and a shell); else
+ * ERR_UNSUPPORTED with a sentence pointing to the platform backends. */
+int spawn_host_ok(struct err *e);
 /* An error sentence for a failed setup step (namespaces unavailable and why, and so on). */
 int spawn_step_error(struct err *e, const char *id, int step, int errnum, const char *detail);
 

@@ -151,20 +151,6 @@ limits_of(const struct local *L, const struct sb_create *req, struct lim *l, str
 	return 0;
 }
 
-/* Local sandboxes need a Linux root file system to take /usr and a shell from. */
-static int
-host_ok(struct err *e)
-{
-	struct stat st;
-
-	if (stat("/usr", &st) < 0 || (stat("/bin/sh", &st) < 0 && stat("/bin/bash", &st) < 0 &&
-	    stat("/usr/bin/bash", &st) < 0))
-		return err_set(e, ERR_UNSUPPORTED, "local sandboxes need a Linux root file system "
-		    "with /usr and a shell, and this machine has none (a FROM scratch image?): use "
-		    "--backend opensandbox or e2b with its platform variables");
-	return 0;
-}
-
 static int
 make_dirs(struct local *L, const struct lsb *sb, struct err *e)
 {
@@ -225,7 +211,7 @@ local_create(struct backend *b, const struct sb_create *req, struct sb_info *out
 	if (deny && !L->isolate)
 		return err_set(e, ERR_UNSUPPORTED, "with --local-isolation none the local backend "
 		    "cannot deny network access; use the default isolation (namespaces)");
-	if (env_ok(req->env, req->nenv, e) != 0 || host_ok(e) != 0)
+	if (env_ok(req->env, req->nenv, e) != 0 || spawn_host_ok(e) != 0)
 		return e->code;
 	memset(&sb, 0, sizeof(sb));
 	if (limits_of(L, req, &sb.lim, e) != 0)

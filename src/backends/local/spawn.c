@@ -134,6 +134,20 @@ spawn_step_error(struct err *e, const char *id, int step, int errnum, const char
 	    strerror(errnum));
 }
 
+int
+spawn_host_ok(struct err *e)
+{
+	struct stat st;
+
+	if (stat("/usr", &st) < 0 || (stat("/bin/sh", &st) < 0 && stat("/bin/bash", &st) < 0 &&
+	    stat("/usr/bin/bash", &st) < 0))
+		return err_set(e, ERR_UNSUPPORTED, "local sandboxes need a Linux root file system "
+		    "with /usr and a shell, and this machine has none (a FROM scratch image?): use "
+		    "a platform instead: --backend opensandbox (OPEN_SANDBOX_DOMAIN, "
+		    "OPEN_SANDBOX_API_KEY) or --backend e2b (E2B_DOMAIN, E2B_API_KEY)");
+	return 0;
+}
+
 /* ---- talking ----------------------------------------------------------------------------- */
 
 int

@@ -986,8 +986,10 @@ start_init(struct init_conf *ic, int *step, int *errnum, char *detail, size_t dc
 	if (S.init < 0) {
 		*step = STEP_CLONE;
 		*errnum = errno;
+		free(stack);
 		return -1;
 	}
+	free(stack);	/* init has its own copy of our memory, its stack included */
 	close(chan[1]);
 	close(go[0]);
 	/* Only now: init is a copy of us and must stay dumpable until it wrote its maps. */
@@ -1022,7 +1024,6 @@ start_init(struct init_conf *ic, int *step, int *errnum, char *detail, size_t dc
 		return -1;
 	}
 	close(go[1]);
-	free(stack);	/* init has its own copy of the memory */
 	fcntl(S.chan, F_SETFL, O_NONBLOCK);
 	for (;;) {
 		struct pollfd pf = { S.chan, POLLIN, 0 };

@@ -328,6 +328,9 @@ test_exec(const char *id)
 	err_clear(&e);
 	rc = H.ops->exec(H.b, id, &r, on_ev, &cap, &res, &c, &e);
 	ok(rc == ERR_NOTFOUND && strstr(e.msg, "/nope/missing") != NULL, "missing cwd is ERR_NOTFOUND: %s", e.msg);
+	if (rc != ERR_NOTFOUND)
+		note("missing cwd: rc %d exited %d code %d out %s err %s note %s", rc, res.exited,
+		    res.exit_code, esc(s(&cap.out)), esc(s(&cap.err)), res.note ? res.note : "");
 	cap_fini(&cap);
 
 	is_int(sh_code(id, "kill -9 $$"), 137, "a signal death reads as 128+N");

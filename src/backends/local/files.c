@@ -150,16 +150,18 @@ lh_do(int base, const struct lh_req *rq, struct lh_rep *rp, int *fd)
 static int
 lh_enter(const struct lh_enter *en, int *step)
 {
+	/* Root's supplementary groups would follow us in (as unmapped but real kgids):
+	 * drop them while we may. An ordinary user cannot, and has no others to lose. */
+	if (syscall(SYS_setgroups, 0, NULL) < 0 && errno != EPERM) {
+		*step = STEP_SETUID;
+		return errno;
+	}
 	if (setns(en->user, CLONE_NEWUSER) < 0) {
 		*step = STEP_USERNS2;
 		return errno;
 	}
 	if (setns(en->mnt, CLONE_NEWNS) < 0) {
 		*step = STEP_PRIVATE;
-		return errno;
-	}
-	if (syscall(SYS_setgroups, 0, NULL) < 0 && errno != EPERM) {
-		*step = STEP_SETUID;
 		return errno;
 	}
 	if (syscall(SYS_setresgid, en->uid, en->uid, en->uid) < 0 ||

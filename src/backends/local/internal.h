@@ -441,6 +441,8 @@ struct lsb {
 	size_t nmetadata;
 	bool has_sup;
 	struct lsup sup;		/* from sup.json when has_sup */
+	pid_t legacy_pid;		/* an older version's init, from meta.json (to kill) */
+	unsigned long long legacy_start;
 };
 
 bool store_id_ok(const char *id);

@@ -167,6 +167,9 @@ make_dirs(struct local *L, const struct lsb *sb, struct err *e)
 	store_path(path, sb, "procs");
 	if (mkdir(path, 0700) < 0)
 		return err_set(e, ERR_IO, "cannot create %s: %s", path, strerror(errno));
+	store_path(path, sb, "home");	/* HOME of isolation none; a tmpfs otherwise */
+	if (!sb->isolate && mkdir(path, 0700) < 0)
+		return err_set(e, ERR_IO, "cannot create %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -432,6 +435,8 @@ sb_stop(const struct lsb *sb, const char *dir)
 		close(fd);
 	if (dirfd >= 0)
 		close(dirfd);
+	if (local_pid_alive(sb->legacy_pid, sb->legacy_start))
+		kill(sb->legacy_pid, SIGKILL);	/* an older version's init */
 	if (done || !sb->has_sup)
 		return;
 	if (local_pid_alive(sb->sup.pid, sb->sup.start))

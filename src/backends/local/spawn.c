@@ -265,6 +265,11 @@ conf_fill(struct local *L, const struct lsb *sb, bool ephemeral, struct sup_conf
 	for (size_t i = 0; i < L->nmounts && i < LOCAL_MOUNTS_MAX; i++)
 		c->mounts[c->nmounts++] = L->mounts[i];
 	c->lim = sb->lim;
+	/* Sandboxes made by an older version have no limits on record: the defaults. */
+	if (c->lim.pids <= 0)
+		c->lim.pids = LIMITS_PIDS_DEFAULT;
+	if (c->lim.memory <= 0 && L->mem_total > 0)
+		c->lim.memory = L->mem_total / 2;
 	pthread_mutex_lock(&L->cg_mu);
 	if (!L->cg_probed) {
 		limits_probe(&L->cg);
@@ -470,6 +475,8 @@ spawn_ready(struct local *L, struct lsb *sb, struct err *e)
 		return store_notfound(e, sb->id);
 	sb->has_sup = store_sup_read(sb->dir, &sb->sup) == 0;
 	if (!sup_alive(sb)) {
+		if (local_pid_alive(sb->legacy_pid, sb->legacy_start))
+			kill(sb->legacy_pid, SIGKILL);	/* an older version's init */
 		if (sb->has_sup) {
 			log_msg(LOG_NOTICE, "local", "sandbox %s: its supervisor is gone (reboot?); "
 			    "starting a new one (its /tmp and home start empty)", sb->id);

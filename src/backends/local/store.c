@@ -236,6 +236,10 @@ meta_read(struct lsb *sb, struct arena *a, struct err *e)
 	sb->cpu = json_get_str(j, "cpu");
 	sb->memory = json_get_str(j, "memory");
 	lim_read(json_get(j, "limits"), &sb->lim);
+	if (json_int(json_get(j, "supervisor_pid"), &v))
+		sb->legacy_pid = (pid_t)v;	/* written by versions before the supervisor */
+	if (json_int(json_get(j, "supervisor_start"), &v))
+		sb->legacy_start = (unsigned long long)v;
 	sb->env = kv_from(json_get(j, "env"), a, &sb->nenv);
 	sb->metadata = kv_from(json_get(j, "metadata"), a, &sb->nmetadata);
 	return 0;
@@ -468,6 +472,8 @@ store_reap(struct local *L, const struct lsb *sb)
 		return;
 	if (sb->has_sup && local_pid_alive(sb->sup.init_pid, sb->sup.init_start))
 		kill(sb->sup.init_pid, SIGKILL);
+	if (local_pid_alive(sb->legacy_pid, sb->legacy_start))
+		kill(sb->legacy_pid, SIGKILL);
 	if (store_trash(L->root, sb->dir, sb->id, trash) == 0)
 		local_rmtree(AT_FDCWD, trash);
 }

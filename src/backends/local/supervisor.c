@@ -52,7 +52,6 @@
 #define SUP_TICK_MS 100			/* memory watch and expiry */
 #define SUP_CLIENTS_MAX 256
 #define SUP_LOG_MAX (1024 * 1024)
-#define SUP_STACK_SIZE (256 * 1024)
 #define SUP_DRAIN_CHUNK 65536
 
 struct client {
@@ -953,13 +952,12 @@ describe_limits(void)
 	S.mem_watch = l->memory > 0 && cg->memory[0] == '\0';
 }
 
-/* Clones (or forks, isolation none) init and waits until it is ready. */
+/* Starts init (in new namespaces unless isolation is none) and waits until it is ready. */
 static int
 start_init(struct init_conf *ic, int *step, int *errnum, char *detail, size_t dcap)
 {
 	int chan[2], go[2], rc;
 	char line[64];
-	char *stack = NULL;
 	int64_t dl = deadline_in_ms(SUP_READY_MS);
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) < 0 ||
@@ -971,25 +969,23 @@ start_init(struct init_conf *ic, int *step, int *errnum, char *detail, size_t dc
 	ic->chan = chan[1];
 	ic->go = go[0];
 	S.chan = chan[0];
-	if (ic->isolate) {
-		stack = xmalloc(SUP_STACK_SIZE);
-		S.init = clone(init_main, stack + SUP_STACK_SIZE, CLONE_NEWUSER | CLONE_NEWNS |
-		    CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD, ic);
-	} else {
-		S.init = fork();
-		if (S.init == 0) {
-			close(chan[0]);
-			close(go[1]);
-			init_main(ic);
-		}
+	/* A raw clone with no stack of its own, as fork() is and as bubblewrap does: init
+	 * continues on a copy of our stack, so nothing (sanitizers included) sees a thread
+	 * running on memory it does not know as a stack. */
+	S.init = (pid_t)syscall(SYS_clone, (unsigned long)(ic->isolate ? CLONE_NEWUSER |
+	    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS : 0) | SIGCHLD,
+	    NULL, NULL, NULL, NULL);
+	if (S.init == 0) {
+		close(chan[0]);
+		close(go[1]);
+		init_main(ic);
+		_exit(1);
 	}
 	if (S.init < 0) {
 		*step = STEP_CLONE;
 		*errnum = errno;
-		free(stack);
 		return -1;
 	}
-	free(stack);	/* init has its own copy of our memory, its stack included */
 	close(chan[1]);
 	close(go[0]);
 	/* Only now: init is a copy of us and must stay dumpable until it wrote its maps. */

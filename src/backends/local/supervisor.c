@@ -733,8 +733,7 @@ handle_init(struct wire_in *r)
 		} else {
 			reply(p->cl, W_EXITED, r->h.b, 0, NULL, NULL, 0);
 		}
-		pend_del(p);
-		bg_gc();
+		pend_del(p);	/* a finished record is freed by the loop, after its poll set */
 		break;
 	default:
 		break;

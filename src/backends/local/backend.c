@@ -213,17 +213,6 @@ default_root(char *out, const char *home, struct err *e)
 	return 0;
 }
 
-/* Whether a path lies at or beneath base (both absolute and normalized). */
-static bool
-beneath(const char *path, const char *base)
-{
-	size_t n = strlen(base);
-
-	if (strcmp(base, "/") == 0)
-		return true;
-	return strncmp(path, base, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
 /* A sandbox path for --mount: absolute, no "." or ".." parts, no "//", not a place the
  * sandbox's own system view owns. */
 static int
@@ -243,7 +232,7 @@ mount_path_ok(const char *p, struct err *e)
 			return err_set(e, ERR_INVAL, "--mount sandbox path \"%.80s\" has . or .. in "
 			    "it; give the plain path", p);
 	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
-		if (beneath(p, owned[i]) && !(strcmp(owned[i], "/home") == 0 && strcmp(p, "/home")))
+		if (local_beneath(p, owned[i]) && !(strcmp(owned[i], "/home") == 0 && strcmp(p, "/home")))
 			return err_set(e, ERR_INVAL, "--mount cannot put a directory at %.80s: %s is "
 			    "part of the sandbox's own system view; use a path such as /project or "
 			    "/workspace/NAME", p, owned[i]);
@@ -286,7 +275,7 @@ mounts_parse(struct local *L, const struct config *cfg, struct err *e)
 			    host);
 		if (mount_path_ok(path, e) != 0)
 			return e->code;
-		if (beneath(L->root, m->host) || beneath(m->host, L->root))
+		if (local_beneath(L->root, m->host) || local_beneath(m->host, L->root))
 			return err_set(e, ERR_INVAL, "--mount %.80s would put the local state directory "
 			    "(every sandbox's files) inside sandboxes; mount a narrower directory or "
 			    "move --local-root", host);

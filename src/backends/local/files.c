@@ -181,12 +181,6 @@ static void __attribute__((noreturn))
 h_main(const struct lh_enter *en, int sock, const struct lh_req *rq, pid_t parent)
 {
 	static struct lh_rep rp;	/* the child's own copy; too big for a small stack */
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr m;
-	struct iovec iov;
 	int fd = -1, step = STEP_NONE, err;
 
 	memset(&rp, 0, sizeof(rp));
@@ -204,74 +198,36 @@ h_main(const struct lh_enter *en, int sock, const struct lh_req *rq, pid_t paren
 	} else {
 		lh_do(AT_FDCWD, rq, &rp, &fd);
 	}
-	memset(&m, 0, sizeof(m));
-	iov.iov_base = &rp;
-	iov.iov_len = sizeof(rp);
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(&u, 0, sizeof(u));
-		m.msg_control = u.b;
-		m.msg_controllen = sizeof(u.b);
-		cm = CMSG_FIRSTHDR(&m);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(fd));
-	}
-	sendmsg(sock, &m, MSG_NOSIGNAL);
+	wire_send(sock, W_DONE, 0, 0, 0, 0, &rp, sizeof(rp), &fd, fd >= 0 ? 1 : 0);
 	_exit(0);
 }
 
 static int
 helper_wait(int sock, pid_t pid, struct lh_rep *rp, int *fd, struct call *c, struct err *e)
 {
-	int64_t dl = deadline_min(c != NULL ? c->deadline : DEADLINE_NONE,
-	    deadline_in_ms(HELPER_MS));
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr m;
-	struct iovec iov;
-	ssize_t n;
+	struct call hc = { NULL, c != NULL ? c->cancel : NULL,
+		deadline_min(call_deadline(c), deadline_in_ms(HELPER_MS)) };
+	struct wire_in r;
+	int rc;
 
-	for (;;) {
-		struct pollfd pf[2] = { { sock, POLLIN, 0 },
-			{ cancel_fd(c != NULL ? c->cancel : NULL), POLLIN, 0 } };
-		int pr = poll(pf, pf[1].fd >= 0 ? 2 : 1, deadline_left_ms(dl));
-
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr == 0)
-			return err_set(e, c != NULL && deadline_passed(c->deadline) ? ERR_TIMEOUT :
-			    ERR_BACKEND, "the file operation did not finish in time");
-		if (pr > 0 && (pf[1].revents & POLLIN))
-			return err_set(e, ERR_CANCELLED, "the file operation was cancelled");
-		if (pr > 0)
-			break;
-		return err_set(e, ERR_IO, "file operation: poll: %s", strerror(errno));
+	memset(&r, 0, sizeof(r));
+	rc = spawn_recv(sock, &r, &hc, -1, e);
+	if (rc == 1 && r.h.len == sizeof(*rp)) {
+		memcpy(rp, r.payload, sizeof(*rp));
+		if (r.nfds > 0) {
+			*fd = r.fds[0];
+			r.fds[0] = -1;
+		}
+		rc = 0;
+	} else if (rc == 1 || rc == 0) {
+		rc = err_set(e, ERR_BACKEND, "the sandbox's file helper (pid %d) died", (int)pid);
+	} else if (rc == ERR_TIMEOUT || rc == ERR_BACKEND) {
+		err_clear(e);
+		rc = err_set(e, c != NULL && deadline_passed(call_deadline(c)) ? ERR_TIMEOUT :
+		    ERR_BACKEND, "the file operation did not finish in time");
 	}
-	memset(&m, 0, sizeof(m));
-	memset(&u, 0, sizeof(u));
-	iov.iov_base = rp;
-	iov.iov_len = sizeof(*rp);
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = u.b;
-	m.msg_controllen = sizeof(u.b);
-	do
-		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); n > 0 && cm != NULL;
-	    cm = CMSG_NXTHDR(&m, cm))
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-			memcpy(fd, CMSG_DATA(cm), sizeof(*fd));
-	if (n != (ssize_t)sizeof(*rp))
-		return err_set(e, ERR_BACKEND, "the sandbox's file helper (pid %d) died", (int)pid);
-	return 0;
+	wire_in_reset(&r);
+	return rc;
 }
 
 /* Runs one path operation inside the sandbox (en->user >= 0) or in-process relative to
@@ -289,7 +245,7 @@ local_helper(const struct lh_enter *en, int basefd, const struct lh_req *rq,
 		lh_do(basefd, rq, rp, fd);
 		return 0;
 	}
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return err_set(e, ERR_IO, "file operation: socketpair: %s", strerror(errno));
 	pid = fork();
 	if (pid < 0) {

@@ -469,6 +469,11 @@ void local_names_free(char **v, size_t n);
 /* Whether dirfd/name is the root of a mount (never descend into one when removing). */
 bool local_is_mount_root(int dirfd, const char *name);
 unsigned long long local_pid_start(pid_t pid);	/* 0 when gone or a zombie */
+/* Fields first .. first+count-1 of /proc/PID/stat (numbered as in proc(5), from 3 on)
+ * into out, and the state letter; 0, or -1 when the process is gone. */
+int local_proc_stat(pid_t pid, int first, int count, unsigned long long *out, char *state);
+/* Whether path is base or lies beneath it (both absolute and normalized). */
+bool local_beneath(const char *path, const char *base);
 bool local_pid_alive(pid_t pid, unsigned long long start);
 /* Runs host-side file work with the sandbox user's fsuid (server as root only). */
 int local_fs_enter(const struct local *L);

@@ -596,27 +596,13 @@ static int
 usage_one(pid_t pid, void *arg)
 {
 	struct usage *u = arg;
-	char path[64], buf[1024], *p;
-	int fd, k;
-	ssize_t n;
-	long long v[2] = { 0, 0 };
+	unsigned long long t[2];
+	int64_t m;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	for (k = 2; p != NULL && k < 15; k++)
-		p = strchr(p + 1, ' ');
-	if (p != NULL && sscanf(p + 1, "%lld %lld", &v[0], &v[1]) == 2)
-		u->ticks += v[0] + v[1];
-	if (limits_proc_memory(pid) > 0)
-		u->mem += limits_proc_memory(pid);
+	if (local_proc_stat(pid, 14, 2, t, NULL) == 0)	/* utime, stime */
+		u->ticks += (long long)(t[0] + t[1]);
+	if ((m = limits_proc_memory(pid)) > 0)
+		u->mem += m;
 	return 0;
 }
 

@@ -239,17 +239,6 @@ has_opt(const char *opts, const char *want)
 	return false;
 }
 
-/* Whether path is base or lies beneath it. */
-static bool
-beneath(const char *path, const char *base)
-{
-	size_t n = strlen(base);
-
-	if (strcmp(base, "/") == 0)
-		return true;
-	return strncmp(path, base, n) == 0 && (path[n] == '\0' || path[n] == '/');
-}
-
 struct remount {
 	const char *base;
 	unsigned long extra;		/* MS_NOSUID, MS_NODEV to add */
@@ -265,7 +254,7 @@ remount_one(const struct minfo *m, void *arg)
 	struct remount *r = arg;
 	unsigned long fl = MS_REMOUNT | MS_BIND | MS_RDONLY | r->extra;
 
-	if (!beneath(m->point, r->base))
+	if (!local_beneath(m->point, r->base))
 		return 0;
 	if (has_opt(m->opts, "nosuid"))
 		fl |= MS_NOSUID;
@@ -434,7 +423,7 @@ etc_bind(struct ctx *x, const char *name)
 	}
 	if (S_ISLNK(st.st_mode) && (n = readlink(src, link, sizeof(link) - 1)) > 0) {
 		link[n] = '\0';
-		if (realpath(src, real) != NULL && beneath(real, "/usr")) {
+		if (realpath(src, real) != NULL && local_beneath(real, "/usr")) {
 			symlink(link, dst);
 			return 0;
 		}
@@ -484,7 +473,7 @@ sys_mask_all(struct ctx *x)
 static bool
 in_pass2(const struct ctx *x, const char *path)
 {
-	return beneath(path, LOCAL_WS) || beneath(path, "/tmp") || beneath(path, x->home);
+	return local_beneath(path, LOCAL_WS) || local_beneath(path, "/tmp") || local_beneath(path, x->home);
 }
 
 static int
@@ -735,7 +724,7 @@ verify_one(const struct minfo *m, void *arg)
 		if (strcmp(m->point, rw[i]) == 0)
 			return 0;
 	for (size_t i = 0; i < v->p->nmounts; i++)
-		if (!v->p->mounts[i].ro && beneath(m->point, v->p->mounts[i].path))
+		if (!v->p->mounts[i].ro && local_beneath(m->point, v->p->mounts[i].path))
 			return 0;
 	snprintf(v->bad, sizeof(v->bad), "%s", m->point);
 	return 1;

@@ -512,37 +512,59 @@ store_load(struct local *L, const char *id, struct arena *a, struct lsb *sb, str
 
 /* ---- processes ------------------------------------------------------------------------------ */
 
-unsigned long long
-local_pid_start(pid_t pid)
+int
+local_proc_stat(pid_t pid, int first, int count, unsigned long long *out, char *state)
 {
 	char path[64], buf[1024], *p;
 	ssize_t n;
 	int fd, field;
 
 	if (pid <= 0)
-		return 0;
+		return -1;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return -1;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return -1;
 	buf[n] = '\0';
-	p = strrchr(buf, ')');
+	p = strrchr(buf, ')');	/* the command name may hold spaces and parentheses */
 	if (p == NULL || p[1] == '\0')
-		return 0;
+		return -1;
 	p += 2;
-	if (*p == 'Z' || *p == 'X' || *p == 'x')
-		return 0;
-	for (field = 3; field < 22; field++) {
+	if (state != NULL)
+		*state = *p;
+	for (field = 3; field < first; field++) {
 		p = strchr(p, ' ');
 		if (p == NULL)
-			return 0;
+			return -1;
 		p++;
 	}
-	return strtoull(p, NULL, 10);
+	for (int i = 0; i < count; i++) {
+		char *end;
+
+		out[i] = strtoull(p, &end, 10);
+		if (end == p)
+			return -1;
+		p = end;
+		while (*p == ' ')
+			p++;
+	}
+	return 0;
+}
+
+unsigned long long
+local_pid_start(pid_t pid)
+{
+	unsigned long long start;
+	char state;
+
+	if (local_proc_stat(pid, 22, 1, &start, &state) != 0 || state == 'Z' || state == 'X' ||
+	    state == 'x')
+		return 0;
+	return start;
 }
 
 bool
@@ -571,7 +593,17 @@ local_fs_leave(const struct local *L, int token)
 	setfsgid(0);
 }
 
-/* ---- directory walks --------------------------------------------------------------------- */
+/* ---- paths and directory walks ----------------------------------------------------------- */
+
+bool
+local_beneath(const char *path, const char *base)
+{
+	size_t n = strlen(base);
+
+	if (strcmp(base, "/") == 0)
+		return true;
+	return strncmp(path, base, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
 
 bool
 local_is_mount_root(int dirfd, const char *name)

@@ -564,6 +564,8 @@ do_exec(struct client *cl, struct wire_in *r)
 static void
 do_pause(struct client *cl, bool on);
 static void
+read_expiry(void);
+static void
 sandbox_kill(void);
 
 static void
@@ -592,21 +594,10 @@ handle_client(struct client *cl, struct wire_in *r)
 		}
 		reply(cl, W_DONE, b != NULL, 0, NULL, NULL, 0);
 		break;
-	case W_RELOAD: {
-		struct arena *a = arena_new(4 * 1024 * 1024);
-		struct local L;
-		struct lsb sb;
-		struct err e = { 0 };
-
-		memset(&L, 0, sizeof(L));
-		snprintf(L.root, sizeof(L.root), "%s", S.c.root);
-		L.isolate = S.c.isolate;
-		if (store_load(&L, S.c.id, a, &sb, &e) == 0)
-			S.expires_at = sb.expires_at;
-		arena_free(a);
+	case W_RELOAD:
+		read_expiry();
 		reply(cl, W_DONE, 0, 0, NULL, NULL, 0);
 		break;
-	}
 	case W_NS:
 		reply(cl, W_DONE, 0, 0, NULL, S.nsfd, S.nsfd[0] >= 0 ? 2 : 0);
 		break;

@@ -1,7 +1,18 @@
 /*
  * internal.h -- the local backend's private contracts; only src/backends/local/ (and its
- * unit tests) include it. The sections below run bottom-up: a file uses only the sections
- * above its own (store is the bottom, the ops table in backend.c the top).
+ * unit tests) include it. The sections below run bottom-up, a file using only the sections
+ * above its own:
+ *   quantity, limits   resource quantities; cgroups, rlimits, the memory watch
+ *   seccomp, landlock  the filters every command runs under
+ *   store       the state root, sandbox records, locks, /proc helpers
+ *   wire        messages between server, supervisor and init
+ *   rootfs      the sandbox's file system, built from an allowlist and checked
+ *   init        pid 1 of a sandbox
+ *   output      background output on disk (supervisor writes, server reads)
+ *   conf, supervisor   the host-side process of a sandbox
+ *   spawn       the server's side of a supervisor
+ *   helper, exec, process, files, lifecycle   the ops
+ *   backend     the ops table and the constructor (the top)
  *
  * Processes of one sandbox (isolation "namespaces"):
  *
@@ -85,7 +96,7 @@ struct local_mount {
 	bool ro;
 };
 
-/* ---- limits.c: quantities, cgroups, rlimits ------------------------------------------
+/* ---- quantity.c and limits.c: quantities, cgroups, rlimits ----------------------------
  *
  * Enforcement, best first: cgroup v2 where this process's own cgroup is a writable,
  * delegated subtree (systemd user sessions); cgroup v1 controllers where they are writable
@@ -181,6 +192,13 @@ size_t limits_tree_walk(pid_t root, size_t max, limits_proc_fn fn, void *arg);
  * shared-memory pages; file pages are shared and reclaimable), or -1 when it is gone. */
 int64_t limits_proc_memory(pid_t pid);
 
+/* The supervisor's memory watch: the anonymous and shared memory of init's descendants
+ * (init not counted) plus the files in the n tmpfs mounts (O_PATH fds), against limit.
+ * Returns the largest process when the sum is over the limit, else 0; *used and *top get
+ * the sum and that process's share. */
+pid_t limits_memory_over(pid_t init, int64_t limit, const int *tmpfs, int n, int64_t *used,
+    int64_t *top);
+
 /* ---- seccomp.c: the filter every command runs under -----------------------------------
  *
  * A BPF program written here (no libseccomp): on a foreign architecture (an i386 int 0x80
@@ -221,6 +239,105 @@ int local_landlock_apply(const char *const *write, size_t n);
 /* What an applied ABI gives, for sandbox_info: "ABI 7: writes confined; abstract unix
  * sockets and signals scoped to the sandbox"; "not available on this kernel" for 0. */
 const char *local_landlock_describe(int abi);
+
+/* ---- store.c: the state root, sandbox records ------------------------------------------ */
+
+/* The supervisor's record, <dir>/sup.json. */
+struct lsup {
+	pid_t pid;
+	unsigned long long start;	/* /proc start time, against pid reuse */
+	pid_t init_pid;
+	unsigned long long init_start;
+	struct lim_cg cg;
+	int landlock_abi;
+	struct lim lim;
+	char memory_by[64], pids_by[64], cpu_by[64];	/* what enforces each limit */
+};
+
+struct local {
+	char root[PATH_MAX];		/* state root, absolute */
+	bool isolate;
+	uid_t uid;			/* host ids of the sandbox user (U1's 0) */
+	gid_t gid;
+	unsigned in_uid;		/* its uid inside */
+	char user[LOCAL_USER_MAX];	/* its name inside */
+	char host_user[64];		/* the server's user (isolation none) */
+	bool host_root;			/* the server runs as uid 0 */
+	struct local_mount *mounts;
+	size_t nmounts;
+	struct lim_host cg;		/* probed once, on first need (cg_mu) */
+	bool cg_probed;
+	pthread_mutex_t cg_mu;
+	int64_t mem_total;
+	pthread_mutex_t mu;		/* lifelines */
+	struct lline *lifelines;
+	pthread_mutex_t sweep_mu;
+	pthread_cond_t sweep_cv;
+	pthread_t sweeper;
+	bool sweeper_on, stop;
+};
+
+/* The server's end of an ephemeral sandbox's start socket. */
+struct lline {
+	char id[LOCAL_ID_MAX];
+	int fd;
+	struct lline *next;
+};
+
+/* One sandbox as loaded; strings live in the arena given to the loader. */
+struct lsb {
+	char id[LOCAL_ID_MAX];
+	char dir[PATH_MAX];
+	bool isolate;			/* as the server is configured: never read from disk */
+	bool net_allow;
+	bool paused;
+	bool ephemeral;
+	int64_t created_at, expires_at;	/* wall ms */
+	const char *template_name, *cpu, *memory;	/* as asked */
+	struct lim lim;			/* as enforced */
+	const struct kv *env;
+	size_t nenv;
+	const struct kv *metadata;
+	size_t nmetadata;
+	bool has_sup;
+	struct lsup sup;		/* from sup.json when has_sup */
+	pid_t legacy_pid;		/* an older version's init, from meta.json (to kill) */
+	unsigned long long legacy_start;
+};
+
+bool store_id_ok(const char *id);
+int store_notfound(struct err *e, const char *id);
+void store_path(char *out, const struct lsb *sb, const char *sub);
+/* Loads meta.json and sup.json; an expired sandbox is destroyed (ERR_NOTFOUND). */
+int store_load(struct local *L, const char *id, struct arena *a, struct lsb *sb,
+    struct err *e);
+int store_meta_write(const struct lsb *sb, struct err *e);
+typedef int (*store_fn)(struct local *L, struct lsb *cur, void *arg, struct err *e);
+/* Read-modify-write of meta.json under the sandbox's lock; scalars go back to sb. */
+int store_modify(struct local *L, struct lsb *sb, store_fn fn, void *arg, struct err *e);
+int store_lock(const char *dir);
+void store_unlock(int fd);
+/* Renames dir to <root>/.trash-<id>-<rnd> under its lock; 0, or -1 when it is gone. */
+int store_trash(const char *root, const char *dir, const char *id, char *trash);
+int store_sup_read(const char *dir, struct lsup *s);
+int store_sup_write(const char *dir, const struct lsup *s);
+/* Removes name under dirfd recursively without following symlinks; 0 or an errno. */
+int local_rmtree(int dirfd, const char *name);
+/* Sorted names in a directory (not . and ..), heap; free with local_names_free. */
+char **local_read_names(int dirfd, size_t *n);
+void local_names_free(char **v, size_t n);
+/* Whether dirfd/name is the root of a mount (never descend into one when removing). */
+bool local_is_mount_root(int dirfd, const char *name);
+unsigned long long local_pid_start(pid_t pid);	/* 0 when gone or a zombie */
+/* Fields first .. first+count-1 of /proc/PID/stat (numbered as in proc(5), from 3 on)
+ * into out, and the state letter; 0, or -1 when the process is gone. */
+int local_proc_stat(pid_t pid, int first, int count, unsigned long long *out, char *state);
+/* Whether path is base or lies beneath it (both absolute and normalized). */
+bool local_beneath(const char *path, const char *base);
+bool local_pid_alive(pid_t pid, unsigned long long start);
+/* Runs host-side file work with the sandbox user's fsuid (server as root only). */
+int local_fs_enter(const struct local *L);
+void local_fs_leave(const struct local *L, int token);
 
 /* ---- wire.c: messages between server, supervisor and init -----------------------------
  *
@@ -358,7 +475,55 @@ struct init_conf {
 /* The clone entry (isolation namespaces) and the fork entry (none); never returns. */
 int init_main(void *conf);
 
-/* ---- supervisor.c: the host side of a sandbox ------------------------------------------ */
+/* ---- output.c: a background process's output on disk ------------------------------------ */
+
+#define BG_HEAD_MAX (8u << 20)		/* background output kept from the start */
+#define BG_TAIL_MAX (8u << 20)		/* and from the end */
+
+/* The writer's side (the supervisor): the files of one record, and how much was written. */
+struct outrec {
+	int headfd, tailfd, totalfd;
+	uint64_t total;
+};
+
+/* Creates out, tail and total in the record directory dirfd. 0 or an errno. */
+int outrec_create(int dirfd, struct outrec *o);
+/* Appends n bytes of the stream (keeping the first BG_HEAD_MAX and the last BG_TAIL_MAX). */
+void outrec_append(struct outrec *o, const char *p, size_t n);
+void outrec_close(struct outrec *o);
+/* The supervisor's record of a background process. */
+struct bgrec {
+	pid_t pid;			/* inside the sandbox, 0 until started */
+	int out;			/* read end of its stdout+stderr pipe, -1 at EOF */
+	int keep;			/* our write end of its stdin FIFO, -1 once closed */
+	int dirfd;			/* its record directory */
+	char dir[PATH_MAX];
+	struct outrec rec;
+	char *command;			/* for info.json (heap) */
+	bool exited;
+	int status;			/* wait status, once exited */
+	struct bgrec *next;
+};
+
+/* A new record <sdir>/procs/new-XXXXXX with its stdin FIFO and output pipe; fds gets the
+ * command's stdin, stdout and stderr (close them once handed on). NULL with *err set. */
+struct bgrec *bgrec_new(const char *sdir, int fds[3], int *err);
+/* The process started as pid: writes info.json and renames the record to procs/<pid>. */
+void bgrec_started(struct bgrec *b, const char *sdir, pid_t pid);
+/* Moves what the pipe has into the record (bounded per call); closes it at EOF. */
+void bgrec_drain(struct bgrec *b);
+/* Writes `exit` from b->status. */
+void bgrec_exit(struct bgrec *b);
+void bgrec_free(struct bgrec *b);
+/* The reader's side: how many bytes the stream has had, or -1 when dir holds no record. */
+int64_t outrec_total(const char *dir);
+/* Appends the stream's bytes [offset, offset + max) to out (what fell out between the head
+ * and the ring becomes a one-line marker); *next gets the offset to read from next time.
+ * ERR_INVAL past the end. */
+int outrec_read(const char *dir, uint64_t offset, size_t max, struct buf *out,
+    uint64_t *next, struct err *e);
+
+/* ---- conf.c and supervisor.c: the host side of a sandbox -------------------------------- */
 
 /* What the server hands a new supervisor (JSON over the start socket). */
 struct sup_conf {
@@ -377,107 +542,8 @@ struct sup_conf {
 	bool ephemeral;			/* killed and removed when the start socket closes */
 };
 
-/* The supervisor's record, <dir>/sup.json. */
-struct lsup {
-	pid_t pid;
-	unsigned long long start;	/* /proc start time, against pid reuse */
-	pid_t init_pid;
-	unsigned long long init_start;
-	struct lim_cg cg;
-	int landlock_abi;
-	struct lim lim;
-	char memory_by[64], pids_by[64], cpu_by[64];	/* what enforces each limit */
-};
-
 int supconf_encode(const struct sup_conf *c, struct buf *out);
 int supconf_decode(const char *json, size_t len, struct sup_conf *c, struct err *e);
-
-/* ---- store.c: the state root, sandbox records ------------------------------------------ */
-
-struct local {
-	char root[PATH_MAX];		/* state root, absolute */
-	bool isolate;
-	uid_t uid;			/* host ids of the sandbox user (U1's 0) */
-	gid_t gid;
-	unsigned in_uid;		/* its uid inside */
-	char user[LOCAL_USER_MAX];	/* its name inside */
-	char host_user[64];		/* the server's user (isolation none) */
-	bool host_root;			/* the server runs as uid 0 */
-	struct local_mount *mounts;
-	size_t nmounts;
-	struct lim_host cg;		/* probed once, on first need (cg_mu) */
-	bool cg_probed;
-	pthread_mutex_t cg_mu;
-	int64_t mem_total;
-	pthread_mutex_t mu;		/* lifelines */
-	struct lline *lifelines;
-	pthread_mutex_t sweep_mu;
-	pthread_cond_t sweep_cv;
-	pthread_t sweeper;
-	bool sweeper_on, stop;
-};
-
-/* The server's end of an ephemeral sandbox's start socket. */
-struct lline {
-	char id[LOCAL_ID_MAX];
-	int fd;
-	struct lline *next;
-};
-
-/* One sandbox as loaded; strings live in the arena given to the loader. */
-struct lsb {
-	char id[LOCAL_ID_MAX];
-	char dir[PATH_MAX];
-	bool isolate;			/* as the server is configured: never read from disk */
-	bool net_allow;
-	bool paused;
-	bool ephemeral;
-	int64_t created_at, expires_at;	/* wall ms */
-	const char *template_name, *cpu, *memory;	/* as asked */
-	struct lim lim;			/* as enforced */
-	const struct kv *env;
-	size_t nenv;
-	const struct kv *metadata;
-	size_t nmetadata;
-	bool has_sup;
-	struct lsup sup;		/* from sup.json when has_sup */
-	pid_t legacy_pid;		/* an older version's init, from meta.json (to kill) */
-	unsigned long long legacy_start;
-};
-
-bool store_id_ok(const char *id);
-int store_notfound(struct err *e, const char *id);
-void store_path(char *out, const struct lsb *sb, const char *sub);
-/* Loads meta.json and sup.json; an expired sandbox is destroyed (ERR_NOTFOUND). */
-int store_load(struct local *L, const char *id, struct arena *a, struct lsb *sb,
-    struct err *e);
-int store_meta_write(const struct lsb *sb, struct err *e);
-typedef int (*store_fn)(struct local *L, struct lsb *cur, void *arg, struct err *e);
-/* Read-modify-write of meta.json under the sandbox's lock; scalars go back to sb. */
-int store_modify(struct local *L, struct lsb *sb, store_fn fn, void *arg, struct err *e);
-int store_lock(const char *dir);
-void store_unlock(int fd);
-/* Renames dir to <root>/.trash-<id>-<rnd> under its lock; 0, or -1 when it is gone. */
-int store_trash(const char *root, const char *dir, const char *id, char *trash);
-int store_sup_read(const char *dir, struct lsup *s);
-int store_sup_write(const char *dir, const struct lsup *s);
-/* Removes name under dirfd recursively without following symlinks; 0 or an errno. */
-int local_rmtree(int dirfd, const char *name);
-/* Sorted names in a directory (not . and ..), heap; free with local_names_free. */
-char **local_read_names(int dirfd, size_t *n);
-void local_names_free(char **v, size_t n);
-/* Whether dirfd/name is the root of a mount (never descend into one when removing). */
-bool local_is_mount_root(int dirfd, const char *name);
-unsigned long long local_pid_start(pid_t pid);	/* 0 when gone or a zombie */
-/* Fields first .. first+count-1 of /proc/PID/stat (numbered as in proc(5), from 3 on)
- * into out, and the state letter; 0, or -1 when the process is gone. */
-int local_proc_stat(pid_t pid, int first, int count, unsigned long long *out, char *state);
-/* Whether path is base or lies beneath it (both absolute and normalized). */
-bool local_beneath(const char *path, const char *base);
-bool local_pid_alive(pid_t pid, unsigned long long start);
-/* Runs host-side file work with the sandbox user's fsuid (server as root only). */
-int local_fs_enter(const struct local *L);
-void local_fs_leave(const struct local *L, int token);
 
 /* ---- spawn.c: the server's side of a supervisor ---------------------------------------- */
 
@@ -503,7 +569,7 @@ int spawn_host_ok(struct err *e);
 /* An error sentence for a failed setup step (namespaces unavailable and why, and so on). */
 int spawn_step_error(struct err *e, const char *id, int step, int errnum, const char *detail);
 
-/* ---- exec.c, files.c, lifecycle.c: the ops --------------------------------------------- */
+/* ---- exec.c, process.c, helper.c, files.c, lifecycle.c: the ops ------------------------ */
 
 int local_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
     struct call *c, struct err *e);
@@ -525,9 +591,41 @@ int local_net_get(struct backend *b, const char *id, struct net_policy *out, str
 int local_net_set(struct backend *b, const char *id, const struct net_policy *req,
     bool replace, struct net_policy *out, struct call *c, struct err *e);
 
-#define BG_HEAD_MAX (8u << 20)		/* background output kept from the start */
-#define BG_TAIL_MAX (8u << 20)		/* and from the end */
+/* helper.c: one path operation inside a sandbox. */
+enum { LH_OPEN = 1, LH_MKDIRP, LH_LSTAT };
 
+struct lh_req {
+	int op;
+	const char *path;		/* as the sandbox sees it (relative = under the workspace) */
+	int flags;
+	mode_t mode;
+	bool mkparents;
+};
+
+struct lh_rep {
+	int err;			/* errno, 0 ok */
+	int step;			/* non-zero: entering the sandbox failed at this step */
+	bool created;
+	struct stat st;
+	int linklen;
+	char link[PATH_MAX];
+};
+
+/* What a helper needs to enter a sandbox; prepared before the fork. */
+struct lh_enter {
+	int user, mnt;			/* namespaces of the sandbox's commands, -1 = isolation none */
+	unsigned uid;			/* the sandbox user inside */
+	const char *write[5 + LOCAL_MOUNTS_MAX + 1];	/* Landlock's writable directories */
+	size_t nwrite;
+};
+
+/* Runs rq inside the sandbox (en->user >= 0) or in-process relative to basefd (isolation
+ * none); *fd gets the opened fd or -1; rp->err the errno of the operation. */
+int local_helper(const struct lh_enter *en, int basefd, const struct lh_req *rq,
+    struct lh_rep *rp, int *fd, struct call *c, struct err *e);
+
+/* write() that turns SIGPIPE into EPIPE for the calling thread only. */
+ssize_t local_write_nosig(int fd, const void *p, size_t n);
 int local_exec(struct backend *b, const char *id, const struct exec_req *req,
     exec_event_fn fn, void *arg, struct exec_result *res, struct call *c, struct err *e);
 int local_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *n,

@@ -52,7 +52,6 @@
 #define SUP_TICK_MS 100			/* memory watch and expiry */
 #define SUP_CLIENTS_MAX 256
 #define SUP_LOG_MAX (1024 * 1024)
-#define SUP_DRAIN_CHUNK 65536
 
 struct client {
 	int fd;
@@ -64,25 +63,10 @@ struct client {
 struct pending {
 	uint32_t tag;
 	struct client *cl;		/* NULL once the requester left */
-	struct bg *bg;			/* background: its record */
+	struct bgrec *bg;			/* background: its record */
 	pid_t pid;			/* once started */
 	bool fg;
 	struct pending *next;
-};
-
-/* A background process whose output we keep. */
-struct bg {
-	pid_t pid;			/* inside the sandbox, 0 until started */
-	int out;			/* read end of its stdout+stderr pipe, -1 at EOF */
-	int keep;			/* our write end of its stdin FIFO, -1 once closed */
-	int dirfd;			/* procs/<pid>/ (procs/new-XXXXXX until started) */
-	char dir[PATH_MAX];
-	int headfd, tailfd, totalfd;
-	char *command;			/* for info.json */
-	uint64_t total;
-	bool exited;
-	int status;
-	struct bg *next;
 };
 
 struct sup {
@@ -97,7 +81,7 @@ struct sup {
 	struct client *clients;
 	size_t nclients;
 	struct pending *pend;
-	struct bg *bgs;
+	struct bgrec *bgs;
 	uint32_t next_tag;
 	int nsfd[2];			/* user and mount namespace of commands */
 	int memfd[3];			/* /tmp, home, /dev/shm of the sandbox (O_PATH) */
@@ -145,315 +129,28 @@ log_open(void)
 		(void)ftruncate(S.logfd, 0);
 }
 
-/* ---- configuration (the server encodes, the supervisor decodes) ----------------------- */
-
-static void
-lim_host_write(struct jsonw *w, const struct lim_host *h)
-{
-	jsonw_key(w, "cgroup");
-	jsonw_obj_begin(w);
-	jsonw_kint(w, "mode", h->mode);
-	jsonw_kstr(w, "memory", h->memory);
-	jsonw_kstr(w, "pids", h->pids);
-	jsonw_kstr(w, "cpu", h->cpu);
-	jsonw_kstr(w, "freezer", h->freezer);
-	jsonw_kstr(w, "why", h->why);
-	jsonw_obj_end(w);
-}
-
-int
-supconf_encode(const struct sup_conf *c, struct buf *out)
-{
-	struct jsonw w;
-
-	jsonw_init(&w, out);
-	jsonw_obj_begin(&w);
-	jsonw_kstr(&w, "id", c->id);
-	jsonw_kstr(&w, "root", c->root);
-	jsonw_kstr(&w, "dir", c->dir);
-	jsonw_kbool(&w, "isolate", c->isolate);
-	jsonw_kint(&w, "host_uid", (int64_t)c->host_uid);
-	jsonw_kint(&w, "host_gid", (int64_t)c->host_gid);
-	jsonw_kint(&w, "in_uid", c->in_uid);
-	jsonw_kstr(&w, "user", c->user);
-	jsonw_kint(&w, "memory", c->lim.memory);
-	jsonw_kint(&w, "cpu_milli", c->lim.cpu_milli);
-	jsonw_kint(&w, "pids", c->lim.pids);
-	jsonw_kbool(&w, "deny_net", c->deny_net);
-	jsonw_kbool(&w, "ephemeral", c->ephemeral);
-	lim_host_write(&w, &c->cg);
-	jsonw_key(&w, "mounts");
-	jsonw_arr_begin(&w);
-	for (size_t i = 0; i < c->nmounts; i++) {
-		jsonw_obj_begin(&w);
-		jsonw_kstr(&w, "host", c->mounts[i].host);
-		jsonw_kstr(&w, "path", c->mounts[i].path);
-		jsonw_kbool(&w, "ro", c->mounts[i].ro);
-		jsonw_obj_end(&w);
-	}
-	jsonw_arr_end(&w);
-	jsonw_obj_end(&w);
-	return jsonw_error(&w);
-}
-
-static bool
-get_str(const struct json *j, const char *key, char *out, size_t cap)
-{
-	const char *s = json_get_str(j, key);
-
-	if (s == NULL || strlen(s) >= cap)
-		return false;
-	memcpy(out, s, strlen(s) + 1);
-	return true;
-}
-
-static int64_t
-get_int(const struct json *j, const char *key)
-{
-	int64_t v = 0;
-
-	json_int(json_get(j, key), &v);
-	return v;
-}
-
-int
-supconf_decode(const char *json, size_t len, struct sup_conf *c, struct err *e)
-{
-	struct arena *a = arena_new(1024 * 1024);
-	const struct json *j, *cg, *ms;
-	bool ok;
-
-	memset(c, 0, sizeof(*c));
-	j = json_parse(json, len, a, e);
-	ok = j != NULL && j->type == JSON_OBJECT && get_str(j, "id", c->id, sizeof(c->id)) &&
-	    get_str(j, "root", c->root, sizeof(c->root)) &&
-	    get_str(j, "dir", c->dir, sizeof(c->dir)) &&
-	    get_str(j, "user", c->user, sizeof(c->user));
-	if (ok) {
-		c->isolate = json_truthy(json_get(j, "isolate"));
-		c->host_uid = (unsigned long)get_int(j, "host_uid");
-		c->host_gid = (unsigned long)get_int(j, "host_gid");
-		c->in_uid = (unsigned)get_int(j, "in_uid");
-		c->lim.memory = get_int(j, "memory");
-		c->lim.cpu_milli = get_int(j, "cpu_milli");
-		c->lim.pids = get_int(j, "pids");
-		c->deny_net = json_truthy(json_get(j, "deny_net"));
-		c->ephemeral = json_truthy(json_get(j, "ephemeral"));
-		cg = json_get(j, "cgroup");
-		c->cg.mode = (enum lim_cg_mode)get_int(cg, "mode");
-		get_str(cg, "memory", c->cg.memory, sizeof(c->cg.memory));
-		get_str(cg, "pids", c->cg.pids, sizeof(c->cg.pids));
-		get_str(cg, "cpu", c->cg.cpu, sizeof(c->cg.cpu));
-		get_str(cg, "freezer", c->cg.freezer, sizeof(c->cg.freezer));
-		get_str(cg, "why", c->cg.why, sizeof(c->cg.why));
-		ms = json_get(j, "mounts");
-		for (size_t i = 0; ok && ms != NULL && i < ms->count && i < LOCAL_MOUNTS_MAX; i++) {
-			const struct json *m = json_at(ms, i);
-
-			ok = get_str(m, "host", c->mounts[i].host, sizeof(c->mounts[i].host)) &&
-			    get_str(m, "path", c->mounts[i].path, sizeof(c->mounts[i].path));
-			c->mounts[i].ro = json_truthy(json_get(m, "ro"));
-			c->nmounts = i + 1;
-		}
-	}
-	arena_free(a);
-	if (!ok)
-		return err_set(e, ERR_PROTO, "the supervisor's configuration is damaged");
-	return 0;
-}
-
-/* ---- background output --------------------------------------------------------------- */
-
-static int
-rec_open(int dirfd, const char *name)
-{
-	return openat(dirfd, name, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-}
-
-/* Appends bytes to the record: the first BG_HEAD_MAX go to `out`, the rest into the ring
- * `tail` of BG_TAIL_MAX bytes (byte k of the stream at (k - BG_HEAD_MAX) % BG_TAIL_MAX),
- * and `total` says how many there were. Readers: exec.c. */
-static void
-bg_store(struct bg *b, const char *p, size_t n)
-{
-	char num[32];
-	int len;
-
-	while (n > 0) {
-		size_t k;
-
-		if (b->total < BG_HEAD_MAX) {
-			k = BG_HEAD_MAX - (size_t)b->total;
-			k = k < n ? k : n;
-			if (pwrite(b->headfd, p, k, (off_t)b->total) < 0)
-				return;
-		} else {
-			uint64_t at = (b->total - BG_HEAD_MAX) % BG_TAIL_MAX;
-
-			k = BG_TAIL_MAX - (size_t)at;
-			k = k < n ? k : n;
-			if (pwrite(b->tailfd, p, k, (off_t)at) < 0)
-				return;
-		}
-		b->total += k;
-		p += k;
-		n -= k;
-	}
-	len = snprintf(num, sizeof(num), "%020llu\n", (unsigned long long)b->total);
-	(void)pwrite(b->totalfd, num, (size_t)len, 0);
-}
-
-static void
-bg_drain(struct bg *b)
-{
-	static char chunk[SUP_DRAIN_CHUNK];
-
-	for (int i = 0; i < 16 && b->out >= 0; i++) {
-		ssize_t n = read(b->out, chunk, sizeof(chunk));
-
-		if (n > 0) {
-			bg_store(b, chunk, (size_t)n);
-			continue;
-		}
-		if (n < 0 && (errno == EINTR))
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		close(b->out);
-		b->out = -1;
-	}
-}
-
-static void
-bg_write_exit(struct bg *b)
-{
-	char line[48];
-	int fd, n, code = -1, sig = 0;
-
-	if (WIFEXITED(b->status))
-		code = WEXITSTATUS(b->status);
-	else if (WIFSIGNALED(b->status)) {
-		sig = WTERMSIG(b->status);
-		code = 128 + sig;
-	}
-	n = snprintf(line, sizeof(line), "%d %d\n", code, sig);
-	fd = openat(b->dirfd, "exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (fd < 0)
-		return;
-	if (write(fd, line, (size_t)n) == n)
-		renameat(b->dirfd, "exit.tmp", b->dirfd, "exit");
-	close(fd);
-}
-
-static void
-bg_free(struct bg *b)
-{
-	int *fds[] = { &b->out, &b->keep, &b->dirfd, &b->headfd, &b->tailfd, &b->totalfd };
-
-	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
-		if (*fds[i] >= 0)
-			close(*fds[i]);
-	free(b->command);
-	free(b);
-}
+/* ---- background records ------------------------------------------------------------ */
 
 /* Unlinks b from the list when it is done: exited and its output drained. */
 static void
 bg_gc(void)
 {
-	struct bg **pp = &S.bgs, *b;
+	struct bgrec **pp = &S.bgs, *b;
 
 	while ((b = *pp) != NULL) {
 		if (b->exited && b->out < 0) {
 			*pp = b->next;
-			bg_free(b);
+			bgrec_free(b);
 		} else {
 			pp = &b->next;
 		}
 	}
 }
 
-/* A new record procs/new-XXXXXX with its stdin FIFO and output pipe; fills fds[3] for
- * the command (stdin, stdout, stderr). */
-static struct bg *
-bg_new(int fds[3], int *err)
-{
-	char procs[PATH_MAX];
-	struct bg *b = xcalloc(1, sizeof(*b));
-	int p[2] = { -1, -1 }, in = -1;
-
-	b->out = b->keep = b->dirfd = b->headfd = b->tailfd = b->totalfd = -1;
-	if (snprintf(procs, sizeof(procs), "%s/procs", S.c.dir) >= (int)sizeof(procs))
-		goto fail;
-	mkdir(procs, 0700);
-	if (snprintf(b->dir, sizeof(b->dir), "%s/new-XXXXXX", procs) >= (int)sizeof(b->dir) ||
-	    mkdtemp(b->dir) == NULL)
-		goto fail;
-	b->dirfd = open(b->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (b->dirfd < 0 || mkfifoat(b->dirfd, "stdin", 0600) < 0 ||
-	    (b->keep = openat(b->dirfd, "stdin", O_RDWR | O_CLOEXEC)) < 0 ||
-	    (in = openat(b->dirfd, "stdin", O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0 ||
-	    fcntl(in, F_SETFL, O_RDONLY) < 0 ||
-	    (b->headfd = rec_open(b->dirfd, "out")) < 0 ||
-	    (b->tailfd = rec_open(b->dirfd, "tail")) < 0 ||
-	    (b->totalfd = rec_open(b->dirfd, "total")) < 0 || pipe2(p, O_CLOEXEC) < 0)
-		goto fail;
-	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	b->out = p[0];
-	fds[0] = in;
-	fds[1] = p[1];
-	fds[2] = p[1];
-	return b;
-fail:
-	*err = errno != 0 ? errno : EIO;
-	if (in >= 0)
-		close(in);
-	if (p[1] >= 0)
-		close(p[1]);
-	if (b->dir[0] != '\0' && b->dirfd >= 0)
-		local_rmtree(AT_FDCWD, b->dir);
-	if (b->out < 0 && p[0] >= 0)
-		close(p[0]);
-	bg_free(b);
-	return NULL;
-}
-
-static void
-bg_started(struct bg *b, pid_t pid, const char *command)
-{
-	char final[PATH_MAX], procs[PATH_MAX];
-	struct buf j = { 0 };
-	struct jsonw w;
-	int fd;
-
-	b->pid = pid;
-	jsonw_init(&w, &j);
-	jsonw_obj_begin(&w);
-	jsonw_kint(&w, "pid", pid);
-	jsonw_kstr(&w, "command", command);
-	jsonw_kint(&w, "started_at", time_wall_ms());
-	jsonw_obj_end(&w);
-	buf_putc(&j, '\n', NULL);
-	fd = openat(b->dirfd, "info.json", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0600);
-	if (fd >= 0) {
-		(void)write(fd, j.p, j.len);
-		close(fd);
-	}
-	buf_fini(&j);
-	if (snprintf(procs, sizeof(procs), "%s/procs", S.c.dir) < (int)sizeof(procs) &&
-	    snprintf(final, sizeof(final), "%s/%d", procs, (int)pid) < (int)sizeof(final)) {
-		local_rmtree(AT_FDCWD, final);	/* an earlier process had the same pid */
-		if (rename(b->dir, final) == 0)
-			snprintf(b->dir, sizeof(b->dir), "%s", final);
-	}
-}
-
-static struct bg *
+static struct bgrec *
 bg_find(pid_t pid)
 {
-	for (struct bg *b = S.bgs; b != NULL; b = b->next)
+	for (struct bgrec *b = S.bgs; b != NULL; b = b->next)
 		if (b->pid == pid && pid > 0)
 			return b;
 	return NULL;
@@ -473,7 +170,7 @@ reply(struct client *cl, uint32_t type, int32_t a, int32_t b, const char *detail
 }
 
 static struct pending *
-pend_add(struct client *cl, bool fg, struct bg *b)
+pend_add(struct client *cl, bool fg, struct bgrec *b)
 {
 	struct pending *p = xcalloc(1, sizeof(*p));
 
@@ -523,11 +220,11 @@ do_exec(struct client *cl, struct wire_in *r)
 {
 	bool bgr = (r->h.a & WX_BACKGROUND) != 0;
 	struct pending *p;
-	struct bg *b = NULL;
+	struct bgrec *b = NULL;
 	int fds[3], err = 0;
 
 	if (bgr) {
-		b = bg_new(fds, &err);
+		b = bgrec_new(S.c.dir, fds, &err);
 		if (b == NULL) {
 			reply(cl, W_FAILED, STEP_INIT, err, "procs", NULL, 0);
 			return;
@@ -546,7 +243,7 @@ do_exec(struct client *cl, struct wire_in *r)
 		pend_del(p);
 		if (b != NULL) {
 			local_rmtree(AT_FDCWD, b->dir);
-			bg_free(b);
+			bgrec_free(b);
 		}
 	} else if (b != NULL) {
 		const char *cmd = payload_command(r);
@@ -571,7 +268,7 @@ sandbox_kill(void);
 static void
 handle_client(struct client *cl, struct wire_in *r)
 {
-	struct bg *b;
+	struct bgrec *b;
 
 	switch (r->h.type) {
 	case W_EXEC:
@@ -692,22 +389,22 @@ handle_init(struct wire_in *r)
 	case I_STARTED:
 		p->pid = r->h.a;
 		if (p->bg != NULL)
-			bg_started(p->bg, r->h.a, p->bg->command != NULL ? p->bg->command : "");
+			bgrec_started(p->bg, S.c.dir, r->h.a);
 		reply(p->cl, W_STARTED, r->h.a, 0, NULL, NULL, 0);
 		break;
 	case I_FAILED:
 		reply(p->cl, W_FAILED, r->h.a, r->h.b, r->payload, NULL, 0);
 		if (p->bg != NULL) {
-			struct bg *b = p->bg;
+			struct bgrec *b = p->bg;
 
-			for (struct bg **pp = &S.bgs; *pp != NULL; pp = &(*pp)->next) {
+			for (struct bgrec **pp = &S.bgs; *pp != NULL; pp = &(*pp)->next) {
 				if (*pp == b) {
 					*pp = b->next;
 					break;
 				}
 			}
 			local_rmtree(AT_FDCWD, b->dir);
-			bg_free(b);
+			bgrec_free(b);
 		}
 		pend_del(p);
 		break;
@@ -715,8 +412,8 @@ handle_init(struct wire_in *r)
 		if (p->bg != NULL) {
 			p->bg->exited = true;
 			p->bg->status = r->h.b;
-			bg_drain(p->bg);
-			bg_write_exit(p->bg);
+			bgrec_drain(p->bg);
+			bgrec_exit(p->bg);
 			if (p->bg->keep >= 0) {
 				close(p->bg->keep);
 				p->bg->keep = -1;
@@ -773,53 +470,21 @@ do_pause(struct client *cl, bool on)
 	reply(cl, W_DONE, 0, 0, NULL, NULL, 0);
 }
 
-struct mem_walk {
-	int64_t sum, top;
-	pid_t top_pid;
-	pid_t skip;
-};
-
-static int
-mem_one(pid_t pid, void *arg)
-{
-	struct mem_walk *w = arg;
-	int64_t m;
-
-	if (pid == w->skip)
-		return 0;
-	m = limits_proc_memory(pid);
-	if (m <= 0)
-		return 0;
-	w->sum += m;
-	if (m > w->top) {
-		w->top = m;
-		w->top_pid = pid;
-	}
-	return 0;
-}
-
-/* Without a memory cgroup: the sandbox's anonymous and shared memory plus its tmpfs files,
- * against the limit; past it the largest process is killed, as the kernel's OOM killer
- * would in a cgroup. */
+/* Without a memory cgroup: past the limit, the largest process is killed, as the kernel's
+ * OOM killer would in a cgroup, and counted in <dir>/oom for exec's note. */
 static void
 mem_watch(void)
 {
-	struct mem_walk w = { 0, 0, 0, S.init };
-	struct statfs fs;
 	char num[32], path[PATH_MAX];
+	int64_t used, top;
+	pid_t victim = limits_memory_over(S.init, S.c.lim.memory, S.memfd, 3, &used, &top);
 	int fd, n;
 
-	limits_tree_walk(S.init, 65536, mem_one, &w);
-	for (int i = 0; i < 3; i++)
-		if (S.memfd[i] >= 0 && fstatfs(S.memfd[i], &fs) == 0)
-			w.sum += (int64_t)(fs.f_blocks - fs.f_bfree) * (int64_t)fs.f_bsize;
-	if (w.sum <= S.c.lim.memory || w.top_pid <= 0)
-		return;
-	if (kill(w.top_pid, SIGKILL) < 0)
+	if (victim <= 0 || kill(victim, SIGKILL) < 0)
 		return;
 	S.oom_count++;
-	slog("memory %lld > limit %lld: killed process %d (%lld bytes)", (long long)w.sum,
-	    (long long)S.c.lim.memory, (int)w.top_pid, (long long)w.top);
+	slog("memory %lld > limit %lld: killed process %d (%lld bytes)", (long long)used,
+	    (long long)S.c.lim.memory, (int)victim, (long long)top);
 	if (snprintf(path, sizeof(path), "%s/oom", S.c.dir) >= (int)sizeof(path))
 		return;
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -1151,7 +816,7 @@ loop(void)
 
 	for (;;) {
 		struct client *cls[SUP_CLIENTS_MAX];
-		struct bg *bgs[1024];
+		struct bgrec *bgs[1024];
 		size_t n = 0, nc = 0, nb = 0;
 		int64_t now = time_wall_ms(), wait = SUP_TICK_MS;
 		int rc;
@@ -1165,7 +830,7 @@ loop(void)
 			cls[nc++] = cl;
 			pf[n++] = (struct pollfd){ cl->fd, POLLIN, 0 };
 		}
-		for (struct bg *b = S.bgs; b != NULL && nb < 1024; b = b->next) {
+		for (struct bgrec *b = S.bgs; b != NULL && nb < 1024; b = b->next) {
 			bgs[nb++] = b;
 			pf[n++] = (struct pollfd){ b->out, POLLIN, 0 };
 		}
@@ -1207,7 +872,7 @@ loop(void)
 				client_read(cls[i]);
 		for (size_t i = 0; i < nb; i++)
 			if (pf[4 + nc + i].revents != 0)
-				bg_drain(bgs[i]);
+				bgrec_drain(bgs[i]);
 		bg_gc();
 	}
 }

@@ -194,10 +194,10 @@ int64_t limits_proc_memory(pid_t pid);
 
 /* The supervisor's memory watch: the anonymous and shared memory of init's descendants
  * (init not counted) plus the files in the n tmpfs mounts (O_PATH fds), against limit.
- * Returns the largest process when the sum is over the limit, else 0; *used and *top get
- * the sum and that process's share. */
+ * Returns the largest process when the sum is over the limit, else 0; *used, *top and
+ * *nprocs get the sum, that process's share and how many processes there were. */
 pid_t limits_memory_over(pid_t init, int64_t limit, const int *tmpfs, int n, int64_t *used,
-    int64_t *top);
+    int64_t *top, size_t *nprocs);
 
 /* ---- seccomp.c: the filter every command runs under -----------------------------------
  *

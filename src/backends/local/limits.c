@@ -923,6 +923,7 @@ limits_proc_memory(pid_t pid)
 struct mem_walk {
 	int64_t sum, top;
 	pid_t top_pid, skip;
+	size_t n;
 };
 
 static int
@@ -933,6 +934,7 @@ mem_one(pid_t pid, void *arg)
 
 	if (pid == w->skip)
 		return 0;
+	w->n++;
 	m = limits_proc_memory(pid);
 	if (m <= 0)
 		return 0;
@@ -946,9 +948,9 @@ mem_one(pid_t pid, void *arg)
 
 pid_t
 limits_memory_over(pid_t init, int64_t limit, const int *tmpfs, int n, int64_t *used,
-    int64_t *top)
+    int64_t *top, size_t *nprocs)
 {
-	struct mem_walk w = { 0, 0, 0, init };
+	struct mem_walk w = { 0, 0, 0, init, 0 };
 	struct statfs fs;
 
 	limits_tree_walk(init, 65536, mem_one, &w);
@@ -957,5 +959,6 @@ limits_memory_over(pid_t init, int64_t limit, const int *tmpfs, int n, int64_t *
 			w.sum += (int64_t)(fs.f_blocks - fs.f_bfree) * (int64_t)fs.f_bsize;
 	*used = w.sum;
 	*top = w.top;
+	*nprocs = w.n;
 	return w.sum > limit && limit > 0 ? w.top_pid : 0;
 }

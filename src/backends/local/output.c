@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "json/jsonw.h"
@@ -37,6 +38,7 @@
 
 #define OUT_READ_TRIES 3
 #define DRAIN_CHUNK 65536
+#define BG_RECORDS_MAX 256	/* background records kept per sandbox (running ones always) */
 
 static int
 rec_open(int dirfd, const char *name)
@@ -160,6 +162,53 @@ bgrec_free(struct bgrec *b)
 	free(b);
 }
 
+struct exited {
+	char name[16];
+	time_t when;
+};
+
+static int
+exited_cmp(const void *a, const void *b)
+{
+	const struct exited *x = a, *y = b;
+
+	return x->when < y->when ? -1 : x->when > y->when;
+}
+
+/* Keeps the record count of procs/ under BG_RECORDS_MAX by removing the records of the
+ * processes that ended longest ago (running ones are never touched). */
+static void
+prune(const char *procs)
+{
+	int dfd = open(procs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	size_t n = 0, total = 0;
+	char **names;
+	struct exited *ex;
+
+	if (dfd < 0)
+		return;
+	names = local_read_names(dfd, &total);
+	ex = total >= BG_RECORDS_MAX ? xcalloc(total, sizeof(*ex)) : NULL;
+	for (size_t i = 0; ex != NULL && i < total; i++) {
+		char path[PATH_MAX];
+		struct stat st;
+
+		if (strlen(names[i]) >= sizeof(ex[0].name) ||
+		    snprintf(path, sizeof(path), "%s/exit", names[i]) >= (int)sizeof(path) ||
+		    fstatat(dfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		snprintf(ex[n].name, sizeof(ex[n].name), "%s", names[i]);
+		ex[n++].when = st.st_mtime;
+	}
+	if (n > 0)
+		qsort(ex, n, sizeof(*ex), exited_cmp);
+	for (size_t i = 0; i < n && total - i >= BG_RECORDS_MAX; i++)
+		local_rmtree(dfd, ex[i].name);
+	free(ex);
+	local_names_free(names, total);
+	close(dfd);
+}
+
 struct bgrec *
 bgrec_new(const char *sdir, int fds[3], int *err)
 {
@@ -172,6 +221,7 @@ bgrec_new(const char *sdir, int fds[3], int *err)
 	if (snprintf(procs, sizeof(procs), "%s/procs", sdir) >= (int)sizeof(procs))
 		goto fail;
 	mkdir(procs, 0700);
+	prune(procs);
 	if (snprintf(b->dir, sizeof(b->dir), "%s/new-XXXXXX", procs) >= (int)sizeof(b->dir) ||
 	    mkdtemp(b->dir) == NULL)
 		goto fail;

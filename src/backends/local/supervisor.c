@@ -49,7 +49,8 @@
 #include "util/time.h"
 
 #define SUP_READY_MS 20000
-#define SUP_TICK_MS 100			/* memory watch and expiry */
+#define SUP_TICK_MS 100			/* memory watch of a sandbox with processes */
+#define SUP_IDLE_TICK_MS 1000		/* ... and of an idle one */
 #define SUP_CLIENTS_MAX 256
 #define SUP_LOG_MAX (1024 * 1024)
 
@@ -88,6 +89,7 @@ struct sup {
 	struct lsup rec;
 	int64_t expires_at;
 	bool mem_watch;
+	int tick_ms;
 	int64_t oom_count;
 };
 
@@ -388,6 +390,7 @@ handle_init(struct wire_in *r)
 	switch (r->h.type) {
 	case I_STARTED:
 		p->pid = r->h.a;
+		S.tick_ms = SUP_TICK_MS;	/* watch a new command closely from its start */
 		if (p->bg != NULL)
 			bgrec_started(p->bg, S.c.dir, r->h.a);
 		reply(p->cl, W_STARTED, r->h.a, 0, NULL, NULL, 0);
@@ -477,9 +480,13 @@ mem_watch(void)
 {
 	char num[32], path[PATH_MAX];
 	int64_t used, top;
-	pid_t victim = limits_memory_over(S.init, S.c.lim.memory, S.memfd, 3, &used, &top);
+	size_t nprocs;
+	pid_t victim = limits_memory_over(S.init, S.c.lim.memory, S.memfd, 3, &used, &top,
+	    &nprocs);
 	int fd, n;
 
+	/* An idle sandbox (init alone) is looked at once a second, a busy one ten times. */
+	S.tick_ms = nprocs > 0 ? SUP_TICK_MS : SUP_IDLE_TICK_MS;
 	if (victim <= 0 || kill(victim, SIGKILL) < 0)
 		return;
 	S.oom_count++;
@@ -818,7 +825,7 @@ loop(void)
 		struct client *cls[SUP_CLIENTS_MAX];
 		struct bgrec *bgs[1024];
 		size_t n = 0, nc = 0, nb = 0;
-		int64_t now = time_wall_ms(), wait = SUP_TICK_MS;
+		int64_t now = time_wall_ms(), wait = S.tick_ms > 0 ? S.tick_ms : SUP_TICK_MS;
 		int rc;
 
 		pf[n++] = (struct pollfd){ S.sfd, POLLIN, 0 };

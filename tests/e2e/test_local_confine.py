@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from mcpclient import BIN, Tap  # noqa: E402
@@ -44,14 +45,15 @@ def world_copy(path, tmp):
     return dst
 
 
-def run_call(prefix, binp, root, tool, args, env=None, timeout=120):
+def run_call(prefix, binp, root, tool, args, env=None, timeout=120, extra=()):
     """`sandbox-mcp call TOOL JSON`: (exit code, parsed stdout or None, stderr)."""
     e = dict(os.environ)
     for k in ("OPEN_SANDBOX_DOMAIN", "OPEN_SANDBOX_API_KEY", "X_API_KEY", "E2B_API_KEY",
               "E2B_DOMAIN", "SANDBOX_MCP_BACKEND"):
         e.pop(k, None)
     e.update(env or {})
-    r = subprocess.run(prefix + [binp, "--local-root", root] + ["call", tool, json.dumps(args)],
+    r = subprocess.run(prefix + [binp, "--local-root", root] + list(extra) +
+                       ["call", tool, json.dumps(args)],
                        capture_output=True, text=True, env=e, timeout=timeout)
     try:
         out = json.loads(r.stdout) if r.stdout.strip() else None
@@ -132,6 +134,21 @@ try:
             t.ok(r.returncode != 0 and "problem:" in r.stdout and "user namespaces" in r.stdout,
                  "[%s] ... and so does doctor (exit status %d)" % (label, r.returncode),
                  r.stdout[-800:])
+        # --- isolation none: still no process survives its sandbox -------------------------
+        root = owned_dir(tmp, "none-" + label, uid)
+        mark = "%d.%s" % (os.getpid() % 1000 + 1000, label == "root" and "31" or "37")
+        rc, out, err = run_call(prefix, binp, root, "exec",
+                                {"command": "setsid sleep %s1 & (sleep %s2 &) ; sleep %s3 &"
+                                 " echo started" % (mark, mark, mark)}, env, timeout=60,
+                                extra=["--local-isolation", "none"])
+        # `call` used the session's default sandbox and killed it on exit.
+        time.sleep(0.5)
+        left = subprocess.run(["pgrep", "-f", "sleep %s" % mark], capture_output=True,
+                              text=True).stdout.split()
+        t.ok(rc == 0 and not left, "[%s] --local-isolation none: no process of a killed sandbox "
+             "survives, setsid or double-forked ones included" % label, (rc, out, err[-300:], left))
+        for pid in left:
+            subprocess.run(["kill", "-9", pid])
         # --- doctor on this machine -------------------------------------------------------
         root = owned_dir(tmp, "doctor-" + label, uid)
         r = subprocess.run(prefix + [binp, "--local-root", root, "doctor"], capture_output=True,

@@ -513,13 +513,28 @@ sandbox_kill(void)
 
 		limits_cg_freeze(&S.rec.cg, false, &e);
 	}
+	if (!S.c.isolate && S.init > 0) {
+		/* No PID namespace to end: init, a subreaper, kills its descendants when its
+		 * socket closes (init.c); only then may it go, or they would lose their reaper. */
+		close(S.chan);
+		S.chan = -1;
+		while (!deadline_passed(dl)) {
+			pid_t r = waitpid(S.init, NULL, WNOHANG);
+
+			if (r == S.init || (r < 0 && errno == ECHILD)) {
+				S.init = 0;	/* reaped: its pid may belong to another now */
+				break;
+			}
+			poll(NULL, 0, 5);
+		}
+		if (S.init > 0) {
+			struct sig_walk w = { SIGKILL, 0, 0 };
+
+			limits_tree_walk(S.init, 65536, sig_one, &w);
+		}
+	}
 	if (S.init > 0)
 		kill(S.init, SIGKILL);
-	if (!S.c.isolate) {
-		struct sig_walk w = { SIGKILL, 0, 0 };
-
-		limits_tree_walk(S.init, 65536, sig_one, &w);
-	}
 	limits_cg_kill(&S.rec.cg, 2000);
 	while (S.init > 0 && !deadline_passed(dl)) {
 		pid_t r = waitpid(S.init, NULL, WNOHANG);

@@ -838,6 +838,74 @@ fake_probe(const char *tmp, const struct v2case *c, struct lim_host *h)
 	waitpid(pid, &st, 0);
 }
 
+/* Our cgroup /a/b also holds another process: sandboxes go beside it, under /a, and we
+ * are not moved. */
+static void
+test_probe_v2_shared(const char *tmp)
+{
+	char fs[PATH_MAX], a[PATH_MAX], b[PATH_MAX], f[PATH_MAX], buf[PATH_MAX + 128];
+	struct lim_host h;
+	int p[2], st;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		skip("the fake v2 probe needs root for its mount namespace");
+		return;
+	}
+	snprintf(fs, sizeof(fs), "%s/fs2", tmp);
+	snprintf(a, sizeof(a), "%s/fs2/a", tmp);
+	snprintf(b, sizeof(b), "%s/fs2/a/b", tmp);
+	mkdir(fs, 0755);
+	mkdir(a, 0755);
+	mkdir(b, 0755);
+	put(a, "cgroup.controllers", "cpu memory pids\n");
+	put(a, "cgroup.subtree_control", "memory pids\n");
+	put(a, "cgroup.procs", "");
+	put(b, "cgroup.controllers", "memory pids\n");
+	put(b, "cgroup.subtree_control", "");
+	put(b, "cgroup.procs", "1\n");	/* not alone */
+	put(b, "cgroup.freeze", "0\n");
+	put(tmp, "cgroup2", "0::/a/b\n");
+	snprintf(buf, sizeof(buf), "40 30 0:37 / %s rw - cgroup2 cgroup2 rw\n", fs);
+	put(tmp, "mountinfo2", buf);
+	memset(&h, 0, sizeof(h));
+	if (pipe(p) == -1)
+		return;
+	if ((pid = fork()) == 0) {
+		snprintf(f, sizeof(f), "%s/cgroup2", tmp);
+		snprintf(buf, sizeof(buf), "%s/mountinfo2", tmp);
+		if (unshare(CLONE_NEWNS) != 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+		    mount(f, "/proc/self/cgroup", NULL, MS_BIND, NULL) != 0 ||
+		    mount(buf, "/proc/self/mountinfo", NULL, MS_BIND, NULL) != 0)
+			_exit(1);
+		limits_probe(&h);
+		if (write(p[1], &h, sizeof(h)) != (ssize_t)sizeof(h))
+			_exit(2);
+		_exit(0);
+	}
+	close(p[1]);
+	if (read(p[0], &h, sizeof(h)) != (ssize_t)sizeof(h))
+		h.mode = -1;
+	close(p[0]);
+	waitpid(pid, &st, 0);
+	if (h.mode == (enum lim_cg_mode)-1) {
+		skip("no mount namespace for the fake v2 probe");
+	} else {
+		ok(h.mode == LIM_CG_V2 && strcmp(h.memory, a) == 0 && strcmp(h.pids, a) == 0 &&
+		    strcmp(h.freezer, a) == 0, "v2, our cgroup shared: sandboxes go under its parent");
+		is_str(slurp(b, "cgroup.procs", buf, sizeof(buf)), "1",
+		    "v2, our cgroup shared: nothing was moved");
+		ok(h.cpu[0] == '\0' || strcmp(h.cpu, a) == 0, "v2 parent: cpu where it is handed down");
+	}
+	rm_dir(b, (const char *const[]){ "cgroup.controllers", "cgroup.subtree_control",
+	    "cgroup.procs", "cgroup.freeze", NULL });
+	rm_dir(a, (const char *const[]){ "cgroup.controllers", "cgroup.subtree_control",
+	    "cgroup.procs", NULL });
+	rmdir(fs);
+	rm_dir(tmp, (const char *const[]){ "cgroup2", "mountinfo2", NULL });
+}
+
 static void
 test_probe_v2(const char *tmp)
 {
@@ -1116,6 +1184,7 @@ main(void)
 		test_fake_v2(tmp);
 		test_fake_v1(tmp);
 		test_probe_v2(tmp);
+		test_probe_v2_shared(tmp);
 		rmdir(tmp);
 	}
 	test_cgroup();

@@ -333,6 +333,75 @@ say(char *out, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Whether this process is the only one in cgroup dir. */
+static bool
+alone_in(const char *dir)
+{
+	char buf[4096], *p, *end;
+	pid_t me = getpid();
+	ssize_t n = read_file(dir, "cgroup.procs", buf, sizeof(buf));
+
+	if (n < 0 || (size_t)n >= sizeof(buf) - 1)
+		return false;
+	for (p = buf; *p != '\0'; p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		if (v != me)
+			return false;
+		while (*end == '\n' || *end == ' ')
+			end++;
+	}
+	return true;
+}
+
+/* v2 when our cgroup also holds other processes: sandboxes become siblings of it, under
+ * its parent, when that parent is ours to write (a delegated slice, as systemd gives user
+ * sessions) and hands down memory and pids. 0 with h filled, or -1 with why set. */
+static int
+probe_v2_parent(struct lim_host *h, const char *dir, char *why, size_t cap)
+{
+	char parent[PATH_MAX], *slash;
+	bool cpu;
+
+	snprintf(parent, sizeof(parent), "%s", dir);
+	slash = strrchr(parent, '/');
+	if (slash == NULL || slash == parent) {
+		say(why, cap, "the cgroup %s also holds other processes and has no parent to put "
+		    "sandboxes in", dir);
+		return -1;
+	}
+	*slash = '\0';
+	if (!cg_lists(parent, "cgroup.controllers", "memory", "pids") || !writable(parent, NULL) ||
+	    !writable(parent, "cgroup.procs") || !writable(parent, "cgroup.subtree_control")) {
+		say(why, cap, "the cgroup %s also holds other processes, and its parent %s is not "
+		    "delegated to uid %d with memory and pids", dir, parent, (int)geteuid());
+		return -1;
+	}
+	if (!cg_lists(parent, "cgroup.subtree_control", "memory", "pids") &&
+	    write_file(parent, "cgroup.subtree_control", "+memory +pids") != 0) {
+		say(why, cap, "enabling memory and pids in %s failed", parent);
+		return -1;
+	}
+	if (cg_lists(parent, "cgroup.controllers", "cpu", NULL) &&
+	    !cg_lists(parent, "cgroup.subtree_control", "cpu", NULL))
+		write_file(parent, "cgroup.subtree_control", "+cpu");
+	cpu = cg_lists(parent, "cgroup.subtree_control", "cpu", NULL);
+	h->mode = LIM_CG_V2;
+	memcpy(h->memory, parent, sizeof(h->memory));
+	memcpy(h->pids, parent, sizeof(h->pids));
+	if (cpu)
+		memcpy(h->cpu, parent, sizeof(h->cpu));
+	if (writable(dir, "cgroup.freeze"))	/* our own cgroup is not the root */
+		memcpy(h->freezer, parent, sizeof(h->freezer));
+	if (!cpu || h->freezer[0] == '\0')
+		say(h->why, sizeof(h->why), "cgroup v2 at %s has no %s, so %s", parent,
+		    !cpu ? "cpu controller" : "freezer (kernel before 5.2)",
+		    !cpu ? "resources.cpu is not enforced" : "sandboxes cannot be paused");
+	return 0;
+}
+
 /* Fills h for cgroup v2 (mode V2) and returns 0, or returns -1 with why set; 1 when there
  * is no v2 hierarchy at all. Moves this process into <dir>/CG_LEAF: in v2 only a cgroup
  * without processes may hand controllers to children (the no-internal-processes rule). */
@@ -356,6 +425,10 @@ probe_v2(struct lim_host *h, char *why, size_t cap)
 			goto found;
 		memcpy(dir, leaf, sizeof(dir));
 	}
+	/* Sharing our cgroup with other processes (a terminal's scope, an editor's), we
+	 * may not turn it into a parent: put sandboxes beside it instead. */
+	if (!alone_in(dir))
+		return probe_v2_parent(h, dir, why, cap);
 	if (!cg_lists(dir, "cgroup.controllers", "memory", "pids")) {
 		say(why, cap, "the cgroup v2 hierarchy at %s has no memory and pids controllers",
 		    dir);

@@ -65,7 +65,7 @@ all:
 	@$(MAKE) --no-print-directory FLAVOR=release release
 
 release: $(B)/sandbox-mcp
-	cp $(B)/sandbox-mcp sandbox-mcp
+	cp $(B)/sandbox-mcp sandbox-mcp.new && mv -f sandbox-mcp.new sandbox-mcp	# running supervisors keep the old file
 
 $(B)/sandbox-mcp: $(MAIN_OBJ) $(LIB_OBJ) $(VENDOR_LIBS)
 	$(CC) $(FLAVOR_LDFLAGS) -o $@ $(MAIN_OBJ) $(LIB_OBJ) $(VENDOR_LIBS) $(LDLIBS)

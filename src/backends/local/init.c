@@ -552,6 +552,31 @@ none_exit(void)
 	_exit(0);
 }
 
+struct finder {
+	pid_t want;
+	bool found;
+};
+
+static int
+find_one(pid_t pid, void *arg)
+{
+	struct finder *f = arg;
+
+	f->found = f->found || pid == f->want;
+	return f->found;
+}
+
+static bool
+descendant(pid_t pid)
+{
+	struct finder f = { pid, false };
+
+	if (pid == getpid())
+		return false;
+	limits_tree_walk(getpid(), 65536, find_one, &f);
+	return f.found;
+}
+
 static void
 handle(struct init *in, struct wire_in *r)
 {
@@ -560,8 +585,13 @@ handle(struct init *in, struct wire_in *r)
 		do_spawn(in, r);
 		break;
 	case I_SIGNAL:
-		if (r->h.a != 0 && r->h.a != -1 && r->h.b >= 0 && r->h.b < 65)
-			kill(r->h.a, r->h.b);
+		if (r->h.a == 0 || r->h.a == -1 || r->h.b < 0 || r->h.b >= 65)
+			break;
+		/* Without a PID namespace, a pid may have been reused by a process that is
+		 * not ours: signal only our own descendants. */
+		if (!in->c->isolate && !descendant(r->h.a < 0 ? -r->h.a : r->h.a))
+			break;
+		kill(r->h.a, r->h.b);
 		break;
 	default:
 		break;
@@ -583,6 +613,7 @@ init_main(void *arg)
 	/* We are a copy of the supervisor: keep only our end of its socket and the go pipe,
 	 * or we would hold its end too and never see it close. */
 	keep_fds(in.c->chan, in.c->go);
+	local_title("sandbox-init");
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (read(in.c->go, &go, 1) != 1)
 		_exit(1);

@@ -332,6 +332,10 @@ unsigned long long local_pid_start(pid_t pid);	/* 0 when gone or a zombie */
 /* Fields first .. first+count-1 of /proc/PID/stat (numbered as in proc(5), from 3 on)
  * into out, and the state letter; 0, or -1 when the process is gone. */
 int local_proc_stat(pid_t pid, int first, int count, unsigned long long *out, char *state);
+/* What ps shows for the supervisor and init (their command line is the server's binary
+ * re-executed): local_title_init once with main's argv, then local_title as often. */
+void local_title_init(int argc, char **argv);
+void local_title(const char *title);
 /* Whether path is base or lies beneath it (both absolute and normalized). */
 bool local_beneath(const char *path, const char *base);
 bool local_pid_alive(pid_t pid, unsigned long long start);

@@ -305,9 +305,11 @@ sup_env(char **envp, size_t cap)
 }
 
 static pid_t
-fork_sup(int sock, char *const *envp)
+fork_sup(int sock, const char *id, char *const *envp)
 {
-	static char *const argv[] = { "sandbox-mcp", LOCAL_SUPERVISOR_ARG, "3", NULL };
+	/* The id makes the supervisor findable in ps, and leaves room for its title. */
+	char *const argv[] = { "sandbox-mcp", LOCAL_SUPERVISOR_ARG, "3", (char *)(uintptr_t)id,
+		NULL };
 	pid_t p0 = fork();
 
 	if (p0 != 0)
@@ -357,7 +359,7 @@ spawn_supervisor(struct local *L, struct lsb *sb, int *lifeline, struct err *e)
 		goto out;
 	}
 	sup_env(envp, sizeof(envp) / sizeof(envp[0]));
-	p0 = fork_sup(sv[1], envp);
+	p0 = fork_sup(sv[1], sb->id, envp);
 	for (size_t i = 0; envp[i] != NULL; i++)
 		free(envp[i]);
 	close(sv[1]);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -591,6 +592,34 @@ local_fs_leave(const struct local *L, int token)
 		return;
 	setfsuid(0);
 	setfsgid(0);
+}
+
+/* ---- process titles ----------------------------------------------------------------------- */
+
+static char *title_at;		/* argv's strings, contiguous, as the kernel laid them out */
+static size_t title_cap;
+
+void
+local_title_init(int argc, char **argv)
+{
+	if (argc < 1 || argv[0] == NULL)
+		return;
+	title_at = argv[0];
+	title_cap = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) - argv[0]);
+}
+
+void
+local_title(const char *title)
+{
+	size_t n = strlen(title);
+
+	prctl(PR_SET_NAME, title, 0, 0, 0);	/* comm: the first 15 bytes */
+	if (title_at == NULL || title_cap == 0)
+		return;
+	if (n > title_cap)
+		n = title_cap;
+	memcpy(title_at, title, n);
+	memset(title_at + n, 0, title_cap - n + 1);
 }
 
 /* ---- paths and directory walks ----------------------------------------------------------- */

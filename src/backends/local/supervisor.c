@@ -937,6 +937,7 @@ local_supervisor_main(int argc, char **argv)
 		return 2;
 	memset(&S, 0, sizeof(S));
 	S.start = atoi(argv[2]);
+	local_title_init(argc, argv);
 	S.logfd = S.lsock = S.chan = -1;
 	S.nsfd[0] = S.nsfd[1] = -1;
 	S.memfd[0] = S.memfd[1] = S.memfd[2] = -1;
@@ -953,6 +954,12 @@ local_supervisor_main(int argc, char **argv)
 	fcntl(S.start, F_SETFL, O_NONBLOCK);
 	if (read_conf(&e) != 0)
 		return 1;
+	{
+		char title[96];
+
+		snprintf(title, sizeof(title), "sandbox-mcp supervisor %s", S.c.id);
+		local_title(title);
+	}
 	log_open();
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);

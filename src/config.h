@@ -13,7 +13,13 @@
 #include <stddef.h>
 
 #define CONFIG_HEADERS_MAX 32
-#define CONFIG_MOUNTS_MAX 32
+#define CONFIG_LIST_MAX 32
+
+/* A repeatable flag's values, in order. */
+struct config_list {
+	const char *v[CONFIG_LIST_MAX];
+	size_t n;
+};
 
 struct config {
 	const char *backend;		/* "local", "opensandbox", "e2b" */
@@ -38,8 +44,10 @@ struct config {
 	bool keep;
 	const char *local_root;
 	const char *local_isolation;	/* "namespaces" / "none" */
-	const char *mounts[CONFIG_MOUNTS_MAX];	/* local: "HOST:SANDBOX[:ro]" */
-	size_t nmounts;
+	struct config_list mounts;	/* local: "HOST:SANDBOX[:ro]" */
+	const char *local_egress;	/* local: allow | deny | TARGET,... */
+	struct config_list host_ports;	/* local: --local-host-port PORT */
+	struct config_list resolves;	/* local: --local-resolve NAME=ADDR */
 	const char *log_level;
 	const char *template_name;	/* default template/image for the default sandbox */
 };

@@ -36,7 +36,7 @@
 
 #define EXIT_USAGE 2
 
-enum arg_kind { A_STR, A_BOOL, A_INT, A_HEADER, A_MOUNT };
+enum arg_kind { A_STR, A_BOOL, A_INT, A_HEADER, A_LIST };
 
 struct opt {
 	const char *name;
@@ -101,8 +101,14 @@ static const struct opt opts[] = {
 	  "state directory (default $XDG_STATE_HOME/sandbox-mcp or ~/.local/state/sandbox-mcp)" },
 	{ "local-isolation", A_STR, OFF(local_isolation), "Local", "namespaces|none", NULL,
 	  "namespaces (default) or none (plain processes, no isolation; loudly logged)" },
-	{ "mount", A_MOUNT, OFF(mounts), "Local", "HOST:SANDBOX[:ro]", NULL,
+	{ "mount", A_LIST, OFF(mounts), "Local", "HOST:SANDBOX[:ro]", NULL,
 	  "a host directory inside every local sandbox, read-write or :ro (repeatable; the agent cannot add one)" },
+	{ "local-egress", A_STR, OFF(local_egress), "Local", "allow|deny|TARGET,...", NULL,
+	  "the most network any local sandbox may have: allow (default: the public internet), deny, or only these domains, *.wildcards, addresses and CIDRs" },
+	{ "local-host-port", A_LIST, OFF(host_ports), "Local", "PORT", NULL,
+	  "let sandboxes reach this machine's loopback PORT as host.internal:PORT (repeatable)" },
+	{ "local-resolve", A_LIST, OFF(resolves), "Local", "NAME=ADDR", NULL,
+	  "pin NAME to ADDR for sandboxes, like curl --resolve; a pinned address is never refused (repeatable)" },
 };
 
 static void
@@ -197,10 +203,10 @@ set_opt(struct config *cfg, const struct opt *o, const char *val)
 			die_usage("too many --header flags (the limit is %d)", CONFIG_HEADERS_MAX);
 		cfg->headers[cfg->nheaders++] = val;
 		break;
-	case A_MOUNT:
-		if (cfg->nmounts == CONFIG_MOUNTS_MAX)
-			die_usage("too many --mount flags (the limit is %d)", CONFIG_MOUNTS_MAX);
-		cfg->mounts[cfg->nmounts++] = val;
+	case A_LIST:
+		if (((struct config_list *)base)->n == CONFIG_LIST_MAX)
+			die_usage("too many --%s flags (the limit is %d)", o->name, CONFIG_LIST_MAX);
+		((struct config_list *)base)->v[((struct config_list *)base)->n++] = val;
 		break;
 	}
 }

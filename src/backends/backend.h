@@ -62,6 +62,8 @@ struct net_policy {
 	size_t ndeny;
 	const char *note;		/* output only: a sentence for the agent (e.g. when a change
 					 * takes effect), or NULL */
+	const char **recent;		/* output only: recent refused connections, oldest first */
+	size_t nrecent;
 };
 
 struct sb_create {
@@ -165,6 +167,9 @@ struct exec_result {
 	bool timed_out;
 	const char *pid;		/* background (and platforms that have ids) */
 	const char *note;		/* optional sentence, e.g. "killed after 30 s timeout" */
+	const char **network_denied;	/* connections the command tried that were refused,
+					 * each "host:port reason" */
+	size_t nnetwork_denied;
 };
 
 /* Background processes --------------------------------------------------------------- */
@@ -184,6 +189,8 @@ struct proc_output {
 	bool running;
 	bool has_exit;
 	int exit_code;
+	const char **network_denied;	/* as in exec_result, for this process (so far) */
+	size_t nnetwork_denied;
 };
 
 /* Code contexts (run_code) -------------------------------------------------------------- */

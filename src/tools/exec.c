@@ -340,6 +340,9 @@ exec_run(struct tool_ctx *ctx, struct err *e)
 	jsonw_kbool(ctx->out, "timed_out", timed_out);
 	if (res.pid != NULL || st.pid != NULL)
 		jsonw_kstr(ctx->out, "pid", res.pid != NULL ? res.pid : st.pid);
+	if (res.nnetwork_denied > 0)
+		tools_write_strs(ctx->out, "network_denied", res.network_denied,
+		    res.nnetwork_denied);
 	if (timed_out) {
 		ctx->is_error = true;
 		jsonw_key(ctx->out, "note");
@@ -417,6 +420,9 @@ proc_output_run(struct tool_ctx *ctx, struct err *e)
 	if (out.has_exit)
 		jsonw_kint(ctx->out, "exit_code", out.exit_code);
 	jsonw_kstr(ctx->out, "pid", pid);
+	if (out.nnetwork_denied > 0)
+		tools_write_strs(ctx->out, "network_denied", out.network_denied,
+		    out.nnetwork_denied);
 	buf_fini(&out.data);
 	return 0;
 }
@@ -744,6 +750,7 @@ static const char exec_out[] =
     "\"timed_out\":{\"type\":\"boolean\"},"
     "\"pid\":{\"type\":\"string\"},\"running\":{\"type\":\"boolean\"},"
     "\"sandbox_id\":{\"type\":\"string\"},\"command\":{\"type\":\"string\"},"
+    NETWORK_DENIED_PROP ","
     "\"note\":{\"type\":\"string\"}}}";
 
 #define PID_PROP                                                                          \
@@ -768,7 +775,7 @@ static const char proc_output_out[] =
     "\"running\":{\"type\":\"boolean\"},"
     "\"exit_code\":{\"type\":\"integer\",\"description\":\"present once the process "
     "exited\"},"
-    "\"pid\":{\"type\":\"string\"}},"
+    "\"pid\":{\"type\":\"string\"}," NETWORK_DENIED_PROP "},"
     "\"required\":[\"output\",\"next_offset\",\"running\"]}";
 
 static const char proc_stdin_in[] =

@@ -94,6 +94,12 @@ void tools_call_init(const struct tool_ctx *ctx, struct call *c, int64_t deadlin
 void tools_write_time(struct jsonw *w, const char *key, int64_t wall_ms);
 void tools_write_kv_obj(struct jsonw *w, const char *key, const struct kv *kv, size_t n);
 void tools_write_strs(struct jsonw *w, const char *key, const char *const *s, size_t n);
+
+/* Output schema of the refused connections a result may carry. */
+#define NETWORK_DENIED_PROP                                                                \
+	"\"network_denied\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},"       \
+	"\"description\":\"Connections that were refused by the sandbox's network policy, "  \
+	"each 'host:port reason'.\"}"
 /* Defines `static bool fn(const struct tools *t)`: true when the backend has op (and
  * always for t == NULL, so the whole catalogue can be listed without a backend). */
 #define TOOLS_NEEDS(fn, op)                                                              \

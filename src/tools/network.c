@@ -61,6 +61,8 @@ net_run(struct tool_ctx *ctx, struct err *e)
 	}
 	jsonw_kstr(ctx->out, "sandbox_id", id);
 	write_policy(ctx->out, &out);
+	if (out.nrecent > 0)
+		tools_write_strs(ctx->out, "network_denied", out.recent, out.nrecent);
 	if (out.note != NULL)
 		jsonw_kstr(ctx->out, "note", out.note);
 	return 0;
@@ -84,6 +86,7 @@ static const char net_out[] =
     "\"default\":{\"type\":[\"string\",\"null\"],\"enum\":[\"allow\",\"deny\",null]},"
     "\"allow\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
     "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+    NETWORK_DENIED_PROP ","
     "\"note\":{\"type\":\"string\"}},"
     "\"required\":[\"default\",\"allow\",\"deny\"]}";
 

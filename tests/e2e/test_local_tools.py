@@ -13,7 +13,15 @@ sys.path.insert(0, os.path.dirname(__file__))
 from mcpclient import Server, Tap, is_error, structured, text_of  # noqa: E402
 
 t = Tap()
-s = Server(args=["--log-level", "info"])
+# A service on this machine's loopback: sandboxes reach it only as host.internal, because
+# the server opens its port to them.
+lsock = socket.socket()
+lsock.bind(("127.0.0.1", 0))
+lsock.listen(5)
+port = lsock.getsockname()[1]
+threading.Thread(target=lambda: [c.close() for c in iter(lambda: lsock.accept()[0], None)],
+                 daemon=True).start()
+s = Server(args=["--log-level", "info", "--local-host-port", str(port)])
 s.initialize()
 
 
@@ -179,23 +187,31 @@ r = call("file_write", {"path": "escape/etc/evil", "content": "x"})
 t.ok(is_error(r) and not os.path.exists("/etc/evil"), "writing through a symlink out of the sandbox is refused", r)
 
 # --- network policy -----------------------------------------------------------------------------
-lsock = socket.socket()
-lsock.bind(("127.0.0.1", 0))
-lsock.listen(5)
-port = lsock.getsockname()[1]
-threading.Thread(target=lambda: [c.close() for c in iter(lambda: lsock.accept()[0], None)], daemon=True).start()
-probe = "(exec 3<>/dev/tcp/127.0.0.1/%d) 2>/dev/null && echo open || echo closed" % port
+probe = "(exec 3<>/dev/tcp/host.internal/%d) 2>/dev/null && echo open || echo closed" % port
+own = "(exec 3<>/dev/tcp/127.0.0.1/%d) 2>/dev/null && echo open || echo closed" % port
 r = call("network_policy")
 t.eq(structured(r).get("default"), "allow", "network_policy reads the default policy")
+r = call("exec", {"command": own})
+t.eq(structured(r).get("stdout"), "closed\n", "127.0.0.1 inside is the sandbox's own loopback, "
+     "not this machine's")
 r = call("exec", {"command": probe})
-t.eq(structured(r).get("stdout"), "open\n", "with egress allowed a command reaches a host service")
+t.eq(structured(r).get("stdout"), "open\n", "with egress allowed a command reaches "
+     "host.internal:%d (--local-host-port)" % port)
 r = call("network_policy", {"default": "deny"})
 t.eq(structured(r).get("default"), "deny", "network_policy sets deny")
 r = call("exec", {"command": probe})
-t.eq(structured(r).get("stdout"), "closed\n", "with egress denied the command has no network")
+t.eq(structured(r).get("stdout"), "closed\n", "with egress denied the command is refused")
+t.ok(any("host.internal:%d" % port in d for d in structured(r).get("network_denied", [])),
+     "... and exec's network_denied says what was refused", r)
 r = call("network_policy", {"allow": ["example.com"]})
-t.ok(is_error(r) and "local" in text_of(r), "per-host rules are refused with a sentence, not ignored", r)
-r = call("network_policy", {"default": "allow"})
+t.ok(not is_error(r) and structured(r).get("allow") == ["example.com"] and
+     structured(r).get("default") == "deny", "per-host rules merge into the policy", r)
+r = call("exec", {"command": probe})
+t.eq(structured(r).get("stdout"), "closed\n", "a name outside the allow list stays refused")
+r = call("network_policy", {"allow": ["host.internal"]})
+r = call("exec", {"command": probe})
+t.eq(structured(r).get("stdout"), "open\n", "allowing host.internal by name lets it through")
+r = call("network_policy", {"default": "allow", "replace": True})
 r = call("exec", {"command": probe})
 t.eq(structured(r).get("stdout"), "open\n", "allowing egress again restores the network")
 

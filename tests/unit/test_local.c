@@ -34,6 +34,7 @@
 static struct backend_handle H;
 static struct arena *A;
 static char root[256];
+static char hostport[16];
 
 static struct call
 mkcall(void)
@@ -826,35 +827,60 @@ listener_main(void *arg)
 	return NULL;
 }
 
-static void
-test_network(const char *allow_id)
+static struct listener L_host;	/* this machine's service, opened as host.internal */
+
+static int
+listener_start(struct listener *l)
 {
-	struct listener l;
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
 	pthread_t t;
-	char cmd[256], deny_id[64];
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	l->fd = socket(AF_INET, SOCK_STREAM, 0);
+	l->stop = 0;
+	if (l->fd < 0 || bind(l->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(l->fd, 16) < 0 || getsockname(l->fd, (struct sockaddr *)&sa, &sl) < 0)
+		return -1;
+	l->port = ntohs(sa.sin_port);
+	if (pthread_create(&t, NULL, listener_main, l) != 0)
+		return -1;
+	pthread_detach(t);
+	return 0;
+}
+
+static bool
+denied_has(const struct exec_result *res, const char *what)
+{
+	for (size_t i = 0; i < res->nnetwork_denied; i++)
+		if (strstr(res->network_denied[i], what) != NULL)
+			return true;
+	return false;
+}
+
+static void
+test_network(const char *allow_id)
+{
+	char cmd[256], own[256], deny_id[64], what[64];
 	struct sb_create req;
 	struct net_policy np, eff;
+	struct exec_result res;
+	struct cap cap;
 	struct call c = mkcall();
 	struct err e = { 0 };
 	const char *hosts[1] = { "example.com" };
 	int rc;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l.fd = socket(AF_INET, SOCK_STREAM, 0);
-	l.stop = 0;
-	if (l.fd < 0 || bind(l.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(l.fd, 16) < 0 ||
-	    getsockname(l.fd, (struct sockaddr *)&sa, &sl) < 0) {
-		ok(0, "listener");
-		return;
-	}
-	l.port = ntohs(sa.sin_port);
-	pthread_create(&t, NULL, listener_main, &l);
-	snprintf(cmd, sizeof(cmd), "exec 3<>/dev/tcp/127.0.0.1/%d && head -c 3 <&3", l.port);
-	is_str(sh(allow_id, cmd), "hi\n", "network allow: reaches a host listener");
+	snprintf(cmd, sizeof(cmd), "exec 3<>/dev/tcp/host.internal/%d && head -c 3 <&3",
+	    L_host.port);
+	snprintf(own, sizeof(own), "exec 3<>/dev/tcp/127.0.0.1/%d && head -c 3 <&3", L_host.port);
+	snprintf(what, sizeof(what), "host.internal:%d", L_host.port);
+	ok(sh_code(allow_id, own) != 0, "network: 127.0.0.1 inside is the sandbox's own, not this "
+	    "machine's");
+	is_str(sh(allow_id, cmd), "hi\n", "network allow: host.internal reaches the port the "
+	    "operator opened");
 
 	memset(&req, 0, sizeof(req));
 	memset(&np, 0, sizeof(np));
@@ -863,61 +889,87 @@ test_network(const char *allow_id)
 	req.auto_pause = req.secure = -1;
 	rc = create_sb(&req, deny_id, sizeof(deny_id), &e);
 	is_int(rc, 0, "create with network deny: %s", e.msg);
-	ok(sh_code(deny_id, cmd) != 0, "network deny: the host listener is unreachable");
+	memset(&cap, 0, sizeof(cap));
+	rc = run(deny_id, cmd, &res, &cap, &e);
+	ok(rc == 0 && res.exit_code != 0 && denied_has(&res, what),
+	    "network deny: host.internal is refused, and exec's network_denied says so (%s)",
+	    res.nnetwork_denied > 0 ? res.network_denied[0] : "nothing");
+	cap_fini(&cap);
 	if (access("/usr/bin/ip", X_OK) == 0 || access("/sbin/ip", X_OK) == 0)
-		is_str(chomp(sh(deny_id, "ip -o link | wc -l")), "1", "network deny: only loopback inside");
+		is_str(chomp(sh(deny_id, "ip -o link | wc -l")), "1", "network: only loopback inside");
 	memset(&eff, 0, sizeof(eff));
 	rc = H.ops->net_get(H.b, deny_id, &eff, &c, &e);
-	ok(rc == 0 && eff.default_action == 0, "net_get says deny");
+	ok(rc == 0 && eff.default_action == 0 && eff.nrecent > 0 &&
+	    strstr(eff.recent[eff.nrecent - 1], what) != NULL, "net_get says deny, with the refusal");
 	if (access("/usr/bin/python3", X_OK) == 0) {
 		char pid[32];
 		struct buf acc = { 0 };
 		struct proc_output po;
 		uint64_t off = 0;
 		char cmd2[256];
+		struct sb_url u;
 
 		rc = bg(deny_id, "exec python3 -c \"import socket;s=socket.socket();s.bind(('127.0.0.1',0));"
-		    "s.listen();print(s.getsockname()[1],flush=True);c,_=s.accept();c.send(b'lo\\n');c.close()\"",
+		    "s.listen();print(s.getsockname()[1],flush=True);"
+		    "[(lambda c:(c.send(b'lo\\n'),c.close()))(s.accept()[0]) for _ in range(2)]\"",
 		    pid, sizeof(pid), &e);
 		output_until(deny_id, pid, &off, &acc, "\n", 10000, &po);
 		snprintf(cmd2, sizeof(cmd2), "exec 3<>/dev/tcp/127.0.0.1/%d && head -c 3 <&3", atoi(s(&acc)));
 		is_str(sh(deny_id, cmd2), "lo\n", "network deny: loopback between the sandbox's processes works");
+		/* Ingress is not egress: sandbox_url forwards into a denied sandbox too. */
+		rc = H.ops->url(H.b, deny_id, atoi(s(&acc)), &u, &c, &e);
+		ok(rc == 0 && strncmp(u.url, "http://127.0.0.1:", 17) == 0, "sandbox_url: %s",
+		    rc == 0 ? u.url : e.msg);
+		if (rc == 0) {
+			struct sockaddr_in sa;
+			char got[8] = "";
+			int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+			memset(&sa, 0, sizeof(sa));
+			sa.sin_family = AF_INET;
+			sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			sa.sin_port = htons((uint16_t)atoi(u.url + 17));
+			if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+				struct pollfd pf = { fd, POLLIN, 0 };
+
+				if (poll(&pf, 1, 5000) > 0 && read(fd, got, 3) == 3)
+					got[3] = '\0';
+			}
+			if (fd >= 0)
+				close(fd);
+			is_str(got, "lo\n", "sandbox_url's port on this machine reaches the listener inside");
+		}
 		buf_fini(&acc);
 	} else {
 		ok(1, "# SKIP python3 missing for the loopback test");
+		ok(1, "# SKIP python3 missing for the sandbox_url test");
+		ok(1, "# SKIP python3 missing for the sandbox_url test");
 	}
 	memset(&np, 0, sizeof(np));
 	np.default_action = 1;
 	rc = H.ops->net_set(H.b, deny_id, &np, false, &eff, &c, &e);
 	ok(rc == 0 && eff.default_action == 1 && eff.note != NULL, "net_set allow (note: %s)", eff.note ? eff.note : "");
-	is_str(sh(deny_id, cmd), "hi\n", "after allow, new commands reach the network");
+	is_str(sh(deny_id, cmd), "hi\n", "after allow, new commands reach host.internal");
 	np.default_action = 0;
 	rc = H.ops->net_set(H.b, allow_id, &np, false, &eff, &c, &e);
-	ok(rc == 0 && eff.default_action == 0 && sh_code(allow_id, cmd) != 0, "net_set deny on a running sandbox blocks new commands");
-	np.default_action = 1;
-	rc = H.ops->net_set(H.b, allow_id, &np, true, &eff, &c, &e);
+	ok(rc == 0 && eff.default_action == 0 && sh_code(allow_id, cmd) != 0, "net_set deny on a running sandbox blocks new connections");
 	np.default_action = -1;
 	np.allow = hosts;
 	np.nallow = 1;
 	err_clear(&e);
 	rc = H.ops->net_set(H.b, allow_id, &np, false, &eff, &c, &e);
-	ok(rc == ERR_UNSUPPORTED && strstr(e.msg, "allow or deny all") != NULL, "host rules are refused: %s", e.msg);
-	{
-		struct sb_url u;
-
-		rc = H.ops->url(H.b, allow_id, 8080, &u, &c, &e);
-		ok(rc == 0 && strcmp(u.url, "http://127.0.0.1:8080") == 0, "sandbox_url");
-		np.nallow = 0;
-		np.default_action = 0;
-		H.ops->net_set(H.b, deny_id, &np, false, &eff, &c, &e);
-		err_clear(&e);
-		rc = H.ops->url(H.b, deny_id, 8080, &u, &c, &e);
-		is_int(rc, ERR_UNSUPPORTED, "sandbox_url under deny says why: %s", e.msg);
-	}
+	ok(rc == 0 && eff.default_action == 0 && eff.nallow == 1 &&
+	    strcmp(eff.allow[0], "example.com") == 0, "host rules merge into the policy: %s", e.msg);
+	ok(sh_code(allow_id, cmd) != 0, "a name outside the allow list stays refused");
+	hosts[0] = "10.0.0.0/8";
+	err_clear(&e);
+	rc = H.ops->net_set(H.b, allow_id, &np, false, &eff, &c, &e);
+	ok(rc == ERR_INVAL && strstr(e.msg, "--local-egress") != NULL, "allowing private addresses "
+	    "is refused, naming the flag: %s", e.msg);
+	memset(&np, 0, sizeof(np));
+	np.default_action = 1;
+	rc = H.ops->net_set(H.b, allow_id, &np, true, &eff, &c, &e);
 	H.ops->kill(H.b, deny_id, &c, &e);
-	l.stop = 1;
-	pthread_join(t, NULL);
-	close(l.fd);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -1234,6 +1286,12 @@ main(int argc, char **argv)
 	is_int(local_backend_new(&cfg, &H, &e), ERR_INVAL, "unknown isolation is refused: %s", e.msg);
 	cfg.local_isolation = NULL;
 	err_clear(&e);
+	if (listener_start(&L_host) != 0) {
+		ok(0, "a listener on this machine's loopback");
+		return done_testing();
+	}
+	snprintf(hostport, sizeof(hostport), "%d", L_host.port);
+	cfg.host_ports.v[cfg.host_ports.n++] = hostport;
 	rc = local_backend_new(&cfg, &H, &e);
 	is_int(rc, 0, "local_backend_new: %s", e.msg);
 	if (rc != 0)

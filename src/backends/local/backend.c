@@ -10,6 +10,7 @@
  */
 #include "backends/local/internal.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -132,6 +133,8 @@ local_free(struct backend *b)
 		free(l);
 	}
 	free(L->mounts);
+	if (L->net_arena != NULL)
+		arena_free(L->net_arena);
 	pthread_mutex_destroy(&L->mu);
 	pthread_mutex_destroy(&L->cg_mu);
 	pthread_mutex_destroy(&L->sweep_mu);
@@ -242,24 +245,24 @@ mount_path_ok(const char *p, struct err *e)
 static int
 mounts_parse(struct local *L, const struct config *cfg, struct err *e)
 {
-	if (cfg == NULL || cfg->nmounts == 0)
+	if (cfg == NULL || cfg->mounts.n == 0)
 		return 0;
 	if (!L->isolate)
 		return err_set(e, ERR_INVAL, "--mount needs the default isolation: with "
 		    "--local-isolation none commands see this machine's files anyway");
-	L->mounts = xcalloc(cfg->nmounts, sizeof(*L->mounts));
-	for (size_t i = 0; i < cfg->nmounts; i++) {
+	L->mounts = xcalloc(cfg->mounts.n, sizeof(*L->mounts));
+	for (size_t i = 0; i < cfg->mounts.n; i++) {
 		struct local_mount *m = &L->mounts[i];
 		char spec[2 * PATH_MAX], *host, *path, *opt;
 		struct stat st;
 
-		if (snprintf(spec, sizeof(spec), "%s", cfg->mounts[i]) >= (int)sizeof(spec))
+		if (snprintf(spec, sizeof(spec), "%s", cfg->mounts.v[i]) >= (int)sizeof(spec))
 			return err_set(e, ERR_INVAL, "--mount value is too long");
 		host = spec;
 		path = strchr(spec, ':');
 		if (path == NULL || path == spec)
 			return err_set(e, ERR_INVAL, "--mount needs HOST:SANDBOX[:ro], not \"%.80s\"",
-			    cfg->mounts[i]);
+			    cfg->mounts.v[i]);
 		*path++ = '\0';
 		opt = strchr(path, ':');
 		if (opt != NULL) {
@@ -284,6 +287,61 @@ mounts_parse(struct local *L, const struct config *cfg, struct err *e)
 			if (strcmp(L->mounts[j].path, m->path) == 0)
 				return err_set(e, ERR_INVAL, "--mount %.80s is given twice", m->path);
 		L->nmounts++;
+	}
+	return 0;
+}
+
+/* --local-egress, --local-host-port, --local-resolve. */
+static int
+net_flags(struct local *L, const struct config *cfg, struct err *e)
+{
+	struct local_netcfg *n = &L->net;
+	const char *egress = cfg != NULL ? cfg->local_egress : NULL;
+
+	L->net_arena = arena_new(2 * 1024 * 1024);
+	if (cfg != NULL && !L->isolate && (egress != NULL || cfg->host_ports.n > 0 ||
+	    cfg->resolves.n > 0))
+		return err_set(e, ERR_INVAL, "--local-egress, --local-host-port and --local-resolve "
+		    "need the default isolation: with --local-isolation none commands use this "
+		    "machine's network directly");
+	if (npol_parse_flag(egress != NULL ? egress : "allow", &n->ceiling, L->net_arena, e) != 0)
+		return e->code;
+	for (size_t i = 0; cfg != NULL && i < cfg->host_ports.n; i++) {
+		char *end;
+		long v = strtol(cfg->host_ports.v[i], &end, 10);
+
+		if (*end != '\0' || v <= 0 || v > 65535 || end == cfg->host_ports.v[i])
+			return err_set(e, ERR_INVAL, "--local-host-port needs a port number (1-65535), "
+			    "not \"%.40s\"", cfg->host_ports.v[i]);
+		n->host_ports[n->nhost_ports++] = (uint16_t)v;
+	}
+	for (size_t i = 0; cfg != NULL && i < cfg->resolves.n; i++) {
+		const char *v = cfg->resolves.v[i], *eq = strchr(v, '=');
+		struct local_pin *p = &n->pins[n->npins];
+		char name[NPOL_NAME_MAX + 2], addr[64];
+		size_t al;
+
+		if (eq == NULL || (size_t)(eq - v) >= sizeof(name))
+			return err_set(e, ERR_INVAL, "--local-resolve needs NAME=ADDR, not \"%.60s\"", v);
+		memcpy(name, v, (size_t)(eq - v));
+		name[eq - v] = '\0';
+		snprintf(addr, sizeof(addr), "%s", eq + 1);
+		al = strlen(addr);
+		if (al > 2 && addr[0] == '[' && addr[al - 1] == ']') {
+			memmove(addr, addr + 1, al - 2);
+			addr[al - 2] = '\0';
+		}
+		if (!npol_name_norm(name, p->name, sizeof(p->name)))
+			return err_set(e, ERR_INVAL, "--local-resolve %.60s: \"%.60s\" is not a host "
+			    "name", v, name);
+		if (inet_pton(AF_INET, addr, p->addr) == 1)
+			p->family = AF_INET;
+		else if (inet_pton(AF_INET6, addr, p->addr) == 1)
+			p->family = AF_INET6;
+		else
+			return err_set(e, ERR_INVAL, "--local-resolve %.60s: \"%.40s\" is not an IPv4 "
+			    "or IPv6 address", v, addr);
+		n->npins++;
 	}
 	return 0;
 }
@@ -354,7 +412,7 @@ local_backend_new(const struct config *cfg, struct backend_handle *out, struct e
 	}
 	chmod(L->root, 0700);	/* every sandbox's files are beneath it */
 	identity(L, pwp);
-	if (mounts_parse(L, cfg, e) != 0)
+	if (mounts_parse(L, cfg, e) != 0 || net_flags(L, cfg, e) != 0)
 		goto fail;
 	if (!L->isolate)
 		log_msg(LOG_WARN, "local", "--local-isolation none: commands run directly on this "
@@ -379,6 +437,8 @@ local_backend_new(const struct config *cfg, struct backend_handle *out, struct e
 	return 0;
 fail:
 	free(L->mounts);
+	if (L->net_arena != NULL)
+		arena_free(L->net_arena);
 	free(L);
 	return e->code;
 }

@@ -109,7 +109,10 @@ payload_build(const struct local *L, const struct lsb *sb, const struct exec_req
 	const struct kv *se = sb->env, *re = req->env;
 	size_t ns = sb->nenv, nr = req->nenv, n = 0;
 	char home[PATH_MAX], tmp[PATH_MAX];
-	struct kv base[12];
+	static const char proxy[] = "http://127.0.0.1:" LOCAL_STR(LOCAL_PROXY_PORT);
+	static const char *const proxy_vars[] = { "http_proxy", "https_proxy", "all_proxy",
+		"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY" };
+	struct kv base[24];
 	size_t nb = 0;
 
 	if (sb->isolate) {
@@ -117,6 +120,11 @@ payload_build(const struct local *L, const struct lsb *sb, const struct exec_req
 		snprintf(tmp, sizeof(tmp), "/tmp");
 		base[nb++] = (struct kv){ "USER", L->user };
 		base[nb++] = (struct kv){ "LOGNAME", L->user };
+		/* For tools that prefer a proxy; the others are captured anyway. */
+		for (size_t i = 0; i < sizeof(proxy_vars) / sizeof(proxy_vars[0]); i++)
+			base[nb++] = (struct kv){ proxy_vars[i], proxy };
+		base[nb++] = (struct kv){ "no_proxy", "localhost,127.0.0.1,::1" };
+		base[nb++] = (struct kv){ "NO_PROXY", "localhost,127.0.0.1,::1" };
 	} else {
 		store_path(home, sb, "home");
 		snprintf(tmp, sizeof(tmp), "%s", "/tmp");
@@ -214,6 +222,27 @@ oom_note(const struct lsb *sb, struct arena *a)
 	    "sandbox_create resources.memory", mem);
 }
 
+const char **
+local_split_lines(const char *text, size_t len, struct arena *a, size_t *n)
+{
+	size_t cap = 1;
+	const char **v;
+
+	*n = 0;
+	for (size_t i = 0; i < len; i++)
+		cap += text[i] == '\n';
+	v = arena_zalloc(a, (cap + 1) * sizeof(*v));
+	for (size_t i = 0; v != NULL && i < len;) {
+		const char *nl = memchr(text + i, '\n', len - i);
+		size_t l = nl != NULL ? (size_t)(nl - (text + i)) : len - i;
+
+		if (l > 0 && *n < cap)
+			v[(*n)++] = arena_strndup(a, text + i, l);
+		i += l + 1;
+	}
+	return v;
+}
+
 /* ---- foreground ------------------------------------------------------------------------- */
 
 enum { WHY_NONE, WHY_TIMEOUT, WHY_DEADLINE, WHY_CANCEL, WHY_STOP };
@@ -231,6 +260,8 @@ struct fg {
 	char fdetail[128];
 	int why;
 	char pidstr[24];
+	char *denied;			/* W_EXITED's refused connections (heap), or NULL */
+	size_t ndenied;
 };
 
 static void
@@ -269,6 +300,11 @@ fg_messages(struct fg *f)
 		case W_EXITED:
 			f->have_status = true;
 			f->status = f->rd.h.a;
+			if (f->rd.h.len > 0 && f->denied == NULL) {
+				f->denied = f->rd.payload;	/* NUL-terminated */
+				f->ndenied = f->rd.h.len;
+				f->rd.payload = NULL;
+			}
 			break;
 		case W_FAILED:
 			f->failed = true;
@@ -366,7 +402,7 @@ exec_fg(struct local *L, struct lsb *sb, const struct exec_req *req, const char 
 	size_t in_off = 0;
 	int64_t t0 = time_mono_ms(), tdl, dl, end_by = DEADLINE_NONE, oom0;
 	bool out_eof = false, err_eof = false;
-	int rc = 0, flags = sb->net_allow ? 0 : WX_DENY_NET;
+	int rc = 0, flags = 0;
 
 	memset(&f, 0, sizeof(f));
 	f.sb = sb;
@@ -484,7 +520,11 @@ exec_fg(struct local *L, struct lsb *sb, const struct exec_req *req, const char 
 	if (!(f.have_status || f.failed) && !f.killed)
 		fg_kill(&f, WHY_CANCEL);
 	rc = fg_result(&f, req, cwd, t0, oom0, out_eof, err_eof, res, c, e);
+	if (f.denied != NULL)
+		res->network_denied = local_split_lines(f.denied, f.ndenied, c->a,
+		    &res->nnetwork_denied);
 out:
+	free(f.denied);
 	free(chunk);
 	wire_in_reset(&f.rd);
 	xclose(&f.sock);	/* a command still running dies with this connection */
@@ -505,7 +545,7 @@ exec_bg(struct local *L, struct lsb *sb, const char *cwd, const struct buf *payl
     struct err *e)
 {
 	struct wire_in r;
-	int sock, rc, flags = WX_BACKGROUND | (sb->net_allow ? 0 : WX_DENY_NET);
+	int sock, rc, flags = WX_BACKGROUND;
 
 	memset(&r, 0, sizeof(r));
 	sock = spawn_connect(L, sb, c, e);

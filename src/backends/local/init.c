@@ -15,8 +15,12 @@
  * Isolation none skips 1 (but for the wait), 2, 3 and 4's Landlock: init is then a child
  * subreaper on the host, so every descendant stays findable and killable.
  *
+ * The network namespace is the sandbox's own (loopback only): before the second user
+ * namespace init makes the relay's sockets there, and after Landlock installs the
+ * filter that hands every connect() to the supervisor (net.c); all go to the supervisor.
+ *
  * A command is forked here: it starts a new session, takes its three fds as 0-2 and closes
- * every other, joins the empty network namespace when its network is denied, drops every
+ * every other, drops every
  * capability set (bounding, ambient, effective, permitted, inheritable; securebits locked),
  * installs the seccomp filter and execs bash -l -c (sh -c without bash). A failure before
  * exec is reported through a close-on-exec pipe, so a start either succeeds or names the
@@ -28,9 +32,11 @@
  */
 #include "backends/local/internal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -83,7 +89,7 @@ struct kid {
 struct init {
 	struct init_conf *c;
 	int sfd;			/* signalfd: SIGCHLD */
-	int netns;			/* the empty network namespace, -1 until first needed */
+	int netfd[NETFD__MAX];		/* for the supervisor (I_NET), -1 = none */
 	int last_cap;
 	int mfds[LOCAL_MOUNTS_MAX];
 	struct kid kids[INIT_KIDS_MAX];
@@ -170,54 +176,97 @@ lo_up(void)
 	close(s);
 }
 
-/* The shared network namespace of "deny": created by a child (init itself must stay in
- * this machine's namespace for "allow"), which passes it back as an fd. */
+/* A listening (or, for UDP, bound) socket on a loopback address of the sandbox's network
+ * namespace, non-blocking for the supervisor's loop; -1 when it cannot be made. */
 static int
-netns_get(struct init *in)
+net_listener(int family, int type, const char *addr, int port)
 {
-	int sv[2];
-	pid_t pid;
-	struct wire_in r;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd = socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
 
-	if (in->netns >= 0)
-		return in->netns;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+	if (fd < 0)
 		return -1;
-	pid = fork();
-	if (pid == 0) {
-		int fd = -1;
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
 
-		close(sv[0]);
-		if (unshare(CLONE_NEWNET) == 0) {
-			lo_up();
-			fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-		}
-		wire_send(sv[1], I_READY, 0, 0, 0, 0, NULL, 0, &fd, fd >= 0 ? 1 : 0);
-		_exit(0);
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, addr, &in4->sin_addr);
+		len = sizeof(*in4);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		inet_pton(AF_INET6, addr, &in6->sin6_addr);
+		len = sizeof(*in6);
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	}
-	close(sv[1]);
-	memset(&r, 0, sizeof(r));
-	if (pid > 0) {
-		int rc;
-
-		while ((rc = wire_read(&r, sv[0])) == WIRE_MORE) {
-			struct pollfd pf = { sv[0], POLLIN, 0 };
-
-			if (poll(&pf, 1, 5000) <= 0)
-				break;
-		}
-		if (rc == 1 && r.nfds == 1) {
-			in->netns = r.fds[0];
-			r.fds[0] = -1;
-		}
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 4096) < 0)) {
+		close(fd);
+		return -1;
 	}
-	wire_in_reset(&r);
-	close(sv[0]);
-	if (in->netns < 0)
-		errno = EPERM;
-	return in->netns;
+	return fd;
+}
+
+/* The sandbox's network namespace (we made it with the user namespace, so hold its
+ * capabilities): loopback up, and the relay's sockets, which the supervisor will hold.
+ * Before the second user namespace: port 53 takes CAP_NET_BIND_SERVICE of this one. */
+static void
+net_setup(struct init *in)
+{
+	int *f = in->netfd;
+
+	lo_up();
+	f[NETFD_RELAY4] = net_listener(AF_INET, SOCK_STREAM, "127.0.0.1", 0);
+	f[NETFD_RELAY6] = net_listener(AF_INET6, SOCK_STREAM, "::1", 0);
+	f[NETFD_DNS_UDP] = net_listener(AF_INET, SOCK_DGRAM, "127.0.0.1", 53);
+	f[NETFD_DNS_TCP] = net_listener(AF_INET, SOCK_STREAM, "127.0.0.1", 53);
+	f[NETFD_PROXY] = net_listener(AF_INET, SOCK_STREAM, "127.0.0.1", LOCAL_PROXY_PORT);
+	f[NETFD_NETNS] = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (f[NETFD_RELAY4] < 0 || f[NETFD_DNS_UDP] < 0 || f[NETFD_NETNS] < 0)
+		setup_failed(in, 0, STEP_NETNS, errno, "the relay's sockets");
+}
+
+/* Hands the network fds to the supervisor (I_NET) and closes ours. */
+static void
+net_send(struct init *in)
+{
+	int fds[NETFD__MAX], n = 0, bits = 0;
+
+	for (int i = 0; i < NETFD__MAX; i++) {
+		if (in->netfd[i] < 0)
+			continue;
+		bits |= 1 << i;
+		fds[n++] = in->netfd[i];
+	}
+	if (wire_send(in->c->chan, I_NET, 0, bits, 0, 0, NULL, 0, fds, n) != 0)
+		_exit(1);
+	for (int i = 0; i < NETFD__MAX; i++)
+		if (in->netfd[i] >= 0)
+			close(in->netfd[i]);
+}
+
+/* Fresh TCP sockets inside, for the supervisor's forwards into the sandbox. */
+static void
+inside_sockets(struct init *in, int family, int count)
+{
+	int fds[WIRE_FDS_MAX], n = 0;
+
+	if (count > WIRE_FDS_MAX)
+		count = WIRE_FDS_MAX;
+	while (n < count && (family == AF_INET || family == AF_INET6)) {
+		fds[n] = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fds[n] < 0)
+			break;
+		n++;
+	}
+	wire_send(in->c->chan, I_SOCKETS, 0, family, 0, 0, NULL, 0, fds, n);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
 }
 
 /* Closes every fd from 3 on but a and b (0-2 stay /dev/null, so that no fd of ours can
@@ -278,9 +327,8 @@ setup_namespaces(struct init *in)
 	/* Before the second user namespace: its RLIMIT_NPROC ceiling is taken from ours. */
 	if ((rc = limits_rlimits_apply(&c->lim)) != 0)
 		setup_failed(in, 0, STEP_RLIMIT, rc, NULL);
+	net_setup(in);
 	enter_userns2(in);
-	if (c->deny_net && netns_get(in) < 0)
-		setup_failed(in, 0, STEP_NETNS, errno, NULL);
 	/* From here on nobody, the sandbox included, may open our /proc files; until here
 	 * no sandbox process existed, and we had to write our own uid_map. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -290,6 +338,10 @@ setup_namespaces(struct init *in)
 	    sizeof(write) / sizeof(write[0]), home, sizeof(home)));
 	if (abi < 0)
 		setup_failed(in, 0, STEP_LANDLOCK, -abi, NULL);
+	/* Every connect() of ours and our commands' goes to the supervisor first (none of ours
+	 * does connect). Without it (an old kernel, a listener above us) only DNS and the
+	 * proxy leave the sandbox. */
+	in->netfd[NETFD_NOTIF] = local_seccomp_notify_connect();
 	ns[0] = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
 	ns[1] = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	ns[2] = open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -302,6 +354,7 @@ setup_namespaces(struct init *in)
 		_exit(1);
 	for (int i = 0; i < 5; i++)
 		close(ns[i]);
+	net_send(in);
 }
 
 static void
@@ -392,8 +445,6 @@ child_main(struct init *in, const struct spawn *s, int errfd)
 		if (fd < 0 || dup2(fd, i) < 0)
 			child_report(errfd, STEP_FORK, errno);
 	}
-	if ((s->flags & WX_DENY_NET) && in->c->isolate && setns(in->netns, CLONE_NEWNET) < 0)
-		child_report(errfd, STEP_NETNS, errno);
 	/* Every fd beyond 0-2 goes; the error pipe is close-on-exec and needed until then. */
 	if (syscall(SYS_close_range, 3, errfd - 1, 0) < 0 ||
 	    syscall(SYS_close_range, errfd + 1, ~0U, 0) < 0) {
@@ -459,11 +510,6 @@ do_spawn(struct init *in, struct wire_in *r)
 
 	if (!spawn_parse(r, &s)) {
 		wire_send(in->c->chan, I_FAILED, r->h.tag, STEP_INIT, EPROTO, 0, NULL, 0, NULL, 0);
-		return;
-	}
-	if ((s.flags & WX_DENY_NET) && in->c->isolate && netns_get(in) < 0) {
-		wire_send(in->c->chan, I_FAILED, s.tag, STEP_NETNS, errno, 0, NULL, 0, NULL, 0);
-		free(s.envp);
 		return;
 	}
 	if (in->nkids >= INIT_KIDS_MAX || pipe2(ep, O_CLOEXEC) < 0) {
@@ -593,6 +639,10 @@ handle(struct init *in, struct wire_in *r)
 			break;
 		kill(r->h.a, r->h.b);
 		break;
+	case I_SOCKET:
+		if (in->c->isolate)
+			inside_sockets(in, r->h.a, r->h.b);
+		break;
 	default:
 		break;
 	}
@@ -608,7 +658,8 @@ init_main(void *arg)
 
 	memset(&in, 0, sizeof(in));
 	in.c = arg;
-	in.netns = -1;
+	for (int i = 0; i < NETFD__MAX; i++)
+		in.netfd[i] = -1;
 	in.last_cap = read_last_cap();
 	/* We are a copy of the supervisor: keep only our end of its socket and the go pipe,
 	 * or we would hold its end too and never see it close. */

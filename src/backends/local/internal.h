@@ -4,11 +4,13 @@
  * above its own:
  *   quantity, limits   resource quantities; cgroups, rlimits, the memory watch
  *   seccomp, landlock  the filters every command runs under
+ *   policy, dns, httpreq   the egress policy, and the relay's DNS and proxy messages
  *   store       the state root, sandbox records, locks, /proc helpers
  *   wire        messages between server, supervisor and init
  *   rootfs      the sandbox's file system, built from an allowlist and checked
  *   init        pid 1 of a sandbox
  *   output      background output on disk (supervisor writes, server reads)
+ *   net         the sandbox's network: capture, DNS, proxy and relay (supervisor)
  *   conf, supervisor   the host-side process of a sandbox
  *   spawn       the server's side of a supervisor
  *   helper, exec, process, files, lifecycle   the ops
@@ -216,6 +218,10 @@ pid_t limits_memory_over(pid_t init, int64_t limit, const int *tmpfs, int n, int
 /* Sets PR_SET_NO_NEW_PRIVS and installs the filter on the calling thread (inherited by
  * children and across exec). Allocates nothing: async-signal-safe. 0 or an errno. */
 int local_seccomp_apply(void);
+/* Installs a second filter on the calling thread that hands every connect() (native
+ * architecture) to a supervisor; returns its notification fd, or -errno (kernels before
+ * 5.0, or a listener already above us). */
+int local_seccomp_notify_connect(void);
 /* How many instructions the filter has (for doctor and tests); -ENOSYS on an
  * architecture the filter does not know (apply then fails closed). */
 int local_seccomp_len(void);
@@ -240,6 +246,151 @@ int local_landlock_apply(const char *const *write, size_t n);
  * sockets and signals scoped to the sandbox"; "not available on this kernel" for 0. */
 const char *local_landlock_describe(int abi);
 
+/* ---- policy.c: the egress policy and the addresses always refused -------------------------
+ *
+ * OpenSandbox's egress model: a default (allow or deny) and rules {action, target}, judged
+ * first-match. A target is a domain ("pypi.org"), a wildcard ("*.pythonhosted.org": its
+ * subdomains, not the name itself), an IPv4 or IPv6 address, or a CIDR. Names compare
+ * case-insensitively, without a trailing dot. A name is judged by domain rules first; when
+ * none matches, by the address rules against each address it resolves to (net.c).
+ *
+ * The operator's ceiling (--local-egress) is a policy too: a sandbox's own policy may
+ * narrow it, never widen it (npol_within), and a connection must pass both. Addresses
+ * of this machine and its networks (loopback, RFC 1918, CGNAT, link-local, cloud metadata,
+ * their IPv6 forms, ...) are refused whatever the sandbox's policy says, unless an address
+ * rule of the ceiling names them (npol_opened).
+ */
+
+#define NPOL_RULES_MAX 4096		/* as OpenSandbox's egress sidecar */
+#define NPOL_NAME_MAX 253
+
+enum npol_kind { NPOL_DOMAIN, NPOL_WILDCARD, NPOL_ADDR };
+
+struct npol_rule {
+	bool allow;
+	uint8_t kind;			/* enum npol_kind */
+	uint8_t family;			/* NPOL_ADDR: AF_INET or AF_INET6 */
+	uint8_t prefix;			/* NPOL_ADDR: prefix length (32 / 128 for an address) */
+	uint8_t addr[16];		/* NPOL_ADDR: network order, host bits cleared */
+	char target[NPOL_NAME_MAX + 3];	/* normalized: lower case, no trailing dot */
+};
+
+struct npol {
+	bool allow;			/* the default */
+	struct npol_rule *rules;	/* heap; first match wins */
+	size_t n;
+};
+
+/* Rules live in an arena (a policy is replaced whole, never edited in place). */
+
+/* Parses one target; 0, or -1 with a sentence in why naming it. */
+int npol_target_parse(const char *s, bool allow, struct npol_rule *r, char *why, size_t cap);
+/* p from a request's lists, deny rules first as OpenSandbox's PATCH writes them; the
+ * default is the request's, else allow_default. */
+int npol_from_lists(struct npol *p, bool allow_default, const struct net_policy *np,
+    struct arena *a, struct err *e);
+/* OpenSandbox's merge into *cur: the request's rules first, then the current ones whose
+ * target the request does not name; the default changes only when the request has one.
+ * replace drops the current rules (the default stays unless the request has one). */
+int npol_merge(struct npol *cur, const struct net_policy *req, bool replace,
+    struct arena *a, struct err *e);
+/* The rules back as lists (strings in a). */
+void npol_to_lists(const struct npol *p, struct net_policy *out, struct arena *a);
+/* --local-egress: "allow", "deny", or a comma-separated list whose first item may be
+ * allow or deny (the default; deny when the list has only targets) and whose targets are
+ * allowed. 0, or ERR_INVAL with a sentence naming the flag. */
+int npol_parse_flag(const char *spec, struct npol *out, struct arena *a, struct err *e);
+/* 0 when req stays within ceiling (it may only narrow it); else a sentence
+ * naming the first thing that would widen it and the flag (ERR_INVAL). Allowing an address that is
+ * always refused counts as widening unless the ceiling opened it. */
+int npol_within(const struct npol *ceiling, const struct npol *req, struct err *e);
+/* As JSON {"default":"allow|deny","rules":[{"action","target"}...]} (meta.json, the
+ * supervisor's configuration); reading also takes the old "allow"/"deny" string. */
+struct jsonw;
+struct json;
+void npol_write_json(struct jsonw *w, const struct npol *p);
+int npol_read_json(const struct json *j, struct npol *p, struct arena *a, struct err *e);
+/* The first rule matching a name (NULL: none). */
+const struct npol_rule *npol_match_name(const struct npol *p, const char *name);
+/* The first address rule matching an address (NULL: none). */
+const struct npol_rule *npol_match_addr(const struct npol *p, int family,
+    const uint8_t *addr);
+/* Whether an allowing address rule of p covers the address (the operator opened it). */
+bool npol_opened(const struct npol *p, int family, const uint8_t *addr);
+/* Why an address is always refused ("loopback", "private", "link-local", "cloud metadata",
+ * ...), or NULL for a public one. IPv4-mapped, IPv4-compatible, NAT64 and 6to4 forms are
+ * judged as the IPv4 address they carry. */
+const char *npol_addr_class(int family, const uint8_t *addr);
+/* Normalizes a name for matching (lower case, no trailing dot) into out; false when it is
+ * not a host name (empty, too long, characters outside letters, digits, '-', '_', '.'). */
+bool npol_name_norm(const char *name, char *out, size_t cap);
+/* Formats an address (and port when > 0) as "1.2.3.4:80" or "[::1]:80". */
+void npol_addr_str(int family, const uint8_t *addr, int port, char *out, size_t cap);
+
+/* ---- dns.c: the messages of the sandbox's DNS server (RFC 1035) -------------------------
+ *
+ * The sandbox's resolver asks the supervisor's DNS server (net.c); these functions parse a
+ * query and build its reply, and nothing else: the only compression written is a pointer
+ * to the question, and the only records are A.
+ */
+
+#define DNS_HDR 12
+#define DNS_UDP_MAX 512			/* a reply over UDP without EDNS */
+#define DNS_T_A 1
+#define DNS_T_AAAA 28
+#define DNS_C_IN 1
+enum { DNS_NOERROR, DNS_FORMERR, DNS_SERVFAIL, DNS_NXDOMAIN, DNS_NOTIMP, DNS_REFUSED };
+
+struct dns_query {
+	uint16_t id;
+	uint16_t flags;			/* as asked (RD and CD are echoed) */
+	uint16_t qtype, qclass;
+	int rcode;			/* DNS_NOERROR: answer it; else reply with this error */
+	char name[NPOL_NAME_MAX + 2];	/* lower case, dotted, no trailing dot; "" = the root */
+	uint8_t qraw[NPOL_NAME_MAX + 2 + 4];	/* the question as asked (name as sent, case
+						 * kept, uncompressed; type; class) */
+	size_t qrawlen;			/* 0 when there is no question to echo */
+};
+
+/* Parses a query. 0: q is filled and q->rcode says how to answer (FORMERR for a malformed
+ * question, NOTIMP for an opcode other than QUERY or a count of questions other than one,
+ * REFUSED for a name that is not a host name); -1: drop it (shorter than a header, or a
+ * response). */
+int dns_parse(const uint8_t *msg, size_t len, struct dns_query *q);
+/* Writes the reply to q into out: its rcode and, for an A question, the IPv4 addresses
+ * a4 (network order, 4 bytes each) with ttl. Answers that do not fit in cap are dropped
+ * with TC set. Returns the length (0 when cap cannot hold a header). */
+size_t dns_reply(const struct dns_query *q, int rcode, const uint8_t (*a4)[4], size_t na4,
+    uint32_t ttl, uint8_t *out, size_t cap);
+
+/* ---- httpreq.c: the head of a request to the sandbox's HTTP proxy ------------------------
+ *
+ * The proxy (net.c) takes CONNECT host:port (any port) and absolute-form http:// requests;
+ * nothing else. These functions only parse and rewrite the head.
+ */
+
+#define HREQ_HEAD_MAX 16384
+
+struct hreq {
+	bool connect;			/* CONNECT authority-form */
+	char host[NPOL_NAME_MAX + 2];	/* lower case; an IPv6 literal without brackets */
+	uint16_t port;			/* default 80 for http:// */
+	size_t head_len;		/* bytes up to and including the empty line */
+	int status;			/* when malformed: 400, 405 (a method we do not take),
+					 * 414, 431, 501 (https:// or other schemes) */
+	const char *why;		/* when malformed: a short static sentence */
+};
+
+/* Parses the request head in buf (len bytes read so far). 1: a whole head, r filled; 0:
+ * more bytes needed (len < HREQ_HEAD_MAX); -1: malformed or too long, r->status and r->why
+ * set. */
+int hreq_parse(const char *buf, size_t len, struct hreq *r);
+/* The head of an absolute-form request rewritten for the origin server: origin-form
+ * request target, Host from the URI, Proxy-Connection and Proxy-Authorization dropped,
+ * Connection: close (one request per connection, so a second request cannot ride an
+ * approved one). Returns the length written to out, or -1 when it does not fit in cap. */
+long hreq_rewrite(const char *buf, const struct hreq *r, char *out, size_t cap);
+
 /* ---- store.c: the state root, sandbox records ------------------------------------------ */
 
 /* The supervisor's record, <dir>/sup.json. */
@@ -254,6 +405,30 @@ struct lsup {
 	char memory_by[64], pids_by[64], cpu_by[64];	/* what enforces each limit */
 };
 
+#define LOCAL_HOST_PORTS_MAX 32
+#define LOCAL_PINS_MAX 32
+#define LOCAL_PROXY_PORT 3128		/* the relay's HTTP proxy, 127.0.0.1 inside */
+#define LOCAL_STR_(x) #x
+#define LOCAL_STR(x) LOCAL_STR_(x)
+#define LOCAL_HOST_NAME "host.internal"	/* this machine's --local-host-port ports */
+
+/* A --local-resolve NAME=ADDR. */
+struct local_pin {
+	char name[NPOL_NAME_MAX + 1];	/* normalized */
+	int family;
+	uint8_t addr[16];
+};
+
+/* The operator's network flags: the same for every sandbox of a server, and handed to
+ * each supervisor (its configuration, and again with every policy change). */
+struct local_netcfg {
+	struct npol ceiling;		/* --local-egress; rules in the owner's arena */
+	uint16_t host_ports[LOCAL_HOST_PORTS_MAX];	/* --local-host-port */
+	size_t nhost_ports;
+	struct local_pin pins[LOCAL_PINS_MAX];	/* --local-resolve */
+	size_t npins;
+};
+
 struct local {
 	char root[PATH_MAX];		/* state root, absolute */
 	bool isolate;
@@ -265,6 +440,8 @@ struct local {
 	bool host_root;			/* the server runs as uid 0 */
 	struct local_mount *mounts;
 	size_t nmounts;
+	struct local_netcfg net;
+	struct arena *net_arena;	/* the ceiling's rules */
 	struct lim_host cg;		/* probed once, on first need (cg_mu) */
 	bool cg_probed;
 	pthread_mutex_t cg_mu;
@@ -289,7 +466,7 @@ struct lsb {
 	char id[LOCAL_ID_MAX];
 	char dir[PATH_MAX];
 	bool isolate;			/* as the server is configured: never read from disk */
-	bool net_allow;
+	struct npol net;		/* the sandbox's own egress policy (rules in the arena) */
 	bool paused;
 	bool ephemeral;
 	int64_t created_at, expires_at;	/* wall ms */
@@ -361,14 +538,16 @@ enum wire_type {
 			 * fds (foreground) = stdin, stdout, stderr */
 	W_SIGNAL,	/* a = pid inside (negative: its process group), b = signal */
 	W_STDIN_CLOSE,	/* a = background pid */
-	W_RELOAD,	/* re-read meta.json (expiry, network) */
+	W_RELOAD,	/* re-read meta.json (expiry, network); payload (may be empty) = the
+			 * server's network flags (struct local_netcfg as JSON) */
 	W_NS,		/* reply carries the user and mount namespaces of commands */
 	W_PAUSE,	/* a = 1 pause, 0 resume */
 	W_SHUTDOWN,	/* kill the sandbox; reply once no process of it is left */
 	/* supervisor -> server */
 	W_STARTED,	/* a = pid inside */
 	W_FAILED,	/* a = step (STEP_*), b = errno; payload = detail (a path), may be empty */
-	W_EXITED,	/* a = wait status */
+	W_EXITED,	/* a = wait status; payload = the command's refused connections, one
+			 * per line (may be empty) */
 	W_DONE,		/* a = request-specific */
 	/* supervisor -> init */
 	I_SPAWN,	/* tag; a = WX_* flags; payload and fds as W_EXEC */
@@ -379,12 +558,29 @@ enum wire_type {
 	I_STARTED,	/* tag; a = pid */
 	I_FAILED,	/* tag (0: setup); a = step; b = errno; payload = detail */
 	I_EXITED,	/* tag; a = pid; b = wait status */
+	/* added with the network relay (numbers above stay as they were) */
+	W_FORWARD,	/* server -> supervisor: a = port inside; W_DONE a = port on 127.0.0.1 */
+	I_NET,		/* init -> supervisor, right after I_READY: a = NETFD_* bits of the fds
+			 * that follow, in bit order */
+	I_SOCKET,	/* supervisor -> init: a = family, b = count (<= WIRE_FDS_MAX) */
+	I_SOCKETS,	/* init -> supervisor: a = family; fds = new TCP sockets inside */
 	W__MAX
 };
 
 enum {
 	WX_BACKGROUND = 1,	/* supervisor keeps the output (procs/<pid>/) */
-	WX_DENY_NET = 2,	/* empty network namespace */
+};
+
+/* The network fds init hands its supervisor (I_NET), by bit. */
+enum {
+	NETFD_NOTIF,		/* seccomp user notification listener (connect) */
+	NETFD_RELAY4,		/* relay listener, 127.0.0.1:ephemeral */
+	NETFD_RELAY6,		/* relay listener, [::1]:ephemeral */
+	NETFD_DNS_UDP,		/* 127.0.0.1:53 */
+	NETFD_DNS_TCP,
+	NETFD_PROXY,		/* 127.0.0.1:LOCAL_PROXY_PORT */
+	NETFD_NETNS,		/* the sandbox's network namespace */
+	NETFD__MAX
 };
 
 struct wire_hdr {
@@ -472,7 +668,6 @@ struct init_conf {
 	int go;				/* read end: one byte once the maps are written */
 	struct rootfs_plan fs;
 	struct lim lim;
-	bool deny_net;			/* network denied from the start */
 	const char *ws_host;		/* <dir>/workspace on this machine */
 };
 
@@ -527,6 +722,46 @@ int64_t outrec_total(const char *dir);
 int outrec_read(const char *dir, uint64_t offset, size_t max, struct buf *out,
     uint64_t *next, struct err *e);
 
+/* ---- net.c: the sandbox's network, from its supervisor --------------------------------
+ *
+ * A sandbox has its own network namespace with loopback only; init made its listeners
+ * (I_NET) and its commands run under a seccomp filter that hands every connect() to us.
+ * Here, in the host's namespace: a connect to loopback goes on inside; TCP elsewhere is
+ * judged (policy.c: the sandbox's policy within the operator's ceiling, always-refused
+ * addresses checked after resolution) and, when allowed, the app's own socket is connected
+ * to the relay listener inside while we connect out, then bytes are spliced between the
+ * two; refused, connect() fails with EACCES and the refusal is recorded. UDP to port 53
+ * goes to our DNS server; other UDP is refused. The DNS server answers A queries with
+ * addresses from 198.18.0.0/15 that map back to names (real resolution, on threads, only
+ * for names the policy may allow); the HTTP proxy (CONNECT and absolute-form http) is
+ * judged the same way. Refusals are attributed to the command whose session made them.
+ */
+
+/* Takes init's network fds (I_NET; taken ones are set to -1 in r); chan is init's socket
+ * (for I_SOCKET); logf writes the supervisor's log. Without a notification fd only DNS and
+ * the proxy work (a kernel before 5.0, or a filter that already has a listener). 0 or an
+ * errno. */
+int net_start(struct wire_in *r, int chan, const char *dir, const struct local_netcfg *cfg,
+    const struct npol *policy, void (*logf)(const char *fmt, ...));
+/* The fd to poll (POLLIN) for net_run, and how long poll may sleep for its timers (-1:
+ * forever). */
+int net_poll_fd(void);
+int net_timeout_ms(void);
+void net_run(void);
+/* A new policy or new flags (W_RELOAD): applies to new connections at once, and open
+ * connections it now refuses are closed. cfg may be NULL (unchanged). Copies both. */
+void net_reload(const struct local_netcfg *cfg, const struct npol *policy);
+/* init's I_SOCKETS. */
+void net_sockets(struct wire_in *r);
+/* A host port on 127.0.0.1 forwarding to port inside (made once per port); 0 or -errno. */
+int net_forward(int port);
+/* Moves the refusals of the command whose session is sid (its pid inside) into out, one
+ * per line, and forgets them. */
+void net_take_denied(pid_t sid, struct buf *out);
+/* A background command started: its refusals go to procs/<pid>/network_denied too. */
+void net_watch_bg(pid_t pid, int dirfd);
+void net_unwatch_bg(pid_t pid);
+
 /* ---- conf.c and supervisor.c: the host side of a sandbox -------------------------------- */
 
 /* What the server hands a new supervisor (JSON over the start socket). */
@@ -542,11 +777,16 @@ struct sup_conf {
 	size_t nmounts;
 	struct lim lim;
 	struct lim_host cg;
-	bool deny_net;
+	struct local_netcfg net;	/* ceiling rules in net_arena (decode makes it) */
+	struct arena *net_arena;
 	bool ephemeral;			/* killed and removed when the start socket closes */
 };
 
 int supconf_encode(const struct sup_conf *c, struct buf *out);
+/* The network flags alone (W_RELOAD's payload). */
+int netcfg_encode(const struct local_netcfg *n, struct buf *out);
+int netcfg_decode(const char *json, size_t len, struct local_netcfg *n, struct arena *a,
+    struct err *e);
 int supconf_decode(const char *json, size_t len, struct sup_conf *c, struct err *e);
 
 /* ---- spawn.c: the server's side of a supervisor ---------------------------------------- */
@@ -564,7 +804,11 @@ int spawn_connect(struct local *L, struct lsb *sb, struct call *c, struct err *e
 /* Waits for one message on sock until call's deadline/cancel (or wait_ms when >= 0).
  * 1 = message in r, 0 = peer closed; otherwise an ERR_* code with e set. */
 int spawn_recv(int sock, struct wire_in *r, struct call *c, int wait_ms, struct err *e);
-/* A request with one W_DONE/W_FAILED answer. fds_out (may be NULL) takes received fds. */
+/* A request with one W_DONE/W_FAILED answer: a W_DONE lands in reply (wire_in_reset it);
+ * W_FAILED becomes an error sentence. */
+int spawn_request(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t b,
+    const void *payload, size_t len, struct wire_in *reply, struct call *c, struct err *e);
+/* spawn_request without a payload; fds_out (may be NULL) takes received fds. */
 int spawn_simple(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t b,
     int *fds_out, int nfds_out, struct call *c, struct err *e);
 /* Whether this machine has what local sandboxes are made of (/usr and a shell); else
@@ -630,6 +874,8 @@ int local_helper(const struct lh_enter *en, int basefd, const struct lh_req *rq,
 
 /* write() that turns SIGPIPE into EPIPE for the calling thread only. */
 ssize_t local_write_nosig(int fd, const void *p, size_t n);
+/* The non-empty lines of text, as strings in a (NULL-terminated); *n gets their count. */
+const char **local_split_lines(const char *text, size_t len, struct arena *a, size_t *n);
 int local_exec(struct backend *b, const char *id, const struct exec_req *req,
     exec_event_fn fn, void *arg, struct exec_result *res, struct call *c, struct err *e);
 int local_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *n,

@@ -76,6 +76,29 @@ limits_fill(const struct lsb *sb, struct sb_info *out, struct arena *a)
 	out->nlimits = 3;
 }
 
+/* One phrase for the sandbox's network, for its note. */
+static const char *
+net_summary(const struct local *L, const struct npol *p, struct arena *a)
+{
+	const struct npol *cl = &L->net.ceiling;
+	const char *own, *cap = "";
+
+	if (p->allow)
+		own = p->n > 0 ? arena_printf(a, "the public internet but %zu rule%s", p->n,
+		    p->n == 1 ? "" : "s") : "the public internet";
+	else if (p->n > 0)
+		own = arena_printf(a, "only what %zu rule%s allow%s", p->n, p->n == 1 ? "" : "s",
+		    p->n == 1 ? "s" : "");
+	else
+		own = "nothing (egress denied)";
+	if (!cl->allow)
+		cap = cl->n > 0 ? "; the operator allows only a list (--local-egress)" :
+		    "; the operator denies egress (--local-egress deny)";
+	return arena_printf(a, "its own namespace; egress to %s, through a relay that refuses "
+	    "this machine and private networks%s; refused connections are reported in "
+	    "network_denied", own, cap);
+}
+
 static const char *
 note_of(const struct local *L, const struct lsb *sb, struct arena *a)
 {
@@ -90,10 +113,10 @@ note_of(const struct local *L, const struct lsb *sb, struct arena *a)
 	}
 	return arena_printf(a, "Isolated local sandbox: commands run as %s in /workspace with "
 	    "no capabilities, under seccomp%s; only /workspace, /tmp and /home/%s are "
-	    "writable%s, and nothing else of this machine but its system files is visible; "
-	    "network %s.", L->user, abi > 0 ? arena_printf(a, " and Landlock (ABI %d)", abi) :
+	    "writable%s, and nothing else of this machine but its system files is visible. "
+	    "Network: %s.", L->user, abi > 0 ? arena_printf(a, " and Landlock (ABI %d)", abi) :
 	    "", L->user, L->nmounts > 0 ? " (plus the operator's --mount directories)" : "",
-	    sb->net_allow ? "allowed" : "denied (loopback only)");
+	    net_summary(L, &sb->net, a));
 }
 
 static void
@@ -192,6 +215,20 @@ new_id(struct lsb *sb, const struct local *L, struct err *e)
 
 static void sb_destroy(struct local *L, const struct lsb *sb);
 
+/* A request's policy merged into *p, checked against what this server can enforce. */
+static int
+net_policy_of(const struct local *L, const struct net_policy *req, bool replace,
+    struct npol *p, struct arena *a, struct err *e)
+{
+	if (npol_merge(p, req, replace, a, e) != 0)
+		return e->code;
+	if (!L->isolate && (!p->allow || p->n > 0))
+		return err_set(e, ERR_UNSUPPORTED, "with --local-isolation none commands use this "
+		    "machine's network directly, so no egress policy can be enforced; use the "
+		    "default isolation (namespaces)");
+	return L->isolate ? npol_within(&L->net.ceiling, p, e) : 0;
+}
+
 int
 local_create(struct backend *b, const struct sb_create *req, struct sb_info *out, struct call *c,
     struct err *e)
@@ -200,23 +237,19 @@ local_create(struct backend *b, const struct sb_create *req, struct sb_info *out
 	struct lsb sb;
 	const char *extra = "";
 	int64_t now = time_wall_ms(), timeout_s = req->timeout_s;
-	bool deny = req->network != NULL && req->network->default_action == 0;
 	int rc, fd;
 
 	if (!template_ok(req->template_name))
 		return err_set(e, ERR_UNSUPPORTED, "template \"%.60s\" is not available on the local "
 		    "backend: local sandboxes use this machine's system files; omit template",
 		    req->template_name);
-	if (req->network != NULL && (req->network->nallow > 0 || req->network->ndeny > 0))
-		return err_set(e, ERR_UNSUPPORTED, "the local backend can only allow or deny all "
-		    "network access; per-host allow/deny rules cannot be enforced here, so pass "
-		    "only network.default");
-	if (deny && !L->isolate)
-		return err_set(e, ERR_UNSUPPORTED, "with --local-isolation none the local backend "
-		    "cannot deny network access; use the default isolation (namespaces)");
+	memset(&sb, 0, sizeof(sb));
+	/* Unless asked otherwise, a sandbox gets all the operator allows. */
+	sb.net = L->net.ceiling;
+	if (req->network != NULL && net_policy_of(L, req->network, false, &sb.net, c->a, e) != 0)
+		return e->code;
 	if (env_ok(req->env, req->nenv, e) != 0 || spawn_host_ok(e) != 0)
 		return e->code;
-	memset(&sb, 0, sizeof(sb));
 	if (limits_of(L, req, &sb.lim, e) != 0)
 		return e->code;
 	if (timeout_s <= 0)
@@ -226,7 +259,6 @@ local_create(struct backend *b, const struct sb_create *req, struct sb_info *out
 	if (new_id(&sb, L, e) != 0)
 		return e->code;
 	sb.isolate = L->isolate;
-	sb.net_allow = !deny;
 	sb.ephemeral = req->ephemeral;
 	sb.created_at = now;
 	sb.expires_at = now + timeout_s * 1000;
@@ -579,10 +611,19 @@ local_url(struct backend *b, const char *id, int port, struct sb_url *out, struc
 	rc = store_load(L, id, c->a, &sb, e);
 	if (rc != 0)
 		return rc;
-	if (!sb.net_allow)
-		return err_set(e, ERR_UNSUPPORTED, "sandbox %s denies network access, so its ports "
-		    "are not reachable from this machine; allow network with network_policy and "
-		    "restart the server in the sandbox", sb.id);
+	if (sb.isolate) {
+		struct wire_in r;
+
+		/* The sandbox's own loopback, forwarded from one on this machine's. */
+		if ((rc = spawn_request(L, &sb, W_FORWARD, port, 0, NULL, 0, &r, c, e)) != 0)
+			return rc;
+		rc = r.h.a;
+		wire_in_reset(&r);
+		if (rc <= 0)
+			return err_set(e, ERR_BACKEND, "the supervisor of sandbox %s could not open a "
+			    "port for %d on this machine: %s", sb.id, port, strerror(-rc));
+		port = rc;
+	}
 	out->url = arena_printf(c->a, "http://127.0.0.1:%d", port);
 	return 0;
 }
@@ -708,6 +749,62 @@ local_metrics(struct backend *b, const char *id, struct sb_metrics *out, struct 
 
 /* ---- network ---------------------------------------------------------------------------------- */
 
+#define NET_LOG_SHOW 20
+
+/* The last refusals of the sandbox (<dir>/network.log, written by its supervisor). */
+static void
+recent_denied(const struct lsb *sb, struct net_policy *out, struct arena *a)
+{
+	char path[PATH_MAX], buf[16384];
+	const char *lines[NET_LOG_SHOW];
+	size_t n = 0;
+	ssize_t got;
+	int fd;
+
+	store_path(path, sb, "network.log");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	got = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (got <= 0)
+		return;
+	buf[got] = '\0';
+	for (char *line = buf, *nl; *line != '\0'; line = nl + 1) {
+		nl = strchr(line, '\n');
+		if (nl == NULL)
+			break;
+		*nl = '\0';
+		if (*line == '\0')
+			continue;
+		if (n == NET_LOG_SHOW) {
+			memmove(lines, lines + 1, (NET_LOG_SHOW - 1) * sizeof(lines[0]));
+			n--;
+		}
+		lines[n++] = arena_strdup(a, line);
+	}
+	out->recent = arena_zalloc(a, (n + 1) * sizeof(char *));
+	if (out->recent == NULL)
+		return;
+	memcpy(out->recent, lines, n * sizeof(lines[0]));
+	out->nrecent = n;
+}
+
+static void
+ceiling_note(const struct local *L, struct net_policy *out, struct arena *a)
+{
+	const struct npol *cl = &L->net.ceiling;
+
+	if (!L->isolate)
+		out->note = "With --local-isolation none commands use this machine's network "
+		    "directly; this policy is not enforced.";
+	else if (!cl->allow)
+		out->note = cl->n > 0 ? arena_printf(a, "The operator allows sandboxes only %zu "
+		    "target%s (--local-egress); this policy applies within that.", cl->n,
+		    cl->n == 1 ? "" : "s") : "The operator denies sandboxes all egress "
+		    "(--local-egress deny).";
+}
+
 int
 local_net_get(struct backend *b, const char *id, struct net_policy *out, struct call *c,
     struct err *e)
@@ -720,7 +817,9 @@ local_net_get(struct backend *b, const char *id, struct net_policy *out, struct 
 	rc = store_load(L, id, c->a, &sb, e);
 	if (rc != 0)
 		return rc;
-	out->default_action = sb.net_allow ? 1 : 0;
+	npol_to_lists(&sb.net, out, c->a);
+	recent_denied(&sb, out, c->a);
+	ceiling_note(L, out, c->a);
 	return 0;
 }
 
@@ -729,8 +828,27 @@ set_net(struct local *L, struct lsb *cur, void *arg, struct err *e)
 {
 	(void)L;
 	(void)e;
-	cur->net_allow = *(bool *)arg;
+	cur->net = *(const struct npol *)arg;
 	return 0;
+}
+
+/* Tells the supervisor to re-read the policy, with this server's flags. */
+static int
+policy_reload(struct local *L, struct lsb *sb, struct call *c, struct err *e)
+{
+	struct buf cfg = { 0 };
+	struct wire_in r;
+	int rc;
+
+	if (netcfg_encode(&L->net, &cfg) != 0) {
+		buf_fini(&cfg);
+		return err_set(e, ERR_TOOBIG, "the network flags are too large");
+	}
+	rc = spawn_request(L, sb, W_RELOAD, 0, 0, cfg.p, cfg.len, &r, c, e);
+	buf_fini(&cfg);
+	if (rc == 0)
+		wire_in_reset(&r);
+	return rc;
 }
 
 int
@@ -739,28 +857,26 @@ local_net_set(struct backend *b, const char *id, const struct net_policy *req, b
 {
 	struct local *L = LOC(b);
 	struct lsb sb;
-	bool allow;
+	struct npol p;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (req->nallow > 0 || req->ndeny > 0)
-		return err_set(e, ERR_UNSUPPORTED, "the local backend can only allow or deny all "
-		    "network access; per-host allow/deny rules cannot be enforced here, so set only "
-		    "default (allow or deny)");
 	rc = store_load(L, id, c->a, &sb, e);
 	if (rc != 0)
 		return rc;
-	allow = req->default_action == 1 || (req->default_action < 0 && (replace || sb.net_allow));
-	if (!allow && !sb.isolate)
-		return err_set(e, ERR_UNSUPPORTED, "with --local-isolation none the local backend "
-		    "cannot deny network access; use the default isolation (namespaces)");
-	if (allow != sb.net_allow) {
-		rc = store_modify(L, &sb, set_net, &allow, e);
-		if (rc != 0)
-			return rc;
-		out->note = "The new network policy applies to commands started from now on; "
-		    "processes already running keep the network access they started with.";
-	}
-	out->default_action = sb.net_allow ? 1 : 0;
+	p = sb.net;
+	if (net_policy_of(L, req, replace, &p, c->a, e) != 0)
+		return e->code;
+	rc = store_modify(L, &sb, set_net, &p, e);
+	if (rc == 0 && sb.isolate)
+		rc = policy_reload(L, &sb, c, e);
+	if (rc != 0)
+		return rc;
+	npol_to_lists(&p, out, c->a);
+	recent_denied(&sb, out, c->a);
+	ceiling_note(L, out, c->a);
+	if (out->note == NULL && sb.isolate)
+		out->note = "The policy applies at once: to new connections of running processes "
+		    "too, and open connections it now refuses were closed.";
 	return 0;
 }

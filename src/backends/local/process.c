@@ -199,6 +199,25 @@ local_proc_list(struct backend *b, const char *id, struct proc_info **out, size_
 	return 0;
 }
 
+/* The refused connections of the process, from its record (the supervisor writes them). */
+static void
+proc_denied(const char *dir, struct proc_output *out, struct arena *a)
+{
+	char path[PATH_MAX], buf[8192];
+	ssize_t n;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/network_denied", dir) >= (int)sizeof(path))
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	n = pread(fd, buf, sizeof(buf), 0);
+	close(fd);
+	if (n > 0)
+		out->network_denied = local_split_lines(buf, (size_t)n, a, &out->nnetwork_denied);
+}
+
 int
 local_proc_output(struct backend *b, const char *id, const char *pid, uint64_t offset,
     int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c,
@@ -247,6 +266,8 @@ local_proc_output(struct backend *b, const char *id, const char *pid, uint64_t o
 	out->exit_code = p.exit_code;
 	if (rc != 0)
 		buf_fini(&out->data);
+	else
+		proc_denied(dir, out, c->a);
 	return rc;
 }
 

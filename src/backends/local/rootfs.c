@@ -7,7 +7,8 @@
  * part of a sandbox) and filled in two passes:
  *
  *   1. what must be read-only: binds of /usr and the /bin /sbin /lib* directories (or the
- *      usr-merge symlinks), /etc (generated passwd, group, hostname, hosts and read-only
+ *      usr-merge symlinks), /etc (generated passwd, group, hostname, hosts, resolv.conf
+ *      (the relay's DNS server), nsswitch.conf and read-only
  *      binds of an allowlist), /sys, and the mount points for pass 2 -- then the whole tree
  *      is made read-only, nosuid and nodev in one recursive step;
  *   2. what is the sandbox's own: /proc (fresh, dangerous files masked), /dev (a minimal set
@@ -51,7 +52,6 @@ struct l_mount_attr {
 };
 
 #define ROOT_TMPFS_OPTS "mode=0755,size=4m,nr_inodes=8192"
-#define HOSTS_MAX (64 * 1024)
 
 /* Top-level directories of this machine bound read-only (or recreated as symlinks). */
 static const char *const sys_dirs[] = { "usr", "bin", "sbin", "lib", "lib32", "lib64",
@@ -61,7 +61,7 @@ static const char *const sys_dirs[] = { "usr", "bin", "sbin", "lib", "lib32", "l
  * time zone, shell start-up files, and descriptions of this system. Never shadow, sudoers,
  * ssh host keys, ssl/private, machine-id or credentials of package managers. */
 static const char *const etc_allow[] = {
-	"resolv.conf", "nsswitch.conf", "host.conf", "gai.conf", "ld.so.cache", "ld.so.conf",
+	"host.conf", "gai.conf", "ld.so.cache", "ld.so.conf",
 	"ld.so.conf.d", "localtime", "timezone", "ssl/certs", "ssl/openssl.cnf",
 	"ca-certificates", "ca-certificates.conf", "pki/tls/certs", "pki/ca-trust/extracted",
 	"alternatives", "profile", "profile.d", "bash.bashrc", "inputrc", "shells", "protocols",
@@ -354,7 +354,6 @@ etc_generate(struct ctx *x)
 	const struct rootfs_plan *p = x->p;
 	char path[PATH_MAX], text[1024];
 	int n, rc;
-	int fd;
 
 	n = snprintf(text, sizeof(text),
 	    "root:x:0:0:root:/root:/usr/sbin/nologin\n"
@@ -372,31 +371,26 @@ etc_generate(struct ctx *x)
 	n = snprintf(text, sizeof(text), "%s\n", p->hostname);
 	if (at(x, path, "/etc/hostname") != 0 || write_file(path, text, (size_t)n, 0644) != 0)
 		return fail(x, STEP_ETC, errno, "/etc/hostname");
-	/* hosts: this machine's entries (names resolve as on the host), and our own name. */
+	/* Names resolve through the relay's DNS server (net.c), never this machine's: its
+	 * hosts file would name addresses on its networks, which sandboxes cannot reach. */
 	{
-		char *buf = malloc(HOSTS_MAX + 256);
-		ssize_t got = 0;
+		static const struct { const char *path, *text; } gen[] = {
+			{ "/etc/resolv.conf", "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n" },
+			{ "/etc/nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\n"
+			    "hosts: files dns\nnetworks: files\nprotocols: files\n"
+			    "services: files\nethers: files\nrpc: files\n" },
+		};
 
-		if (buf == NULL)
-			return fail(x, STEP_ETC, ENOMEM, "/etc/hosts");
-		fd = open("/etc/hosts", O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			got = read(fd, buf, HOSTS_MAX);
-			close(fd);
-			if (got < 0)
-				got = 0;
-		}
-		if (got > 0 && buf[got - 1] != '\n')
-			buf[got++] = '\n';
-		if (got == 0)
-			got = snprintf(buf, 256, "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
-		got += snprintf(buf + got, 256, "127.0.1.1\t%s\n", p->hostname);
-		rc = at(x, path, "/etc/hosts") == 0 ? write_file(path, buf, (size_t)got, 0644) :
-		    ENAMETOOLONG;
-		free(buf);
-		if (rc != 0)
-			return fail(x, STEP_ETC, rc, "/etc/hosts");
+		for (size_t i = 0; i < sizeof(gen) / sizeof(gen[0]); i++)
+			if (at(x, path, gen[i].path) != 0 ||
+			    (rc = write_file(path, gen[i].text, strlen(gen[i].text), 0644)) != 0)
+				return fail(x, STEP_ETC, EINVAL, gen[i].path);
 	}
+	n = snprintf(text, sizeof(text), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
+	    "ip6-loopback\n127.0.1.1\t%s\n", p->hostname);
+	if (n < 0 || n >= (int)sizeof(text) || at(x, path, "/etc/hosts") != 0 ||
+	    (rc = write_file(path, text, (size_t)n, 0644)) != 0)
+		return fail(x, STEP_ETC, EINVAL, "/etc/hosts");
 	if (at(x, path, "/etc/mtab") == 0)
 		symlink("../proc/self/mounts", path);
 	return 0;

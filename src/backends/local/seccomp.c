@@ -60,6 +60,8 @@ struct seccomp_data {
 #define RET_KILL_PROCESS	0x80000000U
 #define RET_ERRNO(e)		(0x00050000U | ((e) & 0xffff))
 #define RET_ALLOW		0x7fff0000U
+#define RET_USER_NOTIF		0x7fc00000U
+#define FILTER_FLAG_NEW_LISTENER	(1U << 3)
 
 #if defined(__x86_64__)
 #define FILTER_ARCH	0xC000003EU	/* AUDIT_ARCH_X86_64: EM_X86_64 | 64BIT | LE */
@@ -248,4 +250,29 @@ local_seccomp_apply(void)
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER_, &fp, 0, 0) == -1)
 		return errno;
 	return 0;
+}
+
+int
+local_seccomp_notify_connect(void)
+{
+#ifdef FILTER_ARCH
+	/* A foreign architecture is let through: the commands' own filter kills it. */
+	struct sock_filter f[] = {
+		{ BPF_LD_W_ABS, 0, 0, offsetof(struct seccomp_data, arch) },
+		{ BPF_JEQ_K, 0, 3, FILTER_ARCH },
+		{ BPF_LD_W_ABS, 0, 0, offsetof(struct seccomp_data, nr) },
+		{ BPF_JEQ_K, 0, 1, SYS_connect },
+		{ BPF_RET_K, 0, 0, RET_USER_NOTIF },
+		{ BPF_RET_K, 0, 0, RET_ALLOW },
+	};
+	struct sock_fprog fp = { sizeof(f) / sizeof(f[0]), f };
+	long fd;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return -errno;
+	fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER_, FILTER_FLAG_NEW_LISTENER, &fp);
+	return fd >= 0 ? (int)fd : -errno;
+#else
+	return -ENOSYS;
+#endif
 }

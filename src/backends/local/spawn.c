@@ -211,8 +211,8 @@ spawn_connect(struct local *L, struct lsb *sb, struct call *c, struct err *e)
 }
 
 int
-spawn_simple(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t b,
-    int *fds_out, int nfds_out, struct call *c, struct err *e)
+spawn_request(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t b,
+    const void *payload, size_t len, struct wire_in *reply, struct call *c, struct err *e)
 {
 	struct wire_in r;
 	int fd, rc;
@@ -221,7 +221,7 @@ spawn_simple(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t 
 	fd = spawn_connect(L, sb, c, e);
 	if (fd < 0)
 		return e->code;
-	rc = wire_send(fd, type, 0, a, b, 0, NULL, 0, NULL, 0);
+	rc = wire_send(fd, type, 0, a, b, 0, payload, len, NULL, 0);
 	if (rc != 0) {
 		close(fd);
 		return err_set(e, ERR_BACKEND, "cannot talk to the supervisor of sandbox %s: %s",
@@ -234,16 +234,29 @@ spawn_simple(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t 
 		    sb->id);
 	if (rc != 1)
 		return rc;
-	if (r.h.type == W_FAILED)
+	if (r.h.type == W_FAILED) {
 		rc = spawn_step_error(e, sb->id, r.h.a, r.h.b, r.payload);
-	else
-		rc = 0;
+		wire_in_reset(&r);
+		return rc;
+	}
+	*reply = r;
+	return 0;
+}
+
+int
+spawn_simple(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t b,
+    int *fds_out, int nfds_out, struct call *c, struct err *e)
+{
+	struct wire_in r;
+	int rc = spawn_request(L, sb, type, a, b, NULL, 0, &r, c, e);
+
 	for (int i = 0; i < nfds_out; i++) {
-		fds_out[i] = i < r.nfds ? r.fds[i] : -1;
-		if (i < r.nfds)
+		fds_out[i] = rc == 0 && i < r.nfds ? r.fds[i] : -1;
+		if (rc == 0 && i < r.nfds)
 			r.fds[i] = -1;
 	}
-	wire_in_reset(&r);
+	if (rc == 0)
+		wire_in_reset(&r);
 	return rc;
 }
 
@@ -280,7 +293,7 @@ conf_fill(struct local *L, const struct lsb *sb, bool ephemeral, struct sup_conf
 	}
 	c->cg = L->cg;
 	pthread_mutex_unlock(&L->cg_mu);
-	c->deny_net = !sb->net_allow;
+	c->net = L->net;
 	c->ephemeral = ephemeral;
 }
 

@@ -225,8 +225,10 @@ meta_read(struct lsb *sb, struct arena *a, struct err *e)
 	if (j->type != JSON_OBJECT)
 		return err_set(e, ERR_BACKEND, "sandbox %s has a damaged meta.json; kill it",
 		    sb->id);
-	sb->net_allow = !(json_get_str(j, "network") != NULL &&
-	    strcmp(json_get_str(j, "network"), "deny") == 0);
+	if (npol_read_json(json_get(j, "network"), &sb->net, a, e) != 0) {
+		err_prefix(e, "sandbox %s has a damaged meta.json (kill it): ", sb->id);
+		return e->code;
+	}
 	sb->paused = json_truthy(json_get(j, "paused"));
 	sb->ephemeral = json_truthy(json_get(j, "ephemeral"));
 	if (json_int(json_get(j, "created_at"), &v))
@@ -261,7 +263,8 @@ store_meta_write(const struct lsb *sb, struct err *e)
 	jsonw_kint(&w, "expires_at", sb->expires_at);
 	/* Informational only: the server's configuration decides, never this file. */
 	jsonw_kstr(&w, "isolation", sb->isolate ? "namespaces" : "none");
-	jsonw_kstr(&w, "network", sb->net_allow ? "allow" : "deny");
+	jsonw_key(&w, "network");
+	npol_write_json(&w, &sb->net);
 	jsonw_kbool(&w, "paused", sb->paused);
 	jsonw_kbool(&w, "ephemeral", sb->ephemeral);
 	jsonw_kstr(&w, "cpu", sb->cpu);
@@ -431,8 +434,7 @@ store_modify(struct local *L, struct lsb *sb, store_fn fn, void *arg, struct err
 		rc = store_meta_write(&cur, e);
 	if (rc == 0) {
 		sb->paused = cur.paused;
-		sb->expires_at = cur.expires_at;
-		sb->net_allow = cur.net_allow;
+		sb->expires_at = cur.expires_at;	/* not net: its rules die with a */
 	}
 	store_unlock(fd);
 	arena_free(a);

@@ -79,6 +79,7 @@ struct sup {
 	int logfd;
 	pid_t init;
 	struct wire_in ird;
+	struct wire_in netmsg;		/* init's I_NET, until net_start takes it */
 	struct client *clients;
 	size_t nclients;
 	struct pending *pend;
@@ -142,6 +143,7 @@ bg_gc(void)
 	while ((b = *pp) != NULL) {
 		if (b->exited && b->out < 0) {
 			*pp = b->next;
+			net_unwatch_bg(b->pid);
 			bgrec_free(b);
 		} else {
 			pp = &b->next;
@@ -263,7 +265,7 @@ do_exec(struct client *cl, struct wire_in *r)
 static void
 do_pause(struct client *cl, bool on);
 static void
-read_expiry(void);
+read_meta(const char *netcfg, size_t len);
 static void
 sandbox_kill(void);
 
@@ -294,8 +296,12 @@ handle_client(struct client *cl, struct wire_in *r)
 		reply(cl, W_DONE, b != NULL, 0, NULL, NULL, 0);
 		break;
 	case W_RELOAD:
-		read_expiry();
+		read_meta(r->h.len > 0 ? r->payload : NULL, r->h.len);
 		reply(cl, W_DONE, 0, 0, NULL, NULL, 0);
+		break;
+	case W_FORWARD:
+		reply(cl, W_DONE, S.c.isolate && r->h.a > 0 && r->h.a < 65536 ?
+		    net_forward(r->h.a) : -EINVAL, 0, NULL, NULL, 0);
 		break;
 	case W_NS:
 		reply(cl, W_DONE, 0, 0, NULL, S.nsfd, S.nsfd[0] >= 0 ? 2 : 0);
@@ -383,16 +389,22 @@ accept_clients(void)
 static void
 handle_init(struct wire_in *r)
 {
-	struct pending *p = pend_find(r->h.tag);
+	struct pending *p;
 
-	if (p == NULL)
+	if (r->h.type == I_SOCKETS) {
+		net_sockets(r);
+		return;
+	}
+	if ((p = pend_find(r->h.tag)) == NULL)
 		return;
 	switch (r->h.type) {
 	case I_STARTED:
 		p->pid = r->h.a;
 		S.tick_ms = SUP_TICK_MS;	/* watch a new command closely from its start */
-		if (p->bg != NULL)
+		if (p->bg != NULL) {
 			bgrec_started(p->bg, S.c.dir, r->h.a);
+			net_watch_bg(r->h.a, p->bg->dirfd);
+		}
 		reply(p->cl, W_STARTED, r->h.a, 0, NULL, NULL, 0);
 		break;
 	case I_FAILED:
@@ -422,7 +434,13 @@ handle_init(struct wire_in *r)
 				p->bg->keep = -1;
 			}
 		} else {
-			reply(p->cl, W_EXITED, r->h.b, 0, NULL, NULL, 0);
+			struct buf denied = { 0 };
+
+			/* What the command tried and was refused goes back with its status. */
+			net_take_denied(r->h.a, &denied);
+			buf_putc(&denied, '\0', NULL);
+			reply(p->cl, W_EXITED, r->h.b, 0, denied.p, NULL, 0);
+			buf_fini(&denied);
 		}
 		pend_del(p);	/* a finished record is freed by the loop, after its poll set */
 		break;
@@ -629,6 +647,25 @@ describe_limits(void)
 	S.mem_watch = l->memory > 0 && cg->memory[0] == '\0';
 }
 
+/* One whole message from init into r, waiting until dl; 0 or an errno. */
+static int
+init_msg(struct wire_in *r, int64_t dl)
+{
+	for (;;) {
+		struct pollfd pf = { S.chan, POLLIN, 0 };
+		int pr = poll(&pf, 1, deadline_left_ms(dl)), rc;
+
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr == 0)
+			return ETIMEDOUT;
+		rc = wire_read(r, S.chan);
+		if (rc == WIRE_MORE)
+			continue;
+		return rc == 1 ? 0 : ECHILD;
+	}
+}
+
 /* Starts init (in new namespaces unless isolation is none) and waits until it is ready. */
 static int
 start_init(struct init_conf *ic, int *step, int *errnum, char *detail, size_t dcap)
@@ -650,8 +687,8 @@ start_init(struct init_conf *ic, int *step, int *errnum, char *detail, size_t dc
 	 * continues on a copy of our stack, so nothing (sanitizers included) sees a thread
 	 * running on memory it does not know as a stack. */
 	S.init = (pid_t)syscall(SYS_clone, (unsigned long)(ic->isolate ? CLONE_NEWUSER |
-	    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS : 0) | SIGCHLD,
-	    NULL, NULL, NULL, NULL);
+	    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET : 0) |
+	    SIGCHLD, NULL, NULL, NULL, NULL);
 	if (S.init == 0) {
 		close(chan[0]);
 		close(go[1]);
@@ -698,26 +735,10 @@ start_init(struct init_conf *ic, int *step, int *errnum, char *detail, size_t dc
 	}
 	close(go[1]);
 	fcntl(S.chan, F_SETFL, O_NONBLOCK);
-	for (;;) {
-		struct pollfd pf = { S.chan, POLLIN, 0 };
-		int pr = poll(&pf, 1, deadline_left_ms(dl));
-
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr == 0) {
-			*step = STEP_INIT;
-			*errnum = ETIMEDOUT;
-			return -1;
-		}
-		rc = wire_read(&S.ird, S.chan);
-		if (rc == WIRE_MORE)
-			continue;
-		if (rc != 1) {
-			*step = STEP_INIT;
-			*errnum = ECHILD;
-			return -1;
-		}
-		break;
+	if ((rc = init_msg(&S.ird, dl)) != 0) {
+		*step = STEP_INIT;
+		*errnum = rc;
+		return -1;
 	}
 	if (S.ird.h.type == I_FAILED) {
 		*step = S.ird.h.a;
@@ -735,6 +756,14 @@ start_init(struct init_conf *ic, int *step, int *errnum, char *detail, size_t dc
 		S.ird.fds[i] = -1;
 	}
 	wire_in_reset(&S.ird);
+	/* Then the network's fds (isolation namespaces). */
+	if (ic->isolate) {
+		if ((rc = init_msg(&S.netmsg, dl)) != 0 || S.netmsg.h.type != I_NET) {
+			*step = STEP_NETNS;
+			*errnum = rc != 0 ? rc : EPROTO;
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -781,23 +810,38 @@ start(int *step, int *errnum, char *detail, size_t dcap)
 	ic.fs.home_size = S.c.lim.memory;
 	ic.fs.shm_size = S.c.lim.memory > 0 ? S.c.lim.memory / 2 : 0;
 	ic.lim = S.c.lim;
-	ic.deny_net = S.c.deny_net;
 	return start_init(&ic, step, errnum, detail, dcap);
 }
 
+/* Re-reads meta.json (expiry, network policy); netcfg, when given, is the server's
+ * network flags. */
 static void
-read_expiry(void)
+read_meta(const char *netcfg, size_t len)
 {
-	struct arena *a = arena_new(4 * 1024 * 1024);
+	struct arena *a = arena_new(8 * 1024 * 1024);
 	struct local L;
 	struct lsb sb;
+	struct local_netcfg cfg;
 	struct err e = { 0 };
+	bool have_cfg = netcfg != NULL && netcfg_decode(netcfg, len, &cfg, a, &e) == 0;
 
+	if (netcfg != NULL && !have_cfg)
+		slog("the server's network flags are damaged: %s", e.msg);
 	memset(&L, 0, sizeof(L));
 	snprintf(L.root, sizeof(L.root), "%s", S.c.root);
 	L.isolate = S.c.isolate;
-	if (store_load(&L, S.c.id, a, &sb, &e) == 0)
+	if (store_load(&L, S.c.id, a, &sb, &e) == 0) {
 		S.expires_at = sb.expires_at;
+		if (S.c.isolate)
+			net_reload(have_cfg ? &cfg : NULL, &sb.net);
+	} else if (S.c.isolate) {
+		/* A policy we cannot read allows nothing. */
+		struct npol none = { false, NULL, 0 };
+
+		slog("cannot read the sandbox's record (%s); egress is denied until it can be",
+		    e.msg);
+		net_reload(have_cfg ? &cfg : NULL, &none);
+	}
 	arena_free(a);
 }
 
@@ -818,7 +862,7 @@ on_signal(void)
 			_exit(0);
 		}
 		if (si.ssi_signo == SIGHUP)
-			read_expiry();
+			read_meta(NULL, 0);
 	}
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (pid == S.init) {
@@ -834,19 +878,20 @@ on_signal(void)
 static void __attribute__((noreturn))
 loop(void)
 {
-	struct pollfd *pf = xcalloc(4 + SUP_CLIENTS_MAX + 1024, sizeof(*pf));
+	struct pollfd *pf = xcalloc(5 + SUP_CLIENTS_MAX + 1024, sizeof(*pf));
 
 	for (;;) {
 		struct client *cls[SUP_CLIENTS_MAX];
 		struct bgrec *bgs[1024];
 		size_t n = 0, nc = 0, nb = 0;
-		int64_t now = time_wall_ms(), wait = S.tick_ms > 0 ? S.tick_ms : SUP_TICK_MS;
-		int rc;
+		int64_t now = time_wall_ms(), wait = -1;
+		int rc, nt = net_timeout_ms();
 
 		pf[n++] = (struct pollfd){ S.sfd, POLLIN, 0 };
 		pf[n++] = (struct pollfd){ S.chan, POLLIN, 0 };
 		pf[n++] = (struct pollfd){ S.lsock, POLLIN, 0 };
 		pf[n++] = (struct pollfd){ S.c.ephemeral ? S.start : -1, POLLIN, 0 };
+		pf[n++] = (struct pollfd){ net_poll_fd(), POLLIN, 0 };
 		for (struct client *cl = S.clients; cl != NULL && nc < SUP_CLIENTS_MAX;
 		    cl = cl->next) {
 			cls[nc++] = cl;
@@ -856,15 +901,22 @@ loop(void)
 			bgs[nb++] = b;
 			pf[n++] = (struct pollfd){ b->out, POLLIN, 0 };
 		}
-		if (S.expires_at > 0 && S.expires_at - now < wait)
+		/* Asleep until something happens: the memory watch's tick (without a memory
+		 * cgroup), the expiry, or a timer of the network. */
+		if (S.mem_watch)
+			wait = S.tick_ms > 0 ? S.tick_ms : SUP_TICK_MS;
+		if (S.expires_at > 0 && (wait < 0 || S.expires_at - now < wait))
 			wait = S.expires_at - now > 0 ? S.expires_at - now : 0;
-		rc = poll(pf, (nfds_t)n, S.mem_watch || S.expires_at > 0 ? (int)wait : -1);
+		if (nt >= 0 && (wait < 0 || nt < wait))
+			wait = nt;
+		rc = poll(pf, (nfds_t)n, wait > INT32_MAX ? INT32_MAX : (int)wait);
 		if (rc < 0 && errno != EINTR)
 			_exit(1);
 		if (S.expires_at > 0 && time_wall_ms() >= S.expires_at)
 			sandbox_end("it expired");
 		if (S.mem_watch)
 			mem_watch();
+		net_run();	/* its timers too */
 		if (rc <= 0)
 			continue;
 		if (pf[0].revents != 0)
@@ -890,10 +942,10 @@ loop(void)
 				sandbox_end("its server exited");
 		}
 		for (size_t i = 0; i < nc; i++)
-			if (pf[4 + i].revents != 0)
+			if (pf[5 + i].revents != 0)
 				client_read(cls[i]);
 		for (size_t i = 0; i < nb; i++)
-			if (pf[4 + nc + i].revents != 0)
+			if (pf[5 + nc + i].revents != 0)
 				bgrec_drain(bgs[i]);
 		bg_gc();
 	}
@@ -986,7 +1038,16 @@ local_supervisor_main(int argc, char **argv)
 		limits_cg_destroy(&S.rec.cg, 1000);
 		return 1;
 	}
-	read_expiry();
+	read_meta(NULL, 0);
+	if (S.c.isolate) {
+		struct npol none = { false, NULL, 0 };
+		int rc = net_start(&S.netmsg, S.chan, S.c.dir, &S.c.net, &none, slog);
+
+		wire_in_reset(&S.netmsg);
+		if (rc != 0)
+			slog("the network relay did not start: %s", strerror(rc));
+		read_meta(NULL, 0);	/* the policy, now that the relay has started */
+	}
 	slog("sandbox %s ready (init %d, landlock %d, memory by %s)", S.c.id, (int)S.init,
 	    S.rec.landlock_abi, S.rec.memory_by[0] ? S.rec.memory_by : "nothing");
 	wire_send(S.start, W_DONE, 0, S.init, 0, 0, NULL, 0, NULL, 0);

@@ -90,6 +90,138 @@ print(f"local exec 'echo hi' round trip: median {statistics.median(execs):.1f} m
       f"bash -l -c directly: median {statistics.median(bare):.1f} ms")
 print(f"local sandbox_kill: median {statistics.median(kill):.1f} ms")
 PY
+# The local sandbox's network relay: a 100 MB download from a server on this machine's
+# loopback, directly and from inside a sandbox through the relay (captured connect, and the
+# HTTP proxy), in the same run; what the relay adds to setting up one connection; and the
+# supervisor's CPU while a relayed connection sits idle.
+python3 - "$BIN" <<'PY'
+import json, os, shutil, socket, subprocess, sys, tempfile, threading, time, statistics
+binp = sys.argv[1]
+SIZE = 100 << 20
+chunk = b"x" * (1 << 20)
+def serve(ls):
+    while True:
+        c, _ = ls.accept()
+        threading.Thread(target=one, args=(c,), daemon=True).start()
+def one(c):
+    try:
+        req = b""
+        while b"\r\n\r\n" not in req:
+            d = c.recv(65536)
+            if not d:
+                return
+            req += d
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % SIZE)
+        for _ in range(SIZE // len(chunk)):
+            c.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        c.close()
+ls = socket.socket(); ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", 0)); ls.listen(64)
+port = ls.getsockname()[1]
+threading.Thread(target=serve, args=(ls,), daemon=True).start()
+root = tempfile.mkdtemp(prefix="bench-net-")
+p = subprocess.Popen([binp, "--local-root", root, "--local-host-port", str(port)],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                     env=dict(os.environ, SANDBOX_MCP_BACKEND="local"))
+n = 0
+def call(method, params):
+    global n
+    n += 1
+    p.stdin.write((json.dumps({"jsonrpc": "2.0", "id": n, "method": method,
+                               "params": params}) + "\n").encode())
+    p.stdin.flush()
+    while True:
+        m = json.loads(p.stdout.readline())
+        if m.get("id") == n:
+            return m.get("result", {})
+def tool(name, args):
+    return call("tools/call", {"name": name, "arguments": args}).get("structuredContent") or {}
+call("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": {"name": "bench", "version": "0"}})
+sid = tool("sandbox_create", {}).get("sandbox_id")
+def curl_inside(extra):
+    r = tool("exec", {"sandbox_id": sid, "timeout_s": 120, "command":
+                      "curl -sS %s -o /dev/null -w '%%{speed_download}' http://host.internal:%d/big"
+                      % (extra, port)})
+    try:
+        return float(r.get("stdout") or 0) / 1e6
+    except ValueError:
+        return 0.0
+direct, captured, proxied = [], [], []
+for _ in range(5):
+    out = subprocess.run(["curl", "-sS", "--noproxy", "*", "-o", "/dev/null", "-w",
+                          "%{speed_download}", "http://127.0.0.1:%d/big" % port],
+                         capture_output=True, text=True).stdout
+    direct.append(float(out or 0) / 1e6)
+    captured.append(curl_inside("--noproxy '*'"))
+    proxied.append(curl_inside(""))
+d, c, x = statistics.median(direct), statistics.median(captured), statistics.median(proxied)
+print(f"local relay, 100 MB from this machine's loopback: direct {d:.0f} MB/s; "
+      f"from a sandbox, captured connect {c:.0f} MB/s ({100 * c / d:.0f}% of direct), "
+      f"through the proxy {x:.0f} MB/s ({100 * x / d:.0f}%)")
+# Connection setup: 200 connect+close in a loop, inside (to host.internal, resolved once)
+# and on this machine, each against the same listener (a deep backlog, accept and close).
+cs = socket.socket(); cs.bind(("127.0.0.1", 0)); cs.listen(4096)
+def closer():
+    while True:
+        cs.accept()[0].close()
+threading.Thread(target=closer, daemon=True).start()
+cport = cs.getsockname()[1]
+tool("sandbox_kill", {"sandbox_id": sid})
+p.stdin.close(); p.wait()
+p = subprocess.Popen([binp, "--local-root", root, "--local-host-port", str(cport)],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                     env=dict(os.environ, SANDBOX_MCP_BACKEND="local"))
+call("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": {"name": "bench", "version": "0"}})
+sid = tool("sandbox_create", {}).get("sandbox_id")
+probe = ("import socket,time,sys\n"
+         "a=socket.getaddrinfo(sys.argv[1],int(sys.argv[2]),socket.AF_INET)[0][4]\n"
+         "t=time.perf_counter()\n"
+         "for _ in range(200):\n"
+         " s=socket.create_connection(a); s.close()\n"
+         "print((time.perf_counter()-t)/200*1e6)\n")
+tool("file_write", {"sandbox_id": sid, "path": "/tmp/probe.py", "content": probe})
+py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+ins, outs = [], []
+with open(os.path.join(root, "probe.py"), "w") as f:
+    f.write(probe)
+for _ in range(3):
+    ins.append(float(tool("exec", {"sandbox_id": sid, "command": "python3 /tmp/probe.py "
+                                   "host.internal %d" % cport}).get("stdout") or 0))
+    outs.append(float(subprocess.run([py, os.path.join(root, "probe.py"), "127.0.0.1",
+                                      str(cport)], capture_output=True, text=True).stdout or 0))
+inside, here = statistics.median(ins), statistics.median(outs)
+print(f"local relay, connection setup: {inside:.0f} us from a sandbox, {here:.0f} us "
+      f"directly ({inside - here:.0f} us added per connection)")
+# Idle: one relayed connection open and silent for 3 s; the supervisor's CPU time then.
+r = tool("exec", {"sandbox_id": sid, "background": True, "command":
+                  "exec 3<>/dev/tcp/host.internal/%d; sleep 20" % cport})
+time.sleep(1)
+sup = None
+for d in os.listdir("/proc"):
+    if d.isdigit():
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                if b"supervisor " + sid.encode() in f.read().replace(b"\0", b" "):
+                    sup = d
+        except OSError:
+            pass
+def ticks(pid):
+    with open("/proc/%s/stat" % pid) as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return int(v[11]) + int(v[12])
+if sup:
+    t0 = ticks(sup); time.sleep(3); t1 = ticks(sup)
+    print(f"local relay, idle: supervisor CPU {(t1 - t0) * 1000 // os.sysconf('SC_CLK_TCK')} ms "
+          f"over 3 s with a relayed connection open")
+tool("sandbox_kill", {"sandbox_id": sid})
+p.stdin.close(); p.wait()
+shutil.rmtree(root, ignore_errors=True)
+PY
 for b in build/release/bench/bench_*; do
 	[ -x "$b" ] || continue
 	case "$(basename "$b")" in

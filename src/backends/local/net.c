@@ -108,6 +108,7 @@ struct l_notif_sizes {
 #ifndef SPLICE_F_MOVE
 #define SPLICE_F_MOVE 1
 #define SPLICE_F_NONBLOCK 2
+#define SPLICE_F_MORE 4
 #endif
 
 #define NOTIF_BUF	512		/* >= the kernel's struct seccomp_notif */
@@ -129,6 +130,10 @@ struct l_notif_sizes {
 #define POOL_MAX	8
 #define SELF_MS		30000		/* this machine's addresses, re-read */
 #define PUMP_ROUNDS	16
+#define PIPE_SIZE	(1 << 20)
+#define CONNS_MAX	4096		/* connections in flight or open, per sandbox */
+#define PARKED_MAX	4096		/* DNS queries waiting for resolutions */
+#define DNSC_MAX	256		/* DNS over TCP connections */
 
 enum kind {
 	K_NOTIF = 1, K_RELAY, K_DNS_UDP, K_DNS_TCP, K_PROXY, K_RESOLVED, K_FWD, K_IN, K_UP,
@@ -193,6 +198,7 @@ struct end {
 	int pipe[2];
 	size_t queued, cap;
 	bool eof, shut;
+	bool corked;			/* written with SPLICE_F_MORE, not pushed yet */
 	char *pre;			/* to write into this end before relayed bytes (heap) */
 	size_t prelen, preoff;
 };
@@ -282,6 +288,7 @@ static struct {
 	struct rjob *queue;
 	/* connections */
 	struct conn *conns;
+	size_t nconns, nparked, ndnsc;
 	struct dnsc *dnscs;
 	struct fwd *fwds;
 	int pool[2][POOL_MAX];		/* inside sockets: [0] IPv4, [1] IPv6 */
@@ -843,6 +850,7 @@ on_resolved(void)
 			if (q->tcp != NULL)
 				dnsc_release(q->tcp);
 			free(q);
+			N.nparked--;
 		}
 		while (j->conns != NULL) {
 			struct conn *c = j->conns;
@@ -1064,6 +1072,7 @@ conn_new(int origin)
 	c->in.pipe[0] = c->in.pipe[1] = c->up.pipe[0] = c->up.pipe[1] = -1;
 	c->next = N.conns;
 	N.conns = c;
+	N.nconns++;
 	return c;
 }
 
@@ -1277,6 +1286,7 @@ relay_start(struct conn *c)
 			conn_kill(c, true);
 			return;
 		}
+		fcntl(e[i]->pipe[0], F_SETPIPE_SZ, PIPE_SIZE);
 		e[i]->cap = (size_t)fcntl(e[i]->pipe[0], F_GETPIPE_SZ);
 		if ((ssize_t)e[i]->cap <= 0)
 			e[i]->cap = 65536;
@@ -1420,17 +1430,28 @@ pump(struct end *from, struct end *to, bool *moved)
 		}
 	}
 	while (from->queued > 0 && to->preoff >= to->prelen) {
+		/* A full pipe means a bulk transfer with more behind it: let TCP fill whole
+		 * segments (the sockets have TCP_NODELAY for everything else). */
+		bool more = from->queued == from->cap && !from->eof;
 		ssize_t n = splice(from->pipe[0], NULL, to->ev.fd, NULL, from->queued,
-		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0));
 
 		if (n > 0) {
 			from->queued -= (size_t)n;
+			to->corked = more;
 			*moved = true;
 		} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 			break;
 		} else {
 			return false;
 		}
+	}
+	if (to->corked && from->queued == 0) {
+		int one = 1;
+
+		/* Setting TCP_NODELAY pushes what SPLICE_F_MORE held back. */
+		setsockopt(to->ev.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		to->corked = false;
 	}
 	if (from->eof && from->queued == 0 && to->preoff >= to->prelen && !to->shut) {
 		shutdown(to->ev.fd, SHUT_WR);
@@ -1542,7 +1563,7 @@ capture(const struct l_notif *n)
 	struct addr dst;
 	uint16_t port;
 	struct conn *c;
-	bool to_proxy;
+	uint16_t local = 0;
 
 	memset(&ss, 0, sizeof(ss));
 	if (n->data.nr != SYS_connect || len < sizeof(sa_family_t) || len > sizeof(ss)) {
@@ -1558,10 +1579,18 @@ capture(const struct l_notif *n)
 		notif_reply(n->id, 0, true);
 		return;
 	}
-	to_proxy = dst.family == AF_INET && memcmp(dst.a, lo4, 4) == 0 &&
-	    port == LOCAL_PROXY_PORT;
-	if (is_loopback(&dst) && !to_proxy) {
+	/* Connects to the proxy are made here, so the proxy knows who asks (by the app's
+	 * port); DNS to any server, over UDP or TCP, goes to ours. */
+	if (dst.family == AF_INET && memcmp(dst.a, lo4, 4) == 0 && port == LOCAL_PROXY_PORT)
+		local = LOCAL_PROXY_PORT;
+	else if (is_loopback(&dst)) {
 		notif_reply(n->id, 0, true);
+		return;
+	} else if (port == 53) {
+		local = 53;
+	}
+	if (N.nconns >= CONNS_MAX) {
+		notif_reply(n->id, EAGAIN, false);	/* as when no local port is free */
 		return;
 	}
 	s = app_socket((pid_t)n->pid, (int)n->data.args[0], n->id, &type, &family);
@@ -1578,7 +1607,8 @@ capture(const struct l_notif *n)
 		notif_reply(n->id, 0, true);
 		return;
 	}
-	c = conn_new(to_proxy ? O_ATTRIB : O_CAPTURE);
+	c = conn_new(local != 0 && (type == SOCK_STREAM || type == SOCK_DGRAM) ? O_ATTRIB :
+	    O_CAPTURE);
 	ev_init(&c->app, K_APP, s, c);
 	c->notif_id = n->id;
 	c->app_family = family;
@@ -1598,11 +1628,10 @@ capture(const struct l_notif *n)
 			return;
 		}
 	}
-	if (to_proxy) {
-		/* Connected here so the proxy knows who asks (by the app's port). */
-		int rc = app_connect(c, lo4, NULL, LOCAL_PROXY_PORT, 0);
+	if (c->origin == O_ATTRIB) {
+		int rc = app_connect(c, lo4, NULL, local, 0);
 
-		if (rc == 0 || rc == EINPROGRESS)
+		if (local == LOCAL_PROXY_PORT && (rc == 0 || rc == EINPROGRESS))
 			attr_note(c->app_port, c->sid);
 		if (rc == EINPROGRESS && c->blocking) {
 			c->state = C_LOCAL;
@@ -1623,16 +1652,8 @@ capture(const struct l_notif *n)
 	}
 	what_set(c);
 	if (type == SOCK_DGRAM) {
-		int rc;
-
-		if (port == 53) {	/* any DNS server: ours */
-			rc = app_connect(c, lo4, NULL, 53, 0);
-			c->err = rc;
-			answer(c, rc);
-		} else {
-			refused(c->sid, "%s UDP: only TCP connections leave the sandbox", c->what);
-			c->err = ENETUNREACH;
-		}
+		refused(c->sid, "%s UDP: only TCP connections leave the sandbox", c->what);
+		c->err = ENETUNREACH;
 		conn_kill(c, false);
 		return;
 	}
@@ -1750,8 +1771,14 @@ dns_answer(struct dns_query *q, const struct sockaddr_storage *from, socklen_t f
 			nm_addr(m, a4[0]);	/* judged (and refused or not) at connect */
 			n = q->qtype == DNS_T_A;
 		} else if (m->status == NM_UNKNOWN || time_mono_ms() >= m->until) {
-			struct rjob *j = resolve(m);
-			struct dnsq *w = xcalloc(1, sizeof(*w));
+			struct rjob *j;
+			struct dnsq *w;
+
+			if (N.nparked >= PARKED_MAX)
+				return;		/* dropped: the resolver asks again */
+			j = resolve(m);
+			w = xcalloc(1, sizeof(*w));
+			N.nparked++;
 
 			w->q = *q;
 			if (from != NULL)
@@ -1847,6 +1874,11 @@ on_dns_accept(void)
 
 		if (fd < 0)
 			return;
+		if (N.ndnsc >= DNSC_MAX) {
+			close(fd);
+			continue;
+		}
+		N.ndnsc++;
 		d = xcalloc(1, sizeof(*d));
 		ev_init(&d->ev, K_DNSC, fd, d);
 		ev_set(&d->ev, EPOLLIN);
@@ -1872,6 +1904,10 @@ on_proxy_accept(void)
 
 		if (fd < 0)
 			return;
+		if (N.nconns >= CONNS_MAX) {
+			close(fd);
+			continue;
+		}
 		c = conn_new(O_PROXY);
 		ev_init(&c->in.ev, K_IN, fd, c);
 		if (sa_read(&ss, len, &a, &port))
@@ -2019,6 +2055,10 @@ on_fwd_accept(struct fwd *f)
 
 		if (fd < 0)
 			return;
+		if (N.nconns >= CONNS_MAX) {
+			close(fd);
+			continue;
+		}
 		c = conn_new(O_FORWARD);
 		ev_init(&c->up.ev, K_UP, fd, c);
 		c->fwd_port = f->port_in;
@@ -2142,6 +2182,7 @@ sweep(void)
 	for (struct conn **pp = &N.conns, *c; (c = *pp) != NULL;) {
 		if (c->state == C_DEAD) {
 			*pp = c->next;
+			N.nconns--;
 			free(c);
 		} else {
 			pp = &c->next;
@@ -2150,6 +2191,7 @@ sweep(void)
 	for (struct dnsc **pp = &N.dnscs, *d; (d = *pp) != NULL;) {
 		if (d->dead && d->pending == 0) {
 			*pp = d->next;
+			N.ndnsc--;
 			free(d);
 		} else {
 			pp = &d->next;

@@ -48,7 +48,7 @@ npol_name_norm(const char *name, char *out, size_t cap)
 		out[i] = (char)tolower(c);
 	}
 	out[n] = '\0';
-	return true;
+	return lab > 0;		/* "a.." ends in an empty label */
 }
 
 void
@@ -310,9 +310,16 @@ npol_merge(struct npol *cur, const struct net_policy *req, bool replace, struct 
 		return e->code;
 	if (keep > 0) {
 		struct npol_rule *r = m.rules;
-		size_t n = m.n;
+		size_t n = m.n, kept = 0;
 
-		if (rules_alloc(&m, n + keep, a, e) != 0)
+		for (size_t i = 0; i < cur->n; i++) {
+			bool named = false;
+
+			for (size_t k = 0; k < n && !named; k++)
+				named = strcmp(r[k].target, cur->rules[i].target) == 0;
+			kept += !named;
+		}
+		if (rules_alloc(&m, n + kept, a, e) != 0)
 			return e->code;
 		if (n > 0)
 			memcpy(m.rules, r, n * sizeof(*r));
@@ -367,6 +374,12 @@ npol_parse_flag(const char *spec, struct npol *out, struct arena *a, struct err 
 	out->allow = true;
 	for (const char *c = spec; *c != '\0'; c++)
 		n += *c == ',';
+	if (strncasecmp(spec, "allow", 5) == 0 || strncasecmp(spec, "deny", 4) == 0) {
+		const char *rest = spec + (tolower((unsigned char)spec[0]) == 'a' ? 5 : 4);
+
+		if (*rest == ',' || *rest == '\0')
+			n--;	/* the default is not a rule */
+	}
 	if (rules_alloc(out, n, a, e) != 0)
 		return e->code;
 	while (s != NULL) {
@@ -430,18 +443,71 @@ covered(const struct npol *ceiling, const struct npol_rule *r)
 	return false;
 }
 
-/* Whether every address of an allowing address rule is opened by the ceiling, or none of
- * them is always refused. */
+/* IPv6 prefixes that carry IPv4 addresses (some of them private). */
+static const struct range v6_carriers[] = {
+	{ { [10] = 0xff, [11] = 0xff }, 96, "private" },	/* IPv4-mapped */
+	{ { 0 }, 96, "private" },				/* IPv4-compatible */
+	{ { 0x00, 0x64, 0xff, 0x9b }, 96, "private" },		/* NAT64 */
+	{ { 0x20, 0x02 }, 16, "private" },			/* 6to4 */
+};
+
+/* Whether an allowing rule of the ceiling covers the whole prefix. */
+static bool
+ceiling_covers(const struct npol *ceiling, int family, const uint8_t *addr, unsigned bits)
+{
+	for (size_t i = 0; i < ceiling->n; i++) {
+		const struct npol_rule *c = &ceiling->rules[i];
+
+		if (c->allow && c->kind == NPOL_ADDR && c->family == family && c->prefix <= bits &&
+		    prefix_eq(addr, c->addr, c->prefix))
+			return true;
+	}
+	return false;
+}
+
+/* The class of an always-refused range an allowing address rule reaches into (NULL: none,
+ * or the ceiling opens all of it). */
+static const char *
+overlap_in(const struct npol *ceiling, const struct npol_rule *r, const struct range *t,
+    size_t n)
+{
+	/* First a range holding the whole rule (its own class), then any inside it. */
+	for (size_t k = 0; k < 2 * n; k++) {
+		size_t i = k % n;
+		unsigned common = r->prefix < t[i].bits ? r->prefix : t[i].bits;
+
+		if ((k < n) != (t[i].bits <= r->prefix) || !prefix_eq(r->addr, t[i].net, common))
+			continue;
+		/* The overlap is the narrower of the two. */
+		if (!ceiling_covers(ceiling, r->family, r->prefix >= t[i].bits ? r->addr : t[i].net,
+		    r->prefix >= t[i].bits ? r->prefix : t[i].bits))
+			return t[i].why;
+	}
+	return NULL;
+}
+
 static const char *
 rule_refused(const struct npol *ceiling, const struct npol_rule *r)
 {
-	const char *why = npol_addr_class(r->family, r->addr);
+	uint8_t v4[4];
+	struct npol_rule e;
 
-	if (why == NULL && r->prefix < (r->family == AF_INET ? 8 : 7))
-		why = "private";	/* a range this wide holds private addresses */
-	if (why == NULL || npol_opened(ceiling, r->family, r->addr))
-		return NULL;
-	return why;
+	if (r->family == AF_INET)
+		return overlap_in(ceiling, r, v4_ranges, sizeof(v4_ranges) / sizeof(v4_ranges[0]));
+	if (r->prefix >= 96 && v6_embedded(r->addr, v4)) {
+		/* Judged as the IPv4 it carries (the ceiling may open it either way). */
+		if (ceiling_covers(ceiling, AF_INET6, r->addr, r->prefix))
+			return NULL;
+		e = *r;
+		e.family = AF_INET;
+		memset(e.addr, 0, sizeof(e.addr));
+		memcpy(e.addr, v4, 4);
+		e.prefix = (uint8_t)(r->prefix - 96);
+		return overlap_in(ceiling, &e, v4_ranges, sizeof(v4_ranges) / sizeof(v4_ranges[0]));
+	}
+	return overlap_in(ceiling, r, v6_ranges, sizeof(v6_ranges) / sizeof(v6_ranges[0])) != NULL ?
+	    overlap_in(ceiling, r, v6_ranges, sizeof(v6_ranges) / sizeof(v6_ranges[0])) :
+	    overlap_in(ceiling, r, v6_carriers, sizeof(v6_carriers) / sizeof(v6_carriers[0]));
 }
 
 int
@@ -540,7 +606,7 @@ npol_read_json(const struct json *j, struct npol *p, struct arena *a, struct err
 	if (j == NULL || j->type == JSON_NULL)
 		return 0;
 	if (j->type == JSON_STRING) {		/* before per-domain rules: "allow" or "deny" */
-		p->allow = strcmp(j->s, "deny") != 0;
+		p->allow = strcmp(j->s, "allow") == 0;
 		return 0;
 	}
 	if (j->type != JSON_OBJECT)

@@ -20,12 +20,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/time.h"
+
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
 
 #define LOCAL_SWEEP_MS 5000
 #define LOCAL_STALE_S 3600
@@ -445,6 +451,25 @@ fail:
 
 /* ---- doctor ------------------------------------------------------------------------------ */
 
+/* How a sandbox's connections leave it on this kernel. */
+static const char *
+net_capture(void)
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	if (pid == 0)
+		_exit(local_seccomp_notify_connect() >= 0 ? 0 : 1);
+	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return "connect() cannot be captured here (no seccomp user notification, Linux "
+		    "5.0+): only programs that use HTTP_PROXY reach out";
+	if (syscall(SYS_pidfd_getfd, -1, 0, 0) < 0 && errno == ENOSYS)
+		return "connect() cannot be relayed here (no pidfd_getfd, Linux 5.6+): only "
+		    "programs that use HTTP_PROXY reach out";
+	return "every connect() is captured (seccomp user notification) and relayed by the "
+	    "sandbox's supervisor, HTTP_PROXY too";
+}
+
 void
 local_describe(const struct config *cfg, struct buf *out)
 {
@@ -465,7 +490,7 @@ local_describe(const struct config *cfg, struct buf *out)
 		    "directly on this machine; only seccomp applies\n", NULL);
 		return;
 	}
-	buf_puts(out, "local isolation: user, mount, PID, IPC and UTS namespaces; a read-only "
+	buf_puts(out, "local isolation: user, mount, PID, IPC, UTS and network namespaces; a read-only "
 	    "allowlisted root with locked mounts; no capabilities\n", NULL);
 	buf_printf(out, NULL, "seccomp: %s\n", local_seccomp_len() > 0 ?
 	    "a filter on every command (mount, namespaces, ptrace, bpf, io_uring, keyctl, "
@@ -480,6 +505,10 @@ local_describe(const struct config *cfg, struct buf *out)
 		    "limit); CPU is not limited (%s)\n", limits_describe(&h, text, sizeof(text)));
 	else
 		buf_printf(out, NULL, "limits: %s\n", limits_describe(&h, text, sizeof(text)));
+	buf_printf(out, NULL, "network: each sandbox has its own namespace (loopback only); %s; "
+	    "DNS is answered by the relay; this machine, private networks and metadata addresses "
+	    "are refused; the most any sandbox gets: --local-egress %s\n", net_capture(),
+	    cfg != NULL && cfg->local_egress != NULL ? cfg->local_egress : "allow");
 	buf_printf(out, NULL, "sandbox user: %s\n", geteuid() == 0 ?
 	    "\"sandbox\" (uid 1000 inside, nobody on this machine)" :
 	    "this user (same uid and name inside)");

@@ -27,25 +27,28 @@
  *                                                        commands
  *
  * The supervisor is this binary re-executed (`sandbox-mcp __local-supervisor FD`) with an
- * empty environment: a fresh single-threaded image that holds nothing of the server (no
- * keys). It lives as long as the sandbox, also after the server exits (--keep): it owns the
+ * empty environment: a fresh image (one thread, plus short-lived DNS resolver threads) that
+ * holds nothing of the server (no keys). It lives as long as the sandbox, also after the server exits (--keep): it owns the
  * cgroups, background output (capped on disk), the expiry timer, the memory watch where no
  * memory cgroup exists, and the lifeline of an ephemeral sandbox (the server's end of the
  * start socket: when it closes, SIGKILL included, the sandbox is killed and removed).
  *
- * INIT is cloned by the supervisor into new user (U1), mount, PID, IPC and UTS namespaces.
- * Holding every capability of U1, it builds the sandbox's root from an allowlist (rootfs.c),
- * pivots into it, checks that every mount outside the writable set is read-only (failing
- * closed), then enters a second user namespace U2 with a second mount namespace: the copy
- * locks every mount (MNT_LOCKED), so nothing in U2 can unmount, remount or move them. INIT
- * then restricts itself with Landlock (one domain for the whole sandbox, so its commands
- * may signal each other but nothing outside), sets NO_NEW_PRIVS and stays non-dumpable
- * (its /proc entries are closed to the sandbox and to the unprivileged host user alike).
- * Each command is a child of INIT that drops every capability (bounding, ambient,
- * effective, permitted, inheritable), installs the seccomp filter, starts a new session,
- * closes every inherited fd beyond 0-2 and execs bash -l -c. Network "deny" puts the
- * command into an empty network namespace owned by U2 (loopback only); "allow" leaves it in
- * this machine's (unchanged from before; the network issue replaces both).
+ * INIT is cloned by the supervisor into new user (U1), mount, PID, IPC, UTS and network
+ * namespaces. Holding every capability of U1, it builds the sandbox's root from an allowlist
+ * (rootfs.c), pivots into it, checks that every mount outside the writable set is read-only
+ * (failing closed), makes the network's sockets (loopback up; the relay's listeners, DNS on
+ * port 53, the proxy), then enters a second user namespace U2 with a second mount
+ * namespace: the copy locks every mount (MNT_LOCKED), so nothing in U2 can unmount, remount
+ * or move them, and nothing in U2 can configure the network namespace (U1's). INIT then
+ * restricts itself with Landlock (one domain for the whole sandbox, so its commands may
+ * signal each other but nothing outside), sets NO_NEW_PRIVS, installs the filter that hands
+ * every connect() to the supervisor, and stays non-dumpable (its /proc entries are closed
+ * to the sandbox and to the unprivileged host user alike). Each command is a child of INIT
+ * that drops every capability (bounding, ambient, effective, permitted, inheritable),
+ * installs the seccomp filter, starts a new session, closes every inherited fd beyond 0-2
+ * and execs bash -l -c. The network namespace has loopback only: every connection out goes
+ * through the supervisor's relay (net.c), which judges it by the sandbox's egress policy
+ * within the operator's ceiling.
  *
  * Identity: U1 maps 0 to the sandbox's host uid (the server's own uid, or LOCAL_NOBODY when
  * the server is root, so RLIMIT_NPROC and file permissions hold); U2 maps the sandbox user
@@ -63,8 +66,10 @@
  *   workspace/  bound in as /workspace (the only host directory a sandbox writes to, with
  *               the operator's read-write --mount directories)
  *   procs/<pid>/  background processes: info.json, out (the first BG_HEAD_MAX bytes), tail
- *               (a ring of the last BG_TAIL_MAX bytes), total, stdin (a FIFO), exit
+ *               (a ring of the last BG_TAIL_MAX bytes), total, stdin (a FIFO), exit,
+ *               network_denied (its refused connections)
  *   oom         count of processes the supervisor's memory watch killed (no memory cgroup)
+ *   network.log the last refused connections (the supervisor writes, network_policy reads)
  *   supervisor.log  the supervisor's own log (capped)
  */
 #ifndef BACKENDS_LOCAL_INTERNAL_H
@@ -454,10 +459,12 @@ struct local {
 	bool sweeper_on, stop;
 };
 
-/* The server's end of an ephemeral sandbox's start socket. */
+/* What this server holds for one sandbox: the server's end of an ephemeral sandbox's start
+ * socket, and whether its supervisor has this server's network flags. */
 struct lline {
 	char id[LOCAL_ID_MAX];
-	int fd;
+	int fd;				/* -1: none */
+	bool told;			/* the supervisor has L->net */
 	struct lline *next;
 };
 

@@ -181,6 +181,37 @@ spawn_recv(int sock, struct wire_in *r, struct call *c, int wait_ms, struct err 
 	}
 }
 
+static bool told(struct local *L, const char *id, bool set);
+
+/* W_RELOAD with this server's network flags, on a fresh connection to the supervisor. */
+static int
+tell_flags(struct local *L, struct lsb *sb, int fd, struct call *c, struct err *e)
+{
+	struct buf cfg = { 0 };
+	struct wire_in r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	if (netcfg_encode(&L->net, &cfg) != 0) {
+		buf_fini(&cfg);
+		return err_set(e, ERR_TOOBIG, "the network flags are too large");
+	}
+	rc = wire_send(fd, W_RELOAD, 0, 0, 0, 0, cfg.p, cfg.len, NULL, 0);
+	buf_fini(&cfg);
+	if (rc != 0)
+		return err_set(e, ERR_BACKEND, "cannot talk to the supervisor of sandbox %s: %s",
+		    sb->id, strerror(rc));
+	rc = spawn_recv(fd, &r, c, -1, e);
+	wire_in_reset(&r);
+	if (rc == 0)
+		return err_set(e, ERR_BACKEND, "the supervisor of sandbox %s closed the connection",
+		    sb->id);
+	if (rc != 1)
+		return rc;
+	told(L, sb->id, true);
+	return 0;
+}
+
 int
 spawn_connect(struct local *L, struct lsb *sb, struct call *c, struct err *e)
 {
@@ -207,6 +238,11 @@ spawn_connect(struct local *L, struct lsb *sb, struct call *c, struct err *e)
 		    strerror(errno));
 	if (dirfd >= 0)
 		close(dirfd);
+	/* A sandbox kept from an earlier server gets this one's network flags first. */
+	if (fd >= 0 && sb->isolate && !told(L, sb->id, false) && tell_flags(L, sb, fd, c, e) != 0) {
+		close(fd);
+		return -1;
+	}
 	return fd;
 }
 
@@ -432,6 +468,39 @@ sup_alive(const struct lsb *sb)
 	    local_pid_alive(sb->sup.init_pid, sb->sup.init_start);
 }
 
+/* The entry of id (made when missing); call with L->mu held. */
+static struct lline *
+lline_of(struct local *L, const char *id)
+{
+	struct lline *l;
+
+	for (l = L->lifelines; l != NULL; l = l->next)
+		if (strcmp(l->id, id) == 0)
+			return l;
+	l = xcalloc(1, sizeof(*l));
+	snprintf(l->id, sizeof(l->id), "%s", id);
+	l->fd = -1;
+	l->next = L->lifelines;
+	L->lifelines = l;
+	return l;
+}
+
+/* Whether the supervisor of id already has this server's network flags (set tells it
+ * from now on). */
+static bool
+told(struct local *L, const char *id, bool set)
+{
+	struct lline *l;
+	bool was;
+
+	pthread_mutex_lock(&L->mu);
+	l = lline_of(L, id);
+	was = l->told;
+	l->told = l->told || set;
+	pthread_mutex_unlock(&L->mu);
+	return was;
+}
+
 /* Replaces the lifeline of id (the old one is closed). */
 static void
 lifeline_set(struct local *L, const char *id, int fd)
@@ -439,16 +508,7 @@ lifeline_set(struct local *L, const char *id, int fd)
 	struct lline *l;
 
 	pthread_mutex_lock(&L->mu);
-	for (l = L->lifelines; l != NULL; l = l->next)
-		if (strcmp(l->id, id) == 0)
-			break;
-	if (l == NULL) {
-		l = xcalloc(1, sizeof(*l));
-		snprintf(l->id, sizeof(l->id), "%s", id);
-		l->fd = -1;
-		l->next = L->lifelines;
-		L->lifelines = l;
-	}
+	l = lline_of(L, id);
 	if (l->fd >= 0)
 		close(l->fd);
 	l->fd = fd;
@@ -475,6 +535,8 @@ spawn_start(struct local *L, struct lsb *sb, struct err *e)
 	rc = spawn_supervisor(L, sb, &lifeline, e);
 	if (rc == 0 && lifeline >= 0)
 		lifeline_set(L, sb->id, lifeline);
+	if (rc == 0)
+		told(L, sb->id, true);	/* its configuration had them */
 	return rc;
 }
 

@@ -5,19 +5,21 @@
  * environment; FD is the start socket, over which the server sends the configuration
  * (W_CONF) and gets W_DONE or W_FAILED back. The supervisor then:
  *   - creates the sandbox's cgroups (limits.c) and clones init (init.c) into new user,
- *     mount, PID, IPC and UTS namespaces, writes its uid/gid maps and moves it into the
+ *     mount, PID, IPC, UTS and network namespaces, writes its uid/gid maps and moves it into the
  *     cgroups before letting it build the sandbox;
  *   - serves <dir>/sup.sock: exec requests (a foreground command's three fds pass straight
  *     through to init; a background command's output is drained here into procs/<pid>/,
  *     capped at BG_HEAD_MAX + BG_TAIL_MAX bytes), signals, stdin close, pause, namespaces
  *     for file operations, shutdown;
+ *   - runs the sandbox's network (net.c): the relay every connection out goes through, its
+ *     DNS server and HTTP proxy, and sandbox_url's forwards in;
  *   - kills the sandbox when it expires (it removes the directory too), when the start
  *     socket of an ephemeral sandbox closes (the server died, SIGKILL included), or on
  *     W_SHUTDOWN; and on its own, without cgroups, kills the largest process when the
  *     sandbox's memory passes its limit (counted in <dir>/oom).
  * A foreground command whose requester disconnects is killed (the server went away).
  *
- * One thread, one poll loop; every socket is non-blocking on the read side and messages
+ * One thread (net.c adds short-lived threads that only run getaddrinfo), one poll loop; every socket is non-blocking on the read side and messages
  * are parsed incrementally (wire.c), so no peer can stall the others.
  */
 #include "backends/local/internal.h"

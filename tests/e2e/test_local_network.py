@@ -22,7 +22,10 @@ What is checked, by section:
   7. sandbox_url is the only way in: a server on 0.0.0.0:8000 inside is on neither the host's
      LAN address nor its loopback until sandbox_url forwards it (on loopback);
   8. DNS rebinding through the proxy: names that resolve to this machine are refused;
-  9. git, pip and npm through the relay against servers of this test (no internet needed).
+  9. git, pip and npm through the relay against servers of this test (no internet needed);
+ 10. IPv6 forms of refused addresses (mapped, NAT64, 6to4), ::ffff:127.0.0.1, nothing inside
+     can reconfigure the namespace, the relay's own listeners give nothing, and a sandbox
+     kept from one server is held to the next server's stricter --local-egress at once.
 
 Interface assumed (from the issue): `network_denied`, an array of strings naming host:port
 and the reason, in exec's result (only when non-empty), in process_output's, and in
@@ -35,9 +38,10 @@ Notes:
     the sandbox's own server on 8000, or a random port when 8000 is taken). Beyond them, only
     the addresses the feature must refuse are tried: 169.254.169.254:80, 10.0.0.5:5432,
     1.1.1.1:80 and :123 and 8.8.8.8:53 (UDP).
-  - Passing today (regression guards): server and sandbox creation, the abstract socket
-    (already refused), no network_denied field without refusals, ICMP where ping sockets
-    are not allowed, the sandbox's own loopback, and sandbox_url's basic answer.
+  - Before the relay existed (sandboxes shared this machine's network) these passed only as
+    regression guards: server and sandbox creation, the abstract socket, no network_denied
+    field without refusals, ICMP where ping sockets are not allowed, the sandbox's own
+    loopback, and sandbox_url's basic answer; everything else failed.
   - On the binary before the feature (sandboxes share the host's network) the security
     checks fail; the few that already pass say so in a comment marked "PASSES TODAY".
 """
@@ -1213,6 +1217,100 @@ def section_ceiling(R):
          "under --local-egress allowed.test, 1.1.1.1:80 is refused and reported", (out, nd))
 
 
+MORE_PY = r'''
+import socket, sys
+def six(addr, port):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.settimeout(5)
+    try:
+        s.connect((addr, int(port)))
+        print("SIX-OK", addr)
+    except OSError as e:
+        print("SIX-ERR", addr, e.errno)
+def relay_ports():
+    """Every TCP listener inside but DNS and the proxy: connecting straight to the relay's
+    own listeners must give nothing."""
+    out = []
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(f).read().splitlines()[1:]
+        except OSError:
+            continue
+        for l in lines:
+            x = l.split()
+            if x[3] == "0A":
+                port = int(x[1].rsplit(":", 1)[1], 16)
+                if port not in (53, 3128):
+                    out.append((f.endswith("6"), port))
+    for v6, port in out:
+        s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET)
+        s.settimeout(3)
+        try:
+            s.connect(("::1" if v6 else "127.0.0.1", port))
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            d = s.recv(100)
+            print("RELAY", port, "DATA" if d else "EOF")
+        except OSError as e:
+            print("RELAY", port, "ERR", e.errno)
+    print("RELAYS", len(out))
+globals()[sys.argv[1]](*sys.argv[2:])
+'''
+
+
+def section_more(R):
+    """Further attacks: IPv6 forms of refused addresses, reconfiguring the namespace, the
+    relay's own listeners, and a kept sandbox meeting a stricter server."""
+    R.note("10. IPv6 forms, the namespace, the relay's listeners, a kept sandbox")
+    hs = R.host_server("127.0.0.1", "more")
+    P = hs.port
+    root = R.m.tmpdir("smcp-net-root-")
+    s = NetServer(R.m, ["--keep", "--local-resolve", "allowed.test=127.0.0.1"], root)
+    R.servers.append(s)
+    R.ok(s.started(), "server starts (kept sandboxes, --local-resolve allowed.test)")
+    K = R.create(s, "K, default policy")
+    R.ex(s, K, "cat > /tmp/more.py", stdin=MORE_PY)
+    sc, out, err, nd = R.ex(s, K, "for a in ::ffff:10.0.0.5 64:ff9b::a00:5 ::ffff:169.254.169.254 "
+                                  "2002:a00:5::1; do %s /tmp/more.py six $a 80; done" % PY)
+    R.ok(out.count("SIX-ERR") == 4 and "SIX-OK" not in out and
+         denied_has(nd, ["10.0.0.5:80"], KW_PRIVATE) and
+         denied_has(nd, ["169.254.169.254:80"], KW_METADATA),
+         "IPv6 forms of private and metadata addresses (mapped, NAT64, 6to4) are refused and "
+         "reported", (out, nd))
+    sc, out, err, nd = R.ex(s, K, "%s /tmp/more.py six ::ffff:127.0.0.1 %d" % (PY, P))
+    R.ok("SIX-ERR" in out and len(hs.st.hits) == 0,
+         "::ffff:127.0.0.1 is the sandbox's own loopback, not this machine's", (out, nd))
+    ipb = shutil.which("ip") or ("/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else None)
+    if ipb:
+        sc, out, err, nd = R.ex(s, K, "for c in 'link set lo down' 'addr add 10.9.9.9/32 dev lo' "
+                                      "'route add default dev lo' 'link add d0 type dummy'; do "
+                                      "ip $c 2>/dev/null && echo CHANGED $c || echo REFUSED; done; "
+                                      "getent hosts allowed.test")
+        R.ok("CHANGED" not in out and out.count("REFUSED") == 4 and "198.18." in out,
+             "nothing inside can reconfigure the sandbox's network (lo stays up, no routes "
+             "or addresses added, no new links)", out)
+    else:
+        R.skip("nothing inside can reconfigure the sandbox's network", "no ip command")
+    sc, out, err, nd = R.ex(s, K, "%s /tmp/more.py relay_ports" % PY)
+    lines = [x for x in out.splitlines() if x.startswith("RELAY ")]
+    R.ok("RELAYS" in out and lines and all(x.endswith("EOF") or " ERR " in x for x in lines),
+         "connecting straight to the relay's own listeners gets nothing (%d tried)" %
+         len(lines), out)
+    sc, out, err, nd = R.ex(s, K, CURL_FN + "probe direct --noproxy '*' http://allowed.test:%d/"
+                            % P)
+    R.ok(hs.st.body.strip() in out, "before: allowed.test works in kept sandbox K", out)
+    s.close(timeout=20)
+    R.servers.remove(s)
+    s2 = NetServer(R.m, ["--local-egress", "deny", "--local-resolve",
+                         "allowed.test=127.0.0.1"], root)
+    R.servers.append(s2)
+    R.ok(s2.started(), "a second server on the same state root, with --local-egress deny")
+    sc, out, err, nd = R.ex(s2, K, CURL_FN + "probe direct --noproxy '*' http://allowed.test:%d/"
+                            % P)
+    R.ok(hs.st.body.strip() not in out and denied_has(nd, ["allowed.test"]),
+         "the kept sandbox is held to the new server's --local-egress deny at once",
+         (sc, out, nd, s2.stderr[-800:]))
+
+
 def run_mode(mode, have):
     R = Run(mode, have["lan"])
     try:
@@ -1220,6 +1318,7 @@ def run_mode(mode, have):
         section_host_port(R)
         section_policy(R, have)
         section_ceiling(R)
+        section_more(R)
     finally:
         R.cleanup()
     return R

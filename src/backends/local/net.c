@@ -1498,7 +1498,14 @@ relay_pump(struct conn *c)
 static bool
 notif_valid(uint64_t id)
 {
-	return ioctl(N.notif.fd, L_IOC_ID_VALID, &id) == 0;
+	static bool old_dir;	/* kernels before 5.7 know the request as _IOR */
+
+	if (!old_dir && ioctl(N.notif.fd, L_IOC_ID_VALID, &id) == 0)
+		return true;
+	if (!old_dir && errno != EINVAL && errno != ENOTTY)
+		return false;
+	old_dir = true;
+	return ioctl(N.notif.fd, _IOR('!', 2, uint64_t), &id) == 0;
 }
 
 /* Our copy of fd of process pid, checked to be an IPv4/IPv6 socket of the sandbox's
@@ -1573,8 +1580,16 @@ capture(const struct l_notif *n)
 	ri.iov_base = (void *)(uintptr_t)n->data.args[1];
 	ri.iov_len = len;
 	li.iov_len = len;
-	if (process_vm_readv((pid_t)n->pid, &li, 1, &ri, 1, 0) != (ssize_t)len ||
-	    !notif_valid(n->id) || !sa_read(&ss, (socklen_t)len, &dst, &port)) {
+	if (process_vm_readv((pid_t)n->pid, &li, 1, &ri, 1, 0) != (ssize_t)len) {
+		if (errno == EPERM && !N.no_getfd_logged && N.logf != NULL) {
+			N.no_getfd_logged = true;
+			N.logf("net: cannot read a sandbox process's memory (%s; a ptrace policy?): "
+			    "connections other than through the proxy fail", strerror(errno));
+		}
+		notif_reply(n->id, 0, true);
+		return;
+	}
+	if (!notif_valid(n->id) || !sa_read(&ss, (socklen_t)len, &dst, &port)) {
 		/* Not an address we judge (or unreadable): inside, it reaches nothing. */
 		notif_reply(n->id, 0, true);
 		return;

@@ -67,6 +67,8 @@ import queue
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mcpclient import BIN, Server, Tap, is_error, structured, text_of  # noqa: E402
+from hostproc import (chunks, host_pids_with, kill_pids, procs_under,  # noqa: E402
+                      userns_available, wait_until)
 
 t = Tap()
 PY = "/usr/bin/python3"          # the host's pyenv python is not visible inside
@@ -80,23 +82,6 @@ FORBIDDEN_TOP = ["root", "run", "var", "opt", "srv", "mnt", "media", "boot", "wo
 
 
 # --- host-side helpers -----------------------------------------------------------------------
-def host_pids_with(marker):
-    """Host processes whose command line contains marker (sandbox processes we started)."""
-    found = []
-    m = marker.encode()
-    me = os.getpid()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == me:
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                if m in f.read():
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
-
-
 def host_ids(pid):
     """(uids, gids) of a host process: lists of real, effective, saved, fs."""
     uids, gids = [], []
@@ -110,51 +95,6 @@ def host_ids(pid):
     except OSError:
         pass
     return uids, gids
-
-
-def kill_pids(pids):
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-def procs_under(root):
-    """Host processes that use the state root: cwd, root or an open file inside it, or a
-    mount of it (stray sandbox processes and supervisors of ours, for cleanup)."""
-    found = []
-    real = os.path.realpath(root)
-
-    def inside(p):
-        return p == real or p.startswith(real + "/")
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        links = []
-        for what in ("cwd", "root"):
-            try:
-                links.append(os.readlink("/proc/%s/%s" % (pid, what)))
-            except OSError:
-                pass
-        try:
-            for fd in os.listdir("/proc/%s/fd" % pid):
-                try:
-                    links.append(os.readlink("/proc/%s/fd/%s" % (pid, fd)))
-                except OSError:
-                    pass
-        except OSError:
-            pass
-        hit = any(inside(x) for x in links)
-        if not hit:
-            try:
-                with open("/proc/%s/mountinfo" % pid) as f:
-                    hit = (" " + real + "/") in f.read()
-            except OSError:
-                pass
-        if hit:
-            found.append(int(pid))
-    return found
 
 
 def sandbox_init_of(pid):
@@ -211,15 +151,6 @@ def host_proc_count():
     return sum(1 for p in os.listdir("/proc") if p.isdigit())
 
 
-def wait_until(pred, timeout, step=0.25):
-    end = time.time() + timeout
-    while True:
-        v = pred()
-        if v or time.time() >= end:
-            return v
-        time.sleep(step)
-
-
 def disk_usage(path):
     """Bytes of disk used under path (st_blocks, like du), not following symlinks."""
     total = 0
@@ -268,14 +199,6 @@ def sha(path):
             return hashlib.sha256(f.read()).hexdigest()
     except OSError as e:
         return "unreadable: %s" % e
-
-
-def userns_available(wrap):
-    try:
-        r = subprocess.run(wrap + ["unshare", "-U", "true"], cwd="/", capture_output=True, timeout=20)
-        return r.returncode == 0, (r.stderr or b"").decode(errors="replace").strip()
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return False, str(e)
 
 
 # --- the server, started as root or through setpriv ---------------------------------------
@@ -476,21 +399,6 @@ def parse_marks(out, tag):
         parts = line.split(" ", 2)
         if len(parts) >= 2 and parts[0] == tag:
             res[parts[1]] = parts[2] if len(parts) > 2 else ""
-    return res
-
-
-def chunks(out, tag="@@ "):
-    """Split output at lines starting with tag: {header: text}."""
-    res, cur, buf = {}, None, []
-    for line in out.splitlines():
-        if line.startswith(tag):
-            if cur is not None:
-                res[cur] = res.get(cur, "") + "\n".join(buf)
-            cur, buf = line[len(tag):], []
-        else:
-            buf.append(line)
-    if cur is not None:
-        res[cur] = res.get(cur, "") + "\n".join(buf)
     return res
 
 

@@ -58,7 +58,6 @@ import random
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -70,6 +69,8 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mcpclient import BIN, Server, Tap, is_error, structured, text_of  # noqa: E402
+from hostproc import (chunks, host_pids_with, kill_pids, procs_under,  # noqa: E402
+                      userns_available, wait_until)
 
 t = Tap()
 PY = "/usr/bin/python3"          # what the sandbox (and uid 1000) can run
@@ -110,15 +111,6 @@ def lan_ipv4():
     return None
 
 
-def userns_available(wrap):
-    try:
-        r = subprocess.run(wrap + ["unshare", "-Ur", "true"], cwd="/", capture_output=True,
-                           timeout=20)
-        return r.returncode == 0, (r.stderr or b"").decode(errors="replace").strip()
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return False, str(e)
-
-
 def port_free(host, port):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as http.server binds
@@ -146,79 +138,6 @@ def host_get(url, timeout=3, headers=None):
             except Exception:  # noqa: BLE001
                 pass
         return getattr(e, "code", None), "%s %s" % (e, body)
-
-
-def procs_under(root):
-    """Host processes with cwd, root or an open file under root (cleanup of strays)."""
-    found = []
-    real = os.path.realpath(root)
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        links = []
-        for what in ("cwd", "root"):
-            try:
-                links.append(os.readlink("/proc/%s/%s" % (pid, what)))
-            except OSError:
-                pass
-        try:
-            for fd in os.listdir("/proc/%s/fd" % pid):
-                try:
-                    links.append(os.readlink("/proc/%s/fd/%s" % (pid, fd)))
-                except OSError:
-                    pass
-        except OSError:
-            pass
-        if any(x == real or x.startswith(real + "/") for x in links):
-            found.append(int(pid))
-    return found
-
-
-def host_pids_with(marker):
-    found = []
-    m = marker.encode()
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                if m in f.read():
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
-
-
-def kill_pids(pids):
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-def wait_until(pred, timeout, step=0.25):
-    end = time.time() + timeout
-    while True:
-        v = pred()
-        if v or time.time() >= end:
-            return v
-        time.sleep(step)
-
-
-def chunks(out, tag="@@ "):
-    """Split output at lines starting with tag: {header: text}."""
-    res, cur, buf = {}, None, []
-    for line in out.splitlines():
-        if line.startswith(tag):
-            if cur is not None:
-                res[cur] = res.get(cur, "") + "\n".join(buf)
-            cur, buf = line[len(tag):].strip(), []
-        else:
-            buf.append(line)
-    if cur is not None:
-        res[cur] = res.get(cur, "") + "\n".join(buf)
-    return res
 
 
 def curl_result(text):

@@ -390,3 +390,10 @@ finally:
 if failed:
     sys.exit("bench_http: failed: %s (a bug or a broken setup, not slowness)" % ", ".join(failed))
 PY
+
+# Further sections, one file each (file tools, command output, ...), in name order; each
+# gets the binary as $1 and prints its own numbers.
+for f in tools/bench.d/*.sh; do
+	[ -e "$f" ] || continue
+	sh "$f" "$BIN" || echo "$(basename "$f"): failed (a bug or a broken setup, not slowness)"
+done

@@ -73,6 +73,9 @@ VENDOR_MBEDTLS_SRCS := \
 	version_features x509 x509_create x509_crl x509_crt x509_csr x509write \
 	x509write_crt x509write_csr
 VENDOR_NANOPB_SRCS := pb_common pb_encode pb_decode
+# Our own mbedTLS modules, vendor/NAME.c with its vendor/NAME.h (mbedtls_config.h
+# selects them with MBEDTLS_*_ALT), built into libmbedtls.a with warnings on.
+VENDOR_MBEDTLS_OWN := gcm_alt
 
 # Flags of our own that follow the flavor's: no warnings (not our code),
 # mbedTLS's own large-file define.
@@ -104,12 +107,16 @@ endif # _VENDOR_MK_COMMON
 _vendor_b := $(patsubst %/,%,$(VENDOR_BUILD))
 _vendor_mbedtls_objs := $(patsubst %,$(_vendor_b)/obj/mbedtls/%.o,$(VENDOR_MBEDTLS_SRCS))
 _vendor_nanopb_objs := $(patsubst %,$(_vendor_b)/obj/nanopb/%.o,$(VENDOR_NANOPB_SRCS))
+_vendor_own_objs := $(patsubst %,$(_vendor_b)/obj/mbedtls-own/%.o,$(VENDOR_MBEDTLS_OWN))
 VENDOR_LIBS := $(_vendor_b)/libmbedtls.a $(_vendor_b)/libnanopb.a
 
 # Captured now, so that each flavor keeps its own compiler and flags.
 $(_vendor_mbedtls_objs) $(_vendor_nanopb_objs): private _vendor_cc := $(CC)
 $(_vendor_mbedtls_objs) $(_vendor_nanopb_objs): private _vendor_cflags := \
 	$(VENDOR_CFLAGS) $(VENDOR_OWN_CFLAGS) $(VENDOR_INCLUDES)
+$(_vendor_own_objs): private _vendor_cc := $(CC)
+$(_vendor_own_objs): private _vendor_cflags := -std=c11 -Wall -Wextra -Werror \
+	$(VENDOR_CFLAGS) $(VENDOR_INCLUDES)
 
 $(_vendor_mbedtls_objs): $(_vendor_b)/obj/mbedtls/%.o: \
 		$(VENDOR_MBEDTLS_DIR)/library/%.c $(VENDOR_MBEDTLS_CONFIG) \
@@ -124,7 +131,13 @@ $(_vendor_nanopb_objs): $(_vendor_b)/obj/nanopb/%.o: \
 	@mkdir -p $(@D)
 	$(_vendor_q)$(_vendor_cc) $(_vendor_cflags) -c $< -o $@
 
-$(_vendor_b)/libmbedtls.a: $(_vendor_mbedtls_objs)
+$(_vendor_own_objs): $(_vendor_b)/obj/mbedtls-own/%.o: $(VENDOR_DIR)/%.c $(VENDOR_DIR)/%.h \
+		$(VENDOR_MBEDTLS_CONFIG) $(VENDOR_STAMP) $(_vendor_mk)
+	$(_vendor_say) "  CC      $@"
+	@mkdir -p $(@D)
+	$(_vendor_q)$(_vendor_cc) $(_vendor_cflags) -c $< -o $@
+
+$(_vendor_b)/libmbedtls.a: $(_vendor_mbedtls_objs) $(_vendor_own_objs)
 $(_vendor_b)/libnanopb.a: $(_vendor_nanopb_objs)
 $(VENDOR_LIBS):
 	$(_vendor_say) "  AR      $@"

@@ -9,6 +9,9 @@
  * CTR_DRBG. Threads use pthreads. No debug output, no self tests, no
  * deprecated API.
  *
+ * On x86-64 the GCM module is our own (MBEDTLS_GCM_ALT: vendor/gcm_alt.c, built into
+ * libmbedtls.a by mk/vendor.mk), for speed; see the GCM_ALT line below.
+ *
  * It replaces mbedTLS's include/mbedtls/mbedtls_config.h completely: an option
  * that is not defined here is off. mk/vendor.mk selects it with
  *     -Ivendor -DMBEDTLS_CONFIG_FILE='<mbedtls_config.h>'
@@ -83,6 +86,13 @@
 #define MBEDTLS_AESNI_C                 /* x86-64 AES-NI, runtime detected */
 #define MBEDTLS_AESCE_C                 /* Armv8 crypto extensions, runtime detected */
 #define MBEDTLS_GCM_C
+/* x86-64: our AES-GCM (vendor/gcm_alt.c, the context in vendor/gcm_alt.h) replaces
+ * library/gcm.c: AES-NI and PCLMULQDQ on four blocks at a time where the CPU has them
+ * (upstream does one block per call: about ChaCha20's speed), else a portable path.
+ * Elsewhere (Armv8 with its crypto extensions included) upstream's GCM is used. */
+#if defined(__x86_64__)
+#define MBEDTLS_GCM_ALT
+#endif
 #define MBEDTLS_CHACHA20_C
 #define MBEDTLS_POLY1305_C
 #define MBEDTLS_CHACHAPOLY_C

@@ -503,6 +503,118 @@ json_parse(const char *buf, size_t len, struct arena *a, struct err *e)
 	return v;
 }
 
+/* Names ------------------------------------------------------------------------- */
+
+#define NAMES_PATH_MAX 160	/* "params.arguments.env" and such; longer paths end in "..." */
+#define NAMES_SORT_MIN 9	/* objects this large are checked by sorting, smaller pairwise */
+
+static int
+name_cmp(const void *x, const void *y)
+{
+	const struct json *a = *(const struct json *const *)x, *b = *(const struct json *const *)y;
+
+	if (a->key_len != b->key_len)
+		return a->key_len < b->key_len ? -1 : 1;
+	return memcmp(a->key, b->key, a->key_len);
+}
+
+static bool
+name_eq(const struct json *a, const struct json *b)
+{
+	return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+/* The first duplicate name among obj's members, or NULL; *oom when the arena is full. */
+static const struct json *
+names_dup(const struct json *obj, struct arena *a, bool *oom)
+{
+	const struct json **v, *x, *y;
+	size_t i = 0;
+
+	if (obj->count < NAMES_SORT_MIN) {
+		for (x = obj->head; x != NULL; x = x->next)
+			for (y = x->next; y != NULL; y = y->next)
+				if (name_eq(x, y))
+					return x;
+		return NULL;
+	}
+	v = arena_alloc(a, obj->count * sizeof(*v));
+	if (v == NULL) {
+		*oom = true;
+		return NULL;
+	}
+	for (x = obj->head; x != NULL && i < obj->count; x = x->next)
+		v[i++] = x;
+	qsort(v, i, sizeof(*v), name_cmp);
+	for (size_t k = 1; k < i; k++)
+		if (name_eq(v[k - 1], v[k]))
+			return v[k];
+	return NULL;
+}
+
+/* Appends ".key" or "[i]" to path (which holds len bytes); returns the new length. */
+static size_t
+names_path_add(char *path, size_t len, const struct json *child, size_t index)
+{
+	int n;
+
+	if (len >= NAMES_PATH_MAX - 4)
+		return len;
+	if (child->key != NULL)
+		n = snprintf(path + len, NAMES_PATH_MAX - len, "%s%.*s", len ? "." : "",
+		    (int)(child->key_len < 40 ? child->key_len : 40), child->key);
+	else
+		n = snprintf(path + len, NAMES_PATH_MAX - len, "[%zu]", index);
+	if (n < 0 || (size_t)n >= NAMES_PATH_MAX - len) {
+		memcpy(path + NAMES_PATH_MAX - 4, "...", 4);
+		return NAMES_PATH_MAX - 1;
+	}
+	return len + (size_t)n;
+}
+
+static int
+names_walk(const struct json *v, char *path, size_t len, struct arena *a, struct err *e)
+{
+	const char *where = len ? path : "the top-level object";
+	const struct json *c, *dup;
+	bool oom = false;
+	size_t i = 0;
+
+	if (v->type != JSON_OBJECT && v->type != JSON_ARRAY)
+		return 0;
+	if (v->type == JSON_OBJECT) {
+		for (c = v->head; c != NULL; c = c->next) {
+			if (memchr(c->key, '\0', c->key_len) != NULL)
+				return err_set(e, ERR_INVAL, "member name \"%.40s\" in %s contains "
+				    "U+0000", c->key, where);
+		}
+		dup = names_dup(v, a, &oom);
+		if (oom)
+			return err_set(e, ERR_TOOBIG, "JSON document too large: no memory left to "
+			    "check its member names");
+		if (dup != NULL)
+			return err_set(e, ERR_INVAL, "duplicate member name \"%.*s\" in %s",
+			    (int)(dup->key_len < 64 ? dup->key_len : 64), dup->key, where);
+	}
+	for (c = v->head; c != NULL; c = c->next, i++) {
+		if (c->type != JSON_OBJECT && c->type != JSON_ARRAY)
+			continue;
+		if (names_walk(c, path, names_path_add(path, len, c, i), a, e) != 0)
+			return e->code;
+		path[len] = '\0';
+	}
+	return 0;
+}
+
+int
+json_check_names(const struct json *v, struct arena *a, struct err *e)
+{
+	char path[NAMES_PATH_MAX];
+
+	path[0] = '\0';
+	return v == NULL ? 0 : names_walk(v, path, 0, a, e);
+}
+
 const struct json *
 json_get(const struct json *obj, const char *key)
 {

@@ -9,6 +9,8 @@
  * Numbers: keep their source text (s/len), so 64-bit integers survive; helpers convert.
  * Strings: decoded to UTF-8 in s/len and NUL-terminated (may contain \u0000 -> NUL byte).
  * Objects: members keep document order; duplicate keys are kept, lookup finds the first.
+ *          json_check_names() finds them (and NULs in names) for callers that must not
+ *          guess: RFC 8259 §4 leaves duplicate names to each parser, and parsers differ.
  * Errors:  json_parse returns NULL and sets e (ERR_INVAL, or ERR_TOOBIG when the arena
  *          is full) with "invalid JSON at byte N: <reason>".
  * Threads: a DOM is immutable after parsing and may be read from any thread.
@@ -47,6 +49,13 @@ struct json {
 };
 
 struct json *json_parse(const char *buf, size_t len, struct arena *a, struct err *e);
+
+/* Checks every object in v: no two members share a name, and no name holds U+0000 (a
+ * parser that stops at NUL would read another name). Returns 0, ERR_INVAL with a sentence
+ * naming the member and where it is ("duplicate member name \"id\" in params.arguments"),
+ * or ERR_TOOBIG when a is too full for the scratch index. O(n log n) per object, and the
+ * scratch is at most a pointer per member name. */
+int json_check_names(const struct json *v, struct arena *a, struct err *e);
 
 /* Object member by name (first match), NULL when obj is not an object or has no such key. */
 const struct json *json_get(const struct json *obj, const char *key);

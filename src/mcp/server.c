@@ -118,7 +118,9 @@ server_meta(struct jsonw *w)
 	jsonw_obj_end(w);
 }
 
-/* Sends {"jsonrpc":"2.0","id":ID,"error":{...}}; a NULL id omits the member. */
+/* Sends {"jsonrpc":"2.0","id":ID,"error":{...}}. A NULL id is written as "id": null, which
+ * JSON-RPC 2.0 §5 requires when the id could not be read (parse error, invalid request);
+ * other errors for a message without an id are not sent (notifications get no reply). */
 static void
 server_error(struct req *r, const char *id, int code, const char *msg, const char *data_json)
 {
@@ -132,10 +134,11 @@ server_error(struct req *r, const char *id, int code, const char *msg, const cha
 	jsonw_init(&w, &b);
 	jsonw_obj_begin(&w);
 	jsonw_kstr(&w, "jsonrpc", "2.0");
-	if (id != NULL) {
-		jsonw_key(&w, "id");
+	jsonw_key(&w, "id");
+	if (id != NULL)
 		jsonw_raw(&w, id, strlen(id));
-	}
+	else
+		jsonw_null(&w);
 	jsonw_key(&w, "error");
 	jsonw_obj_begin(&w);
 	jsonw_kint(&w, "code", code);
@@ -572,7 +575,7 @@ do_tools_list(struct req *r)
 	jsonw_key(&w, "tools");
 	jsonw_arr_begin(&w);
 	for (i = start; i < end; i++)
-		registry_write_tool(&w, registry_at(s->reg, i), modern_fields, annotations);
+		registry_write_tool(s->reg, &w, i, modern_fields, annotations);
 	jsonw_arr_end(&w);
 	if (end < n)
 		jsonw_key(&w, "nextCursor"), jsonw_str(&w, arena_printf(r->a, "t%zu", end));
@@ -711,7 +714,7 @@ do_tools_call(struct req *r, bool sync)
 		server_error(r, r->id, RPC_INVALID_PARAMS, "tools/call needs params.name, the tool to call", NULL);
 		return;
 	}
-	d = registry_find(s->reg, name);
+	d = strlen(name) == json_get(r->params, "name")->len ? registry_find(s->reg, name) : NULL;
 	if (d == NULL) {
 		server_error(r, r->id, RPC_INVALID_PARAMS,
 		    arena_printf(r->a, "unknown tool '%s'; tools/list shows the tools this server offers", name),
@@ -777,6 +780,12 @@ handle_msg(struct server *s, struct arena *a, const struct json *msg, struct buf
 	if (jv == NULL || jv->type != JSON_STRING || strcmp(jv->s, "2.0") != 0 || m == NULL) {
 		server_error(&r, r.id, RPC_INVALID_REQUEST,
 		    "not a JSON-RPC 2.0 request: it needs \"jsonrpc\":\"2.0\" and a \"method\" string", NULL);
+		return 0;
+	}
+	if (strlen(m) != json_get(msg, "method")->len) {
+		/* "ping\u0000x" must not run ping: names are compared as C strings. */
+		server_error(&r, r.id, RPC_INVALID_REQUEST,
+		    "the method name contains U+0000; send the method name alone", NULL);
 		return 0;
 	}
 	r.method = m;
@@ -886,6 +895,35 @@ handle_msg(struct server *s, struct arena *a, const struct json *msg, struct buf
 	return 0;
 }
 
+/* A message with a duplicate member name (or U+0000 in one) is refused whole: parsers
+ * disagree on which duplicate counts (we would take the first, most gateways the last),
+ * so acting on any part of it could do what the client's own checks never saw. The reply
+ * carries the id only when the message is one object whose id is unique and readable. */
+static void
+server_names_error(const struct json *msg, struct arena *a, const struct err *e)
+{
+	const struct json *idv = NULL, *c;
+	const char *id = NULL;
+	int ids = 0;
+
+	for (c = msg->type == JSON_OBJECT ? msg->head : NULL; c != NULL; c = c->next) {
+		if (c->key_len == 2 && memcmp(c->key, "id", 2) == 0) {
+			idv = c;
+			ids++;
+		}
+	}
+	if (ids == 1)
+		id = id_text(a, idv);
+	if (e->code == ERR_TOOBIG) {
+		server_error(NULL, id, RPC_INVALID_REQUEST, "invalid request: the message is too "
+		    "large to check its member names", NULL);
+		return;
+	}
+	server_error(NULL, id, RPC_INVALID_REQUEST, arena_printf(a, "invalid request: %s; %s",
+	    e->msg, strstr(e->msg, "duplicate") != NULL ? "send each member once, so that every "
+	    "JSON parser reads the same request" : "member names cannot hold it"), NULL);
+}
+
 static bool
 blank(const char *p, size_t n)
 {
@@ -912,6 +950,11 @@ handle_line(struct server *s, const char *line, size_t len)
 		server_error(NULL, NULL, RPC_PARSE_ERROR,
 		    copy ? arena_printf(a, "parse error: %s", e.msg) : "parse error: message too large",
 		    NULL);
+		arena_free(a);
+		return;
+	}
+	if (json_check_names(msg, a, &e) != 0) {
+		server_names_error(msg, a, &e);
 		arena_free(a);
 		return;
 	}

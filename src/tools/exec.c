@@ -238,13 +238,14 @@ exec_parse(struct tool_ctx *ctx, struct exec_req *req, int64_t *timeout_s, int64
 {
 	struct kv *env;
 	const char *in;
+	size_t inlen;
 
 	memset(req, 0, sizeof(*req));
 	if (tools_arg_str(ctx, "command", &req->command, e) != 0 ||
 	    tools_arg_str(ctx, "cwd", &req->cwd, e) != 0 ||
-	    tools_arg_kv(ctx, "env", &env, &req->nenv, e) != 0 ||
+	    tools_arg_env(ctx, "env", &env, &req->nenv, e) != 0 ||
 	    tools_arg_int(ctx, "timeout_s", 0, 1, EXEC_TIMEOUT_MAX_S, timeout_s, e) != 0 ||
-	    tools_arg_str(ctx, "stdin", &in, e) != 0 ||
+	    tools_arg_data(ctx, "stdin", &in, &inlen, e) != 0 ||
 	    tools_arg_bool(ctx, "background", false, &req->background, e) != 0 ||
 	    tools_arg_int(ctx, "max_output_bytes", EXEC_OUTPUT_DEFAULT, 0, EXEC_OUTPUT_CAP,
 	    max_out, e) != 0)
@@ -255,7 +256,7 @@ exec_parse(struct tool_ctx *ctx, struct exec_req *req, int64_t *timeout_s, int64
 	req->env = env;
 	if (in != NULL) {
 		req->stdin_data = in;
-		req->stdin_len = strlen(in);
+		req->stdin_len = inlen;	/* stdin is data: a NUL in it is a byte like any other */
 	}
 	return 0;
 }
@@ -368,7 +369,7 @@ proc_pid(struct tool_ctx *ctx, const char **pid, struct err *e)
 		*pid = arena_strndup(ctx->a, v->s, v->len);
 		return 0;
 	}
-	if (tools_arg_str(ctx, "pid", pid, e) != 0)
+	if (tools_arg_id(ctx, "pid", pid, e) != 0)
 		return e->code;
 	if (*pid == NULL || **pid == '\0')
 		return err_set(e, ERR_INVAL, "argument 'pid' is required: the id exec returned for "
@@ -433,23 +434,24 @@ proc_stdin_run(struct tool_ctx *ctx, struct err *e)
 	const char *id, *pid, *data;
 	bool close_stdin;
 	struct call c;
+	size_t len;
 
 	if (proc_pid(ctx, &pid, e) != 0 ||
-	    tools_arg_str(ctx, "data", &data, e) != 0 ||
+	    tools_arg_data(ctx, "data", &data, &len, e) != 0 ||
 	    tools_arg_bool(ctx, "close", false, &close_stdin, e) != 0 ||
 	    tools_sandbox_id(ctx, true, &id, e) != 0)
 		return e->code;
 	if (data == NULL)
 		data = "";
-	if (*data == '\0' && !close_stdin)
+	if (len == 0 && !close_stdin)
 		return err_set(e, ERR_INVAL, "nothing to send: give 'data', or set close: true to "
 		    "end the process's input");
 	tools_call_init(ctx, &c, TOOLS_OP_DEADLINE_MS);
-	if (ctx->t->be.ops->proc_stdin(ctx->t->be.b, id, pid, data, strlen(data), close_stdin,
-	    &c, e) != 0)
+	if (ctx->t->be.ops->proc_stdin(ctx->t->be.b, id, pid, data, len, close_stdin, &c,
+	    e) != 0)
 		return e->code;
 	jsonw_kstr(ctx->out, "pid", pid);
-	jsonw_kint(ctx->out, "bytes_sent", (int64_t)strlen(data));
+	jsonw_kint(ctx->out, "bytes_sent", (int64_t)len);
 	jsonw_kbool(ctx->out, "closed", close_stdin);
 	return 0;
 }
@@ -583,15 +585,23 @@ run_code_run(struct tool_ctx *ctx, struct err *e)
 	struct call c;
 	size_t i;
 
+	size_t code_len;
+
 	memset(&req, 0, sizeof(req));
-	if (tools_arg_str(ctx, "code", &req.code, e) != 0 ||
+	if (tools_arg_data(ctx, "code", &req.code, &code_len, e) != 0 ||
 	    tools_arg_str(ctx, "language", &req.language, e) != 0 ||
-	    tools_arg_str(ctx, "context_id", &req.context_id, e) != 0 ||
+	    tools_arg_id(ctx, "context_id", &req.context_id, e) != 0 ||
 	    tools_arg_int(ctx, "timeout_s", EXEC_TIMEOUT_DEFAULT_S, 1, EXEC_TIMEOUT_MAX_S,
 	    &timeout_s, e) != 0)
 		return e->code;
 	if (req.code == NULL)
 		return err_set(e, ERR_INVAL, "argument 'code' is required");
+	/* The platforms' code APIs take code as text without a length, so a NUL would end
+	 * it early: say so rather than run the first part. */
+	if (memchr(req.code, '\0', code_len) != NULL)
+		return err_set(e, ERR_INVAL, "argument 'code' contains U+0000 (NUL), which the "
+		    "interpreter cannot be given; write the bytes with file_write (encoding "
+		    "base64) and read them from the code");
 	if (req.language == NULL || *req.language == '\0')
 		req.language = "python";
 	if (tools_sandbox_id(ctx, true, &id, e) != 0)
@@ -694,7 +704,7 @@ ctx_delete_run(struct tool_ctx *ctx, struct err *e)
 	struct call c;
 	int rc;
 
-	if (tools_arg_str(ctx, "context_id", &cid, e) != 0)
+	if (tools_arg_id(ctx, "context_id", &cid, e) != 0)
 		return e->code;
 	if (cid == NULL || *cid == '\0')
 		return err_set(e, ERR_INVAL, "argument 'context_id' is required: the id "
@@ -717,73 +727,48 @@ ctx_delete_run(struct tool_ctx *ctx, struct err *e)
 
 static const char exec_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    "\"command\":{\"type\":\"string\",\"description\":\"Shell command, run by bash (sh "
-    "where bash is missing); pipes, && and redirection work.\"},"
-    "\"cwd\":{\"type\":\"string\",\"description\":\"Working directory; default: the "
-    "sandbox's workspace.\"},"
-    "\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
-    "\"description\":\"Extra environment variables.\"},"
+    "\"command\":{\"type\":\"string\"},"
+    "\"cwd\":{\"type\":\"string\",\"description\":\"Default: the workspace.\"},"
+    "\"env\":" TOOLS_KV_SCHEMA("Extra variables.") ","
     "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":86400,\"description\":"
-    "\"Kill the command after this many seconds (default 50, under the 60 s many MCP "
-    "clients wait; raise it for longer commands; background: no limit "
-    "unless given). Partial output is returned.\"},"
-    "\"stdin\":{\"type\":\"string\",\"description\":\"Text fed to the command's standard "
-    "input, which is then closed.\"},"
-    "\"background\":{\"type\":\"boolean\",\"description\":\"Start the command and return "
-    "its pid at once, for servers and long jobs; follow it with process_output.\"},"
+    "\"Default 50 (none in background).\"},"
+    "\"stdin\":{\"type\":\"string\"},"
+    "\"background\":{\"type\":\"boolean\",\"description\":\"Return a pid at once, for "
+    "process_output.\"},"
     "\"max_output_bytes\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":1048576,"
-    "\"description\":\"Per stream: longer output keeps its first and last halves with a "
-    "note of how much was cut in between (default 65536).\"}},"
+    "\"description\":\"Per stream; default 65536.\"}},"
     "\"required\":[\"command\"],\"additionalProperties\":false}";
 
 static const char exec_out[] =
     "{\"type\":\"object\",\"properties\":{"
-    "\"exit_code\":{\"type\":[\"integer\",\"null\"],\"description\":\"null when the command "
-    "did not exit on its own (timeout, still running)\"},"
+    "\"exit_code\":{" TOOLS_OR_NULL("integer") "},"
     "\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"},"
-    "\"truncated\":{\"type\":\"boolean\",\"description\":\"true when output was cut to "
-    "max_output_bytes\"},"
-    "\"stdout_bytes\":{\"type\":\"integer\",\"description\":\"total bytes the command "
-    "wrote to stdout\"},"
-    "\"stderr_bytes\":{\"type\":\"integer\"},"
-    "\"duration_ms\":{\"type\":\"integer\"},"
-    "\"timed_out\":{\"type\":\"boolean\"},"
-    "\"pid\":{\"type\":\"string\"},\"running\":{\"type\":\"boolean\"},"
-    "\"sandbox_id\":{\"type\":\"string\"},\"command\":{\"type\":\"string\"},"
-    NETWORK_DENIED_PROP ","
-    "\"note\":{\"type\":\"string\"}}}";
+    "\"truncated\":{\"type\":\"boolean\"},"
+    "\"stdout_bytes\":{\"type\":\"integer\"},\"stderr_bytes\":{\"type\":\"integer\"},"
+    "\"duration_ms\":{\"type\":\"integer\"},\"timed_out\":{\"type\":\"boolean\"},"
+    "\"pid\":{\"type\":\"string\"},\"running\":{\"type\":\"boolean\"}}}";
 
-#define PID_PROP                                                                          \
-	"\"pid\":{\"type\":\"string\",\"description\":\"Process id from exec with background: " \
-	"true (see process_list).\"}"
+#define PID_PROP "\"pid\":{\"type\":\"string\"}"
 
 static const char proc_output_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP "," PID_PROP ","
-    "\"offset\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"Byte offset to read "
-    "from: 0 first, then the next_offset of the previous call.\"},"
-    "\"wait_s\":{\"type\":\"number\",\"minimum\":0,\"maximum\":300,\"description\":\"Wait "
-    "up to this many seconds for new output or for the process to exit (default 0).\"},"
-    "\"max_bytes\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1048576,\"description\":"
-    "\"Most bytes to return (default 65536).\"}},"
+    "\"offset\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"0, then "
+    "next_offset.\"},"
+    "\"wait_s\":{\"type\":\"number\",\"minimum\":0,\"maximum\":300},"
+    "\"max_bytes\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1048576}},"
     "\"required\":[\"pid\"],\"additionalProperties\":false}";
 
 static const char proc_output_out[] =
     "{\"type\":\"object\",\"properties\":{"
-    "\"output\":{\"type\":\"string\",\"description\":\"stdout and stderr as they were "
-    "written\"},"
-    "\"next_offset\":{\"type\":\"integer\"},"
-    "\"running\":{\"type\":\"boolean\"},"
-    "\"exit_code\":{\"type\":\"integer\",\"description\":\"present once the process "
-    "exited\"},"
-    "\"pid\":{\"type\":\"string\"}," NETWORK_DENIED_PROP "},"
+    "\"output\":{\"type\":\"string\"},"
+    "\"next_offset\":{\"type\":\"integer\"},\"running\":{\"type\":\"boolean\"},"
+    "\"exit_code\":{\"type\":\"integer\"}},"
     "\"required\":[\"output\",\"next_offset\",\"running\"]}";
 
 static const char proc_stdin_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP "," PID_PROP ","
-    "\"data\":{\"type\":\"string\",\"description\":\"Text to write to the process's "
-    "standard input (include \\\"\\\\n\\\" to end a line).\"},"
-    "\"close\":{\"type\":\"boolean\",\"description\":\"Close standard input after the data "
-    "(end of input).\"}},"
+    "\"data\":{\"type\":\"string\",\"description\":\"Text to send; end lines with \\\\n.\"},"
+    "\"close\":{\"type\":\"boolean\",\"description\":\"Then close standard input.\"}},"
     "\"required\":[\"pid\",\"data\"],\"additionalProperties\":false}";
 
 static const char proc_stdin_out[] =
@@ -792,8 +777,8 @@ static const char proc_stdin_out[] =
 
 static const char proc_kill_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP "," PID_PROP ","
-    "\"signal\":{\"description\":\"Signal name (SIGTERM, SIGKILL, SIGINT, ...) or number; "
-    "default SIGTERM.\"}},"
+    "\"signal\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}],\"description\":"
+    "\"Name (SIGTERM, SIGKILL, SIGINT, ...) or number; default SIGTERM.\"}},"
     "\"required\":[\"pid\"],\"additionalProperties\":false}";
 
 static const char proc_kill_out[] =
@@ -814,54 +799,48 @@ static const char proc_list_out[] =
 
 static const char run_code_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    "\"code\":{\"type\":\"string\",\"description\":\"Code to run. Variables, imports and "
-    "definitions persist between calls in the same context, like notebook cells.\"},"
+    "\"code\":{\"type\":\"string\"},"
     "\"language\":{\"type\":\"string\",\"description\":\"python (default), javascript, r, "
-    "java, bash, ... as the sandbox's interpreter supports.\"},"
-    "\"context_id\":{\"type\":\"string\",\"description\":\"Run in this context (from "
-    "code_context_create); default: the language's default context.\"},"
+    "java, bash, ...\"},"
+    "\"context_id\":{\"type\":\"string\",\"description\":\"From code_context_create; "
+    "default: the language's default context.\"},"
     "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":86400,\"description\":"
-    "\"Stop after this many seconds (default 300).\"}},"
+    "\"Default 50.\"}},"
     "\"required\":[\"code\"],\"additionalProperties\":false}";
 
 static const char run_code_out[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"ok\":{\"type\":\"boolean\"},"
-    "\"text\":{\"type\":[\"string\",\"null\"],\"description\":\"the value of the last "
-    "expression, as text\"},"
+    "\"text\":{" TOOLS_OR_NULL("string") ",\"description\":\"the last expression's "
+    "value\"},"
     "\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"},"
     "\"truncated\":{\"type\":\"boolean\"},"
-    "\"stdout_bytes\":{\"type\":\"integer\"},\"stderr_bytes\":{\"type\":\"integer\"},"
     "\"results\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
-    "\"description\":\"rich results by MIME type (images as base64)\"},"
+    "\"description\":\"by MIME type; images as base64\"},"
     "\"error\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
     "\"value\":{\"type\":\"string\"}}},"
-    "\"execution_count\":{\"type\":\"integer\"},"
-    "\"language\":{\"type\":\"string\"}},"
+    "\"execution_count\":{\"type\":\"integer\"}},"
     "\"required\":[\"ok\",\"stdout\",\"stderr\"]}";
 
 static const char ctx_create_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
     "\"language\":{\"type\":\"string\",\"description\":\"python (default), javascript, "
-    "typescript, java, go, bash, ... as the sandbox's interpreter supports.\"},"
-    "\"cwd\":{\"type\":\"string\",\"description\":\"Working directory of the context; "
-    "default: the interpreter's.\"}},"
+    "typescript, java, go, bash, ...\"},"
+    "\"cwd\":{\"type\":\"string\"}},"
     "\"additionalProperties\":false}";
 
 static const char ctx_create_out[] =
-    "{\"type\":\"object\",\"properties\":{\"sandbox_id\":{\"type\":\"string\"},"
-    "\"context_id\":{\"type\":\"string\"},\"language\":{\"type\":\"string\"},"
-    "\"note\":{\"type\":\"string\"}},"
+    "{\"type\":\"object\",\"properties\":{\"context_id\":{\"type\":\"string\"},"
+    "\"language\":{\"type\":\"string\"}},"
     "\"required\":[\"context_id\",\"language\"]}";
 
 static const char ctx_list_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    "\"language\":{\"type\":\"string\",\"description\":\"Only contexts of this "
-    "language; default: all.\"}},"
+    "\"language\":{\"type\":\"string\",\"description\":\"Default: all.\"}},"
     "\"additionalProperties\":false}";
 
 static const char ctx_list_out[] =
-    "{\"type\":\"object\",\"properties\":{\"sandbox_id\":{\"type\":\"string\"},"
+    "{\"type\":\"object\",\"properties\":{"
     "\"contexts\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
     "\"context_id\":{\"type\":\"string\"},\"language\":{\"type\":\"string\"}},"
     "\"required\":[\"context_id\",\"language\"]}}},"
@@ -869,14 +848,12 @@ static const char ctx_list_out[] =
 
 static const char ctx_delete_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    "\"context_id\":{\"type\":\"string\",\"description\":\"Context id from "
-    "code_context_create or code_context_list.\"}},"
+    "\"context_id\":{\"type\":\"string\"}},"
     "\"required\":[\"context_id\"],\"additionalProperties\":false}";
 
 static const char ctx_delete_out[] =
     "{\"type\":\"object\",\"properties\":{\"context_id\":{\"type\":\"string\"},"
-    "\"deleted\":{\"type\":\"boolean\",\"description\":\"false when no such context "
-    "existed\"},\"note\":{\"type\":\"string\"}},"
+    "\"deleted\":{\"type\":\"boolean\"}},"
     "\"required\":[\"context_id\",\"deleted\"]}";
 
 /* Table --------------------------------------------------------------------------- */
@@ -893,50 +870,44 @@ TOOLS_NEEDS(has_ctx_delete, code_ctx_delete)
 
 const struct tool_def tools_exec_defs[] = {
 	{ "exec", "Run command",
-	    "Run a shell command in the sandbox and return its exit code, stdout and stderr. "
-	    "Output streams live as progress while it runs; long output keeps its beginning "
-	    "and end with a note of what was cut. A command that outlives timeout_s is killed "
-	    "and its partial output returned. Use background: true for servers and jobs that "
-	    "run long, then process_output to follow them.",
-	    exec_in, exec_out, TOOL_DESTRUCTIVE | TOOL_OPENWORLD, true, has_exec, exec_run },
+	    "Run a bash command in the sandbox; returns exit code, stdout and stderr (long "
+	    "output keeps its start and end). Past timeout_s it is killed; run servers and "
+	    "long jobs with background: true.",
+	    exec_in, exec_out, TOOL_DESTRUCTIVE | TOOL_OPENWORLD, true, has_exec, exec_run,
+	    "stdin" },
 	{ "process_list", "List processes",
-	    "List the background processes started with exec in a sandbox, and whether they "
-	    "still run.",
+	    "List the background processes started with exec and whether they still run.",
 	    proc_list_in, proc_list_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_proc_list,
-	    proc_list_run },
+	    proc_list_run, NULL },
 	{ "process_output", "Read process output",
-	    "Read a background process's output from a byte offset (0 first, then next_offset), "
-	    "optionally waiting up to wait_s seconds for more output or for the process to "
-	    "exit. running and exit_code tell whether it finished.",
+	    "Read a background process's output from a byte offset, waiting up to wait_s "
+	    "seconds for more or for its exit (exit_code).",
 	    proc_output_in, proc_output_out, TOOL_READONLY | TOOL_IDEMPOTENT, true,
-	    has_proc_output, proc_output_run },
+	    has_proc_output, proc_output_run, NULL },
 	{ "process_send_stdin", "Send input to process",
-	    "Write text to a background process's standard input (for interactive programs); "
-	    "close: true ends its input.",
-	    proc_stdin_in, proc_stdin_out, 0, false, has_proc_stdin, proc_stdin_run },
+	    "Write to a background process's standard input; close: true ends it.",
+	    proc_stdin_in, proc_stdin_out, 0, false, has_proc_stdin, proc_stdin_run, "data" },
 	{ "process_kill", "Signal process",
-	    "Send a signal to a background process (default SIGTERM; SIGKILL cannot be "
-	    "ignored).",
+	    "Send a signal to a background process (default SIGTERM).",
 	    proc_kill_in, proc_kill_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, false,
-	    has_proc_kill, proc_kill_run },
+	    has_proc_kill, proc_kill_run, NULL },
 	{ "run_code", "Run code",
-	    "Run code in a stateful interpreter context (Python by default), like a notebook "
-	    "cell: state persists between calls. Returns stdout, stderr, the last expression's "
-	    "value and rich results such as charts (returned as images).",
+	    "Run code in a stateful interpreter (Python by default), like a notebook cell: "
+	    "state persists between calls. Returns stdout, stderr, the last value and rich "
+	    "results (charts as images).",
 	    run_code_in, run_code_out, TOOL_DESTRUCTIVE | TOOL_OPENWORLD, false, has_run_code,
-	    run_code_run },
+	    run_code_run, NULL },
 	{ "code_context_create", "Create code context",
-	    "Start a new interpreter context (Python by default) for run_code: its own "
-	    "variables and imports, apart from the default context. Returns context_id.",
-	    ctx_create_in, ctx_create_out, 0, false, has_ctx_create, ctx_create_run },
+	    "Start a separate interpreter context for run_code, with its own state; returns "
+	    "context_id.",
+	    ctx_create_in, ctx_create_out, 0, false, has_ctx_create, ctx_create_run, NULL },
 	{ "code_context_list", "List code contexts",
-	    "List the interpreter contexts in a sandbox (run_code's default ones included), "
-	    "optionally of one language.",
+	    "List the interpreter contexts in a sandbox, the default ones included.",
 	    ctx_list_in, ctx_list_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_ctx_list,
-	    ctx_list_run },
+	    ctx_list_run, NULL },
 	{ "code_context_delete", "Delete code context",
-	    "Delete an interpreter context and its state (stops its kernel).",
+	    "Delete an interpreter context and its state.",
 	    ctx_delete_in, ctx_delete_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, false,
-	    has_ctx_delete, ctx_delete_run },
+	    has_ctx_delete, ctx_delete_run, NULL },
 };
 const size_t tools_exec_ndefs = sizeof(tools_exec_defs) / sizeof(tools_exec_defs[0]);

@@ -15,8 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define FILE_CHUNK (256 * 1024)
-#define FILE_TEXT_MAX (256 * 1024)
+#define FILE_CHUNK (1024 * 1024)
+#define FILE_TEXT_MAX (1024 * 1024)
 #define FILE_SCAN_MAX (64 * 1024 * 1024)
 #define FILE_B64_MAX (2 * 1024 * 1024)
 #define FILE_IMAGE_MAX (2 * 1024 * 1024)
@@ -294,11 +294,12 @@ read_text(struct rd *r, struct buf *chunk, int64_t size, struct err *e)
 	jsonw_kint(ctx->out, "lines", l.nlines);
 	if (more)
 		jsonw_kint(ctx->out, "next_offset", r->offset + l.nlines);
+	_Static_assert(FILE_TEXT_MAX == 1024 * 1024, "the notes below name the cap");
 	if (l.capped && l.nlines == 0)
-		jsonw_kstr(ctx->out, "note", "this line is longer than 256 KiB; read the rest with "
+		jsonw_kstr(ctx->out, "note", "this line is longer than 1 MiB; read the rest with "
 		    "encoding base64 and a byte offset");
 	else if (l.capped)
-		jsonw_kstr(ctx->out, "note", "output stops at 256 KiB; continue with offset "
+		jsonw_kstr(ctx->out, "note", "output stops at 1 MiB; continue with offset "
 		    "next_offset");
 	else if (!valid)
 		jsonw_kstr(ctx->out, "note", "the file is not valid UTF-8; invalid bytes are shown "
@@ -675,39 +676,28 @@ file_search_run(struct tool_ctx *ctx, struct err *e)
 
 static const char read_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    PATH_PROP("File to read, absolute or relative to the sandbox's workspace.") ","
-    "\"encoding\":{\"type\":\"string\",\"enum\":[\"text\",\"base64\"],\"description\":"
-    "\"text (default; images come back as images, binary files as base64) or base64 for "
-    "exact bytes.\"},"
-    "\"offset\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"text: lines to skip; "
-    "base64: byte offset.\"},"
-    "\"limit\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"text: most lines to "
-    "return; base64: most bytes (up to 2 MiB). Text output stops at 256 KiB.\"}},"
+    "\"path\":{\"type\":\"string\"},"
+    "\"encoding\":{\"type\":\"string\",\"enum\":[\"text\",\"base64\"]},"
+    "\"offset\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"Lines to skip "
+    "(base64: bytes).\"},"
+    "\"limit\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"Most lines "
+    "(base64: bytes, up to 2 MiB).\"}},"
     "\"required\":[\"path\"],\"additionalProperties\":false}";
 
 static const char read_out[] =
     "{\"type\":\"object\",\"properties\":{"
-    "\"path\":{\"type\":\"string\"},"
-    "\"content\":{\"type\":\"string\"},"
-    "\"encoding\":{\"type\":\"string\",\"enum\":[\"text\",\"base64\"]},"
-    "\"truncated\":{\"type\":\"boolean\",\"description\":\"more of the file follows; "
-    "continue from next_offset\"},"
-    "\"size\":{\"type\":\"integer\",\"description\":\"file size in bytes\"},"
-    "\"offset\":{\"type\":\"integer\"},"
-    "\"lines\":{\"type\":\"integer\"},\"bytes\":{\"type\":\"integer\"},"
-    "\"next_offset\":{\"type\":\"integer\"},"
-    "\"mime_type\":{\"type\":\"string\"},"
+    "\"content\":{\"type\":\"string\"},\"encoding\":{\"type\":\"string\"},"
+    "\"truncated\":{\"type\":\"boolean\"},"
+    "\"size\":{\"type\":\"integer\"},\"next_offset\":{\"type\":\"integer\"},"
     "\"note\":{\"type\":\"string\"}},"
     "\"required\":[\"content\",\"encoding\",\"truncated\"]}";
 
 static const char write_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    PATH_PROP("File to create or overwrite; missing parent directories are created.") ","
-    "\"content\":{\"type\":\"string\",\"description\":\"The whole new content.\"},"
-    "\"encoding\":{\"type\":\"string\",\"enum\":[\"text\",\"base64\"],\"description\":"
-    "\"How content is encoded: text (default) or base64 for binary data.\"},"
-    "\"mode\":{\"description\":\"Permission bits as an octal string, e.g. \\\"0755\\\" for "
-    "an executable script; default 0644.\"}},"
+    "\"path\":{\"type\":\"string\"},"
+    "\"content\":{\"type\":\"string\"},"
+    "\"encoding\":{\"type\":\"string\",\"enum\":[\"text\",\"base64\"]},"
+    "\"mode\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}]}},"
     "\"required\":[\"path\",\"content\"],\"additionalProperties\":false}";
 
 static const char write_out[] =
@@ -717,11 +707,10 @@ static const char write_out[] =
 
 static const char edit_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    PATH_PROP("File to edit.") ","
-    "\"old_text\":{\"type\":\"string\",\"description\":\"Exact text to replace, including "
-    "whitespace and indentation; it must occur exactly once unless replace_all is true.\"},"
-    "\"new_text\":{\"type\":\"string\",\"description\":\"Text to put in its place.\"},"
-    "\"replace_all\":{\"type\":\"boolean\",\"description\":\"Replace every occurrence.\"}},"
+    "\"path\":{\"type\":\"string\"},"
+    "\"old_text\":{\"type\":\"string\"},"
+    "\"new_text\":{\"type\":\"string\"},"
+    "\"replace_all\":{\"type\":\"boolean\"}},"
     "\"required\":[\"path\",\"old_text\",\"new_text\"],\"additionalProperties\":false}";
 
 static const char edit_out[] =
@@ -731,29 +720,27 @@ static const char edit_out[] =
 
 #define ENTRY_PROPS                                                                       \
 	"\"name\":{\"type\":\"string\"},\"path\":{\"type\":\"string\"},"                  \
-	"\"type\":{\"type\":\"string\",\"enum\":[\"file\",\"dir\",\"symlink\",\"other\"]}," \
-	"\"size\":{\"type\":\"integer\"},"                                                \
-	"\"mode\":{\"type\":\"string\",\"description\":\"octal permission bits\"},"      \
-	"\"modified_at\":{\"type\":[\"string\",\"null\"],\"description\":\"RFC 3339\"},"  \
-	"\"link_target\":{\"type\":\"string\"}"
+	"\"type\":{\"type\":\"string\"},"                                                \
+	"\"size\":{\"type\":\"integer\"},\"mode\":{\"type\":\"string\"},"                  \
+	"\"modified_at\":{" TOOLS_OR_NULL("string") "}"
 
 static const char list_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    PATH_PROP("Directory to list, absolute or relative to the workspace (\\\".\\\").") ","
-    "\"depth\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10,\"description\":\"How "
-    "many levels to descend (default 1: the directory's own entries).\"}},"
+    PATH_PROP(". is the workspace.") ","
+    "\"depth\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10,\"description\":"
+    "\"Default 1.\"}},"
     "\"required\":[\"path\"],\"additionalProperties\":false}";
 
 static const char list_out[] =
-    "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
+    "{\"type\":\"object\",\"properties\":{"
     "\"entries\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
-    ENTRY_PROPS "},\"required\":[\"name\",\"path\",\"type\",\"size\",\"mode\","
-    "\"modified_at\"]}},"
+    ENTRY_PROPS "}}},"
     "\"truncated\":{\"type\":\"boolean\"}},"
     "\"required\":[\"entries\"]}";
 
-#define PATH_ONLY_SCHEMA(desc)                                                           \
-	"{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP "," PATH_PROP(desc) "}," \
+#define PATH_ONLY_SCHEMA                                                                 \
+	"{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","                  \
+	"\"path\":{\"type\":\"string\"}},"                                                 \
 	"\"required\":[\"path\"],\"additionalProperties\":false}"
 
 static const char stat_out[] =
@@ -762,14 +749,12 @@ static const char stat_out[] =
 
 static const char mkdir_out[] =
     "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
-    "\"created\":{\"type\":\"boolean\",\"description\":\"false when it already existed\"}},"
+    "\"created\":{\"type\":\"boolean\"}},"
     "\"required\":[\"path\",\"created\"]}";
 
 static const char move_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    "\"source\":{\"type\":\"string\",\"description\":\"File or directory to move.\"},"
-    "\"destination\":{\"type\":\"string\",\"description\":\"New path (a rename when in "
-    "the same directory).\"}},"
+    "\"source\":{\"type\":\"string\"},\"destination\":{\"type\":\"string\"}},"
     "\"required\":[\"source\",\"destination\"],\"additionalProperties\":false}";
 
 static const char move_out[] =
@@ -778,21 +763,19 @@ static const char move_out[] =
 
 static const char remove_out[] =
     "{\"type\":\"object\",\"properties\":{\"path\":{\"type\":\"string\"},"
-    "\"removed\":{\"type\":\"boolean\",\"description\":\"false when it did not exist\"}},"
+    "\"removed\":{\"type\":\"boolean\"}},"
     "\"required\":[\"path\",\"removed\"]}";
 
 static const char search_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    PATH_PROP("Directory to search under.") ","
-    "\"pattern\":{\"type\":\"string\",\"description\":\"Glob on paths below path: * and ? "
-    "within a name, ** across directories, e.g. \\\"**/*.py\\\".\"}},"
+    "\"path\":{\"type\":\"string\"},"
+    "\"pattern\":{\"type\":\"string\"}},"
     "\"required\":[\"path\",\"pattern\"],\"additionalProperties\":false}";
 
 static const char search_out[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"matches\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-    "\"truncated\":{\"type\":\"boolean\",\"description\":\"more matches exist than were "
-    "returned; narrow the pattern\"}},"
+    "\"truncated\":{\"type\":\"boolean\"}},"
     "\"required\":[\"matches\"]}";
 
 /* Table ------------------------------------------------------------------------- */
@@ -814,45 +797,40 @@ has_edit(const struct tools *t)
 
 const struct tool_def tools_files_defs[] = {
 	{ "file_read", "Read file",
-	    "Read a file from the sandbox: text by lines (offset = lines to skip, limit = lines "
-	    "to return; at most 256 KiB per call), or base64 byte ranges for binary data. "
-	    "Images (png, jpeg, gif, webp) come back as image content you can see.",
-	    read_in, read_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_read, file_read_run },
+	    "Read a file: text by lines (up to 1 MiB a call; go on from next_offset), or "
+	    "base64 byte ranges. Images come back as image content, binary files as base64.",
+	    read_in, read_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_read, file_read_run, NULL },
 	{ "file_write", "Write file",
-	    "Create or overwrite a file with the given content (text, or base64 for binary), "
-	    "creating parent directories; mode sets permission bits such as \"0755\".",
+	    "Create or overwrite a file (text, or base64 for binary) and its parent "
+	    "directories; mode like \"0755\".",
 	    write_in, write_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, true, has_write,
-	    file_write_run },
+	    file_write_run, "content" },
 	{ "file_edit", "Edit file",
-	    "Replace an exact piece of text in a file. old_text must match exactly once "
-	    "(include surrounding lines to make it unique) unless replace_all is true; the "
-	    "call fails without changing anything when it is missing or ambiguous.",
-	    edit_in, edit_out, TOOL_DESTRUCTIVE, true, has_edit, file_edit_run },
+	    "Replace old_text (exact, whitespace included) with new_text in a file. It must "
+	    "occur once (add nearby lines if not) unless replace_all.",
+	    edit_in, edit_out, TOOL_DESTRUCTIVE, true, has_edit, file_edit_run,
+	    "old_text new_text" },
 	{ "file_list", "List directory",
-	    "List a directory's entries with type, size, permissions and modification time, "
-	    "descending depth levels.",
-	    list_in, list_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_list, file_list_run },
+	    "List a directory (type, size, mode, modified time of each entry), depth levels "
+	    "deep.",
+	    list_in, list_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_list, file_list_run, NULL },
 	{ "file_stat", "File info",
-	    "Tell whether a path exists and, if so, its type, size, permissions and "
-	    "modification time.",
-	    PATH_ONLY_SCHEMA("Path to look up."), stat_out, TOOL_READONLY | TOOL_IDEMPOTENT,
-	    false, has_stat, file_stat_run },
+	    "Tell whether a path exists, and its type, size, mode and modified time.",
+	    PATH_ONLY_SCHEMA, stat_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_stat,
+	    file_stat_run, NULL },
 	{ "file_mkdir", "Make directory",
-	    "Create a directory and any missing parents; succeeds if it already exists.",
-	    PATH_ONLY_SCHEMA("Directory to create."), mkdir_out, TOOL_IDEMPOTENT, false,
-	    has_mkdir, file_mkdir_run },
+	    "Create a directory and missing parents; fine if it exists.",
+	    PATH_ONLY_SCHEMA, mkdir_out, TOOL_IDEMPOTENT, false, has_mkdir, file_mkdir_run, NULL },
 	{ "file_move", "Move file",
-	    "Move or rename a file or directory inside the sandbox.",
-	    move_in, move_out, TOOL_DESTRUCTIVE, false, has_move, file_move_run },
+	    "Move or rename a file or directory.",
+	    move_in, move_out, TOOL_DESTRUCTIVE, false, has_move, file_move_run, NULL },
 	{ "file_remove", "Remove file",
-	    "Delete a file, or a directory with everything in it; succeeds (removed: false) if "
-	    "it does not exist.",
-	    PATH_ONLY_SCHEMA("File or directory to delete."), remove_out,
-	    TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, false, has_remove, file_remove_run },
+	    "Delete a file, or a directory and everything in it; fine if it does not exist.",
+	    PATH_ONLY_SCHEMA, remove_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, false, has_remove,
+	    file_remove_run, NULL },
 	{ "file_search", "Find files",
-	    "Find files under a directory whose paths match a glob pattern (** crosses "
-	    "directories), e.g. \"**/*.py\" or \"src/**/test_*\".",
+	    "Find files under path matching a glob (** crosses directories), e.g. **/*.py.",
 	    search_in, search_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_search,
-	    file_search_run },
+	    file_search_run, NULL },
 };
 const size_t tools_files_ndefs = sizeof(tools_files_defs) / sizeof(tools_files_defs[0]);

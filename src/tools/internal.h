@@ -44,16 +44,42 @@ extern const size_t tools_files_ndefs;
 extern const struct tool_def tools_network_defs[];
 extern const size_t tools_network_ndefs;
 
-/* The JSON Schema property every sandbox-scoped tool takes. */
-#define TOOLS_SANDBOX_ID_PROP                                                            \
-	"\"sandbox_id\":{\"type\":\"string\",\"description\":\"Sandbox to act on. Omit it to "  \
-	"use this session's default sandbox, which is created on first use.\"}"
+/* Schema pieces. Input schemas list optional properties plainly: the registry publishes
+ * each as a union with null (OpenAI strict mode's "optional"), and a null argument counts
+ * as absent. Every input object is closed (additionalProperties false), every property
+ * typed, and string maps are {name, value} arrays, so every schema converts to strict
+ * mode. Descriptions are short: every byte here is in the model's context. */
+
+/* The property every sandbox-scoped tool takes. It has no description: sandbox_create's
+ * and the server's instructions say what omitting it means, once instead of 22 times. */
+#define TOOLS_SANDBOX_ID_PROP "\"sandbox_id\":{\"type\":\"string\"}"
+/* A string map as strict mode allows it: [{name, value}] (tools_json_kv also takes the
+ * map form {NAME: value}). */
+#define TOOLS_KV_SCHEMA(desc)                                                            \
+	"{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"               \
+	"\"name\":{\"type\":\"string\"},\"value\":{\"type\":\"string\"}},"                 \
+	"\"required\":[\"name\",\"value\"],\"additionalProperties\":false},"                 \
+	"\"description\":\"" desc "\"}"
+/* Output: members of a schema for a value of type t or null (anyOf, not a type list,
+ * which single-type dialects such as Gemini's reject). */
+#define TOOLS_OR_NULL(t) "\"anyOf\":[{\"type\":\"" t "\"},{\"type\":\"null\"}]"
+/* Output: a string map. */
+#define TOOLS_MAP_SCHEMA "{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}"
 
 /* Arguments (a JSON null counts as absent, as models often send null for "unset"). */
 const struct json *tools_arg(const struct tool_ctx *ctx, const char *key);
-/* NULL when absent; ERR_INVAL when present and not a string. */
+/* NULL when absent; ERR_INVAL when present and not a string, or when it holds U+0000
+ * (a path, command or name would be cut there). */
 int tools_arg_str(const struct tool_ctx *ctx, const char *key, const char **out,
     struct err *e);
+/* As tools_arg_str for ids and names (sandbox_id, pid, context_id, cursor): no control
+ * characters at all, since ids end up in URLs and headers. */
+int tools_arg_id(const struct tool_ctx *ctx, const char *key, const char **out,
+    struct err *e);
+/* A data argument (file content, stdin): any bytes, U+0000 included; *len is its length.
+ * NULL when absent. */
+int tools_arg_data(const struct tool_ctx *ctx, const char *key, const char **out,
+    size_t *len, struct err *e);
 /* *out = def when absent; ERR_INVAL when not an integer in [min, max]. */
 int tools_arg_int(const struct tool_ctx *ctx, const char *key, int64_t def, int64_t min,
     int64_t max, int64_t *out, struct err *e);
@@ -62,14 +88,19 @@ int tools_arg_num(const struct tool_ctx *ctx, const char *key, double def, doubl
     double max, double *out, struct err *e);
 int tools_arg_bool(const struct tool_ctx *ctx, const char *key, bool def, bool *out,
     struct err *e);
-/* An object of strings -> kv array in the arena; n = 0 when absent. */
+/* A string map -> kv array in the arena; n = 0 when absent. Takes [{name, value}] (what
+ * the schemas publish) or {NAME: value}; names are non-empty without control characters,
+ * values without U+0000, and a name appears once. */
 int tools_arg_kv(const struct tool_ctx *ctx, const char *key, struct kv **out, size_t *n,
+    struct err *e);
+/* As tools_arg_kv for environment variables: names also without '='. */
+int tools_arg_env(const struct tool_ctx *ctx, const char *key, struct kv **out, size_t *n,
     struct err *e);
 /* An array of strings -> array in the arena; n = 0 when absent. */
 int tools_arg_strs(const struct tool_ctx *ctx, const char *key, const char ***out,
     size_t *n, struct err *e);
-int tools_json_kv(struct arena *a, const struct json *v, const char *what, struct kv **out,
-    size_t *n, struct err *e);
+int tools_json_kv(struct arena *a, const struct json *v, const char *what, bool env,
+    struct kv **out, size_t *n, struct err *e);
 int tools_json_strs(struct arena *a, const struct json *v, const char *what,
     const char ***out, size_t *n, struct err *e);
 
@@ -98,8 +129,7 @@ void tools_write_strs(struct jsonw *w, const char *key, const char *const *s, si
 /* Output schema of the refused connections a result may carry. */
 #define NETWORK_DENIED_PROP                                                                \
 	"\"network_denied\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},"       \
-	"\"description\":\"Connections that were refused by the sandbox's network policy, "  \
-	"each 'host:port reason'.\"}"
+	"\"description\":\"refused: 'host:port reason'\"}"
 /* Defines `static bool fn(const struct tools *t)`: true when the backend has op (and
  * always for t == NULL, so the whole catalogue can be listed without a backend). */
 #define TOOLS_NEEDS(fn, op)                                                              \

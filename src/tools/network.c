@@ -70,24 +70,22 @@ net_run(struct tool_ctx *ctx, struct err *e)
 
 static const char net_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    "\"default\":{\"type\":\"string\",\"enum\":[\"allow\",\"deny\"],\"description\":\"What "
-    "happens to egress no rule matches: allow or deny.\"},"
+    "\"default\":{\"type\":\"string\",\"enum\":[\"allow\",\"deny\"],\"description\":\"For "
+    "traffic no rule matches.\"},"
     "\"allow\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Hosts, "
-    "domains (*.example.com) or CIDRs to allow.\"},"
-    "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Hosts, "
-    "domains or CIDRs to deny.\"},"
-    "\"replace\":{\"type\":\"boolean\",\"description\":\"Replace the whole policy instead "
-    "of merging these rules into it.\"}},"
+    "domains (*.example.com) or CIDRs.\"},"
+    "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+    "\"replace\":{\"type\":\"boolean\",\"description\":\"Replace the policy instead of "
+    "merging.\"}},"
     "\"additionalProperties\":false}";
 
 static const char net_out[] =
     "{\"type\":\"object\",\"properties\":{"
-    "\"sandbox_id\":{\"type\":\"string\"},"
-    "\"default\":{\"type\":[\"string\",\"null\"],\"enum\":[\"allow\",\"deny\",null]},"
+    "\"default\":{\"anyOf\":[{\"type\":\"string\",\"enum\":[\"allow\",\"deny\"]},"
+    "{\"type\":\"null\"}]},"
     "\"allow\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
     "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-    NETWORK_DENIED_PROP ","
-    "\"note\":{\"type\":\"string\"}},"
+    NETWORK_DENIED_PROP ",\"note\":{\"type\":\"string\"}},"
     "\"required\":[\"default\",\"allow\",\"deny\"]}";
 
 TOOLS_NEEDS(has_net_get, net_get)
@@ -95,8 +93,7 @@ TOOLS_NEEDS(has_net_get, net_get)
 const struct tool_def tools_network_defs[] = {
 	{ "network_policy", "Network policy",
 	    "Show a sandbox's egress (outbound network) policy, or change it: default allow or "
-	    "deny, plus allow/deny rules for hosts, domains or CIDRs, merged into the current "
-	    "policy unless replace is true. Call it without rules to only read the policy.",
-	    net_in, net_out, TOOL_IDEMPOTENT, false, has_net_get, net_run },
+	    "deny, and allow/deny rules, merged unless replace. Without rules it only reads.",
+	    net_in, net_out, TOOL_IDEMPOTENT, false, has_net_get, net_run, NULL },
 };
 const size_t tools_network_ndefs = sizeof(tools_network_defs) / sizeof(tools_network_defs[0]);

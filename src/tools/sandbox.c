@@ -19,82 +19,65 @@
 	"{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP "},"               \
 	"\"additionalProperties\":false}"
 
-#define SB_INFO_PROPS                                                                    \
-	"\"sandbox_id\":{\"type\":\"string\"},"                                          \
-	"\"state\":{\"type\":\"string\",\"description\":\"running, paused, pending, "    \
-	"killed, ...\"},"                                                                \
-	"\"template\":{\"type\":[\"string\",\"null\"]},"                                 \
-	"\"created_at\":{\"type\":[\"string\",\"null\"],\"description\":\"RFC 3339\"},"  \
-	"\"expires_at\":{\"type\":[\"string\",\"null\"],\"description\":\"RFC 3339; "   \
-	"null when it never expires or is unknown\"},"                                   \
-	"\"metadata\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}," \
-	"\"cpu\":{\"type\":[\"string\",\"null\"]},"                                      \
-	"\"memory\":{\"type\":[\"string\",\"null\"]},"                                   \
-	"\"limits\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"  \
-	"\"description\":\"limits in force and what enforces them\"},"                    \
-	"\"note\":{\"type\":\"string\",\"description\":\"something the agent should "   \
-	"know about this sandbox\"}"
+/* What every sandbox result has (DESIGN.md's contract): the rest is open. */
+#define SB_BASE_PROPS                                                                    \
+	"\"sandbox_id\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"},"             \
+	"\"template\":{" TOOLS_OR_NULL("string") "},"                                     \
+	"\"expires_at\":{" TOOLS_OR_NULL("string") "},"                                   \
+	"\"default\":{\"type\":\"boolean\"}"
 
 static const char create_in[] =
     "{\"type\":\"object\",\"properties\":{"
-    "\"template\":{\"type\":\"string\",\"description\":\"Template or container image to "
-    "start from; omit for the backend's default.\"},"
-    "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Seconds until the "
-    "sandbox expires and is removed; extend it later with sandbox_set_timeout.\"},"
-    "\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
-    "\"description\":\"Environment variables for every process in the sandbox.\"},"
-    "\"metadata\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
-    "\"description\":\"Labels to find the sandbox by later (sandbox_list metadata filter).\"},"
+    "\"template\":{\"type\":\"string\",\"description\":\"Template or image.\"},"
+    "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Lifetime in "
+    "seconds.\"},"
+    "\"env\":" TOOLS_KV_SCHEMA("For every process.") ","
+    "\"metadata\":" TOOLS_KV_SCHEMA("Labels.") ","
     "\"resources\":{\"type\":\"object\",\"properties\":{"
-    "\"cpu\":{\"type\":\"string\",\"description\":\"CPU limit, e.g. \\\"1\\\" or "
-    "\\\"500m\\\".\"},"
-    "\"memory\":{\"type\":\"string\",\"description\":\"Memory limit, e.g. \\\"512Mi\\\".\"}},"
-    "\"additionalProperties\":false,\"description\":\"Resource limits.\"},"
+    "\"cpu\":{\"type\":\"string\",\"description\":\"e.g. 1 or 500m\"},"
+    "\"memory\":{\"type\":\"string\",\"description\":\"e.g. 512Mi\"}},"
+    "\"additionalProperties\":false},"
     "\"network\":{\"type\":\"object\",\"properties\":{"
-    "\"default\":{\"type\":\"string\",\"enum\":[\"allow\",\"deny\"],\"description\":\"Egress "
-    "for destinations no rule matches.\"},"
-    "\"allow\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Hosts, "
-    "domains or CIDRs to allow.\"},"
-    "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Hosts, "
-    "domains or CIDRs to deny.\"}},"
-    "\"additionalProperties\":false,\"description\":\"Egress policy; change it later with "
-    "network_policy.\"},"
-    "\"auto_pause\":{\"type\":\"boolean\",\"description\":\"Pause instead of removing the "
-    "sandbox when it times out (where the backend supports it).\"},"
-    "\"secure\":{\"type\":\"boolean\",\"description\":\"Require an access token for the "
-    "sandbox's runtime API (where the backend supports it).\"}},"
+    "\"default\":{\"type\":\"string\",\"enum\":[\"allow\",\"deny\"]},"
+    "\"allow\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+    "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},"
+    "\"additionalProperties\":false,\"description\":\"Egress; allow/deny take hosts, "
+    "domains or CIDRs.\"},"
+    "\"auto_pause\":{\"type\":\"boolean\",\"description\":\"Pause, not remove, at "
+    "timeout.\"},"
+    "\"secure\":{\"type\":\"boolean\",\"description\":\"Runtime API needs a "
+    "token.\"}},"
     "\"additionalProperties\":false}";
 
 static const char create_out[] =
-    "{\"type\":\"object\",\"properties\":{" SB_INFO_PROPS ","
-    "\"default\":{\"type\":\"boolean\",\"description\":\"true when this sandbox became the "
-    "session's default (used when sandbox_id is omitted)\"}},"
+    "{\"type\":\"object\",\"properties\":{" SB_BASE_PROPS "},"
     "\"required\":[\"sandbox_id\",\"state\",\"template\",\"expires_at\"]}";
 
 static const char list_in[] =
     "{\"type\":\"object\",\"properties\":{"
-    "\"state\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"Only "
-    "sandboxes in one of these states, e.g. [\\\"running\\\",\\\"paused\\\"].\"},"
-    "\"metadata\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
-    "\"description\":\"Only sandboxes whose metadata has all of these key/value pairs.\"},"
-    "\"cursor\":{\"type\":\"string\",\"description\":\"next_cursor from the previous page.\"},"
-    "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,\"description\":"
-    "\"Page size.\"}},"
+    "\"state\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"e.g. "
+    "running, paused\"},"
+    "\"metadata\":" TOOLS_KV_SCHEMA("Labels that must match.") ","
+    "\"cursor\":{\"type\":\"string\",\"description\":\"A next_cursor.\"},"
+    "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}},"
     "\"additionalProperties\":false}";
 
 static const char list_out[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"sandboxes\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
-    SB_INFO_PROPS ",\"default\":{\"type\":\"boolean\"}},"
-    "\"required\":[\"sandbox_id\",\"state\",\"template\",\"metadata\",\"expires_at\"]}},"
-    "\"next_cursor\":{\"type\":[\"string\",\"null\"],\"description\":\"pass as cursor for "
-    "the next page; null on the last page\"}},"
+    "\"sandbox_id\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"},"
+    "\"template\":{" TOOLS_OR_NULL("string") "},\"metadata\":" TOOLS_MAP_SCHEMA ","
+    "\"expires_at\":{" TOOLS_OR_NULL("string") "}}}},"
+    "\"next_cursor\":{" TOOLS_OR_NULL("string") "}},"
     "\"required\":[\"sandboxes\"]}";
 
 static const char info_out[] =
-    "{\"type\":\"object\",\"properties\":{" SB_INFO_PROPS ","
-    "\"default\":{\"type\":\"boolean\",\"description\":\"true for the session's default "
-    "sandbox\"}},"
+    "{\"type\":\"object\",\"properties\":{" SB_BASE_PROPS ","
+    "\"created_at\":{" TOOLS_OR_NULL("string") "},"
+    "\"metadata\":" TOOLS_MAP_SCHEMA ","
+    "\"cpu\":{\"type\":\"string\"},\"memory\":{\"type\":\"string\"},"
+    "\"limits\":" TOOLS_MAP_SCHEMA ","
+    "\"note\":{\"type\":\"string\"}},"
     "\"required\":[\"sandbox_id\",\"state\"]}";
 
 static const char state_out[] =
@@ -104,40 +87,40 @@ static const char state_out[] =
 
 static const char set_timeout_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"New lifetime in "
-    "seconds, counted from now.\"}},"
+    "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Seconds from "
+    "now.\"}},"
     "\"required\":[\"timeout_s\"],\"additionalProperties\":false}";
 
 static const char set_timeout_out[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"sandbox_id\":{\"type\":\"string\"},"
-    "\"expires_at\":{\"type\":[\"string\",\"null\"],\"description\":\"RFC 3339\"}},"
+    "\"expires_at\":{" TOOLS_OR_NULL("string") "}},"
     "\"required\":[\"sandbox_id\",\"expires_at\"]}";
 
 static const char url_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    "\"port\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":65535,\"description\":\"Port "
-    "a server inside the sandbox listens on.\"}},"
+    "\"port\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":65535}},"
     "\"required\":[\"port\"],\"additionalProperties\":false}";
 
 static const char url_out[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"sandbox_id\":{\"type\":\"string\"},\"port\":{\"type\":\"integer\"},"
     "\"url\":{\"type\":\"string\"},"
-    "\"headers\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
-    "\"description\":\"headers a client must send with every request to the URL\"}},"
+    "\"headers\":" TOOLS_MAP_SCHEMA "},"
     "\"required\":[\"url\"]}";
+
+#define SB_NUM_OR_NULL(name, t) "\"" name "\":{" TOOLS_OR_NULL(t) "}"
 
 static const char metrics_out[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"sandbox_id\":{\"type\":\"string\"},"
-    "\"cpu_count\":{\"type\":[\"number\",\"null\"]},"
-    "\"cpu_used_pct\":{\"type\":[\"number\",\"null\"],\"description\":\"0..100 per core\"},"
-    "\"mem_total_bytes\":{\"type\":[\"integer\",\"null\"]},"
-    "\"mem_used_bytes\":{\"type\":[\"integer\",\"null\"]},"
-    "\"disk_total_bytes\":{\"type\":[\"integer\",\"null\"]},"
-    "\"disk_used_bytes\":{\"type\":[\"integer\",\"null\"]},"
-    "\"timestamp\":{\"type\":[\"string\",\"null\"]}},"
+    SB_NUM_OR_NULL("cpu_count", "number") ","
+    SB_NUM_OR_NULL("cpu_used_pct", "number") ","
+    SB_NUM_OR_NULL("mem_total_bytes", "integer") ","
+    SB_NUM_OR_NULL("mem_used_bytes", "integer") ","
+    SB_NUM_OR_NULL("disk_total_bytes", "integer") ","
+    SB_NUM_OR_NULL("disk_used_bytes", "integer") ","
+    SB_NUM_OR_NULL("timestamp", "string") "},"
     "\"required\":[\"sandbox_id\"]}";
 
 /* Helpers ----------------------------------------------------------------------- */
@@ -205,7 +188,7 @@ sb_parse_create(struct tool_ctx *ctx, struct sb_create *req, struct net_policy *
 	req->secure = -1;
 	if (tools_arg_str(ctx, "template", &req->template_name, e) != 0 ||
 	    tools_arg_int(ctx, "timeout_s", 0, 1, INT32_MAX, &timeout, e) != 0 ||
-	    tools_arg_kv(ctx, "env", &env, &req->nenv, e) != 0 ||
+	    tools_arg_env(ctx, "env", &env, &req->nenv, e) != 0 ||
 	    tools_arg_kv(ctx, "metadata", &md, &req->nmetadata, e) != 0 ||
 	    sb_parse_network(ctx, np, &netset, e) != 0)
 		return e->code;
@@ -278,7 +261,7 @@ sb_list_run(struct tool_ctx *ctx, struct err *e)
 	memset(&out, 0, sizeof(out));
 	if (tools_arg_strs(ctx, "state", &req.states, &req.nstates, e) != 0 ||
 	    tools_arg_kv(ctx, "metadata", &md, &req.nmetadata, e) != 0 ||
-	    tools_arg_str(ctx, "cursor", &req.cursor, e) != 0 ||
+	    tools_arg_id(ctx, "cursor", &req.cursor, e) != 0 ||
 	    tools_arg_int(ctx, "limit", 0, 1, LIST_LIMIT_MAX, &limit, e) != 0)
 		return e->code;
 	req.metadata = md;
@@ -470,46 +453,39 @@ TOOLS_NEEDS(has_metrics, metrics)
 
 const struct tool_def tools_sandbox_defs[] = {
 	{ "sandbox_create", "Create sandbox",
-	    "Create a new isolated sandbox (a Linux machine/container) from a template, with "
-	    "optional timeout, environment, metadata labels, resource limits and egress policy. "
-	    "Returns its sandbox_id. You rarely need this: every tool uses this session's "
-	    "default sandbox when sandbox_id is omitted, and the first sandbox you create "
-	    "becomes that default if there is none yet.",
-	    create_in, create_out, 0, true, has_create, sb_create_run },
+	    "Create a sandbox (an isolated Linux machine). Rarely needed: tools without "
+	    "sandbox_id use the session's default sandbox (made on first use, or the first one "
+	    "created here).",
+	    create_in, create_out, 0, true, has_create, sb_create_run, NULL },
 	{ "sandbox_list", "List sandboxes",
-	    "List sandboxes with their state, template, metadata and expiry, optionally "
-	    "filtered by state and metadata; page with cursor/next_cursor.",
-	    list_in, list_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_list, sb_list_run },
+	    "List sandboxes, filtered by state and metadata; page with cursor.",
+	    list_in, list_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_list, sb_list_run, NULL },
 	{ "sandbox_info", "Sandbox info",
-	    "Show one sandbox's state, template, creation and expiry times, metadata and "
-	    "resources.",
+	    "Show a sandbox's state, template, times, metadata, resources and limits.",
 	    SB_ONLY_ID_SCHEMA, info_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_info,
-	    sb_info_run },
+	    sb_info_run, NULL },
 	{ "sandbox_kill", "Kill sandbox",
-	    "Destroy a sandbox and everything in it. Without sandbox_id it removes this "
-	    "session's default sandbox; the next call that needs one creates a fresh one.",
+	    "Destroy a sandbox and all in it (default: the session's; the next call makes a "
+	    "new one).",
 	    SB_ONLY_ID_SCHEMA, state_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, true, has_kill,
-	    sb_kill_run },
+	    sb_kill_run, NULL },
 	{ "sandbox_pause", "Pause sandbox",
-	    "Pause a sandbox: its processes stop running but keep their state until "
-	    "sandbox_resume.",
-	    SB_ONLY_ID_SCHEMA, state_out, TOOL_IDEMPOTENT, false, has_pause, sb_pause_run },
+	    "Pause a sandbox; its processes keep their state until sandbox_resume.",
+	    SB_ONLY_ID_SCHEMA, state_out, TOOL_IDEMPOTENT, false, has_pause, sb_pause_run, NULL },
 	{ "sandbox_resume", "Resume sandbox",
-	    "Resume a paused sandbox so its processes run again.",
-	    SB_ONLY_ID_SCHEMA, state_out, TOOL_IDEMPOTENT, false, has_resume, sb_resume_run },
+	    "Resume a paused sandbox.",
+	    SB_ONLY_ID_SCHEMA, state_out, TOOL_IDEMPOTENT, false, has_resume, sb_resume_run, NULL },
 	{ "sandbox_set_timeout", "Set sandbox timeout",
-	    "Set how long a sandbox lives from now (extend or shorten it); it is removed when "
-	    "the time is up.",
+	    "Set how long a sandbox lives from now; it is removed when the time is up.",
 	    set_timeout_in, set_timeout_out, TOOL_IDEMPOTENT, false, has_set_timeout,
-	    sb_set_timeout_run },
+	    sb_set_timeout_run, NULL },
 	{ "sandbox_url", "Sandbox URL",
-	    "Get a URL that reaches a port inside the sandbox (e.g. a web server you started "
-	    "there), plus any headers a client must send with it.",
-	    url_in, url_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_url, sb_url_run },
+	    "Get a URL that reaches a port in the sandbox (e.g. a web server started there), "
+	    "with any headers a client must send.",
+	    url_in, url_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_url, sb_url_run, NULL },
 	{ "sandbox_metrics", "Sandbox metrics",
-	    "Show a sandbox's CPU, memory and disk usage; null means the backend does not "
-	    "report that value.",
+	    "Show CPU, memory and disk usage (null: not reported by the backend).",
 	    SB_ONLY_ID_SCHEMA, metrics_out, TOOL_READONLY, false, has_metrics,
-	    sb_metrics_run },
+	    sb_metrics_run, NULL },
 };
 const size_t tools_sandbox_ndefs = sizeof(tools_sandbox_defs) / sizeof(tools_sandbox_defs[0]);

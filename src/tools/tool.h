@@ -72,6 +72,10 @@ struct tool_def {
 	/* True when the active backend can run this tool. */
 	bool (*available)(const struct tools *t);
 	int (*run)(struct tool_ctx *ctx, struct err *e);
+	/* Top-level string arguments that carry data, not names (file content, stdin): they
+	 * may hold any character, U+0000 included, and are passed on with their length.
+	 * Every other string argument holding U+0000 is refused. Space-separated; NULL: none. */
+	const char *data_args;
 };
 
 /* The whole catalogue, in a fixed order. */

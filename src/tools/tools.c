@@ -184,7 +184,7 @@ tools_sandbox_id(struct tool_ctx *ctx, bool create, const char **id, struct err 
 	char *made = NULL;
 	int rc;
 
-	if (tools_arg_str(ctx, "sandbox_id", &s, e) != 0)
+	if (tools_arg_id(ctx, "sandbox_id", &s, e) != 0)
 		return e->code;
 	if (s != NULL && *s) {
 		*id = s;
@@ -299,14 +299,55 @@ tools_arg(const struct tool_ctx *ctx, const char *key)
 int
 tools_arg_str(const struct tool_ctx *ctx, const char *key, const char **out, struct err *e)
 {
+	const char *s;
+	size_t len;
+
+	*out = NULL;
+	if (tools_arg_data(ctx, key, &s, &len, e) != 0)
+		return e->code;
+	if (s != NULL && memchr(s, '\0', len) != NULL)
+		return err_set(e, ERR_INVAL, "argument '%s' contains U+0000 (NUL); paths, commands, "
+		    "names and ids cannot hold it", key);
+	*out = s;
+	return 0;
+}
+
+static bool
+has_ctl(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F)
+			return true;
+	return false;
+}
+
+int
+tools_arg_id(const struct tool_ctx *ctx, const char *key, const char **out, struct err *e)
+{
+	if (tools_arg_str(ctx, key, out, e) != 0)
+		return e->code;
+	if (*out != NULL && has_ctl(*out, strlen(*out))) {
+		*out = NULL;
+		return err_set(e, ERR_INVAL, "argument '%s' contains a control character; ids and "
+		    "names are printable text", key);
+	}
+	return 0;
+}
+
+int
+tools_arg_data(const struct tool_ctx *ctx, const char *key, const char **out, size_t *len,
+    struct err *e)
+{
 	const struct json *v = tools_arg(ctx, key);
 
 	*out = NULL;
+	*len = 0;
 	if (v == NULL)
 		return 0;
 	if (v->type != JSON_STRING)
 		return err_set(e, ERR_INVAL, "argument '%s' must be a string", key);
 	*out = v->s;
+	*len = v->len;
 	return 0;
 }
 
@@ -363,33 +404,75 @@ tools_arg_bool(const struct tool_ctx *ctx, const char *key, bool def, bool *out,
 	return 0;
 }
 
-int
-tools_json_kv(struct arena *a, const struct json *v, const char *what, struct kv **out,
-    size_t *n, struct err *e)
+/* One name and value of a string map; what names the map in sentences. */
+static int
+kv_check(const char *what, bool env, const struct json *name, const struct json *value,
+    struct err *e)
 {
-	const struct json *x;
-	struct kv *kv;
+	if (name->len == 0)
+		return err_set(e, ERR_INVAL, "'%s' has an empty name", what);
+	if (has_ctl(name->s, name->len))
+		return err_set(e, ERR_INVAL, "the name '%.64s' in '%s' contains a control "
+		    "character; names are printable text", name->s, what);
+	if (env && memchr(name->s, '=', name->len) != NULL)
+		return err_set(e, ERR_INVAL, "the name '%.64s' in '%s' contains '='; an "
+		    "environment variable's name cannot", name->s, what);
+	if (value->type != JSON_STRING)
+		return err_set(e, ERR_INVAL, "every value in '%s' must be a string ('%.64s' is "
+		    "not)", what, name->s);
+	if (memchr(value->s, '\0', value->len) != NULL)
+		return err_set(e, ERR_INVAL, "the value of '%.64s' in '%s' contains U+0000 (NUL), "
+		    "which it cannot carry", name->s, what);
+	return 0;
+}
+
+static int
+kv_cmp(const void *x, const void *y)
+{
+	return strcmp(((const struct kv *)x)->key, ((const struct kv *)y)->key);
+}
+
+int
+tools_json_kv(struct arena *a, const struct json *v, const char *what, bool env,
+    struct kv **out, size_t *n, struct err *e)
+{
+	const struct json *x, *name, *value;
+	struct kv *kv, *sorted;
 	size_t i = 0;
 
 	*out = NULL;
 	*n = 0;
 	if (v == NULL || v->type == JSON_NULL)
 		return 0;
-	if (v->type != JSON_OBJECT)
-		return err_set(e, ERR_INVAL, "'%s' must be an object of strings", what);
+	if (v->type != JSON_OBJECT && v->type != JSON_ARRAY)
+		return err_set(e, ERR_INVAL, "'%s' must be an array of {name, value} objects", what);
 	if (v->count == 0)
 		return 0;
 	kv = arena_zalloc(a, v->count * sizeof(*kv));
-	if (kv == NULL)
+	sorted = arena_zalloc(a, v->count * sizeof(*sorted));
+	if (kv == NULL || sorted == NULL)
 		return err_set(e, ERR_TOOBIG, "'%s' is too large", what);
 	for (x = v->head; x != NULL; x = x->next) {
-		if (x->type != JSON_STRING)
-			return err_set(e, ERR_INVAL, "every value in '%s' must be a string ('%.64s' "
-			    "is not)", what, x->key);
-		kv[i].key = x->key;
-		kv[i].value = x->s;
+		struct json key = { .type = JSON_STRING, .s = x->key, .len = x->key_len };
+
+		name = v->type == JSON_OBJECT ? &key : json_get(x, "name");
+		value = v->type == JSON_OBJECT ? x : json_get(x, "value");
+		if (name == NULL || name->type != JSON_STRING || value == NULL)
+			return err_set(e, ERR_INVAL, "every item of '%s' must be an object with a "
+			    "string name and value", what);
+		if (kv_check(what, env, name, value, e) != 0)
+			return e->code;
+		kv[i].key = name->s;
+		kv[i].value = value->s;
 		i++;
 	}
+	/* A name given twice is ambiguous (which value wins?): refuse it. */
+	memcpy(sorted, kv, i * sizeof(*kv));
+	qsort(sorted, i, sizeof(*sorted), kv_cmp);
+	for (size_t k = 1; k < i; k++)
+		if (strcmp(sorted[k - 1].key, sorted[k].key) == 0)
+			return err_set(e, ERR_INVAL, "'%s' names '%.64s' twice; give each name once",
+			    what, sorted[k].key);
 	*out = kv;
 	*n = i;
 	return 0;
@@ -417,6 +500,9 @@ tools_json_strs(struct arena *a, const struct json *v, const char *what, const c
 	for (x = v->head; x != NULL; x = x->next) {
 		if (x->type != JSON_STRING)
 			return err_set(e, ERR_INVAL, "every item of '%s' must be a string", what);
+		if (memchr(x->s, '\0', x->len) != NULL)
+			return err_set(e, ERR_INVAL, "an item of '%s' contains U+0000 (NUL), which it "
+			    "cannot carry", what);
 		s[i++] = x->s;
 	}
 	*out = s;
@@ -428,7 +514,14 @@ int
 tools_arg_kv(const struct tool_ctx *ctx, const char *key, struct kv **out, size_t *n,
     struct err *e)
 {
-	return tools_json_kv(ctx->a, tools_arg(ctx, key), key, out, n, e);
+	return tools_json_kv(ctx->a, tools_arg(ctx, key), key, false, out, n, e);
+}
+
+int
+tools_arg_env(const struct tool_ctx *ctx, const char *key, struct kv **out, size_t *n,
+    struct err *e)
+{
+	return tools_json_kv(ctx->a, tools_arg(ctx, key), key, true, out, n, e);
 }
 
 int

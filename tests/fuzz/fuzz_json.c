@@ -9,7 +9,8 @@
  *    that DOM again must give the same bytes;
  *  - the document minus its last byte must either parse or fail with "unexpected end
  *    of input" at its end (every prefix of a valid document is incomplete, not wrong);
- *  - json_int and json_double agree on integers that a double holds exactly.
+ *  - json_int and json_double agree on integers that a double holds exactly;
+ *  - json_check_names agrees with a pairwise search for duplicate or NUL member names.
  * Any violation aborts, which libFuzzer and the replayer report as a crash.
  */
 #include <stdint.h>
@@ -83,6 +84,41 @@ check_numbers(const struct json *v)
 		check_numbers(c);
 }
 
+/* True when some object in v has two equal member names or a name with a NUL. */
+static int
+names_bad(const struct json *v)
+{
+	const struct json *x, *y;
+
+	for (x = v->head; x != NULL; x = x->next) {
+		if (v->type == JSON_OBJECT) {
+			if (memchr(x->key, '\0', x->key_len) != NULL)
+				return 1;
+			for (y = x->next; y != NULL; y = y->next)
+				if (x->key_len == y->key_len && memcmp(x->key, y->key, x->key_len) == 0)
+					return 1;
+		}
+		if (names_bad(x))
+			return 1;
+	}
+	return 0;
+}
+
+static void
+check_names(const struct json *v, struct arena *a)
+{
+	struct err e = { 0 };
+	int rc = json_check_names(v, a, &e);
+
+	if (rc == ERR_TOOBIG)
+		return;
+	if (rc != 0 && (rc != ERR_INVAL || (strstr(e.msg, "duplicate member name") == NULL &&
+	    strstr(e.msg, "U+0000") == NULL)))
+		fail("bad json_check_names error", e.msg);
+	if ((rc != 0) != names_bad(v))
+		fail("json_check_names disagrees with the pairwise search", e.msg);
+}
+
 static void
 check_error(const struct err *e, size_t size)
 {
@@ -135,6 +171,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	}
 	check_numbers(v1);
+	check_names(v1, a1);
 
 	w1 = write_dom(v1, &n1);
 	for (i = 0; i < n1; i++) {

@@ -1346,6 +1346,114 @@ test_writer_value(void)
 	}
 }
 
+/* json_check_names: duplicates and NULs in member names, at any depth, small and large. */
+static int
+names_rc(const char *doc, struct err *e)
+{
+	struct arena *a;
+	struct json *v = parse_n(doc, strlen(doc), &a, e);
+	int rc = v == NULL ? -1 : json_check_names(v, a, e);
+
+	arena_free(a);
+	return rc;
+}
+
+static void
+test_names(void)
+{
+	static const char *unique[] = {
+		"{}", "[]", "1", "\"x\"", "{\"a\":1,\"b\":2}", "{\"a\":{\"a\":{\"a\":1}}}",
+		"[{\"a\":1},{\"a\":2}]", "{\"a\":1,\"A\":2,\"a \":3,\"\":4}",
+		"{\"\\u00e9\":1,\"e\\u0301\":2}",
+		"{\"name\":\"exec\",\"arguments\":{\"name\":\"x\"}}",
+	};
+	struct err e;
+	size_t i;
+	int k;
+
+	for (i = 0; i < sizeof(unique) / sizeof(unique[0]); i++)
+		is_int(names_rc(unique[i], &e), 0, "unique names pass: %s", unique[i]);
+
+	is_int(names_rc("{\"name\":\"exec\",\"name\":\"file_read\"}", &e), ERR_INVAL,
+	    "a duplicate at the top is refused");
+	is_str(e.msg, "duplicate member name \"name\" in the top-level object",
+	    "the sentence names the member and the top level");
+	names_rc("{\"jsonrpc\":\"2.0\",\"params\":{\"arguments\":{\"path\":\"/a\",\"x\":1,"
+	    "\"path\":\"/etc/shadow\"}}}", &e);
+	is_str(e.msg, "duplicate member name \"path\" in params.arguments",
+	    "a nested duplicate is named with its path");
+	names_rc("{\"a\":[1,{\"b\":[{},{\"c\":0,\"c\":1}]}]}", &e);
+	is_str(e.msg, "duplicate member name \"c\" in a[1].b[1]", "array indexes appear in the path");
+	names_rc("[[{\"k\":1,\"k\":1}]]", &e);
+	is_str(e.msg, "duplicate member name \"k\" in [0][0]", "a path that starts in an array");
+	is_int(names_rc("{\"\\u00e9\":1,\"\\u00E9\":2}", &e), ERR_INVAL,
+	    "names equal after unescaping are duplicates");
+	is_int(names_rc("{\"a\\u0000b\":1}", &e), ERR_INVAL, "a NUL in a member name is refused");
+	ok(strstr(e.msg, "U+0000") != NULL && strstr(e.msg, "top-level") != NULL,
+	    "the NUL sentence says so: %s", e.msg);
+	is_int(names_rc("{\"p\":{\"\\u0000\":1}}", &e), ERR_INVAL, "a name that is only NUL");
+	is_int(names_rc("{\"s\":\"a\\u0000b\"}", &e), 0, "NUL in a string value is not a name");
+
+	/* Large objects take the sorting path: a duplicate anywhere among 5000 names. */
+	for (k = 0; k < 3; k++) {
+		struct buf b;
+		int j, at = k == 0 ? 1 : k == 1 ? 2500 : 4999;
+
+		buf_init(&b, 0);
+		buf_puts(&b, "{", NULL);
+		for (j = 0; j < 5000; j++)
+			buf_printf(&b, NULL, "%s\"k%d\":%d", j ? "," : "", j == at ? 0 : j, j);
+		buf_puts(&b, "}", NULL);
+		is_int(names_rc(b.p, &e), ERR_INVAL, "a duplicate among 5000 names (at %d) is found",
+		    at);
+		buf_fini(&b);
+	}
+	{
+		struct buf b;
+		int j;
+
+		buf_init(&b, 0);
+		buf_puts(&b, "{", NULL);
+		for (j = 0; j < 5000; j++)
+			buf_printf(&b, NULL, "%s\"k%d\":%d", j ? "," : "", j, j);
+		buf_puts(&b, "}", NULL);
+		is_int(names_rc(b.p, &e), 0, "5000 distinct names pass");
+		buf_fini(&b);
+	}
+	/* Every path fits in the sentence, however deep or long the names. */
+	{
+		size_t sn;
+		char *s = nested("{\"a-rather-long-member-name-to-fill-the-path\":", "{\"d\":1,\"d\":2}",
+		    "}", 100, &sn);
+
+		is_int(names_rc(s, &e), ERR_INVAL, "a duplicate 100 objects deep is found");
+		ok(strlen(e.msg) < sizeof(e.msg) - 1 && strstr(e.msg, "...") != NULL,
+		    "a long path is cut with \"...\": %s", e.msg);
+		free(s);
+	}
+	/* A full arena is ERR_TOOBIG, never a crash or a false pass. */
+	{
+		struct arena *a = arena_new(ARENA_MAX), *small;
+		struct buf b;
+		struct json *v;
+		int j;
+
+		buf_init(&b, 0);
+		buf_puts(&b, "{", NULL);
+		for (j = 0; j < 100; j++)
+			buf_printf(&b, NULL, "%s\"k%d\":%d", j ? "," : "", j, j);
+		buf_puts(&b, "}", NULL);
+		v = json_parse(b.p, b.len, a, &e);
+		small = arena_new(64);
+		err_clear(&e);
+		is_int(json_check_names(v, small, &e), ERR_TOOBIG, "no room for the index: ERR_TOOBIG");
+		arena_free(small);
+		arena_free(a);
+		buf_fini(&b);
+	}
+	is_int(json_check_names(NULL, NULL, &e), 0, "json_check_names(NULL) passes");
+}
+
 int
 main(void)
 {
@@ -1362,6 +1470,7 @@ main(void)
 	test_writer_structure();
 	test_writer_doubles();
 	test_writer_value();
+	test_names();
 	test_corpus();
 	return done_testing();
 }

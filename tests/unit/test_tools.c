@@ -96,6 +96,10 @@ emit(exec_event_fn fn, void *arg, enum exec_event_type t, const char *p, size_t 
 	return fn(arg, &ev);
 }
 
+/* What the last exec was given: its stdin length and env as "A=1;B=2;". */
+static size_t last_exec_stdin_len;
+static char last_exec_env[256];
+
 static int
 fake_exec(struct backend *b, const char *id, const struct exec_req *req, exec_event_fn fn,
     void *arg, struct exec_result *res, struct call *c, struct err *e)
@@ -103,7 +107,13 @@ fake_exec(struct backend *b, const char *id, const struct exec_req *req, exec_ev
 	struct exec_event start = { EXEC_EV_START, NULL, 0, "42" };
 	long n, m, i;
 	char chunk[4096];
+	size_t ei, o = 0;
 
+	last_exec_stdin_len = req->stdin_data != NULL ? req->stdin_len : (size_t)-1;
+	last_exec_env[0] = '\0';
+	for (ei = 0; ei < req->nenv && o < sizeof(last_exec_env); ei++)
+		o += (size_t)snprintf(last_exec_env + o, sizeof(last_exec_env) - o, "%s=%s;",
+		    req->env[ei].key, req->env[ei].value);
 	fn(arg, &start);
 	if (req->background) {
 		res->pid = "42";
@@ -206,6 +216,7 @@ fake_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out,
 
 static int last_signo;
 static char last_stdin[64];
+static size_t last_stdin_len;
 static bool last_close;
 
 static int
@@ -221,6 +232,7 @@ fake_proc_stdin(struct backend *b, const char *id, const char *pid, const char *
     size_t len, bool close_stdin, struct call *c, struct err *e)
 {
 	snprintf(last_stdin, sizeof(last_stdin), "%.*s", (int)len, data);
+	last_stdin_len = len;
 	last_close = close_stdin;
 	return 0;
 }
@@ -476,6 +488,17 @@ schema_check(const struct json *v, const struct json *sc, const char *where)
 			note("  %s: %s matches none of the types", where, json_type_name(v->type));
 			return 1;
 		}
+	}
+	if (json_get(sc, "anyOf") != NULL) {
+		/* The value must match a branch; the first whose type fits is checked. */
+		for (x = json_get(sc, "anyOf")->head; x != NULL; x = x->next) {
+			const char *bt = json_get_str(x, "type");
+
+			if (bt == NULL || schema_type_ok(v, bt))
+				return schema_check(v, x, where);
+		}
+		note("  %s: %s matches no branch of anyOf", where, json_type_name(v->type));
+		return 1;
 	}
 	en = json_get(sc, "enum");
 	if (en != NULL && v->type == JSON_STRING) {
@@ -1091,19 +1114,33 @@ test_files(void)
 	    "the last lines, not truncated");
 	run_free(&r);
 
-	/* A text file over the cap (and over one backend read). */
-	big = malloc(600000);
-	for (i = 0; i < 600000; i++)
+	/* Exactly 1 MiB of text comes back whole in one call (over many backend reads). */
+	big = malloc(2400000);
+	for (i = 0; i < 1024 * 1024; i++)
+		big[i] = i % 64 == 63 ? '\n' : 'y';
+	put_file(&b, "/mib.txt", big, 1024 * 1024);
+	run_tool(t, "file_read", "{\"path\":\"/mib.txt\"}", &r);
+	ok(r.rc == 0 && !res_bool(&r, "truncated") &&
+	    strlen(res_str(&r, "content")) == 1024 * 1024 && res_int(&r, "lines") == 16384 &&
+	    res_str(&r, "note") == NULL, "a 1 MiB text file comes back whole in one call");
+	run_free(&r);
+
+	/* A text file over the cap. */
+	for (i = 0; i < 2400000; i++)
 		big[i] = i % 10 == 9 ? '\n' : 'x';
-	put_file(&b, "/big.txt", big, 600000);
+	put_file(&b, "/big.txt", big, 2400000);
 	run_tool(t, "file_read", "{\"path\":\"/big.txt\"}", &r);
-	ok(res_bool(&r, "truncated") && strlen(res_str(&r, "content")) <= 256 * 1024,
-	    "big text is capped at 256 KiB and truncated");
+	ok(res_bool(&r, "truncated") && strlen(res_str(&r, "content")) <= 1024 * 1024 &&
+	    strlen(res_str(&r, "content")) > 1024 * 1024 - 10,
+	    "big text is capped at 1 MiB and truncated");
 	ok(strlen(res_str(&r, "content")) % 10 == 0, "cut at a line end");
 	is_int(res_int(&r, "next_offset"), (int64_t)strlen(res_str(&r, "content")) / 10,
 	    "next_offset continues after the last whole line");
+	is_str(res_str(&r, "note"), "output stops at 1 MiB; continue with offset next_offset",
+	    "the note names the cap");
 	run_free(&r);
-	run_tool(t, "file_read", "{\"path\":\"/big.txt\",\"offset\":59990,\"limit\":100}", &r);
+	run_tool(t, "file_read", "{\"path\":\"/big.txt\",\"offset\":239990,\"limit\":100}",
+	    &r);
 	is_int(res_int(&r, "lines"), 10, "a far line offset is reached across reads");
 	ok(!res_bool(&r, "truncated"), "the end of the file is not truncated");
 	run_free(&r);
@@ -1300,6 +1337,198 @@ test_registry(void)
 	fake_reset(&b);
 }
 
+/* Validates args (JSON text) for a tool through the registry; 0 or the error code. */
+static int
+validate(struct registry *reg, const char *tool, const char *args, struct err *e)
+{
+	struct arena *a = arena_new(1 << 20);
+	struct err pe = { 0 };
+	const struct json *v = json_parse(args, strlen(args), a, &pe);
+	int rc;
+
+	err_clear(e);
+	rc = v == NULL ? err_set(e, ERR_INVAL, "test: %s", pe.msg) :
+	    registry_validate(reg, tools_find(tool), v, e);
+	arena_free(a);
+	return rc;
+}
+
+/* What the registry publishes for one tool: its inputSchema text, from tools/list. */
+static char *
+published(struct registry *reg, const char *tool)
+{
+	struct buf b;
+	struct jsonw w;
+	size_t i;
+
+	for (i = 0; i < registry_count(reg); i++)
+		if (strcmp(registry_at(reg, i)->name, tool) == 0)
+			break;
+	buf_init(&b, 0);
+	jsonw_init(&w, &b);
+	registry_write_tool(reg, &w, i, true, true);
+	return buf_steal(&b);
+}
+
+/* Arguments: strict-mode schemas (nulls, {name, value} arrays and maps), NULs in names and
+ * data, control characters in ids and names, data carried with its length. */
+static void
+test_arguments(void)
+{
+	static struct backend b;
+	struct config cfg = { 0 };
+	struct registry *reg;
+	struct tools *t;
+	struct err e = { 0 };
+	struct run r;
+	char *tool;
+
+	fake_reset(&b);
+	cfg.sandbox = "sbx-1";
+	t = tools_new(&cfg, (struct backend_handle){ &fake_ops, &b });
+	reg = registry_new("all", t, &e);
+
+	/* Published schemas: optional properties accept null, required ones do not. */
+	tool = published(reg, "file_read");
+	ok(strstr(tool, "\"offset\":{\"anyOf\":[{\"type\":\"integer\",\"minimum\":0},"
+	    "{\"type\":\"null\"}],\"description\":") != NULL &&
+	    strstr(tool, "\"path\":{\"type\":\"string\"") != NULL,
+	    "optional properties are published as unions with null, required ones as they are");
+	ok(strstr(tool, "\"annotations\":{\"readOnlyHint\":true,\"openWorldHint\":false}") != NULL,
+	    "annotations carry only the hints that differ from the defaults: %s",
+	    strstr(tool, "annotations") ? strstr(tool, "annotations") : "(none)");
+	free(tool);
+	tool = published(reg, "process_kill");
+	ok(strstr(tool, "\"signal\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"},"
+	    "{\"type\":\"null\"}]") != NULL, "a union gains a null branch, not a nested anyOf");
+	free(tool);
+	tool = published(reg, "exec");
+	ok(strstr(tool, "\"annotations\":{}") != NULL, "exec's hints are all the defaults");
+	free(tool);
+
+	is_int(validate(reg, "file_read", "{\"path\":\"/a\",\"offset\":null,\"limit\":null,"
+	    "\"encoding\":null,\"sandbox_id\":null}", &e), 0, "null optional arguments pass");
+	is_int(validate(reg, "sandbox_create", "{\"network\":{\"default\":null,\"allow\":[\"a\"],"
+	    "\"deny\":null},\"resources\":{\"cpu\":null,\"memory\":\"1Gi\"}}", &e), 0,
+	    "null optional members of nested objects pass");
+	is_int(validate(reg, "sandbox_create", "{\"network\":{\"default\":\"maybe\"}}", &e),
+	    ERR_INVAL, "a nested enum is checked");
+	ok(strstr(e.msg, "network.default") != NULL, "the sentence names network.default: %s",
+	    e.msg);
+	is_int(validate(reg, "sandbox_create", "{\"network\":{\"allowed\":[]}}", &e), ERR_INVAL,
+	    "an unknown nested member is refused");
+	ok(strstr(e.msg, "allowed") != NULL && strstr(e.msg, "network") != NULL,
+	    "the sentence names it: %s", e.msg);
+	is_int(validate(reg, "process_kill", "{\"pid\":\"1\",\"signal\":true}", &e), ERR_INVAL,
+	    "a signal that is neither string nor integer is refused");
+	ok(strstr(e.msg, "a string or an integer") != NULL, "the sentence lists the types: %s",
+	    e.msg);
+	is_int(validate(reg, "file_write", "{\"path\":\"x\",\"content\":\"\",\"mode\":\"0755\"}",
+	    &e), 0, "a string mode passes");
+
+	/* String maps: the {name, value} array the schema shows, and the map form. */
+	is_int(validate(reg, "exec", "{\"command\":\"env\",\"env\":[{\"name\":\"A\",\"value\":"
+	    "\"1\"},{\"name\":\"B\",\"value\":\"2\"}]}", &e), 0, "env as [{name, value}] passes");
+	is_int(validate(reg, "exec", "{\"command\":\"env\",\"env\":{\"A\":\"1\"}}", &e), 0,
+	    "env as a map passes");
+	is_int(validate(reg, "exec", "{\"command\":\"env\",\"env\":[{\"name\":\"A\"}]}", &e),
+	    ERR_INVAL, "an item without value is refused");
+	is_int(validate(reg, "exec", "{\"command\":\"env\",\"env\":{\"A\":1}}", &e), ERR_INVAL,
+	    "a map value that is not a string is refused");
+	is_int(validate(reg, "sandbox_list", "{\"metadata\":[{\"name\":\"k\",\"value\":\"v\","
+	    "\"extra\":1}]}", &e), ERR_INVAL, "an item with an extra member is refused");
+	run_tool(t, "exec", "{\"command\":\"echo x\",\"env\":[{\"name\":\"A\",\"value\":\"1\"},"
+	    "{\"name\":\"B\",\"value\":\"x y\"}]}", &r);
+	is_str(last_exec_env, "A=1;B=x y;", "the array form reaches the backend as env");
+	run_free(&r);
+	run_tool(t, "exec", "{\"command\":\"echo x\",\"env\":{\"C\":\"3\"}}", &r);
+	is_str(last_exec_env, "C=3;", "the map form reaches the backend as env");
+	run_free(&r);
+	run_tool(t, "exec", "{\"command\":\"echo x\",\"env\":[{\"name\":\"A\",\"value\":\"1\"},"
+	    "{\"name\":\"A\",\"value\":\"2\"}]}", &r);
+	ok(r.rc == ERR_INVAL && strstr(r.e.msg, "twice") != NULL,
+	    "a name given twice is refused: %s", r.e.msg);
+	run_free(&r);
+	run_tool(t, "exec", "{\"command\":\"echo x\",\"env\":[{\"name\":\"A=B\",\"value\":\"1\"}]}",
+	    &r);
+	ok(r.rc == ERR_INVAL && strstr(r.e.msg, "'='") != NULL,
+	    "'=' in an environment name is refused: %s", r.e.msg);
+	run_free(&r);
+	run_tool(t, "exec", "{\"command\":\"echo x\",\"env\":[{\"name\":\"\",\"value\":\"1\"}]}",
+	    &r);
+	ok(r.rc == ERR_INVAL && strstr(r.e.msg, "empty name") != NULL, "an empty name is refused");
+	run_free(&r);
+	run_tool(t, "sandbox_create", "{\"metadata\":{\"a=b\":\"c\"}}", &r);
+	is_int(r.rc, 0, "'=' is fine in a metadata name");
+	run_free(&r);
+
+	/* U+0000: refused in paths, commands, names and ids; kept in data. */
+	is_int(validate(reg, "file_read", "{\"path\":\"/etc/passwd\\u0000/x\"}", &e), ERR_INVAL,
+	    "a NUL in a path is refused");
+	ok(strstr(e.msg, "'path'") != NULL && strstr(e.msg, "U+0000") != NULL,
+	    "the sentence names the argument: %s", e.msg);
+	is_int(validate(reg, "exec", "{\"command\":\"ls\",\"cwd\":\"/tmp\\u0000/x\"}", &e),
+	    ERR_INVAL, "a NUL in cwd is refused");
+	is_int(validate(reg, "exec", "{\"command\":\"ls\\u0000; rm -rf /\"}", &e), ERR_INVAL,
+	    "a NUL in a command is refused");
+	is_int(validate(reg, "exec", "{\"command\":\"ls\",\"env\":[{\"name\":\"A\\u0000B\","
+	    "\"value\":\"1\"}]}", &e), ERR_INVAL, "a NUL in an env name is refused");
+	is_int(validate(reg, "exec", "{\"command\":\"ls\",\"env\":{\"A\\u0000B\":\"1\"}}", &e),
+	    ERR_INVAL, "a NUL in an env name (map form) is refused");
+	is_int(validate(reg, "exec", "{\"command\":\"ls\",\"env\":{\"A\":\"x\\u0000y\"}}", &e),
+	    ERR_INVAL, "a NUL in an env value is refused");
+	is_int(validate(reg, "exec", "{\"command\":\"ls\",\"env\":{\"A\\nB\":\"1\"}}", &e),
+	    ERR_INVAL, "a control character in an env name is refused");
+	is_int(validate(reg, "sandbox_info", "{\"sandbox_id\":\"sbx\\u0000-2\"}", &e), ERR_INVAL,
+	    "a NUL in a sandbox id is refused");
+	is_int(validate(reg, "sandbox_create", "{\"network\":{\"allow\":[\"a.com\\u0000.evil\"]}}",
+	    &e), ERR_INVAL, "a NUL in a nested array item is refused");
+	ok(strstr(e.msg, "network.allow[0]") != NULL, "the sentence gives its place: %s", e.msg);
+	is_int(validate(reg, "file_write", "{\"path\":\"/b\",\"content\":\"a\\u0000b\"}", &e), 0,
+	    "a NUL in file content passes");
+	is_int(validate(reg, "exec", "{\"command\":\"cat\",\"stdin\":\"a\\u0000b\"}", &e), 0,
+	    "a NUL in stdin passes");
+	is_int(validate(reg, "file_edit", "{\"path\":\"/b\",\"old_text\":\"\\u0000\","
+	    "\"new_text\":\"x\\u0000\"}", &e), 0, "NULs in old_text and new_text pass");
+
+	run_tool(t, "exec", "{\"command\":\"echo x\",\"stdin\":\"a\\u0000b\\u0000\"}", &r);
+	is_int(last_exec_stdin_len, 4, "stdin reaches the backend whole, NULs included");
+	run_free(&r);
+	run_tool(t, "process_send_stdin", "{\"pid\":\"42\",\"data\":\"x\\u0000y\"}", &r);
+	ok(r.rc == 0 && last_stdin_len == 3 && res_int(&r, "bytes_sent") == 3,
+	    "process_send_stdin sends every byte, NUL included");
+	run_free(&r);
+	run_tool(t, "file_write", "{\"path\":\"/nul.bin\",\"content\":\"a\\u0000b\"}", &r);
+	ok(r.rc == 0 && res_int(&r, "bytes_written") == 3 && fake_find(&b, "/nul.bin", false) &&
+	    fake_find(&b, "/nul.bin", false)->len == 3, "file_write writes every byte");
+	run_free(&r);
+	run_tool(t, "file_edit", "{\"path\":\"/nul.bin\",\"old_text\":\"\\u0000\","
+	    "\"new_text\":\"-\\u0000-\"}", &r);
+	ok(r.rc == 0 && fake_find(&b, "/nul.bin", false)->len == 5 &&
+	    memcmp(fake_find(&b, "/nul.bin", false)->data, "a-\0-b", 5) == 0,
+	    "file_edit finds and writes NULs");
+	run_free(&r);
+
+	/* The tools check too (the CLI and the tests call them without the registry). */
+	run_tool(t, "file_read", "{\"path\":\"/etc/passwd\\u0000/x\"}", &r);
+	ok(r.rc == ERR_INVAL && strstr(r.e.msg, "'path'") != NULL, "file_read refuses it too");
+	run_free(&r);
+	run_tool(t, "exec", "{\"command\":\"echo x\",\"cwd\":\"/tmp\\u0000/x\"}", &r);
+	ok(r.rc == ERR_INVAL && strstr(r.e.msg, "'cwd'") != NULL, "exec refuses a NUL in cwd");
+	run_free(&r);
+	run_tool(t, "sandbox_info", "{\"sandbox_id\":\"sbx-1\\r\\nX-Evil: 1\"}", &r);
+	ok(r.rc == ERR_INVAL && strstr(r.e.msg, "control character") != NULL,
+	    "a control character in a sandbox id is refused (ids reach headers): %s", r.e.msg);
+	run_free(&r);
+	run_tool(t, "process_kill", "{\"pid\":\"42\\n\"}", &r);
+	ok(r.rc == ERR_INVAL && strstr(r.e.msg, "'pid'") != NULL, "and in a pid");
+	run_free(&r);
+
+	registry_free(reg);
+	tools_free(t);
+	fake_reset(&b);
+}
+
 int
 main(void)
 {
@@ -1311,6 +1540,7 @@ main(void)
 	test_files();
 	test_code_contexts();
 	test_registry();
+	test_arguments();
 	ok(schema_checked > 50, "%d results were checked against their outputSchema", schema_checked);
 	is_int(schema_violations, 0, "every result matches its tool's outputSchema");
 	return done_testing();

@@ -52,8 +52,6 @@ import io
 import ipaddress
 import json
 import os
-import pwd
-import queue
 import random
 import re
 import secrets
@@ -61,16 +59,15 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mcpclient import BIN, Server, Tap, is_error, structured, text_of  # noqa: E402
-from hostproc import (chunks, host_pids_with, kill_pids, procs_under,  # noqa: E402
-                      userns_available, wait_until)
+from mcpclient import BIN, Tap, is_error, structured, text_of  # noqa: E402
+from hostproc import (Mode, ModeServer, chunks, host_pids_with, kill_pids,  # noqa: E402
+                      procs_under, userns_available, wait_until)
 
 t = Tap()
 PY = "/usr/bin/python3"          # what the sandbox (and uid 1000) can run
@@ -487,98 +484,6 @@ LOOP_SH = (": > /tmp/loop.log; i=0; while true; do i=$((i+1)); "
 
 
 # --- the server, started as root or through setpriv ------------------------------------------
-class Mode:
-    def __init__(self, name):
-        self.name = name
-        self.P = "[%s] " % name
-        self.user = name == "user"
-        self.tmps = []
-        self.wrap = []
-        self.env = {}
-        self.cwd = None
-        self.bin = os.path.abspath(BIN)
-        self.uid = 0
-        if self.user and os.geteuid() == 0:
-            self.uid = USER_UID
-            self.wrap = ["setpriv", "--reuid=%d" % USER_UID, "--regid=%d" % USER_UID,
-                         "--clear-groups"]
-            home = self.tmpdir("smcp-net-home-")
-            try:
-                uname = pwd.getpwuid(USER_UID).pw_name
-            except KeyError:
-                uname = "user"
-            self.env = {"HOME": home, "USER": uname, "LOGNAME": uname}
-            bindir = self.tmpdir("smcp-net-bin-")
-            self.bin = os.path.join(bindir, "sandbox-mcp")
-            shutil.copy2(BIN, self.bin)
-            os.chmod(self.bin, 0o755)
-            self.cwd = bindir
-        elif self.user:
-            self.uid = os.geteuid()
-
-    def tmpdir(self, prefix):
-        d = tempfile.mkdtemp(prefix=prefix)
-        os.chmod(d, 0o755)
-        if self.uid and os.geteuid() == 0:
-            os.chown(d, self.uid, self.uid)
-        self.tmps.append(d)
-        return d
-
-    def cleanup(self):
-        for d in self.tmps:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-class NetServer(Server):
-    """mcpclient.Server with an argv prefix (setpriv), env and cwd; calls on a dead server
-    answer None instead of raising."""
-
-    def __init__(self, mode, args, root):
-        self.root = root
-        e = dict(os.environ)
-        for k in ("OPEN_SANDBOX_DOMAIN", "OPEN_SANDBOX_API_KEY", "X_API_KEY", "E2B_API_KEY",
-                  "E2B_DOMAIN", "SANDBOX_MCP_BACKEND", "HTTP_PROXY", "HTTPS_PROXY",
-                  "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy",
-                  "no_proxy"):
-            e.pop(k, None)
-        e.setdefault("ASAN_OPTIONS", "detect_leaks=1")
-        e.update(mode.env)
-        self.argv = [mode.bin] + list(args) + ["--local-root", root]
-        self.p = subprocess.Popen(mode.wrap + self.argv, stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
-                                  cwd=mode.cwd)
-        self.q = queue.Queue()
-        self.bad_lines = []
-        self.stderr_chunks = []
-        self.next_id = 100
-        self.pending = []
-        self.dead = False
-        threading.Thread(target=self._read_out, daemon=True).start()
-        threading.Thread(target=self._read_err, daemon=True).start()
-
-    def call(self, name, args=None, timeout=120, meta=None):
-        if self.dead:
-            return None
-        try:
-            r = Server.call(self, name, args, timeout=timeout, meta=meta)
-        except (BrokenPipeError, OSError):
-            self.dead = True
-            return None
-        if r is None and self.p.poll() is not None:
-            self.dead = True
-        return r
-
-    def started(self):
-        try:
-            r = self.initialize()
-        except (BrokenPipeError, OSError):
-            r = None
-        if not (r and "result" in r):
-            self.dead = True
-            return False
-        return True
-
-
 class Run:
     def __init__(self, mode, lan):
         self.m = mode
@@ -609,7 +514,7 @@ class Run:
 
     def srv(self, args, what):
         root = self.m.tmpdir("smcp-net-root-")
-        s = NetServer(self.m, args, root)
+        s = ModeServer(self.m, args, root)
         self.servers.append(s)
         up = s.started()
         self.ok(up, "server starts (%s)" % what,
@@ -1183,7 +1088,7 @@ def section_more(R):
     hs = R.host_server("127.0.0.1", "more")
     P = hs.port
     root = R.m.tmpdir("smcp-net-root-")
-    s = NetServer(R.m, ["--keep", "--local-resolve", "allowed.test=127.0.0.1"], root)
+    s = ModeServer(R.m, ["--keep", "--local-resolve", "allowed.test=127.0.0.1"], root)
     R.servers.append(s)
     R.ok(s.started(), "server starts (kept sandboxes, --local-resolve allowed.test)")
     K = R.create(s, "K, default policy")
@@ -1219,7 +1124,7 @@ def section_more(R):
     R.ok(hs.st.body.strip() in out, "before: allowed.test works in kept sandbox K", out)
     s.close(timeout=20)
     R.servers.remove(s)
-    s2 = NetServer(R.m, ["--local-egress", "deny", "--local-resolve",
+    s2 = ModeServer(R.m, ["--local-egress", "deny", "--local-resolve",
                          "allowed.test=127.0.0.1"], root)
     R.servers.append(s2)
     R.ok(s2.started(), "a second server on the same state root, with --local-egress deny")
@@ -1272,7 +1177,7 @@ def main():
             continue
         mode = None
         try:
-            mode = Mode(name)
+            mode = Mode(name, "net")
             avail, why = userns_available(mode.wrap)
             if not avail:
                 t.skip("[%s] network checks" % name, "user namespaces are unavailable: %s" % why)

@@ -129,6 +129,7 @@ local_free(struct backend *b)
 		pthread_mutex_unlock(&L->sweep_mu);
 		pthread_join(L->sweeper, NULL);
 	}
+	local_helpers_drop(L, NULL);
 	/* Closing a lifeline ends its sandbox: the ephemeral ones die with us. */
 	while (L->lifelines != NULL) {
 		struct lline *l = L->lifelines;
@@ -142,6 +143,7 @@ local_free(struct backend *b)
 	if (L->net_arena != NULL)
 		arena_free(L->net_arena);
 	pthread_mutex_destroy(&L->mu);
+	pthread_mutex_destroy(&L->hmu);
 	pthread_mutex_destroy(&L->cg_mu);
 	pthread_mutex_destroy(&L->sweep_mu);
 	pthread_cond_destroy(&L->sweep_cv);
@@ -431,6 +433,9 @@ local_backend_new(const struct config *cfg, struct backend_handle *out, struct e
 	}
 	L->mem_total = limits_mem_total();
 	pthread_mutex_init(&L->mu, NULL);
+	pthread_mutex_init(&L->hmu, NULL);
+	for (size_t i = 0; i < LH_CACHE; i++)
+		L->helpers[i].sock = -1;
 	pthread_mutex_init(&L->cg_mu, NULL);
 	pthread_mutex_init(&L->sweep_mu, NULL);
 	pthread_condattr_init(&ca);

@@ -1,8 +1,8 @@
 /*
  * files.c -- file operations on a local sandbox.
  *
- * Each path is opened inside the sandbox by a helper (helper.c); the fd it passes back is
- * used here. Walks below that fd (file_list, file_search, recursive remove, a move across
+ * Each path is opened inside the sandbox by its file helper (helper.c); the fd it passes
+ * back is used here. Walks below that fd (file_list, file_search, recursive remove, a move across
  * mounts) use *at() calls with O_NOFOLLOW on names read from the directory, so they never
  * leave the tree that was opened. When the server runs as root, host-side work runs with
  * the fsuid of the sandbox's user (local_fs_enter), so permissions and new files' owners
@@ -50,8 +50,6 @@ LOC(struct backend *b)
 struct lfs {
 	struct local *L;
 	struct lsb sb;
-	struct lh_enter en;
-	char home[PATH_MAX];
 	int wsfd;		/* isolation none: the workspace, base of relative paths */
 	struct call *c;
 };
@@ -60,59 +58,25 @@ static int
 fs_open(struct backend *b, const char *id, struct call *c, struct lfs *fs, struct err *e)
 {
 	char ws[PATH_MAX];
-	int ns[2] = { -1, -1 }, rc;
+	int rc;
 
 	memset(fs, 0, sizeof(*fs));
 	fs->L = LOC(b);
 	fs->c = c;
 	fs->wsfd = -1;
-	fs->en.user = fs->en.mnt = -1;
 	rc = store_load(fs->L, id, c->a, &fs->sb, e);
-	if (rc != 0)
+	if (rc != 0 || fs->sb.isolate)
 		return rc;
-	if (!fs->sb.isolate) {
-		store_path(ws, &fs->sb, "workspace");
-		fs->wsfd = open(ws, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (fs->wsfd < 0)
-			return err_set(e, ERR_IO, "cannot open the workspace %s: %s", ws,
-			    strerror(errno));
-		return 0;
-	}
-	rc = spawn_simple(fs->L, &fs->sb, W_NS, 0, 0, ns, 2, c, e);
-	if (rc == 0 && (ns[0] < 0 || ns[1] < 0))
-		rc = err_set(e, ERR_BACKEND, "the supervisor of sandbox %s did not hand over its "
-		    "namespaces", id);
-	if (rc != 0) {
-		if (ns[0] >= 0)
-			close(ns[0]);
-		if (ns[1] >= 0)
-			close(ns[1]);
-		return rc;
-	}
-	fs->en.user = ns[0];
-	fs->en.mnt = ns[1];
-	fs->en.uid = fs->L->in_uid;
-	{
-		struct rootfs_plan p;
-
-		memset(&p, 0, sizeof(p));
-		p.user = fs->L->user;
-		p.mounts = fs->L->mounts;
-		p.nmounts = fs->L->nmounts;
-		fs->en.nwrite = rootfs_writable(&p, fs->en.write,
-		    sizeof(fs->en.write) / sizeof(fs->en.write[0]), fs->home, sizeof(fs->home));
-	}
+	store_path(ws, &fs->sb, "workspace");
+	fs->wsfd = open(ws, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs->wsfd < 0)
+		return err_set(e, ERR_IO, "cannot open the workspace %s: %s", ws, strerror(errno));
 	return 0;
 }
 
 static void
 fs_close(struct lfs *fs)
 {
-	if (fs->en.user >= 0)
-		close(fs->en.user);
-	if (fs->en.mnt >= 0)
-		close(fs->en.mnt);
-	fs->en.user = fs->en.mnt = -1;
 	if (fs->wsfd >= 0)
 		close(fs->wsfd);
 	fs->wsfd = -1;
@@ -250,7 +214,7 @@ fs_help(struct lfs *fs, int op, const char *path, int flags, mode_t mode, bool m
 	rq.flags = flags;
 	rq.mode = mode;
 	rq.mkparents = mkparents;
-	rc = local_helper(&fs->en, fs->wsfd, &rq, rp, fd, fs->c, e);
+	rc = local_helper(fs->L, &fs->sb, fs->wsfd, &rq, rp, fd, fs->c, e);
 	if (rc != 0)
 		return rc;
 	if (rp->err != 0)
@@ -386,7 +350,6 @@ local_file_read(struct backend *b, const char *id, const char *path, uint64_t of
 	struct lfs fs;
 	struct lh_rep rp;
 	struct stat st;
-	char *tmp = NULL;
 	size_t got = 0;
 	int fd = -1, rc;
 
@@ -414,11 +377,23 @@ local_file_read(struct backend *b, const char *id, const char *path, uint64_t of
 		    "it cannot be read as a file", show_path(&fs, path));
 		goto out;
 	}
-	tmp = xmalloc(COPY_CHUNK);
+	/* Straight into out: a file's size is known, so one read usually does; past it (a
+	 * file that grew, or /proc's that say 0) reads grow from a page to a chunk. */
 	while (got < max_bytes) {
-		size_t want = max_bytes - got < COPY_CHUNK ? max_bytes - got : COPY_CHUNK;
-		ssize_t n = pread(fd, tmp, want, (off_t)(offset + got));
+		size_t left = max_bytes - got, want = got < 4096 ? 4096 : got;
+		ssize_t n;
 
+		if (want > COPY_CHUNK)
+			want = COPY_CHUNK;
+		if ((uint64_t)st.st_size > offset + got)
+			want = (uint64_t)st.st_size - offset - got;
+		if (want > left)
+			want = left;
+		if (buf_reserve(out, want, e) != 0) {
+			rc = e->code;
+			break;
+		}
+		n = pread(fd, out->p + out->len, want, (off_t)(offset + got));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -427,16 +402,13 @@ local_file_read(struct backend *b, const char *id, const char *path, uint64_t of
 		}
 		if (n == 0)
 			break;
-		if (buf_append(out, tmp, (size_t)n, e) != 0) {
-			rc = e->code;
-			break;
-		}
+		out->len += (size_t)n;
+		out->p[out->len] = '\0';	/* as buf_append keeps it */
 		got += (size_t)n;
 	}
 	if (size != NULL)
 		*size = st.st_size == 0 && got > 0 ? (int64_t)(offset + got) : (int64_t)st.st_size;
 out:
-	free(tmp);
 	if (fd >= 0)
 		close(fd);
 	fs_close(&fs);

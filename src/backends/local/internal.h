@@ -50,6 +50,11 @@
  * through the supervisor's relay (net.c), which judges it by the sandbox's egress policy
  * within the operator's ceiling.
  *
+ * FILE HELPERS (helper.c) are children of the server that join U2 and the second mount
+ * namespace (fds from the supervisor, W_NS) as the sandbox user with its Landlock rules and
+ * no capabilities, and open paths for the file tools; one per sandbox is kept (LH_CACHE),
+ * watching its supervisor through a pidfd.
+ *
  * Identity: U1 maps 0 to the sandbox's host uid (the server's own uid, or LOCAL_NOBODY when
  * the server is root, so RLIMIT_NPROC and file permissions hold); U2 maps the sandbox user
  * (the server user's uid and name, or 1000 "sandbox" when the server is root) onto U1's 0.
@@ -434,6 +439,18 @@ struct local_netcfg {
 	size_t npins;
 };
 
+/* A file helper this server keeps for a sandbox (helper.c); pid 0 = none. */
+#define LH_CACHE 8
+struct lhelper {
+	char id[LOCAL_ID_MAX];
+	pid_t sup;			/* the supervisor it belongs to */
+	unsigned long long sup_start;
+	pid_t pid;
+	int sock;
+	bool busy;			/* a call is using it */
+	uint64_t used;			/* for eviction, oldest first */
+};
+
 struct local {
 	char root[PATH_MAX];		/* state root, absolute */
 	bool isolate;
@@ -457,6 +474,9 @@ struct local {
 	pthread_cond_t sweep_cv;
 	pthread_t sweeper;
 	bool sweeper_on, stop;
+	pthread_mutex_t hmu;		/* helpers (helper.c) */
+	struct lhelper helpers[LH_CACHE];
+	uint64_t hclock;
 };
 
 /* What this server holds for one sandbox: the server's end of an ephemeral sandbox's start
@@ -571,6 +591,8 @@ enum wire_type {
 			 * that follow, in bit order */
 	I_SOCKET,	/* supervisor -> init: a = family, b = count (<= WIRE_FDS_MAX) */
 	I_SOCKETS,	/* init -> supervisor: a = family; fds = new TCP sockets inside */
+	W_FILEOP,	/* server -> file helper: tag = mkparents, a = LH_* op, b = open flags,
+			 * c = mode; payload = path \0; W_DONE answers with struct lh_rep, fd */
 	W__MAX
 };
 
@@ -686,6 +708,14 @@ int init_main(void *conf);
 #define BG_HEAD_MAX (8u << 20)		/* background output kept from the start */
 #define BG_TAIL_MAX (8u << 20)		/* and from the end */
 
+#define LOCAL_PIPE_BULK (1 << 20)	/* the pipe of a stream that writes a lot */
+
+/* Grows the pipe fd to LOCAL_PIPE_BULK bytes, or a quarter of that, where the kernel lets
+ * us; else it keeps its size (quietly: /proc/sys/fs/pipe-max-size, and for an ordinary
+ * user the per-user pipe-buffer soft limit, may refuse). Grow only the pipes of streams
+ * that proved bulky: the buffers count against the user who made the pipe, and past the
+ * soft limit every new pipe of that user gets a single page. Returns the capacity. */
+int local_pipe_grow(int fd);
 /* The writer's side (the supervisor): the files of one record, and how much was written. */
 struct outrec {
 	int headfd, tailfd, totalfd;
@@ -846,7 +876,7 @@ int local_net_get(struct backend *b, const char *id, struct net_policy *out, str
 int local_net_set(struct backend *b, const char *id, const struct net_policy *req,
     bool replace, struct net_policy *out, struct call *c, struct err *e);
 
-/* helper.c: one path operation inside a sandbox. */
+/* helper.c: path operations inside a sandbox. */
 enum { LH_OPEN = 1, LH_MKDIRP, LH_LSTAT };
 
 struct lh_req {
@@ -866,18 +896,12 @@ struct lh_rep {
 	char link[PATH_MAX];
 };
 
-/* What a helper needs to enter a sandbox; prepared before the fork. */
-struct lh_enter {
-	int user, mnt;			/* namespaces of the sandbox's commands, -1 = isolation none */
-	unsigned uid;			/* the sandbox user inside */
-	const char *write[5 + LOCAL_MOUNTS_MAX + 1];	/* Landlock's writable directories */
-	size_t nwrite;
-};
-
-/* Runs rq inside the sandbox (en->user >= 0) or in-process relative to basefd (isolation
- * none); *fd gets the opened fd or -1; rp->err the errno of the operation. */
-int local_helper(const struct lh_enter *en, int basefd, const struct lh_req *rq,
+/* Runs rq inside sb (or in-process relative to basefd with isolation none); *fd gets the
+ * opened fd or -1; rp->err the errno of the operation. Thread-safe. */
+int local_helper(struct local *L, struct lsb *sb, int basefd, const struct lh_req *rq,
     struct lh_rep *rp, int *fd, struct call *c, struct err *e);
+/* Ends the helpers this server keeps for sandbox id (NULL: all of them). */
+void local_helpers_drop(struct local *L, const char *id);
 
 /* write() that turns SIGPIPE into EPIPE for the calling thread only. */
 ssize_t local_write_nosig(int fd, const void *p, size_t n);

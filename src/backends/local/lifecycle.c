@@ -502,6 +502,7 @@ sb_destroy(struct local *L, const struct lsb *sb)
 {
 	char trash[PATH_MAX];
 
+	local_helpers_drop(L, sb->id);
 	if (store_trash(L->root, sb->dir, sb->id, trash) != 0) {
 		lifeline_drop(L, sb->id);
 		return;		/* someone else removed it */

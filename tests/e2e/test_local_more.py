@@ -4,13 +4,17 @@ host processes, hostile symlinks, huge output, restart survival with --keep, no 
 processes after exit, and --local-isolation none. TAP output."""
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from mcpclient import BIN, Server, Tap, is_error, structured, text_of  # noqa: E402
+from hostproc import Mode, ModeServer, userns_available  # noqa: E402
 
 t = Tap()
 
@@ -129,7 +133,6 @@ k.close()
 s.call("exec", {"sandbox_id": a, "command": "sleep 1000", "background": True})
 s.call("exec", {"command": "sleep 1000 &"})
 t.eq(s.close(), 0, "server exits")
-import time  # noqa: E402
 time.sleep(1)
 t.ok(not procs_under(root), "no processes survive the server's exit for its default sandbox", procs_under(root))
 subprocess.run(["pkill", "-f", "sleep 1000"], check=False)
@@ -143,4 +146,85 @@ t.ok("isolation" in txt.lower() and not is_error(r), "--local-isolation none war
 r = n.call("exec", {"command": "echo plain"})
 t.eq(structured(r).get("stdout"), "plain\n", "--local-isolation none still runs commands")
 n.close()
+
+
+# bulk output, as root and as uid 1000: a command writing 50 MB to stdout and 3 MB to
+# stderr at once gets exact byte counts, and the head and tail it keeps are the stream's
+# own first and last bytes; the same stream in the background reads back at both ends; a
+# command that never stops writing is still stopped at its timeout.
+def seq_stream(fmt, n):
+    return "".join(fmt % i + "\n" for i in range(1, n + 1))
+
+
+def head_tail_ok(text, total, first, last):
+    """text is head + "[... N bytes cut ...]" + tail of a stream of total bytes that starts
+    with first and ends with last (each longer than what is kept)."""
+    m = re.search(r"\n\[\.\.\. (\d+) bytes cut \.\.\.\]\n", text)
+    if m is None:
+        return False
+    head, tail = text[:m.start()], text[m.end():]
+    return (first.startswith(head) and last.endswith(tail) and len(head) > 1000 and
+            len(tail) > 1000 and len(head) + int(m.group(1)) + len(tail) == total)
+
+
+def bulk_output(name):
+    mode = Mode(name, "more")
+    P = mode.P
+    try:
+        avail, why = userns_available(mode.wrap)
+        if not avail:
+            t.skip(P + "bulk output", "user namespaces are unavailable: %s" % why)
+            return
+        bs = ModeServer(mode, [], mode.tmpdir("smcp-more-root-"))
+        if not bs.started():
+            t.ok(False, P + "server starts", bs.stderr[-1500:])
+            return
+        out_first = seq_stream("%09d", 5000)
+        out_last = seq_stream("%09d", 5000000)[-50000:]
+        err_first = seq_stream("e%08d", 5000)
+        err_last = seq_stream("e%08d", 300000)[-50000:]
+        r = bs.call("exec", {"command": "seq -f '%09.0f' 1 5000000 & seq -f 'e%08.0f' 1 300000 >&2; "
+                             "wait", "timeout_s": 120}, timeout=180)
+        sc = structured(r) if r else {}
+        t.ok(sc.get("exit_code") == 0 and sc.get("stdout_bytes") == 50000000 and
+             sc.get("stderr_bytes") == 3000000 and sc.get("truncated") is True,
+             P + "50 MB on stdout and 3 MB on stderr at once: exact byte counts",
+             {k: sc.get(k) for k in ("exit_code", "stdout_bytes", "stderr_bytes", "note")})
+        t.ok(head_tail_ok(sc.get("stdout", ""), 50000000, out_first, out_last),
+             P + "stdout keeps the stream's first and last bytes, and the cut adds up",
+             (sc.get("stdout", "")[:60], sc.get("stdout", "")[-60:]))
+        t.ok(head_tail_ok(sc.get("stderr", ""), 3000000, err_first, err_last),
+             P + "stderr keeps its own first and last bytes, and the cut adds up",
+             (sc.get("stderr", "")[:60], sc.get("stderr", "")[-60:]))
+        r = bs.call("exec", {"command": "seq -f '%09.0f' 1 5000000", "background": True})
+        pid = structured(r).get("pid") if r else None
+        o = {}
+        for _ in range(60):
+            o = structured(bs.call("process_output", {"pid": pid, "offset": 0, "max_bytes": 100,
+                                                      "wait_s": 2}) or {})
+            if o.get("running") is False:
+                break
+            time.sleep(0.5)
+        start = o.get("output")
+        o = structured(bs.call("process_output", {"pid": pid, "offset": 50000000 - 100}) or {})
+        t.ok(start == out_first[:100] and o.get("output") == out_last[-100:] and
+             o.get("next_offset") == 50000000 and o.get("exit_code") == 0,
+             P + "50 MB in the background: the record's first and last bytes, and its length",
+             (start, o))
+        r = bs.call("exec", {"command": "yes", "timeout_s": 2}, timeout=120)
+        sc = structured(r) if r else {}
+        t.ok(sc.get("timed_out") is True and sc.get("exit_code") is None and
+             (sc.get("stdout_bytes") or 0) > 0,
+             P + "a command that never stops writing is still killed at its timeout",
+             {k: sc.get(k) for k in ("timed_out", "exit_code", "stdout_bytes")})
+        bs.close()
+    finally:
+        mode.cleanup()
+
+
+for mode_name in ("root", "user"):
+    if mode_name == "user" and os.geteuid() == 0 and not shutil.which("setpriv"):
+        t.skip("[user] bulk output", "setpriv is not installed")
+        continue
+    bulk_output(mode_name)
 t.done()

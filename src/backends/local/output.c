@@ -37,7 +37,9 @@
 #include "util/time.h"
 
 #define OUT_READ_TRIES 3
-#define DRAIN_CHUNK 65536
+#define DRAIN_CHUNK (256u << 10)	/* one read of a background process's output */
+#define DRAIN_READS 4		/* reads per wakeup, so other processes get a turn */
+#define DRAIN_BULK_AFTER (256u << 10)	/* bytes a process writes before its pipe grows */
 #define BG_RECORDS_MAX 256	/* background records kept per sandbox (running ones always) */
 
 static int
@@ -104,6 +106,19 @@ outrec_close(struct outrec *o)
 	}
 }
 
+int
+local_pipe_grow(int fd)
+{
+	static const int sizes[] = { LOCAL_PIPE_BULK, LOCAL_PIPE_BULK / 4 };
+	int n;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		if ((n = fcntl(fd, F_SETPIPE_SZ, sizes[i])) > 0)
+			return n;
+	n = fcntl(fd, F_GETPIPE_SZ);
+	return n > 0 ? n : 65536;
+}
+
 /* ---- the supervisor's record of a background process ----------------------------------- */
 
 void
@@ -111,11 +126,18 @@ bgrec_drain(struct bgrec *b)
 {
 	static char chunk[DRAIN_CHUNK];
 
-	for (int i = 0; i < 16 && b->out >= 0; i++) {
+	for (int i = 0; i < DRAIN_READS && b->out >= 0; i++) {
+		uint64_t before = b->rec.total;
 		ssize_t n = read(b->out, chunk, sizeof(chunk));
 
 		if (n > 0) {
 			outrec_append(&b->rec, chunk, (size_t)n);
+			/* A writer this busy gets a bigger pipe, once: it blocks less often and we
+			 * wake less often. */
+			if (before < DRAIN_BULK_AFTER && b->rec.total >= DRAIN_BULK_AFTER)
+				local_pipe_grow(b->out);
+			if ((size_t)n < sizeof(chunk))
+				return;	/* the pipe is empty */
 			continue;
 		}
 		if (n < 0 && (errno == EINTR))

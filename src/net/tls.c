@@ -603,10 +603,16 @@ tls_bio_recv(void *arg, unsigned char *p, size_t n)
 	return (int)n;
 }
 
+/* Waits until mbedTLS can go on after WANT_READ/WANT_WRITE. mbedTLS also answers
+ * WANT_READ after a record that held no application data (a post-handshake message, a
+ * compatibility-mode ChangeCipherSpec): bytes already read ahead are then next, and the
+ * socket may stay silent, so it is not waited for. */
 static int
 tls_wait(struct tls_conn *t, int ret, int64_t deadline, const struct cancel *cancel,
     struct err *e)
 {
+	if (ret == MBEDTLS_ERR_SSL_WANT_READ && t->roff < t->rlen)
+		return 0;
 	return sock_wait(t->fd, ret == MBEDTLS_ERR_SSL_WANT_WRITE ? POLLOUT : POLLIN,
 	    deadline, cancel, e);
 }

@@ -93,6 +93,7 @@ struct sup {
 	int64_t expires_at;
 	bool mem_watch;
 	int tick_ms;
+	int64_t watched;		/* when the memory watch last ran (monotonic ms) */
 	int64_t oom_count;
 };
 
@@ -905,8 +906,10 @@ loop(void)
 		}
 		/* Asleep until something happens: the memory watch's tick (without a memory
 		 * cgroup), the expiry, or a timer of the network. */
-		if (S.mem_watch)
-			wait = S.tick_ms > 0 ? S.tick_ms : SUP_TICK_MS;
+		if (S.mem_watch) {
+			wait = S.watched + (S.tick_ms > 0 ? S.tick_ms : SUP_TICK_MS) - time_mono_ms();
+			wait = wait > 0 ? wait : 0;
+		}
 		if (S.expires_at > 0 && (wait < 0 || S.expires_at - now < wait))
 			wait = S.expires_at - now > 0 ? S.expires_at - now : 0;
 		if (nt >= 0 && (wait < 0 || nt < wait))
@@ -916,8 +919,12 @@ loop(void)
 			_exit(1);
 		if (S.expires_at > 0 && time_wall_ms() >= S.expires_at)
 			sandbox_end("it expired");
-		if (S.mem_watch)
+		/* On its tick, not on every wakeup: a busy background writer wakes us often. */
+		if (S.mem_watch && time_mono_ms() - S.watched >= (S.tick_ms > 0 ? S.tick_ms :
+		    SUP_TICK_MS)) {
+			S.watched = time_mono_ms();
 			mem_watch();
+		}
 		net_run();	/* its timers too */
 		if (rc <= 0)
 			continue;

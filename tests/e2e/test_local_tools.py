@@ -152,6 +152,41 @@ r = call("file_read", {"path": "img.png"})
 imgs = [c for c in r.get("result", {}).get("content", []) if c.get("type") == "image"]
 t.ok(len(imgs) == 1 and imgs[0].get("mimeType") == "image/png" and base64.b64decode(imgs[0]["data"]) == png,
      "an image comes back as MCP image content", r.get("result", {}).get("content"))
+# 1 MiB of text comes back in one file_read; beyond it the continuation logic takes over.
+line = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ\n"
+r = call("exec", {"command": "yes %s | head -c 1048576 > mib.txt; yes %s | head -c 1500000 > big.txt"
+                  % (line.strip(), line.strip())})
+r = call("file_read", {"path": "mib.txt"})
+sc = structured(r)
+t.ok(sc.get("content") == (line * 20000)[:1048576] and sc.get("truncated") is False and
+     sc.get("lines") == -(-1048576 // len(line)),
+     "a 1 MiB text file comes back whole in one file_read", {k: v for k, v in sc.items() if k != "content"})
+r = call("file_read", {"path": "big.txt"})
+sc = structured(r)
+got = sc.get("content", "")
+t.ok(sc.get("truncated") is True and got == line * (1048576 // len(line)) and
+     sc.get("next_offset") == 1048576 // len(line) and "1 MiB" in sc.get("note", ""),
+     "past 1 MiB the text stops at a line end with next_offset and a note",
+     {k: v for k, v in sc.items() if k != "content"})
+r = call("file_read", {"path": "big.txt", "offset": sc.get("next_offset", 0)})
+t.eq(len(structured(r).get("content", "")), 1500000 - len(got), "the rest comes from next_offset")
+# NUL bytes in data arguments are carried whole; in a path they are refused.
+r = call("file_edit", {"path": "dir/sub/a.txt", "old_text": "four\n", "new_text": "four\n\u0000five\n"})
+r = call("exec", {"command": "od -An -c dir/sub/a.txt | tr -s ' ' | tail -2"})
+t.ok("\\0   f   i   v   e" in structured(r).get("stdout", "").replace("  ", "   ") or
+     "\\0 f i v e" in structured(r).get("stdout", ""), "file_edit writes a NUL from new_text", r)
+r = call("file_edit", {"path": "dir/sub/a.txt", "old_text": "\u0000five\n", "new_text": ""})
+t.ok(structured(r).get("replacements") == 1, "file_edit finds old_text holding a NUL", r)
+r = call("exec", {"command": "cat > nul_in.txt; sleep 30", "background": True})
+bpid = structured(r).get("pid")
+r = call("process_send_stdin", {"pid": bpid, "data": "a\u0000b\n", "close": True})
+t.ok(structured(r).get("bytes_sent") == 4, "process_send_stdin sends a NUL as data", r)
+time.sleep(0.5)
+r = call("exec", {"command": "wc -c < nul_in.txt"})
+t.eq(structured(r).get("stdout", "").strip(), "4", "and the process reads every byte")
+call("process_kill", {"pid": bpid, "signal": "SIGKILL"})
+r = call("file_write", {"path": "dir/x\u0000.txt", "content": "x"})
+t.ok(is_error(r) and "'path'" in text_of(r) and not os.path.exists("dir/x"), "a NUL in a path is refused", r)
 r = call("file_edit", {"path": "dir/sub/a.txt", "old_text": "two", "new_text": "2"})
 t.ok(structured(r).get("replacements") == 1, "file_edit replaces unique text", r)
 call("file_write", {"path": "dup.txt", "content": "x x x"})

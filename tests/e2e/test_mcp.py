@@ -69,7 +69,8 @@ t.ok(all(len(n) <= 64 and all(c.isalnum() or c in "_-." for c in n) for n in nam
 # parse errors, invalid requests, unknown methods: answered and the server goes on
 s.send(b'{"jsonrpc":"2.0","id":5,"method":')
 m = s.recv()
-t.ok(m and m.get("error", {}).get("code") == -32700 and "id" not in m, "broken JSON gets -32700 without id", m)
+t.ok(m and m.get("error", {}).get("code") == -32700 and "id" in m and m["id"] is None,
+     "broken JSON gets -32700 with \"id\": null (JSON-RPC 2.0 section 5)", m)
 s.send(b'{"jsonrpc":"2.0","id":1,"method":"ping",}')
 m = s.recv()
 t.ok(m and m.get("error", {}).get("code") == -32700, "trailing comma is a parse error (strict JSON)", m)
@@ -78,7 +79,20 @@ m = s.response(6)
 t.ok(m and m.get("error", {}).get("code") == -32600, "missing jsonrpc is -32600", m)
 s.send(b'{"jsonrpc":"2.0","id":null,"method":"ping"}')
 m = s.recv()
-t.ok(m and m.get("error", {}).get("code") == -32600, "null id is -32600", m)
+t.ok(m and m.get("error", {}).get("code") == -32600 and "id" in m and m["id"] is None,
+     "null id is -32600 with id null", m)
+s.send(b'{"jsonrpc":"2.0","id":1.5,"method":"ping"}')
+m = s.recv()
+t.ok(m and m.get("error", {}).get("code") == -32600 and "id" in m and m["id"] is None,
+     "an id that cannot be read (a fraction) is -32600 with id null", m)
+s.send(b'{"jsonrpc":"2.0"}')
+m = s.recv()
+t.ok(m and m.get("error", {}).get("code") == -32600 and "id" in m and m["id"] is None,
+     "a message that is no request (no id, no method) is -32600 with id null", m)
+s.send(b'[1]')
+m = s.recv()
+t.ok(isinstance(m, dict) and m.get("error", {}).get("code") == -32600 and "id" in m and m["id"] is None,
+     "a refused batch is -32600 with id null", m)
 m = s.request("no/such/method")
 t.ok(m and m.get("error", {}).get("code") == -32601, "unknown method is -32601", m)
 s.notify("notifications/whatever")
@@ -87,7 +101,8 @@ t.ok(m and m.get("result") == {} and m.get("id") == "after-junk", "string ids wo
 big = b'{"jsonrpc":"2.0","id":9,"method":"ping","params":{"x":"' + b"a" * (17 * 1024 * 1024) + b'"}}'
 s.send(big)
 m = s.recv(timeout=60)
-t.ok(m and m.get("error", {}).get("code") == -32700, "a line over 16 MiB is refused with -32700", m)
+t.ok(m and m.get("error", {}).get("code") == -32700 and "id" in m and m["id"] is None,
+     "a line over 16 MiB is refused with -32700 and id null", m)
 m = s.request("ping", rid=10)
 t.ok(m and m.get("result") == {}, "the server goes on after an over-long line")
 s.send([{"jsonrpc": "2.0", "id": 11, "method": "ping"}])
@@ -103,6 +118,7 @@ m = s.request("tools/list", {"cursor": "garbage"})
 t.ok(m and m.get("error", {}).get("code") == -32602, "invalid cursor is -32602", m)
 m = s.request("logging/setLevel", {"level": "loud"})
 t.ok(m and m.get("error", {}).get("code") == -32602, "unknown log level is -32602", m)
+
 m = s.request("logging/setLevel", {"level": "debug"})
 t.ok(m and m.get("result") == {}, "logging/setLevel debug is accepted")
 
@@ -120,6 +136,63 @@ msgs = [x for x in iter(lambda: s.recv(timeout=0.5), None) if x.get("method") ==
 t.ok(len(msgs) > 0 and all(x["params"].get("level") in ("debug", "info", "notice", "warning", "error")
                            for x in msgs), "after setLevel debug the server sends notifications/message")
 s.request("logging/setLevel", {"level": "error"})
+
+# duplicate member names: the whole message is refused, so no two parsers can disagree
+s.send(b'{"jsonrpc":"2.0","id":70,"method":"tools/call","params":{"name":"exec","name":"file_read",'
+       b'"arguments":{"command":"echo pwned > dup_marker","path":"x"}}}')
+m = s.response(70)
+t.ok(m and m.get("error", {}).get("code") == -32600 and m.get("id") == 70 and
+     '"name"' in m["error"].get("message", "") and "params" in m["error"].get("message", ""),
+     "a duplicate tool name is -32600 naming the member and where it is, with the id", m)
+m = s.call("file_stat", {"path": "dup_marker"})
+t.ok(structured(m).get("exists") is False, "and nothing of it ran (neither reading ran exec)", m)
+s.send(b'{"jsonrpc":"2.0","id":71,"method":"tools/call","params":{"name":"file_read",'
+       b'"arguments":{"path":"/tmp/allowed","path":"/etc/shadow"}}}')
+m = s.response(71)
+t.ok(m and m.get("error", {}).get("code") == -32600 and "params.arguments" in m["error"].get("message", ""),
+     "a duplicate argument is -32600 naming params.arguments", m)
+s.send(b'{"jsonrpc":"2.0","id":72,"id":73,"method":"ping"}')
+m = s.recv()
+t.ok(m and m.get("error", {}).get("code") == -32600 and "id" in m and m["id"] is None,
+     "a duplicate id is -32600 with id null (which id would be right?)", m)
+s.send(b'{"jsonrpc":"2.0","id":74,"method":"ping","method":"tools/list"}')
+m = s.response(74)
+t.ok(m and m.get("error", {}).get("code") == -32600, "a duplicate method is -32600", m)
+s.send(b'{"jsonrpc":"2.0","id":75,"method":"ping","params":{"_meta":{"a\\u0000b":1}}}')
+m = s.response(75)
+t.ok(m and m.get("error", {}).get("code") == -32600 and "U+0000" in m["error"].get("message", ""),
+     "a member name holding U+0000 is -32600", m)
+m = s.call("exec", {"command": "true", "env": {"A\u0000B": "1"}})
+t.ok(m and m.get("error", {}).get("code") == -32600 and "params.arguments.env" in m["error"].get("message", ""),
+     "a NUL in an env name (a member name in map form) is -32600", m)
+s.send(b'{"jsonrpc":"2.0","id":76,"method":"ping\\u0000x"}')
+m = s.response(76)
+t.ok(m and m.get("error", {}).get("code") == -32600, "a method name holding U+0000 does not run the method", m)
+m = s.request("tools/call", {"name": "exec\u0000x", "arguments": {"command": "true"}})
+t.ok(m and m.get("error", {}).get("code") == -32602, "a tool name holding U+0000 is an unknown tool", m)
+
+# U+0000 in arguments: refused in paths, commands, cwd, env and ids with a sentence
+for tool, args, arg in [("file_read", {"path": "/etc/passwd\u0000/x"}, "path"),
+                        ("exec", {"command": "true", "cwd": "/tmp\u0000/x"}, "cwd"),
+                        ("exec", {"command": "true\u0000; false"}, "command"),
+                        ("exec", {"command": "true", "env": [{"name": "A", "value": "x\u0000"}]}, "env"),
+                        ("sandbox_info", {"sandbox_id": "sbx\u0000-1"}, "sandbox_id")]:
+    m = s.call(tool, args)
+    t.ok(is_error(m) and arg in text_of(m) and ("U+0000" in text_of(m) or "control character" in text_of(m)),
+         "%s refuses U+0000 in %s with a sentence naming it" % (tool, arg), m)
+m = s.call("exec", {"command": "printf '%s' \"$A$B\"", "env": [{"name": "A", "value": "x"},
+                                                                {"name": "B", "value": "y"}]})
+t.eq(structured(m).get("stdout"), "xy", "env as the schema's [{name, value}] array works")
+m = s.call("exec", {"command": "wc -c", "stdin": "a\u0000b\u0000c"})
+t.eq(structured(m).get("stdout", "").strip(), "5", "stdin keeps its NUL bytes (data is not cut)")
+m = s.call("file_write", {"path": "nul.bin", "content": "a\u0000b"})
+t.ok(structured(m).get("bytes_written") == 3, "file_write writes text content with a NUL whole", m)
+m = s.call("file_read", {"path": "nul.bin", "encoding": "base64"})
+t.eq(structured(m).get("content"), "YQBi", "and file_read gives the same bytes back")
+m = s.call("exec", {"command": "true", "timeout_s": None, "cwd": None, "env": None, "stdin": None,
+                    "background": None, "max_output_bytes": None, "sandbox_id": None})
+t.ok(not is_error(m) and structured(m).get("exit_code") == 0,
+     "null for every optional argument means not given (OpenAI strict mode sends them)", m)
 
 # progress: output streams as notifications/progress before the response
 s.next_id += 1

@@ -3,8 +3,8 @@
 
 Drives build/test/tests/httpget (tests/prog/httpget.c, one JSON line per request) against
 servers written here with the standard library: raw sockets for exact bytes, ssl for TLS
-with a CA and certificates made by the `openssl` command, a CONNECT proxy with basic auth
-and an absolute-form HTTP proxy. Keep-alive is observed from the server side (connections
+with a CA and certificates made by the `openssl` command, `openssl s_server -WWW` for each
+TLS cipher suite, a CONNECT proxy with basic auth and an absolute-form HTTP proxy. Keep-alive is observed from the server side (connections
 accepted, requests per connection); no test asserts wall-clock times.
 
 Prints TAP; exits non-zero when a test failed.
@@ -12,6 +12,7 @@ Prints TAP; exits non-zero when a test failed.
 import base64
 import json
 import os
+import random
 import shutil
 import socket
 import ssl
@@ -776,6 +777,7 @@ def tls_info_handler(c, srv, idx):
         peer = c.sock.getpeercert() or {}
         cn = [v for rdn in peer.get("subject", ()) for k, v in rdn if k == "commonName"]
         body = json.dumps({"conn": idx, "version": c.sock.version(),
+                           "cipher": (c.sock.cipher() or ("",))[0],
                            "alpn": c.sock.selected_alpn_protocol(),
                            "sni": srv.state.get("sni"),
                            "peer_cn": cn[0] if cn else None}).encode()
@@ -915,6 +917,102 @@ def test_tls(pki):
     srv.close()
     good.close()
     return True
+
+
+def cpu_has_aes_gcm():
+    """What net/tls asks the CPU before it puts AES-GCM first: AES-NI and PCLMULQDQ
+    (x86), AES and PMULL (Armv8); None when /proc/cpuinfo cannot say."""
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k.strip() in ("flags", "Features"):
+                    flags |= set(v.split())
+    except OSError:
+        return None
+    if not flags:
+        return None
+    return "aes" in flags and ("pclmulqdq" in flags or "pmull" in flags)
+
+
+def test_tls_suite_choice(pki):
+    """Which cipher suite the client asks for first, seen by a server that follows the
+    client's order (Python's server prefers its own unless told otherwise)."""
+    ca = pki.p("ca.pem")
+    aes = cpu_has_aes_gcm()
+    if aes is None:
+        skip("TLS: the client's preferred cipher suite", "/proc/cpuinfo has no CPU flags")
+        return
+    for label, minv, maxv in (("TLS 1.3", ssl.TLSVersion.TLSv1_3, None),
+                              ("TLS 1.2", None, ssl.TLSVersion.TLSv1_2)):
+        ctx = tls_ctx(pki, "good", minv=minv, maxv=maxv)
+        ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+        srv = Server(tls_info_handler, ctx)
+        r = httpget("--ca-file", ca, srv.url(host="localhost"))
+        info = json.loads(r.r.get("body", "{}") or "{}") if r.results else {}
+        cipher = info.get("cipher") or ""
+        if aes:
+            ok(r.rc == 0 and "AES" in cipher and "GCM" in cipher,
+               "%s: this CPU has AES instructions and carry-less multiply: the client "
+               "asks for AES-GCM first (got %s)" % (label, cipher), r.diag())
+        else:
+            ok(r.rc == 0 and "CHACHA20" in cipher,
+               "%s: this CPU has no AES instructions: the client asks for "
+               "ChaCha20-Poly1305 first (got %s)" % (label, cipher), r.diag())
+        srv.close()
+
+
+def start_s_server(pki, extra):
+    """`openssl s_server -WWW` on 127.0.0.1 serving pki.d; returns (process, port)."""
+    log = open(pki.p("s_server-%d.log" % len(os.listdir(pki.d))), "w+")
+    p = subprocess.Popen(["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert",
+                          "good.pem", "-key", "good.key", "-WWW", "-naccept", "1"] + extra,
+                         cwd=pki.d, stdin=subprocess.DEVNULL, stdout=log,
+                         stderr=subprocess.STDOUT)
+    deadline = time.time() + 10
+    while time.time() < deadline and p.poll() is None:
+        log.seek(0)
+        for line in log.read().splitlines():
+            if line.startswith("ACCEPT ") and ":" in line:
+                return p, int(line.rsplit(":", 1)[1])
+        time.sleep(0.02)
+    p.kill()
+    p.wait()
+    return None, 0
+
+
+def test_tls_bulk(pki):
+    """A body of a few MiB from OpenSSL over each TLS 1.3 suite and the TLS 1.2 AEAD
+    suites arrives whole: hundreds of full records through the AES-GCM module (AES-128
+    and AES-256) and ChaCha20-Poly1305, decrypted in the read-ahead buffer."""
+    ca = pki.p("ca.pem")
+    alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789 \n"
+    table = bytes(alphabet[i % len(alphabet)] for i in range(256))
+    text = random.Random(12).randbytes((3 << 20) + 1234).translate(table).decode()
+    with open(pki.p("big.txt"), "w") as f:
+        f.write(text)
+    for suite, extra in (
+            ("TLS_AES_128_GCM_SHA256", ["-tls1_3", "-ciphersuites"]),
+            ("TLS_AES_256_GCM_SHA384", ["-tls1_3", "-ciphersuites"]),
+            ("TLS_CHACHA20_POLY1305_SHA256", ["-tls1_3", "-ciphersuites"]),
+            ("ECDHE-ECDSA-AES128-GCM-SHA256", ["-tls1_2", "-cipher"]),
+            ("ECDHE-ECDSA-AES256-GCM-SHA384", ["-tls1_2", "-cipher"]),
+            ("ECDHE-ECDSA-CHACHA20-POLY1305", ["-tls1_2", "-cipher"])):
+        p, port = start_s_server(pki, extra + [suite])
+        if p is None:
+            ok(False, "openssl s_server with %s starts" % suite)
+            continue
+        r = httpget("--ca-file", ca, "--body-max", 8 << 20,
+                    "https://localhost:%d/big.txt" % port, timeout=60)
+        body = r.r.get("body")
+        ok(r.rc == 0 and r.r.get("status") == 200 and body == text,
+           "%s: %d bytes from openssl s_server arrive whole" % (suite, len(text)),
+           "body %s bytes, first difference at %s\n%s" % (
+               len(body or ""), next((i for i, (a, b) in enumerate(zip(body or "", text))
+                                      if a != b), None), r.diag()))
+        p.kill()
+        p.wait()
 
 
 def test_tls_client_cert(pki):
@@ -1162,6 +1260,10 @@ def main():
                 t0 = time.time()
                 test_tls(pki)
                 note("test_tls: %.1fs" % (time.time() - t0))
+                t0 = time.time()
+                test_tls_suite_choice(pki)
+                test_tls_bulk(pki)
+                note("test_tls_suite_choice, test_tls_bulk: %.1fs" % (time.time() - t0))
                 t0 = time.time()
                 test_tls_client_cert(pki)
                 note("test_tls_client_cert: %.1fs" % (time.time() - t0))

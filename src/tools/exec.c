@@ -729,7 +729,7 @@ static const char exec_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
     "\"command\":{\"type\":\"string\"},"
     "\"cwd\":{\"type\":\"string\",\"description\":\"Default: the workspace.\"},"
-    "\"env\":" TOOLS_KV_SCHEMA("Extra variables.") ","
+    "\"env\":" TOOLS_KV_PLAIN ","
     "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":86400,\"description\":"
     "\"Default 50 (none in background).\"},"
     "\"stdin\":{\"type\":\"string\"},"
@@ -778,7 +778,7 @@ static const char proc_stdin_out[] =
 static const char proc_kill_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP "," PID_PROP ","
     "\"signal\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"}],\"description\":"
-    "\"Name (SIGTERM, SIGKILL, SIGINT, ...) or number; default SIGTERM.\"}},"
+    "\"e.g. SIGTERM (default), SIGKILL, 9\"}},"
     "\"required\":[\"pid\"],\"additionalProperties\":false}";
 
 static const char proc_kill_out[] =
@@ -793,8 +793,7 @@ static const char proc_list_out[] =
     "{\"type\":\"object\",\"properties\":{\"sandbox_id\":{\"type\":\"string\"},"
     "\"processes\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
     "\"pid\":{\"type\":\"string\"},\"command\":{\"type\":\"string\"},"
-    "\"running\":{\"type\":\"boolean\"},\"exit_code\":{\"type\":\"integer\"}},"
-    "\"required\":[\"pid\",\"command\",\"running\"]}}},"
+    "\"running\":{\"type\":\"boolean\"},\"exit_code\":{\"type\":\"integer\"}}}}},"
     "\"required\":[\"processes\"]}";
 
 static const char run_code_in[] =
@@ -814,12 +813,9 @@ static const char run_code_out[] =
     "\"text\":{" TOOLS_OR_NULL("string") ",\"description\":\"the last expression's "
     "value\"},"
     "\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"},"
-    "\"truncated\":{\"type\":\"boolean\"},"
     "\"results\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
-    "\"description\":\"by MIME type; images as base64\"},"
-    "\"error\":{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
-    "\"value\":{\"type\":\"string\"}}},"
-    "\"execution_count\":{\"type\":\"integer\"}},"
+    "\"description\":\"by MIME type\"},"
+    "\"error\":{\"type\":\"object\"}},"
     "\"required\":[\"ok\",\"stdout\",\"stderr\"]}";
 
 static const char ctx_create_in[] =
@@ -842,8 +838,7 @@ static const char ctx_list_in[] =
 static const char ctx_list_out[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"contexts\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
-    "\"context_id\":{\"type\":\"string\"},\"language\":{\"type\":\"string\"}},"
-    "\"required\":[\"context_id\",\"language\"]}}},"
+    "\"context_id\":{\"type\":\"string\"},\"language\":{\"type\":\"string\"}}}}},"
     "\"required\":[\"contexts\"]}";
 
 static const char ctx_delete_in[] =
@@ -870,9 +865,8 @@ TOOLS_NEEDS(has_ctx_delete, code_ctx_delete)
 
 const struct tool_def tools_exec_defs[] = {
 	{ "exec", "Run command",
-	    "Run a bash command in the sandbox; returns exit code, stdout and stderr (long "
-	    "output keeps its start and end). Past timeout_s it is killed; run servers and "
-	    "long jobs with background: true.",
+	    "Run a bash command; returns exit code, stdout and stderr (long output keeps start "
+	    "and end). Killed past timeout_s; use background: true for servers and long jobs.",
 	    exec_in, exec_out, TOOL_DESTRUCTIVE | TOOL_OPENWORLD, true, has_exec, exec_run,
 	    "stdin" },
 	{ "process_list", "List processes",
@@ -881,7 +875,7 @@ const struct tool_def tools_exec_defs[] = {
 	    proc_list_run, NULL },
 	{ "process_output", "Read process output",
 	    "Read a background process's output from a byte offset, waiting up to wait_s "
-	    "seconds for more or for its exit (exit_code).",
+	    "seconds for more or its exit.",
 	    proc_output_in, proc_output_out, TOOL_READONLY | TOOL_IDEMPOTENT, true,
 	    has_proc_output, proc_output_run, NULL },
 	{ "process_send_stdin", "Send input to process",
@@ -892,14 +886,12 @@ const struct tool_def tools_exec_defs[] = {
 	    proc_kill_in, proc_kill_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, false,
 	    has_proc_kill, proc_kill_run, NULL },
 	{ "run_code", "Run code",
-	    "Run code in a stateful interpreter (Python by default), like a notebook cell: "
-	    "state persists between calls. Returns stdout, stderr, the last value and rich "
-	    "results (charts as images).",
+	    "Run code in a stateful interpreter (Python by default), like a notebook cell. "
+	    "Returns stdout, stderr, the last value and rich results (charts as images).",
 	    run_code_in, run_code_out, TOOL_DESTRUCTIVE | TOOL_OPENWORLD, false, has_run_code,
 	    run_code_run, NULL },
 	{ "code_context_create", "Create code context",
-	    "Start a separate interpreter context for run_code, with its own state; returns "
-	    "context_id.",
+	    "Start an interpreter context with its own state, for run_code's context_id.",
 	    ctx_create_in, ctx_create_out, 0, false, has_ctx_create, ctx_create_run, NULL },
 	{ "code_context_list", "List code contexts",
 	    "List the interpreter contexts in a sandbox, the default ones included.",

@@ -688,8 +688,7 @@ static const char read_out[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"content\":{\"type\":\"string\"},\"encoding\":{\"type\":\"string\"},"
     "\"truncated\":{\"type\":\"boolean\"},"
-    "\"size\":{\"type\":\"integer\"},\"next_offset\":{\"type\":\"integer\"},"
-    "\"note\":{\"type\":\"string\"}},"
+    "\"size\":{\"type\":\"integer\"},\"next_offset\":{\"type\":\"integer\"}},"
     "\"required\":[\"content\",\"encoding\",\"truncated\"]}";
 
 static const char write_in[] =
@@ -797,8 +796,8 @@ has_edit(const struct tools *t)
 
 const struct tool_def tools_files_defs[] = {
 	{ "file_read", "Read file",
-	    "Read a file: text by lines (up to 1 MiB a call; go on from next_offset), or "
-	    "base64 byte ranges. Images come back as image content, binary files as base64.",
+	    "Read a file: text by lines (1 MiB a call at most; continue at next_offset) or "
+	    "base64 byte ranges. Images come back as images, binary files as base64.",
 	    read_in, read_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_read, file_read_run, NULL },
 	{ "file_write", "Write file",
 	    "Create or overwrite a file (text, or base64 for binary) and its parent "
@@ -806,13 +805,12 @@ const struct tool_def tools_files_defs[] = {
 	    write_in, write_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, true, has_write,
 	    file_write_run, "content" },
 	{ "file_edit", "Edit file",
-	    "Replace old_text (exact, whitespace included) with new_text in a file. It must "
-	    "occur once (add nearby lines if not) unless replace_all.",
+	    "Replace exact old_text (whitespace included) with new_text in a file; it must "
+	    "occur once (add nearby lines) unless replace_all.",
 	    edit_in, edit_out, TOOL_DESTRUCTIVE, true, has_edit, file_edit_run,
 	    "old_text new_text" },
 	{ "file_list", "List directory",
-	    "List a directory (type, size, mode, modified time of each entry), depth levels "
-	    "deep.",
+	    "List a directory's entries (type, size, mode, mtime), depth levels deep.",
 	    list_in, list_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_list, file_list_run, NULL },
 	{ "file_stat", "File info",
 	    "Tell whether a path exists, and its type, size, mode and modified time.",

@@ -55,11 +55,12 @@ extern const size_t tools_network_ndefs;
 #define TOOLS_SANDBOX_ID_PROP "\"sandbox_id\":{\"type\":\"string\"}"
 /* A string map as strict mode allows it: [{name, value}] (tools_json_kv also takes the
  * map form {NAME: value}). */
-#define TOOLS_KV_SCHEMA(desc)                                                            \
-	"{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"               \
+#define TOOLS_KV_MEMBERS                                                                 \
+	"\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"                \
 	"\"name\":{\"type\":\"string\"},\"value\":{\"type\":\"string\"}},"                 \
-	"\"required\":[\"name\",\"value\"],\"additionalProperties\":false},"                 \
-	"\"description\":\"" desc "\"}"
+	"\"required\":[\"name\",\"value\"],\"additionalProperties\":false}"
+#define TOOLS_KV_SCHEMA(desc) "{" TOOLS_KV_MEMBERS ",\"description\":\"" desc "\"}"
+#define TOOLS_KV_PLAIN "{" TOOLS_KV_MEMBERS "}"
 /* Output: members of a schema for a value of type t or null (anyOf, not a type list,
  * which single-type dialects such as Gemini's reject). */
 #define TOOLS_OR_NULL(t) "\"anyOf\":[{\"type\":\"" t "\"},{\"type\":\"null\"}]"
@@ -126,10 +127,6 @@ void tools_write_time(struct jsonw *w, const char *key, int64_t wall_ms);
 void tools_write_kv_obj(struct jsonw *w, const char *key, const struct kv *kv, size_t n);
 void tools_write_strs(struct jsonw *w, const char *key, const char *const *s, size_t n);
 
-/* Output schema of the refused connections a result may carry. */
-#define NETWORK_DENIED_PROP                                                                \
-	"\"network_denied\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},"       \
-	"\"description\":\"refused: 'host:port reason'\"}"
 /* Defines `static bool fn(const struct tools *t)`: true when the backend has op (and
  * always for t == NULL, so the whole catalogue can be listed without a backend). */
 #define TOOLS_NEEDS(fn, op)                                                              \

@@ -84,16 +84,15 @@ static const char net_out[] =
     "\"default\":{\"anyOf\":[{\"type\":\"string\",\"enum\":[\"allow\",\"deny\"]},"
     "{\"type\":\"null\"}]},"
     "\"allow\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-    "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-    NETWORK_DENIED_PROP ",\"note\":{\"type\":\"string\"}},"
+    "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},"
     "\"required\":[\"default\",\"allow\",\"deny\"]}";
 
 TOOLS_NEEDS(has_net_get, net_get)
 
 const struct tool_def tools_network_defs[] = {
 	{ "network_policy", "Network policy",
-	    "Show a sandbox's egress (outbound network) policy, or change it: default allow or "
-	    "deny, and allow/deny rules, merged unless replace. Without rules it only reads.",
+	    "Show or change a sandbox's egress (outbound network) policy: default, and allow/"
+	    "deny rules merged in unless replace. Without arguments it only reads.",
 	    net_in, net_out, TOOL_IDEMPOTENT, false, has_net_get, net_run, NULL },
 };
 const size_t tools_network_ndefs = sizeof(tools_network_defs) / sizeof(tools_network_defs[0]);

@@ -19,30 +19,22 @@
 	"{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP "},"               \
 	"\"additionalProperties\":false}"
 
-/* What every sandbox result has (DESIGN.md's contract): the rest is open. */
-#define SB_BASE_PROPS                                                                    \
-	"\"sandbox_id\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"},"             \
-	"\"template\":{" TOOLS_OR_NULL("string") "},"                                     \
-	"\"expires_at\":{" TOOLS_OR_NULL("string") "},"                                   \
-	"\"default\":{\"type\":\"boolean\"}"
-
 static const char create_in[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"template\":{\"type\":\"string\",\"description\":\"Template or image.\"},"
     "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Lifetime in "
     "seconds.\"},"
-    "\"env\":" TOOLS_KV_SCHEMA("For every process.") ","
+    "\"env\":" TOOLS_KV_PLAIN ","
     "\"metadata\":" TOOLS_KV_SCHEMA("Labels.") ","
     "\"resources\":{\"type\":\"object\",\"properties\":{"
-    "\"cpu\":{\"type\":\"string\",\"description\":\"e.g. 1 or 500m\"},"
-    "\"memory\":{\"type\":\"string\",\"description\":\"e.g. 512Mi\"}},"
-    "\"additionalProperties\":false},"
+    "\"cpu\":{\"type\":\"string\"},\"memory\":{\"type\":\"string\"}},"
+    "\"additionalProperties\":false,\"description\":\"e.g. cpu 500m, memory 512Mi\"},"
     "\"network\":{\"type\":\"object\",\"properties\":{"
     "\"default\":{\"type\":\"string\",\"enum\":[\"allow\",\"deny\"]},"
     "\"allow\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
     "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},"
-    "\"additionalProperties\":false,\"description\":\"Egress; allow/deny take hosts, "
-    "domains or CIDRs.\"},"
+    "\"additionalProperties\":false,\"description\":\"Egress; allow/deny: hosts, domains, "
+    "CIDRs.\"},"
     "\"auto_pause\":{\"type\":\"boolean\",\"description\":\"Pause, not remove, at "
     "timeout.\"},"
     "\"secure\":{\"type\":\"boolean\",\"description\":\"Runtime API needs a "
@@ -50,15 +42,17 @@ static const char create_in[] =
     "\"additionalProperties\":false}";
 
 static const char create_out[] =
-    "{\"type\":\"object\",\"properties\":{" SB_BASE_PROPS "},"
+    "{\"type\":\"object\",\"properties\":{\"sandbox_id\":{\"type\":\"string\"},"
+    "\"state\":{\"type\":\"string\"},\"template\":{" TOOLS_OR_NULL("string") "},"
+    "\"expires_at\":{" TOOLS_OR_NULL("string") "}},"
     "\"required\":[\"sandbox_id\",\"state\",\"template\",\"expires_at\"]}";
 
 static const char list_in[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"state\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"e.g. "
     "running, paused\"},"
-    "\"metadata\":" TOOLS_KV_SCHEMA("Labels that must match.") ","
-    "\"cursor\":{\"type\":\"string\",\"description\":\"A next_cursor.\"},"
+    "\"metadata\":" TOOLS_KV_SCHEMA("Labels to match.") ","
+    "\"cursor\":{\"type\":\"string\"},"
     "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}},"
     "\"additionalProperties\":false}";
 
@@ -72,12 +66,11 @@ static const char list_out[] =
     "\"required\":[\"sandboxes\"]}";
 
 static const char info_out[] =
-    "{\"type\":\"object\",\"properties\":{" SB_BASE_PROPS ","
+    "{\"type\":\"object\",\"properties\":{\"sandbox_id\":{\"type\":\"string\"},"
+    "\"state\":{\"type\":\"string\"},\"template\":{" TOOLS_OR_NULL("string") "},"
     "\"created_at\":{" TOOLS_OR_NULL("string") "},"
-    "\"metadata\":" TOOLS_MAP_SCHEMA ","
-    "\"cpu\":{\"type\":\"string\"},\"memory\":{\"type\":\"string\"},"
-    "\"limits\":" TOOLS_MAP_SCHEMA ","
-    "\"note\":{\"type\":\"string\"}},"
+    "\"expires_at\":{" TOOLS_OR_NULL("string") "},"
+    "\"metadata\":" TOOLS_MAP_SCHEMA ",\"limits\":" TOOLS_MAP_SCHEMA "},"
     "\"required\":[\"sandbox_id\",\"state\"]}";
 
 static const char state_out[] =
@@ -119,8 +112,7 @@ static const char metrics_out[] =
     SB_NUM_OR_NULL("mem_total_bytes", "integer") ","
     SB_NUM_OR_NULL("mem_used_bytes", "integer") ","
     SB_NUM_OR_NULL("disk_total_bytes", "integer") ","
-    SB_NUM_OR_NULL("disk_used_bytes", "integer") ","
-    SB_NUM_OR_NULL("timestamp", "string") "},"
+    SB_NUM_OR_NULL("disk_used_bytes", "integer") "},"
     "\"required\":[\"sandbox_id\"]}";
 
 /* Helpers ----------------------------------------------------------------------- */
@@ -453,20 +445,18 @@ TOOLS_NEEDS(has_metrics, metrics)
 
 const struct tool_def tools_sandbox_defs[] = {
 	{ "sandbox_create", "Create sandbox",
-	    "Create a sandbox (an isolated Linux machine). Rarely needed: tools without "
-	    "sandbox_id use the session's default sandbox (made on first use, or the first one "
-	    "created here).",
+	    "Create a sandbox (isolated Linux machine). Rarely needed: without sandbox_id, tools "
+	    "use the session's default one (the first created, else made on first use).",
 	    create_in, create_out, 0, true, has_create, sb_create_run, NULL },
 	{ "sandbox_list", "List sandboxes",
-	    "List sandboxes, filtered by state and metadata; page with cursor.",
+	    "List sandboxes, filtered by state and metadata; page with cursor (next_cursor).",
 	    list_in, list_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_list, sb_list_run, NULL },
 	{ "sandbox_info", "Sandbox info",
 	    "Show a sandbox's state, template, times, metadata, resources and limits.",
 	    SB_ONLY_ID_SCHEMA, info_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_info,
 	    sb_info_run, NULL },
 	{ "sandbox_kill", "Kill sandbox",
-	    "Destroy a sandbox and all in it (default: the session's; the next call makes a "
-	    "new one).",
+	    "Destroy a sandbox and all in it (default: the session's, remade on next use).",
 	    SB_ONLY_ID_SCHEMA, state_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, true, has_kill,
 	    sb_kill_run, NULL },
 	{ "sandbox_pause", "Pause sandbox",
@@ -480,8 +470,8 @@ const struct tool_def tools_sandbox_defs[] = {
 	    set_timeout_in, set_timeout_out, TOOL_IDEMPOTENT, false, has_set_timeout,
 	    sb_set_timeout_run, NULL },
 	{ "sandbox_url", "Sandbox URL",
-	    "Get a URL that reaches a port in the sandbox (e.g. a web server started there), "
-	    "with any headers a client must send.",
+	    "Get a URL that reaches a port in the sandbox (e.g. a web server there), and any "
+	    "headers to send.",
 	    url_in, url_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_url, sb_url_run, NULL },
 	{ "sandbox_metrics", "Sandbox metrics",
 	    "Show CPU, memory and disk usage (null: not reported by the backend).",

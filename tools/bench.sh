@@ -235,17 +235,20 @@ done
 # without resumption. Servers on 127.0.0.1 with ephemeral ports: bench_server (sendfile)
 # for http, `openssl s_server -WWW` for https, `openssl s_server -www` (its status page
 # says whether the session was resumed) for the handshakes; a CA and an ECDSA P-256
-# certificate for 127.0.0.1 made with the openssl command. Knobs: BENCH_HTTP_MB (file
-# size in MiB, 256), BENCH_HTTP_RUNS (timed http downloads per client, 5, after a
-# warm-up), BENCH_HTTPS_RUNS (https, 3), BENCH_HANDSHAKES (handshakes per case, 20). A missing curl or openssl skips that line with a message.
+# certificate for 127.0.0.1 made with the openssl command. Each download line gives the
+# median throughput of both clients, the ratio, and the CPU time (user + system) each
+# client spent per GB, which a busy machine disturbs less than the wall clock. Knobs:
+# BENCH_HTTP_MB (file size in MiB, 256), BENCH_HTTP_RUNS (timed http downloads per
+# client, 5, after a warm-up), BENCH_HTTPS_RUNS (https, 5), BENCH_HANDSHAKES
+# (handshakes per case, 20). A missing curl or openssl skips that line with a message.
 echo "== bench_http"
 python3 - build/release/bench <<'PY'
-import os, re, shutil, statistics, subprocess, sys, tempfile, time
+import os, re, resource, shutil, statistics, subprocess, sys, tempfile, time
 
 bench = os.path.abspath(sys.argv[1])
 mib = int(os.environ.get("BENCH_HTTP_MB", "256"))
 runs = max(1, int(os.environ.get("BENCH_HTTP_RUNS", "5")))
-tls_runs = max(1, int(os.environ.get("BENCH_HTTPS_RUNS", "3")))
+tls_runs = max(1, int(os.environ.get("BENCH_HTTPS_RUNS", "5")))
 handshakes = max(1, int(os.environ.get("BENCH_HANDSHAKES", "20")))
 client, server = os.path.join(bench, "bench_http"), os.path.join(bench, "bench_server")
 curl, openssl = shutil.which("curl"), shutil.which("openssl")
@@ -269,41 +272,56 @@ def start(argv, pattern, what):
     log.seek(0)
     raise RuntimeError("%s did not start: %s" % (what, log.read().strip()[-300:]))
 
-def ours(url, ca):
-    argv = [client, "download", "--runs", "1"] + (["--ca-file", ca] if ca else []) + [url]
+def run_cpu(argv):
+    """subprocess.run, and the CPU seconds (user + system) the child used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+def ours(url, ca):
+    """(MB/s, CPU seconds per GB) of one bench_http download."""
+    argv = [client, "download", "--runs", "1"] + (["--ca-file", ca] if ca else []) + [url]
+    r, cpu = run_cpu(argv)
     m = re.search(r"^download: (\d+) bytes in [0-9.]+ s = ([0-9.]+) MB/s", r.stdout, re.M)
     if r.returncode != 0 or not m or int(m.group(1)) != size:
         raise RuntimeError("bench_http download %s: %s" % (url, (r.stderr or r.stdout).strip()))
-    return float(m.group(2))
+    return float(m.group(2)), cpu / (size / 1e9)
 
 def curl_mbps(url, ca):
     argv = [curl, "-sS", "--noproxy", "*", "-o", "/dev/null", "-w",
             "%{size_download} %{time_total}"] + (["--cacert", ca] if ca else []) + [url]
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    r, cpu = run_cpu(argv)
     f = r.stdout.split()
     if r.returncode != 0 or len(f) != 2 or int(f[0]) != size:
         raise RuntimeError("curl %s: %s" % (url, r.stderr.strip()))
-    return int(f[0]) / float(f[1]) / 1e6
+    return int(f[0]) / float(f[1]) / 1e6, cpu / (size / 1e9)
 
 def download(label, url, ca, n, warm, note=""):
     """n runs alternating ours and curl's, after one untimed warm-up each when warm."""
-    a, b = [], []
+    a, b, ca_cpu, cb_cpu = [], [], [], []
     if warm:
         ours(url, ca)
         if curl:
             curl_mbps(url, ca)
     for _ in range(n):
-        a.append(ours(url, ca))
+        mbps, cpu = ours(url, ca)
+        a.append(mbps)
+        ca_cpu.append(cpu)
         if curl:
-            b.append(curl_mbps(url, ca))
+            mbps, cpu = curl_mbps(url, ca)
+            b.append(mbps)
+            cb_cpu.append(cpu)
     line = "%-5s download %d MiB from %s: sandbox-mcp median %.1f MB/s (best %.1f)" % (
         label, mib, url.split("/")[2], statistics.median(a), max(a))
     if curl:
         line += ", curl median %.1f MB/s (best %.1f), ratio %.2f" % (
             statistics.median(b), max(b), statistics.median(a) / statistics.median(b))
+        line += "; CPU per GB: sandbox-mcp %.2f s, curl %.2f s" % (
+            statistics.median(ca_cpu), statistics.median(cb_cpu))
     else:
         line += "; curl comparison skipped: the curl command is not installed"
+        line += "; CPU per GB: sandbox-mcp %.2f s" % statistics.median(ca_cpu)
     print(line + " (%d runs%s%s)" % (n, " each, alternating" if curl else "", note), flush=True)
 
 def step(what, fn, *args):

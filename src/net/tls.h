@@ -24,7 +24,12 @@
  *          forms and wipes its copy of the key when freed.
  * Protocol: TLS 1.2 and 1.3, SNI, ALPN "http/1.1"; TLS 1.3 session
  *          tickets and TLS 1.2 sessions are kept (one per host:port, the newest) and
- *          offered by the next connection to that host:port.
+ *          offered by the next connection to that host:port. Cipher suites: all that
+ *          mbedTLS has (AES-GCM, ChaCha20-Poly1305), AES-GCM offered first when the CPU
+ *          has AES and carry-less multiply instructions (AES-NI + PCLMULQDQ, Armv8 AES +
+ *          PMULL), ChaCha20-Poly1305 first otherwise: whichever is faster here.
+ * Reads:   one recv() takes up to 64 KiB (several records) into a per-connection buffer
+ *          that mbedTLS reads from, so a bulk download costs a system call per 64 KiB.
  * Errors:  ERR_TLS with a sentence that names host:port and the reason in words
  *          ("the server's certificate has expired", "... is not valid for the host name",
  *          "... is signed by an unknown CA", "the server sent the handshake alert

@@ -23,6 +23,7 @@
 #include <mbedtls/gcm.h>
 
 #include "tap.h"
+#include "util/str.h"
 
 #if !defined(MBEDTLS_GCM_ALT)
 int
@@ -42,18 +43,6 @@ struct vec {
 	int fail;		/* decrypt vectors: the tag must be rejected */
 };
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A field "\"hex\"" into out; false when it does not fit or is not hex. */
 static int
 unhex(const char *f, unsigned char *out, size_t max, size_t *len)
@@ -63,7 +52,8 @@ unhex(const char *f, unsigned char *out, size_t max, size_t *len)
 	if (n < 2 || f[0] != '"' || f[n - 1] != '"' || (n - 2) % 2 != 0 || (n - 2) / 2 > max)
 		return 0;
 	for (i = 0; i < (n - 2) / 2; i++) {
-		int h = hexval(f[1 + 2 * i]), l = hexval(f[2 + 2 * i]);
+		int h = str_hexval((unsigned char)f[1 + 2 * i]),
+		    l = str_hexval((unsigned char)f[2 + 2 * i]);
 
 		if (h < 0 || l < 0)
 			return 0;

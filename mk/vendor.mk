@@ -15,12 +15,14 @@
 #   VENDOR_INCLUDES  -I/-D flags for any code that includes mbedTLS or nanopb
 #                    headers (selects vendor/mbedtls_config.h)
 #   VENDOR_LIBS      $(VENDOR_BUILD)/libmbedtls.a $(VENDOR_BUILD)/libnanopb.a
-#                    (libmbedtls.a holds mbedtls + mbedx509 + mbedcrypto;
-#                    link with -lpthread on old glibc)
+#                    (libmbedtls.a holds mbedtls + mbedx509 + mbedcrypto and
+#                    our own modules, VENDOR_MBEDTLS_OWN; link with -lpthread
+#                    on old glibc)
 #   VENDOR_STAMP     vendor/.fetched, made by tools/fetch-vendor.sh
 #   targets          $(VENDOR_LIBS), vendor-fetch, vendor-libs (this flavor),
 #                    vendor-distclean (downloaded and extracted sources)
-# Third-party code is built with its own warnings off (-w), never -Werror.
+# Third-party code is built with its own warnings off (-w), never -Werror;
+# our own modules (vendor/gcm_alt.c) with -Wall -Wextra -Werror.
 # Objects go to $(VENDOR_BUILD)/obj/{mbedtls,nanopb}/. V=1 shows commands.
 
 _vendor_mk := $(lastword $(MAKEFILE_LIST))

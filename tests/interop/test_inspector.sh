@@ -1,9 +1,14 @@
 #!/bin/sh
-# test_inspector.sh -- interop with the MCP Inspector CLI (@modelcontextprotocol/inspector-cli
-# 1.0.3, the v1 CLI that runs on Node 20), installed from npm into build/interop-inspector
-# once. Each step starts the server over stdio via a --config file (so our flags are never
+# test_inspector.sh -- interop with the MCP Inspector CLI, installed from npm once:
+#   @modelcontextprotocol/inspector-cli 1.0.3 (the v1 CLI that runs on Node 20) into
+#     build/interop-inspector: list, call, errors, log level;
+#   @modelcontextprotocol/inspector 2.12.0 (needs Node >= 22.19, fetched from npm as the
+#     plain node-<os>-<arch> binary package when the system node is older) into
+#     build/interop-inspector2: `tools/list --strict`, its tool-schema portability report,
+#     must find nothing for any backend (and does find a schema made to fail).
+# Each step starts the server over stdio via a --config file (so our flags are never
 # taken for the Inspector's), checks the JSON it prints, and is bounded by a timeout. TAP.
-# The CLI resolves ../package.json from the current directory, so it runs from run/.
+# The v1 CLI resolves ../package.json from the current directory, so it runs from run/.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -77,6 +82,91 @@ check "an unknown tool is a JSON-RPC error the Inspector reports" $? \
 
 inspect --method logging/setLevel --log-level debug
 check "Inspector sets the log level" $? 'rc === 0 && r && Object.keys(r).length === 0'
+
+# --- Inspector 2.x: tools/list --strict ------------------------------------------------
+dir2="$root/build/interop-inspector2"
+V2=2.12.0
+NODE22_V=22.23.3
+installed() {	# package-dir version: is exactly that version installed in $dir2?
+	node -e 'process.exit(require(process.argv[1]).version === process.argv[2] ? 0 : 1)' \
+	    "$dir2/node_modules/$1/package.json" "$2" 2>/dev/null
+}
+npm_install() {	# specs...: two bounded attempts (a stalled download must not hang the run)
+	for attempt in 1 2; do
+		if (cd "$dir2" && timeout -k 10 240 npm install --no-audit --no-fund --silent "$@" \
+		    >>"$dir2/npm.log" 2>&1); then
+			return 0
+		fi
+		echo "# npm install $* failed (attempt $attempt); see $dir2/npm.log"
+	done
+	return 1
+}
+mkdir -p "$dir2"
+[ -f "$dir2/package.json" ] || (cd "$dir2" && npm init -y >/dev/null)
+node2=
+if node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+    process.exit(a > 22 || (a === 22 && b >= 19) ? 0 : 1)'; then
+	node2=$(command -v node)
+else
+	pkg=$(node -p '"node-" + process.platform + "-" + process.arch')
+	if installed "$pkg" "$NODE22_V" || npm_install "$pkg@$NODE22_V"; then
+		node2="$dir2/node_modules/$pkg/bin/node"
+	fi
+fi
+if [ -z "$node2" ] || ! "$node2" --version >/dev/null 2>&1; then
+	n=$((n + 1))
+	echo "not ok $n - a Node >= 22.19 for Inspector $V2 (npm install node-<os>-<arch>@$NODE22_V failed; see $dir2/npm.log)"
+	failed=$((failed + 1))
+elif ! installed @modelcontextprotocol/inspector "$V2" &&
+    ! npm_install "@modelcontextprotocol/inspector@$V2"; then
+	n=$((n + 1))
+	echo "not ok $n - npm install @modelcontextprotocol/inspector@$V2 failed"
+	tail -n 20 "$dir2/npm.log" | sed 's/^/#   /'
+	failed=$((failed + 1))
+else
+	# A server whose one tool has an untyped property and a list of types: the report
+	# must catch both, or an empty report would prove nothing.
+	cat >"$state/bad_server.py" <<'PY'
+import json, sys
+tool = {"name": "bad", "description": "x", "inputSchema": {"type": "object", "properties": {
+    "mode": {"description": "untyped"}, "x": {"type": ["string", "null"]}}}}
+for line in sys.stdin:
+    m = json.loads(line)
+    if "id" not in m:
+        continue
+    if m["method"] == "initialize":
+        res = {"protocolVersion": m["params"]["protocolVersion"], "capabilities": {"tools": {}},
+               "serverInfo": {"name": "bad", "version": "1"}}
+        out = {"jsonrpc": "2.0", "id": m["id"], "result": res}
+    elif m["method"] == "tools/list":
+        out = {"jsonrpc": "2.0", "id": m["id"], "result": {"tools": [tool]}}
+    else:
+        out = {"jsonrpc": "2.0", "id": m["id"], "error": {"code": -32601, "message": "no"}}
+    print(json.dumps(out), flush=True)
+PY
+	node -e 'const [bin, st, py] = process.argv.slice(1);
+	    const plat = ["--api-key", "k", "--domain", "127.0.0.1:9"];
+	    console.log(JSON.stringify({ mcpServers: {
+	        local: { command: bin, args: ["--local-root", st + "/root2"] },
+	        opensandbox: { command: bin, args: ["--backend", "opensandbox", ...plat] },
+	        e2b: { command: bin, args: ["--backend", "e2b", ...plat] },
+	        bad: { command: "python3", args: [py] } } }))' \
+	    "$bin" "$state" "$state/bad_server.py" >"$state/mcp2.json"
+	strict() {	# server: tools/list --strict; output in $state/out, stderr in $state/err
+		PATH="$(dirname "$node2"):$PATH" MCP_INSPECTOR_SECRET_STORE=memory \
+		    timeout -k 5 90 "$dir2/node_modules/.bin/inspector" --cli --config "$state/mcp2.json" \
+		    --server "$1" --method tools/list --strict >"$state/out" 2>"$state/err"
+	}
+	for server in local opensandbox e2b; do
+		strict "$server"
+		check "Inspector $V2 tools/list --strict finds no schema problem ($server backend)" $? \
+		    'rc === 0 && r.tools.length >= 20 && !/^(Warning|Error): tool|Schema portability|[0-9]+ warnings? across/m.test(err)'
+	done
+	strict bad
+	check "Inspector $V2 --strict reports an untyped property and a list of types" $? \
+	    '/Warning: tool "bad"/.test(err) && /inputSchema.properties.mode/.test(err) &&
+	     /inputSchema.properties.x/.test(err) && /2 warnings/.test(err)'
+fi
 
 echo "1..$n"
 [ "$failed" -eq 0 ]

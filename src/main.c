@@ -199,6 +199,14 @@ set_opt(struct config *cfg, const struct opt *o, const char *val)
 	case A_HEADER:
 		if (strchr(val, '=') == NULL || val[0] == '=')
 			die_usage("--header needs NAME=VALUE, not '%s'", val);
+		for (const char *c = val; *c; c++) {
+			/* A line break would end the header and start another one. The value
+			 * may be a secret, so the sentence does not repeat it. */
+			if ((unsigned char)*c < 0x20 || *c == 0x7F)
+				die_usage("--header %.*s: the header holds a control character (a line "
+				    "break?); give the name and value on one line", (int)strcspn(val, "="),
+				    val);
+		}
 		if (cfg->nheaders == CONFIG_HEADERS_MAX)
 			die_usage("too many --header flags (the limit is %d)", CONFIG_HEADERS_MAX);
 		cfg->headers[cfg->nheaders++] = val;

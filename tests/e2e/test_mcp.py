@@ -34,6 +34,10 @@ t.ok(r.returncode == 2 and "unknown option '--no-such-flag'" in r.stderr and r.s
      "unknown flag: exit 2, one sentence on stderr, nothing on stdout", r.stderr)
 r = subprocess.run([BIN, "--backend", "nope"], capture_output=True, text=True)
 t.ok(r.returncode == 2 and "unknown backend" in r.stderr, "unknown backend is refused", r.stderr)
+r = subprocess.run([BIN, "--header", "X-Token=s3cret\r\nX-Evil: 1"], capture_output=True, text=True)
+t.ok(r.returncode == 2 and "control character" in r.stderr and "X-Token" in r.stderr and
+     "s3cret" not in r.stderr and r.stdout == "",
+     "a header with a line break is refused without repeating its value", r.stderr)
 r = subprocess.run([BIN, "--timeout-s", "abc"], capture_output=True, text=True)
 t.ok(r.returncode == 2 and "--timeout-s" in r.stderr, "bad flag value is refused", r.stderr)
 

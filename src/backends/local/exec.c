@@ -479,6 +479,23 @@ fg_stdin(struct fg *f, const struct exec_req *req)
 		xclose(&f->in);
 }
 
+/* How long the next wait may last: until wake, or the nap when that is sooner; NULL for
+ * no limit. */
+static struct timespec *
+fg_timeout(const struct fg *f, int64_t wake, struct timespec *ts)
+{
+	int64_t left = deadline_left_ms(wake);
+
+	if (f->nap_us > 0 && (left < 0 || left * 1000 > f->nap_us))
+		left = f->nap_us;
+	else if (left >= 0)
+		left *= 1000;
+	if (left < 0)
+		return NULL;
+	*ts = (struct timespec){ (time_t)(left / 1000000), (long)(left % 1000000) * 1000 };
+	return ts;
+}
+
 /* One wait and what came of it; false once the loop is over (the grace after the exit or
  * the wait after a kill ran out, or poll failed). A deadline is judged before the wait, so
  * a stream that never pauses cannot keep it from being noticed. */
@@ -488,8 +505,8 @@ fg_round(struct fg *f, const struct exec_req *req, struct call *c)
 	struct pollfd pf[5];
 	int np = 0, ic = -1, is = -1, ip[2] = { -1, -1 }, ii = -1, pr;
 	bool ended = fg_ended(f), napping = f->nap_us > 0;
-	int64_t wake = f->killed || ended ? f->end_by : f->dl, left, nap = -1;
-	struct timespec ts, *tsp = NULL;
+	int64_t wake = f->killed || ended ? f->end_by : f->dl, nap = -1;
+	struct timespec ts;
 
 	if (deadline_passed(wake)) {
 		if (f->killed || ended)
@@ -516,17 +533,8 @@ fg_round(struct fg *f, const struct exec_req *req, struct call *c)
 		ii = np;
 		pf[np++] = (struct pollfd){ f->in, POLLOUT, 0 };
 	}
-	left = deadline_left_ms(wake);
-	if (napping && (left < 0 || left * 1000 > f->nap_us))
-		left = f->nap_us;
-	else if (left >= 0)
-		left *= 1000;
-	if (left >= 0) {
-		ts = (struct timespec){ (time_t)(left / 1000000), (long)(left % 1000000) * 1000 };
-		tsp = &ts;
-	}
+	pr = ppoll(pf, (nfds_t)np, fg_timeout(f, wake, &ts), NULL);
 	f->nap_us = 0;
-	pr = ppoll(pf, (nfds_t)np, tsp, NULL);
 	if (pr < 0 && errno == EINTR)
 		return true;
 	if (pr < 0) {

@@ -12,17 +12,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	echo "ok 1 - OpenAI Agents SDK interop # SKIP node/npm not installed"
 	exit 0
 fi
-if ! node -e 'process.exit(require(process.argv[1]).version === process.argv[2] ? 0 : 1)' \
-    "$dir/node_modules/@openai/agents-core/package.json" "$V" 2>/dev/null; then
-	mkdir -p "$dir"
-	(cd "$dir" && { [ -f package.json ] || npm init -y >/dev/null; } &&
-	    timeout -k 10 240 npm install --no-audit --no-fund --silent \
-	    "@openai/agents-core@$V" "zod@$ZOD_V" >"$dir/npm.log" 2>&1)
-	if [ ! -d "$dir/node_modules/@openai/agents-core" ]; then
-		echo "not ok 1 - npm install @openai/agents-core@$V failed"
-		tail -n 20 "$dir/npm.log" | sed 's/^/#   /'
-		exit 1
-	fi
+NPM_DIR="$dir"
+. "$here/npm.sh"
+if ! npm_installed @openai/agents-core "$V" && ! npm_install "@openai/agents-core@$V" "zod@$ZOD_V"; then
+	echo "not ok 1 - npm install @openai/agents-core@$V failed"
+	tail -n 20 "$dir/npm.log" | sed 's/^/#   /'
+	exit 1
 fi
 cp "$here/agents_client.mjs" "$dir/agents_client.mjs"
 state=$(mktemp -d)

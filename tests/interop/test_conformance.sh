@@ -24,25 +24,10 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	exit 0
 fi
 
-installed() {	# package-dir version: is exactly that version installed?
-	node -e 'process.exit(require(process.argv[1]).version === process.argv[2] ? 0 : 1)' \
-	    "$dir/node_modules/$1/package.json" "$2" 2>/dev/null
-}
+NPM_DIR="$dir"
+. "$here/npm.sh"
 
-npm_install() {	# specs...: two bounded attempts (a stalled download must not hang the run)
-	for attempt in 1 2; do
-		if (cd "$dir" && timeout -k 10 240 npm install --no-audit --no-fund --silent "$@" \
-		    >>"$dir/npm.log" 2>&1); then
-			return 0
-		fi
-		echo "# npm install $* failed (attempt $attempt); see $dir/npm.log"
-	done
-	return 1
-}
-
-mkdir -p "$dir"
-[ -f "$dir/package.json" ] || (cd "$dir" && npm init -y >/dev/null)
-if ! installed mcp-proxy "$PROXY_V" || ! installed @modelcontextprotocol/conformance "$CONF_V"; then
+if ! npm_installed mcp-proxy "$PROXY_V" || ! npm_installed @modelcontextprotocol/conformance "$CONF_V"; then
 	if ! npm_install "mcp-proxy@$PROXY_V" "@modelcontextprotocol/conformance@$CONF_V"; then
 		echo "not ok 1 - npm install mcp-proxy@$PROXY_V @modelcontextprotocol/conformance@$CONF_V failed"
 		tail -n 20 "$dir/npm.log" | sed 's/^/#   /'
@@ -51,20 +36,10 @@ if ! installed mcp-proxy "$PROXY_V" || ! installed @modelcontextprotocol/conform
 fi
 
 # A node >= 22 for the 0.2 alphas (they import fs.globSync).
-modern_node=
+modern_node=$(npm_node 22 0 "$NODE22_V")
 modern_err=
-if [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 22 ]; then
-	modern_node=$(command -v node)
-else
-	pkg=$(node -p '"node-" + process.platform + "-" + process.arch')
-	if installed "$pkg" "$NODE22_V" || npm_install "$pkg@$NODE22_V"; then
-		modern_node="$dir/node_modules/$pkg/bin/node"
-		"$modern_node" --version >/dev/null 2>&1 || { modern_node=; modern_err="$pkg@$NODE22_V does not run here"; }
-	else
-		modern_err="npm install $pkg@$NODE22_V failed (see $dir/npm.log)"
-	fi
-fi
-if [ -n "$modern_node" ] && ! installed conformance-next "$CONF_NEXT_V"; then
+[ -n "$modern_node" ] || modern_err="no Node >= 22: npm install node-<os>-<arch>@$NODE22_V failed or it does not run here (see $dir/npm.log)"
+if [ -n "$modern_node" ] && ! npm_installed conformance-next "$CONF_NEXT_V"; then
 	if ! npm_install "conformance-next@npm:@modelcontextprotocol/conformance@$CONF_NEXT_V"; then
 		modern_node=
 		modern_err="npm install @modelcontextprotocol/conformance@$CONF_NEXT_V failed (see $dir/npm.log)"

@@ -19,18 +19,13 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	echo "ok 1 - MCP Inspector CLI interop # SKIP node/npm not installed"
 	exit 0
 fi
-cli="$dir/node_modules/@modelcontextprotocol/inspector-cli"
-if ! node -e 'process.exit(require(process.argv[1]).version === process.argv[2] ? 0 : 1)' \
-    "$cli/package.json" "$V" 2>/dev/null; then
-	mkdir -p "$dir"
-	(cd "$dir" && { [ -f package.json ] || npm init -y >/dev/null; } &&
-	    timeout -k 10 240 npm install --no-audit --no-fund --silent \
-	    "@modelcontextprotocol/inspector-cli@$V" >"$dir/npm.log" 2>&1)
-	if [ ! -x "$dir/node_modules/.bin/mcp-inspector-cli" ]; then
-		echo "not ok 1 - npm install @modelcontextprotocol/inspector-cli@$V failed"
-		tail -n 20 "$dir/npm.log" | sed 's/^/#   /'
-		exit 1
-	fi
+NPM_DIR="$dir"
+. "$here/npm.sh"
+if ! npm_installed @modelcontextprotocol/inspector-cli "$V" &&
+    ! npm_install "@modelcontextprotocol/inspector-cli@$V"; then
+	echo "not ok 1 - npm install @modelcontextprotocol/inspector-cli@$V failed"
+	tail -n 20 "$dir/npm.log" | sed 's/^/#   /'
+	exit 1
 fi
 
 state=$(mktemp -d)
@@ -87,37 +82,13 @@ check "Inspector sets the log level" $? 'rc === 0 && r && Object.keys(r).length 
 dir2="$root/build/interop-inspector2"
 V2=2.12.0
 NODE22_V=22.23.3
-installed() {	# package-dir version: is exactly that version installed in $dir2?
-	node -e 'process.exit(require(process.argv[1]).version === process.argv[2] ? 0 : 1)' \
-	    "$dir2/node_modules/$1/package.json" "$2" 2>/dev/null
-}
-npm_install() {	# specs...: two bounded attempts (a stalled download must not hang the run)
-	for attempt in 1 2; do
-		if (cd "$dir2" && timeout -k 10 240 npm install --no-audit --no-fund --silent "$@" \
-		    >>"$dir2/npm.log" 2>&1); then
-			return 0
-		fi
-		echo "# npm install $* failed (attempt $attempt); see $dir2/npm.log"
-	done
-	return 1
-}
-mkdir -p "$dir2"
-[ -f "$dir2/package.json" ] || (cd "$dir2" && npm init -y >/dev/null)
-node2=
-if node -e 'const [a, b] = process.versions.node.split(".").map(Number);
-    process.exit(a > 22 || (a === 22 && b >= 19) ? 0 : 1)'; then
-	node2=$(command -v node)
-else
-	pkg=$(node -p '"node-" + process.platform + "-" + process.arch')
-	if installed "$pkg" "$NODE22_V" || npm_install "$pkg@$NODE22_V"; then
-		node2="$dir2/node_modules/$pkg/bin/node"
-	fi
-fi
+NPM_DIR="$dir2"
+node2=$(npm_node 22 19 "$NODE22_V")
 if [ -z "$node2" ] || ! "$node2" --version >/dev/null 2>&1; then
 	n=$((n + 1))
 	echo "not ok $n - a Node >= 22.19 for Inspector $V2 (npm install node-<os>-<arch>@$NODE22_V failed; see $dir2/npm.log)"
 	failed=$((failed + 1))
-elif ! installed @modelcontextprotocol/inspector "$V2" &&
+elif ! npm_installed @modelcontextprotocol/inspector "$V2" &&
     ! npm_install "@modelcontextprotocol/inspector@$V2"; then
 	n=$((n + 1))
 	echo "not ok $n - npm install @modelcontextprotocol/inspector@$V2 failed"

@@ -370,8 +370,8 @@ tls_reset_material(struct tls_ctx *c)
 	c->own_loaded = false;
 }
 
-/* True when the CPU has the instructions mbedTLS's AES-GCM uses at run time: AES-NI and
- * PCLMULQDQ on x86 (aesni.c), AES and PMULL on Armv8 (aesce.c). */
+/* True when the CPU has the instructions our AES-GCM uses at run time: AES-NI and
+ * PCLMULQDQ on x86 (vendor/gcm_alt.c), AES and PMULL on Armv8 (mbedTLS's aesce.c). */
 static bool
 tls_cpu_has_aes_gcm(void)
 {

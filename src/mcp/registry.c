@@ -387,15 +387,6 @@ schema_is_kv(const struct json *s)
 	    json_get(props, "name") != NULL && json_get(props, "value") != NULL;
 }
 
-static bool
-has_ctl(const char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7F)
-			return true;
-	return false;
-}
-
 /* Is the top-level argument at c->path one that carries data (may hold U+0000)? */
 static bool
 is_data_arg(const struct vctx *c)
@@ -441,7 +432,7 @@ check_kv_map(struct vctx *c, const struct json *v, struct err *e)
 	const struct json *x;
 
 	for (x = v->head; x != NULL; x = x->next) {
-		if (has_ctl(x->key, x->key_len))
+		if (tools_has_ctl(x->key, x->key_len))
 			return err_set(e, ERR_INVAL, "%s: the name '%.64s' in '%s' contains a control "
 			    "character; names cannot hold one", c->d->name, x->key, c->path);
 		if (x->type != JSON_STRING)
@@ -493,7 +484,7 @@ check_object(struct vctx *c, const struct json *v, const struct json *s, struct 
 		    p && json_get_str(p, "type") ? ")" : "");
 	}
 	for (x = v->head; x != NULL; x = x->next) {
-		if (has_ctl(x->key, x->key_len))
+		if (tools_has_ctl(x->key, x->key_len))
 			return err_set(e, ERR_INVAL, "%s: the name '%.64s' in '%s' contains a control "
 			    "character; names cannot hold one", c->d->name, x->key,
 			    top ? "arguments" : c->path);

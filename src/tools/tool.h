@@ -78,6 +78,10 @@ struct tool_def {
 	const char *data_args;
 };
 
+/* True when p[0..n) holds a control character (U+0000-U+001F, U+007F): what names and ids
+ * may not hold. */
+bool tools_has_ctl(const char *p, size_t n);
+
 /* The whole catalogue, in a fixed order. */
 const struct tool_def *tools_catalogue(size_t *n);
 const struct tool_def *tools_find(const char *name);

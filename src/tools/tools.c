@@ -312,11 +312,11 @@ tools_arg_str(const struct tool_ctx *ctx, const char *key, const char **out, str
 	return 0;
 }
 
-static bool
-has_ctl(const char *s, size_t n)
+bool
+tools_has_ctl(const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7F)
 			return true;
 	return false;
 }
@@ -326,7 +326,7 @@ tools_arg_id(const struct tool_ctx *ctx, const char *key, const char **out, stru
 {
 	if (tools_arg_str(ctx, key, out, e) != 0)
 		return e->code;
-	if (*out != NULL && has_ctl(*out, strlen(*out))) {
+	if (*out != NULL && tools_has_ctl(*out, strlen(*out))) {
 		*out = NULL;
 		return err_set(e, ERR_INVAL, "argument '%s' contains a control character; ids and "
 		    "names are printable text", key);
@@ -411,7 +411,7 @@ kv_check(const char *what, bool env, const struct json *name, const struct json 
 {
 	if (name->len == 0)
 		return err_set(e, ERR_INVAL, "'%s' has an empty name", what);
-	if (has_ctl(name->s, name->len))
+	if (tools_has_ctl(name->s, name->len))
 		return err_set(e, ERR_INVAL, "the name '%.64s' in '%s' contains a control "
 		    "character; names are printable text", name->s, what);
 	if (env && memchr(name->s, '=', name->len) != NULL)

@@ -1358,6 +1358,21 @@ names_rc(const char *doc, struct err *e)
 	return rc;
 }
 
+/* {"k0":0,"k1":1,...} with n members; member `dup` (>= 0) is named k0 again. */
+static char *
+names_object(int n, int dup)
+{
+	struct buf b;
+	int j;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "{", NULL);
+	for (j = 0; j < n; j++)
+		buf_printf(&b, NULL, "%s\"k%d\":%d", j ? "," : "", j == dup ? 0 : j, j);
+	buf_puts(&b, "}", NULL);
+	return buf_steal(&b);
+}
+
 static void
 test_names(void)
 {
@@ -1396,29 +1411,18 @@ test_names(void)
 
 	/* Large objects take the sorting path: a duplicate anywhere among 5000 names. */
 	for (k = 0; k < 3; k++) {
-		struct buf b;
-		int j, at = k == 0 ? 1 : k == 1 ? 2500 : 4999;
+		int at = k == 0 ? 1 : k == 1 ? 2500 : 4999;
+		char *doc = names_object(5000, at);
 
-		buf_init(&b, 0);
-		buf_puts(&b, "{", NULL);
-		for (j = 0; j < 5000; j++)
-			buf_printf(&b, NULL, "%s\"k%d\":%d", j ? "," : "", j == at ? 0 : j, j);
-		buf_puts(&b, "}", NULL);
-		is_int(names_rc(b.p, &e), ERR_INVAL, "a duplicate among 5000 names (at %d) is found",
+		is_int(names_rc(doc, &e), ERR_INVAL, "a duplicate among 5000 names (at %d) is found",
 		    at);
-		buf_fini(&b);
+		free(doc);
 	}
 	{
-		struct buf b;
-		int j;
+		char *doc = names_object(5000, -1);
 
-		buf_init(&b, 0);
-		buf_puts(&b, "{", NULL);
-		for (j = 0; j < 5000; j++)
-			buf_printf(&b, NULL, "%s\"k%d\":%d", j ? "," : "", j, j);
-		buf_puts(&b, "}", NULL);
-		is_int(names_rc(b.p, &e), 0, "5000 distinct names pass");
-		buf_fini(&b);
+		is_int(names_rc(doc, &e), 0, "5000 distinct names pass");
+		free(doc);
 	}
 	/* Every path fits in the sentence, however deep or long the names. */
 	{
@@ -1434,22 +1438,15 @@ test_names(void)
 	/* A full arena is ERR_TOOBIG, never a crash or a false pass. */
 	{
 		struct arena *a = arena_new(ARENA_MAX), *small;
-		struct buf b;
-		struct json *v;
-		int j;
+		char *doc = names_object(100, -1);
+		struct json *v = json_parse(doc, strlen(doc), a, &e);
 
-		buf_init(&b, 0);
-		buf_puts(&b, "{", NULL);
-		for (j = 0; j < 100; j++)
-			buf_printf(&b, NULL, "%s\"k%d\":%d", j ? "," : "", j, j);
-		buf_puts(&b, "}", NULL);
-		v = json_parse(b.p, b.len, a, &e);
 		small = arena_new(64);
 		err_clear(&e);
 		is_int(json_check_names(v, small, &e), ERR_TOOBIG, "no room for the index: ERR_TOOBIG");
 		arena_free(small);
 		arena_free(a);
-		buf_fini(&b);
+		free(doc);
 	}
 	is_int(json_check_names(NULL, NULL, &e), 0, "json_check_names(NULL) passes");
 }

@@ -827,7 +827,7 @@ const struct tool_def tools_files_defs[] = {
 	    PATH_ONLY_SCHEMA, remove_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, false, has_remove,
 	    file_remove_run, NULL },
 	{ "file_search", "Find files",
-	    "Find files under path matching a glob (** crosses directories), e.g. **/*.py.",
+	    "Find files under path matching a glob such as **/*.py (** crosses directories).",
 	    search_in, search_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_search,
 	    file_search_run, NULL },
 };

@@ -470,8 +470,8 @@ const struct tool_def tools_sandbox_defs[] = {
 	    set_timeout_in, set_timeout_out, TOOL_IDEMPOTENT, false, has_set_timeout,
 	    sb_set_timeout_run, NULL },
 	{ "sandbox_url", "Sandbox URL",
-	    "Get a URL that reaches a port in the sandbox (e.g. a web server there), and any "
-	    "headers to send.",
+	    "Get a URL (and any headers to send) that reaches a port in the sandbox, such as a "
+	    "web server's.",
 	    url_in, url_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_url, sb_url_run, NULL },
 	{ "sandbox_metrics", "Sandbox metrics",
 	    "Show CPU, memory and disk usage (null: not reported by the backend).",

@@ -524,7 +524,7 @@ check_value(struct vctx *c, const struct json *v, const struct json *s, struct e
 	}
 	switch (v->type) {
 	case JSON_STRING:
-		if (memchr(v->s, '\0', v->len) != NULL && !is_data_arg(c))
+		if (!is_data_arg(c) && memchr(v->s, '\0', v->len) != NULL)
 			return err_set(e, ERR_INVAL, "%s: argument '%s' contains U+0000 (NUL); paths, "
 			    "commands, names and ids cannot hold it", c->d->name, c->path);
 		for (x = en != NULL && en->type == JSON_ARRAY ? en->head : NULL; x != NULL; x = x->next)

@@ -44,7 +44,7 @@ VENDOR_CFLAGS := $(FLAVOR_CFLAGS)
 include mk/vendor.mk
 CFLAGS += $(VENDOR_INCLUDES)
 
-SRC := $(sort $(wildcard src/*.c src/*/*.c src/*/*/*.c proto/*.pb.c))
+SRC := $(sort $(wildcard src/*.c src/*/*.c src/*/*/*.c src/*/*/*/*.c proto/*.pb.c))
 LIB_SRC := $(filter-out src/main.c,$(SRC))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/obj/%.o)
 MAIN_OBJ := $(B)/obj/src/main.o

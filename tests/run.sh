@@ -82,7 +82,7 @@ lint() {
 	bad=$(grep -rnE '^#include "(net)/|\.pb\.h"' src/tools 2>/dev/null || true)
 	if [ -z "$bad" ]; then echo "ok $n - tools never include net/ or protobuf"; else echo "not ok $n - tools include net/ or .pb.h"; echo "$bad"; fi
 	n=$((n + 1))
-	bad=$(for f in src/*/*/*.h src/*/*.h src/*.h; do head -3 "$f" | grep -q '^/\*' || echo "$f"; done)
+	bad=$(for f in $(find src -name '*.h' | sort); do head -3 "$f" | grep -q '^/\*' || echo "$f"; done)
 	if [ -z "$bad" ]; then echo "ok $n - every header opens with a contract comment"; else echo "not ok $n - headers without a top comment"; echo "$bad"; fi
 	if command -v cppcheck >/dev/null; then
 		n=$((n + 1))

@@ -115,7 +115,7 @@ opensandbox_backend_new(const struct config *cfg, struct backend_handle *out, st
 	if (strstr(domain, "://") != NULL) {
 		rc = err_set(e, ERR_INVAL, "--domain takes host[:port] without a scheme (got "
 		    "'%.80s'); use --scheme or --api-url", domain);
-		goto fail;
+		goto out;
 	}
 	if (cfg->scheme != NULL)
 		b->scheme = xstrdup(cfg->scheme);
@@ -133,18 +133,18 @@ opensandbox_backend_new(const struct config *cfg, struct backend_handle *out, st
 		b->lc_base[n - 1] = '\0';
 	if ((rc = url_parse(b->lc_base, &u, a, e)) != 0) {
 		err_prefix(e, "the OpenSandbox lifecycle URL is not valid: ");
-		goto fail;
+		goto out;
 	}
 	if (u.query != NULL) {
 		rc = err_set(e, ERR_INVAL, "--api-url must not have a query");
-		goto fail;
+		goto out;
 	}
 	for (size_t i = 0; i < cfg->nheaders; i++) {
 		const char *eq = strchr(cfg->headers[i], '=');
 
 		if (eq == NULL || eq == cfg->headers[i]) {
 			rc = err_set(e, ERR_INVAL, "--header wants NAME=VALUE");
-			goto fail;
+			goto out;
 		}
 		b->extra[b->nextra].name = xstrndup(cfg->headers[i], (size_t)(eq - cfg->headers[i]));
 		b->extra[b->nextra++].value = xstrdup(eq + 1);
@@ -159,17 +159,16 @@ opensandbox_backend_new(const struct config *cfg, struct backend_handle *out, st
 	hc.insecure = cfg->insecure;
 	hc.user_agent = "sandbox-mcp/" SANDBOX_MCP_VERSION;
 	if ((b->http = http_client_new(&hc, e)) == NULL) {
-		rc = e->code ? e->code : ERR_INVAL;
-		goto fail;
+		rc = e->code != 0 ? e->code : ERR_INVAL;
+		goto out;
 	}
-	arena_free(a);
 	out->ops = &os_ops;
 	out->b = b;
 	log_msg(LOG_INFO, "opensandbox", "lifecycle API %s%s", b->lc_base,
-	    b->api_key ? " (with API key)" : " (no API key)");
-	return 0;
-fail:
+	    b->api_key != NULL ? " (with API key)" : " (no API key)");
+out:
 	arena_free(a);
-	os_free(b);
+	if (rc != 0)
+		os_free(b);
 	return rc;
 }

@@ -102,7 +102,7 @@ st_result(struct os_stream *st, const struct json *j, struct err *e)
 
 			jsonw_init(&w, &bf);
 			jsonw_value(&w, m);
-			v = arena_strndup(a, bf.p ? bf.p : "null", bf.p ? bf.len : 4);
+			v = arena_strndup(a, bf.p != NULL ? bf.p : "null", bf.p != NULL ? bf.len : 4);
 			buf_fini(&bf);
 		}
 		if (v == NULL)
@@ -118,7 +118,7 @@ st_result(struct os_stream *st, const struct json *j, struct err *e)
 
 			if (n == NULL)
 				return OOM(e);
-			if (st->nres)
+			if (st->nres > 0)
 				memcpy(n, st->res, st->nres * sizeof(*n));
 			st->res = n;
 			st->capres = cap;
@@ -136,8 +136,8 @@ st_error(struct os_stream *st, const struct json *j, struct err *e)
 	const struct json *er = json_get(j, "error"), *tb, *x;
 	const char *n = json_get_str(er, "ename"), *v = json_get_str(er, "evalue");
 
-	st->ename = arena_strdup(st->c->a, n ? n : "Error");
-	st->evalue = arena_strdup(st->c->a, v ? v : "");
+	st->ename = arena_strdup(st->c->a, n != NULL ? n : "Error");
+	st->evalue = arena_strdup(st->c->a, v != NULL ? v : "");
 	tb = json_get(er, "traceback");
 	for (x = tb != NULL ? tb->head : NULL; x != NULL; x = x->next) {
 		if (x->type != JSON_STRING)
@@ -180,7 +180,7 @@ st_event(void *arg, const struct stream_event *ev, struct err *e)
 		const char *code = json_get_str(j, "code"), *msg = json_get_str(j, "message");
 
 		return err_set(e, ERR_BACKEND, "execd reported an error in the stream (%s: %s)",
-		    code ? code : "?", msg ? msg : "no message");
+		    code != NULL ? code : "?", msg != NULL ? msg : "no message");
 	}
 	if (strcmp(type, "init") == 0) {
 		const char *t = json_get_str(j, "text");
@@ -397,7 +397,7 @@ exec_outcome(struct os_stream *st, const struct exec_req *req, int64_t elapsed,
 		res->timed_out = req->timeout_ms > 0 && elapsed >= req->timeout_ms * 9 / 10;
 		res->note = res->timed_out ?
 		    arena_printf(c->a, "killed after the %" PRId64 " ms timeout", req->timeout_ms) :
-		    arena_printf(c->a, "stopped by a signal (%s)", st->tb.p ? st->tb.p : "unknown");
+		    arena_printf(c->a, "stopped by a signal (%s)", st->tb.p != NULL ? st->tb.p : "unknown");
 		return 0;
 	}
 }

@@ -137,7 +137,7 @@ os_upload(struct backend *b, struct call *c, const struct ep *ep, const char *pa
 	u.head = arena_printf(c->a, "--%s\r\nContent-Disposition: form-data; name=\"metadata\"; "
 	    "filename=\"metadata\"\r\nContent-Type: application/json\r\n\r\n%s\r\n--%s\r\n"
 	    "Content-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
-	    "Content-Type: application/octet-stream\r\n\r\n", bnd, meta, bnd, fname ? fname : "file");
+	    "Content-Type: application/octet-stream\r\n\r\n", bnd, meta, bnd, fname != NULL ? fname : "file");
 	u.tail = arena_printf(c->a, "\r\n--%s--\r\n", bnd);
 	r.ctype = arena_printf(c->a, "multipart/form-data; boundary=%s", bnd);
 	r.parg = &u;
@@ -205,7 +205,7 @@ os_chmod_zero(struct backend *b, const char *id, const char *path, struct call *
 
 	req.cwd = slash == NULL ? NULL : slash == path ? "/" :
 	    arena_strndup(c->a, path, (size_t)(slash - path));
-	req.command = arena_printf(c->a, "chmod 0 -- %s", sh_quote(c, slash ? slash + 1 : path));
+	req.command = arena_printf(c->a, "chmod 0 -- %s", sh_quote(c, slash != NULL ? slash + 1 : path));
 	if (req.command == NULL || (slash != NULL && req.cwd == NULL))
 		return OOM(e);
 	if ((rc = os_exec(b, id, &req, chmod_event, &o, &res, c, e)) != 0) {

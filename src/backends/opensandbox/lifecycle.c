@@ -78,8 +78,8 @@ sb_from_json(struct call *c, const struct json *j, struct sb_info *out, struct e
 		reason = json_get_str(st, "reason");
 		msg = json_get_str(st, "message");
 		if (reason != NULL || msg != NULL)
-			out->note = arena_printf(c->a, "%s%s%s", reason ? reason : "",
-			    reason && msg ? ": " : "", msg ? msg : "");
+			out->note = arena_printf(c->a, "%s%s%s", reason != NULL ? reason : "",
+			    reason != NULL && msg != NULL ? ": " : "", msg != NULL ? msg : "");
 	}
 	return 0;
 }
@@ -133,8 +133,8 @@ os_wait_state(struct backend *b, struct call *c, const char *id, const char *wan
 			const char *reason = json_get_str(st, "reason"), *msg = json_get_str(st, "message");
 
 			return err_set(e, ERR_BACKEND, "sandbox %s is %s instead of %s (%s%s%s)", id,
-			    s, want, reason ? reason : "no reason given", msg ? ": " : "",
-			    msg ? msg : "");
+			    s, want, reason != NULL ? reason : "no reason given",
+			    msg != NULL ? ": " : "", msg != NULL ? msg : "");
 		}
 		if ((rc = os_sleep(c, wait, arena_printf(c->a,
 		    "waiting for sandbox %s to become %s (it is %s)", id, want, s), e)) != 0)
@@ -212,12 +212,12 @@ check_labels(const struct kv *kv, size_t n, struct err *e)
 {
 	for (size_t i = 0; i < n; i++) {
 		const char *k = kv[i].key, *v = kv[i].value, *slash = strrchr(k, '/');
-		const char *name = slash ? slash + 1 : k;
+		const char *name = slash != NULL ? slash + 1 : k;
 
 		if (str_has_prefix(k, "opensandbox.io/"))
 			return err_set(e, ERR_INVAL, "metadata key '%s' uses the reserved prefix "
 			    "opensandbox.io/", k);
-		if ((slash && (slash - k > 253 || !label_word(k, (size_t)(slash - k), true))) ||
+		if ((slash != NULL && (slash - k > 253 || !label_word(k, (size_t)(slash - k), true))) ||
 		    strlen(name) > 63 || !label_word(name, strlen(name), false))
 			return err_set(e, ERR_INVAL, "metadata key '%s' is not a valid label name: "
 			    "use letters, digits, '-', '_' and '.', start and end with a letter or "
@@ -405,7 +405,7 @@ static int
 parse_cursor(const char *cur, int64_t *page, int64_t *size, struct err *e)
 {
 	const char *colon = strchr(cur, ':');
-	struct str p = { cur, colon ? (size_t)(colon - cur) : strlen(cur) };
+	struct str p = { cur, colon != NULL ? (size_t)(colon - cur) : strlen(cur) };
 
 	if (!str_to_i64(p, page) || *page < 1 ||
 	    (colon != NULL && (!str_to_i64(str_from(colon + 1), size) || *size < 1 ||

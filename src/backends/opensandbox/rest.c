@@ -55,7 +55,7 @@ os_do(struct backend *b, struct call *c, const struct os_rq *r, struct http_resp
 {
 	struct http_header *h;
 	struct http_request rq;
-	size_t n = 0, cap = b->nextra + 8 + (r->ep ? r->ep->nh : 0);
+	size_t n = 0, cap = b->nextra + 8 + (r->ep != NULL ? r->ep->nh : 0);
 	char rid[40];
 
 	memset(rs, 0, sizeof(*rs));
@@ -114,8 +114,8 @@ os_err_detail(const struct http_response *rs, const char *body, size_t len, stru
 		code = json_get_str(j, "code");
 		msg = json_get_str(j, "message");
 		if (code != NULL || msg != NULL)
-			return arena_printf(a, "%s%s%s", code ? code : "", code && msg ? ": " : "",
-			    msg ? msg : "");
+			return arena_printf(a, "%s%s%s", code != NULL ? code : "",
+			    code != NULL && msg != NULL ? ": " : "", msg != NULL ? msg : "");
 		if ((msg = json_get_str(j, "error")) != NULL)
 			return msg;
 		d = json_get(j, "detail");
@@ -133,8 +133,8 @@ os_err_detail(const struct http_response *rs, const char *body, size_t len, stru
 				    x->len : 0, NULL);
 			}
 			msg = json_get_str(d->head, "msg");
-			s = arena_printf(a, "%s%s%s%s", loc.p ? loc.p : "", loc.len ? ": " : "",
-			    msg ? msg : "invalid request",
+			s = arena_printf(a, "%s%s%s%s", loc.p != NULL ? loc.p : "", loc.len > 0 ? ": " : "",
+			    msg != NULL ? msg : "invalid request",
 			    d->count > 1 ? " (and more)" : "");
 			buf_fini(&loc);
 			return s;
@@ -194,8 +194,8 @@ os_notfound(struct err *e, const char *subject, const char *hint)
 	if (p != NULL)
 		snprintf(detail, sizeof(detail), " %s", p);
 	err_clear(e);
-	err_set(e, ERR_NOTFOUND, "%s%s%s%s", subject ? subject : "not found", detail,
-	    hint ? "; " : "", hint ? hint : "");
+	err_set(e, ERR_NOTFOUND, "%s%s%s%s", subject != NULL ? subject : "not found", detail,
+	    hint != NULL ? "; " : "", hint != NULL ? hint : "");
 	log_scrub(e->msg);
 	return ERR_NOTFOUND;
 }

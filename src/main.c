@@ -1,7 +1,8 @@
 /*
  * main.c -- command line, configuration (flags over environment over defaults), backend
- * choice, and the three ways to run: the MCP stdio server (default), `tools` (list
- * them), `call TOOL [JSON]` (run one tool from a terminal), and `doctor` (check the setup).
+ * choice (asking the table in backends/registry.h), and the ways to run: the MCP stdio
+ * server (default), `tools` (list them), `call TOOL [JSON]` (run one tool from a
+ * terminal), and `doctor` (check the setup).
  *
  * stdout belongs to MCP in server mode; every message of ours goes to stderr.
  */

@@ -3,8 +3,9 @@
  * one row per backend this program knows, saying how the environment selects it, which
  * environment variables fill its configuration, what must be done to the configuration
  * before it is opened, how to open it, which request headers carry its credentials, and
- * what `doctor` prints about it. main.c asks this table and names no backend itself;
- * a new backend is a row in registry.c.
+ * what `doctor` prints about it. main.c asks this table and names no backend in its
+ * code; a new backend is a row in registry.c (and its flags and --help lines in main.c's
+ * option table).
  *
  * A backend left out of the build (its header absent: __has_include) keeps its row, so
  * its name and environment still select it, and opening it says it is not part of this

@@ -1,10 +1,20 @@
 /*
  * config.h -- the settled configuration: flags over environment over defaults.
  *
- * Owns:    every string (heap, from main.c); config_free() releases them.
- * Filled by config_load() in main.c; read-only afterwards and shared by all threads.
- * Backends read only their own fields; secrets (api_key, access_token) are registered with
- * log_add_secret() by config_load() so they can never reach a log line or a result.
+ * Filled in main.c: parse_args() sets what the flags give, then config_settle() fills the
+ * rest from the environment and defaults, asking the backend registry
+ * (backends/registry.h) which backend the environment selects and which variables are
+ * that backend's (backend_settle()); backend_prepare() may then complete it (e2b: --k8s
+ * fills sandbox and access_token). Read-only once the backend is opened, and shared by
+ * all threads.
+ *
+ * Owns:    nothing. Strings point into argv, the environment or string literals, and live
+ *          as long as the process; the few a prepare step allocates are handed to main()
+ *          in its owned[] array, which frees them after the backend and tools are freed.
+ *
+ * Backends read only their own fields. config_settle() registers the secrets (api_key,
+ * access_token, --header values of 8 bytes or more) with log_add_secret(), and the e2b
+ * --k8s lookup registers the token it finds, so they never reach a log line or a result.
  */
 #ifndef CONFIG_H
 #define CONFIG_H

@@ -1,20 +1,14 @@
 /*
  * main.c -- command line, configuration (flags over environment over defaults), backend
- * choice, and the three ways to run: the MCP stdio server (default), `tools` (list
- * them), `call TOOL [JSON]` (run one tool from a terminal), and `doctor` (check the setup).
+ * choice (asking the table in backends/registry.h), and the ways to run: the MCP stdio
+ * server (default), `tools` (list them), `call TOOL [JSON]` (run one tool from a
+ * terminal), and `doctor` (check the setup).
  *
  * stdout belongs to MCP in server mode; every message of ours goes to stderr.
  */
 #include "backends/backend.h"
 #include "backends/local.h"
-#if __has_include("backends/opensandbox.h")
-#include "backends/opensandbox.h"
-#define HAVE_OPENSANDBOX 1
-#endif
-#if __has_include("backends/e2b.h")
-#include "backends/e2b.h"
-#define HAVE_E2B 1
-#endif
+#include "backends/registry.h"
 #include "config.h"
 #include "json/json.h"
 #include "json/jsonw.h"
@@ -272,49 +266,25 @@ env(const char *name)
 	return v != NULL && *v != '\0' ? v : NULL;
 }
 
-static const char *
-first_env(const char *a, const char *b)
-{
-	return env(a) ? env(a) : env(b);
-}
-
-/* Fills what the flags left unset from the environment and defaults, and checks values. */
-static void
+/* Fills what the flags left unset from the environment and defaults, and checks values;
+ * returns the chosen backend's row (backends/registry.h). */
+static const struct backend_entry *
 config_settle(struct config *cfg)
 {
-	bool os_env = env("OPEN_SANDBOX_DOMAIN") || env("OPEN_SANDBOX_API_KEY");
-	bool e2b_env = env("X_API_KEY") || env("E2B_API_KEY") || env("E2B_DOMAIN") ||
-	    env("E2B_API_URL") || env("E2B_SANDBOX_URL");
+	const struct backend_entry *be;
 
 	if (cfg->backend == NULL)
 		cfg->backend = env("SANDBOX_MCP_BACKEND");
 	if (cfg->backend == NULL)
-		cfg->backend = os_env ? "opensandbox" : e2b_env ? "e2b" : "local";
-	if (strcmp(cfg->backend, "local") != 0 && strcmp(cfg->backend, "opensandbox") != 0 &&
-	    strcmp(cfg->backend, "e2b") != 0)
-		die_usage("unknown backend '%s' (use local, opensandbox or e2b)", cfg->backend);
+		cfg->backend = backend_detect()->name;
+	be = backend_find(cfg->backend);
+	if (be == NULL) {
+		char names[BACKEND_NAMES_MAX];
 
-	if (strcmp(cfg->backend, "opensandbox") == 0) {
-		if (cfg->api_key == NULL)
-			cfg->api_key = env("OPEN_SANDBOX_API_KEY");
-		if (cfg->domain == NULL)
-			cfg->domain = env("OPEN_SANDBOX_DOMAIN");
-		if (cfg->scheme == NULL)
-			cfg->scheme = env("OPEN_SANDBOX_PROTOCOL");
-	} else if (strcmp(cfg->backend, "e2b") == 0) {
-		if (cfg->api_key == NULL)
-			cfg->api_key = first_env("X_API_KEY", "E2B_API_KEY");
-		if (cfg->domain == NULL)
-			cfg->domain = env("E2B_DOMAIN");
-		if (cfg->scheme == NULL)
-			cfg->scheme = env("SCHEME");
-		if (cfg->routing == NULL)
-			cfg->routing = env("PROTOCOL");
-		if (cfg->api_url == NULL)
-			cfg->api_url = env("E2B_API_URL");
-		if (cfg->sandbox_url == NULL)
-			cfg->sandbox_url = env("E2B_SANDBOX_URL");
+		die_usage("unknown backend '%s' (use %s)", cfg->backend,
+		    backend_names(names, sizeof(names)));
 	}
+	backend_settle(be, cfg);
 	if (cfg->access_token == NULL)
 		cfg->access_token = env("X_ACCESS_TOKEN");
 	if (cfg->sandbox == NULL)
@@ -359,22 +329,7 @@ config_settle(struct config *cfg)
 	if (cfg->insecure)
 		log_msg(LOG_WARN, "main", "--insecure: TLS certificates are NOT verified; "
 		    "anyone on the network path can read and change platform traffic");
-}
-
-static int
-backend_open(const struct config *cfg, struct backend_handle *be, struct err *e)
-{
-#ifdef HAVE_OPENSANDBOX
-	if (strcmp(cfg->backend, "opensandbox") == 0)
-		return opensandbox_backend_new(cfg, be, e);
-#endif
-#ifdef HAVE_E2B
-	if (strcmp(cfg->backend, "e2b") == 0)
-		return e2b_backend_new(cfg, be, e);
-#endif
-	if (strcmp(cfg->backend, "local") != 0)
-		return err_set(e, ERR_UNSUPPORTED, "the %s backend is not part of this build", cfg->backend);
-	return local_backend_new(cfg, be, e);
+	return be;
 }
 
 /* `tools` ---------------------------------------------------------------------------- */
@@ -533,30 +488,27 @@ doctor_run(struct tools *t, struct registry *reg, const char *name, const char *
 }
 
 static int
-cmd_doctor(const struct config *cfg, struct tools *t)
+cmd_doctor(const struct config *cfg, const struct backend_entry *be, struct tools *t)
 {
 	struct arena *a = arena_new(64u * 1024 * 1024);
 	struct err e = { 0 };
 	struct registry *reg = registry_new("all", t, &e);
-	bool local = strcmp(tools_backend_ops(t)->name, "local") == 0;
+	bool local = !be->remote;
+	struct buf d = { 0 };
 	int problems = 0;
 
 	fprintf(stdout, "backend: %s\n", tools_backend_ops(t)->name);
-	if (local) {
-		struct buf d = { 0 };
-
-		local_describe(cfg, &d);
-		if (d.p != NULL)
-			fputs(d.p, stdout);
-		buf_fini(&d);
-	}
-	if (cfg->domain)
+	backend_describe(be, cfg, &d);
+	if (d.p != NULL)
+		fputs(d.p, stdout);
+	buf_fini(&d);
+	if (cfg->domain != NULL)
 		fprintf(stdout, "domain: %s\n", cfg->domain);
-	if (cfg->api_url)
+	if (cfg->api_url != NULL)
 		fprintf(stdout, "api url: %s\n", cfg->api_url);
 	if (!local)
-		fprintf(stdout, "api key: %s\n", cfg->api_key ? "set (hidden)" : "not set");
-	if (cfg->sandbox)
+		fprintf(stdout, "api key: %s\n", cfg->api_key != NULL ? "set (hidden)" : "not set");
+	if (cfg->sandbox != NULL)
 		fprintf(stdout, "default sandbox: %s\n", cfg->sandbox);
 	if (reg == NULL) {
 		fprintf(stdout, "problem: %s\n", e.msg);
@@ -579,7 +531,7 @@ cmd_doctor(const struct config *cfg, struct tools *t)
 				fprintf(stdout, "problem: running a command failed: %s\n", e.msg);
 				problems++;
 			} else {
-				fprintf(stdout, "ok: a command ran in %s\n", cfg->sandbox ? cfg->sandbox :
+				fprintf(stdout, "ok: a command ran in %s\n", cfg->sandbox != NULL ? cfg->sandbox :
 				    "a new sandbox (removed again)");
 			}
 		}
@@ -594,18 +546,19 @@ int
 main(int argc, char **argv)
 {
 	struct config cfg = { 0 };
-	struct backend_handle be = { 0 };
+	const struct backend_entry *be;
+	struct backend_handle bh = { 0 };
 	struct err e = { 0 };
 	struct tools *t;
 	const char *cmd;
-	char *owned[2] = { NULL, NULL };
+	char *owned[BACKEND_OWNED_MAX] = { NULL, NULL };
 	int first, rc;
 
 	/* A local sandbox's supervisor: this binary re-executed, before anything else. */
 	if (argc >= 2 && strcmp(argv[1], LOCAL_SUPERVISOR_ARG) == 0)
 		return local_supervisor_main(argc, argv);
 	first = parse_args(argc, argv, &cfg);
-	config_settle(&cfg);
+	be = config_settle(&cfg);
 	cmd = first < argc ? argv[first] : NULL;
 	if (cmd != NULL && strcmp(cmd, "tools") != 0 && strcmp(cmd, "call") != 0 &&
 	    strcmp(cmd, "doctor") != 0 && strcmp(cmd, "serve") != 0)
@@ -615,28 +568,14 @@ main(int argc, char **argv)
 	if (cmd != NULL && strcmp(cmd, "call") != 0 && first + 1 < argc)
 		die_usage("unexpected argument '%s'", argv[first + 1]);
 
-#ifdef HAVE_E2B
-	if (strcmp(cfg.backend, "e2b") == 0 && cfg.k8s != NULL) {
-		const char *sb0 = cfg.sandbox, *tok0 = cfg.access_token;
-
-		if (e2b_config_k8s(&cfg, &e) != 0) {
-			log_scrub(e.msg);
-			fprintf(stderr, "sandbox-mcp: %s\n", e.msg);
-			return 1;
-		}
-		/* Heap copies made by the resolution; freed at exit. */
-		if (cfg.sandbox != sb0)
-			owned[0] = (char *)cfg.sandbox;
-		if (cfg.access_token != tok0)
-			owned[1] = (char *)cfg.access_token;
-	}
-#endif
-	if (backend_open(&cfg, &be, &e) != 0) {
+	/* Before any thread starts: the redaction table is not locked (net/http_log.h). */
+	if (backend_register_secrets(&e) != 0 || backend_prepare(be, &cfg, owned, &e) != 0 ||
+	    backend_open(be, &cfg, &bh, &e) != 0) {
 		log_scrub(e.msg);
 		fprintf(stderr, "sandbox-mcp: %s\n", e.msg);
 		return 1;
 	}
-	t = tools_new(&cfg, be);
+	t = tools_new(&cfg, bh);
 	if (cmd == NULL || strcmp(cmd, "serve") == 0)
 		rc = server_run(&cfg, t, STDIN_FILENO, STDOUT_FILENO);
 	else if (strcmp(cmd, "tools") == 0)
@@ -644,9 +583,9 @@ main(int argc, char **argv)
 	else if (strcmp(cmd, "call") == 0)
 		rc = cmd_call(&cfg, t, argv[first + 1], first + 2 < argc ? argv[first + 2] : NULL);
 	else
-		rc = cmd_doctor(&cfg, t);
+		rc = cmd_doctor(&cfg, be, t);
 	tools_free(t);
-	free(owned[0]);
-	free(owned[1]);
+	for (size_t i = 0; i < BACKEND_OWNED_MAX; i++)
+		free(owned[i]);
 	return rc;
 }

@@ -472,16 +472,17 @@ check_object(struct vctx *c, const struct json *v, const struct json *s, struct 
 {
 	const struct json *props = json_get(s, "properties"), *req = json_get(s, "required");
 	const struct json *ap = json_get(s, "additionalProperties"), *x, *p;
+	const char *ty;
 	bool top = c->path[0] == '\0';
 
 	for (x = req != NULL ? req->head : NULL; x != NULL; x = x->next) {
 		if (x->type != JSON_STRING || json_get(v, x->s) != NULL)
 			continue;
 		p = json_get(props, x->s);
+		ty = p != NULL ? json_get_str(p, "type") : NULL;
 		return err_set(e, ERR_INVAL, "%s: argument '%s%s%s' is required%s%s%s", c->d->name,
-		    c->path, top ? "" : ".", x->s, p && json_get_str(p, "type") ? " (" : "",
-		    p && json_get_str(p, "type") ? json_get_str(p, "type") : "",
-		    p && json_get_str(p, "type") ? ")" : "");
+		    c->path, top ? "" : ".", x->s, ty != NULL ? " (" : "", ty != NULL ? ty : "",
+		    ty != NULL ? ")" : "");
 	}
 	for (x = v->head; x != NULL; x = x->next) {
 		if (tools_has_ctl(x->key, x->key_len))

@@ -380,7 +380,7 @@ server_ticker(void *arg)
 			pthread_mutex_lock(&f->lock);
 			if (f->pending.len && now - f->last_sent >= PROGRESS_MIN_INTERVAL_MS)
 				progress_flush_locked(f);
-			if (f->token && now - f->last_sent >= PROGRESS_HEARTBEAT_MS) {
+			if (f->token != NULL && now - f->last_sent >= PROGRESS_HEARTBEAT_MS) {
 				snprintf(msg, sizeof(msg), "still running (%llds)",
 				    (long long)((now - f->started) / 1000));
 				progress_send_locked(f, msg, strlen(msg));

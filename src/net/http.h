@@ -51,12 +51,14 @@
  * no content coding is undone. Response bodies of HEAD, 204 and 304 are empty; any other
  * response without Content-Length or chunked framing is read to the end of the stream.
  *
- * Logging: request and response heads go to log_msg(LOG_DEBUG, "http", ...) from one
- * function that replaces the values of Authorization, Proxy-Authorization, X-API-Key,
- * X-Access-Token, OPEN-SANDBOX-API-KEY, X-EXECD-ACCESS-TOKEN, OPENSANDBOX-EGRESS-AUTH and
- * every log_add_secret() string with "[redacted]" (also Cookie, Set-Cookie, and the
- * values of query parameters whose names contain sig, token, key, secret, auth, pass or
- * cred). Bodies are never logged here.
+ * Logging: request and response heads go to the debug log with credential header values,
+ * credential-like query values and every log_add_secret() string redacted; which headers
+ * count as credentials, and how a backend adds its own, is in net/http_log.h. Bodies are
+ * never logged here.
+ *
+ * The code: http.c (the pool, sending and reading), http_proxy.c (proxies, NO_PROXY,
+ * CONNECT), http_log.c (net/http_log.h), multipart.c (net/multipart.h, included below
+ * for the callers that build upload bodies); http_internal.h is private to http*.c.
  */
 #ifndef NET_HTTP_H
 #define NET_HTTP_H
@@ -65,6 +67,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/multipart.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/cancel.h"
@@ -190,37 +193,5 @@ int64_t http_content_range_size(const char *value);
 
 /* Closes every pooled connection (for tests and before fork). */
 void http_client_flush(struct http_client *c);
-
-/*
- * multipart/form-data bodies (RFC 7578) built into a struct buf the caller owns:
- *
- *	struct buf body; struct http_multipart m;
- *	buf_init(&body, cap);
- *	http_multipart_begin(&m, &body, e);
- *	http_multipart_part(&m, "metadata", "metadata", "application/json", js, jl, e);
- *	http_multipart_part(&m, "file", "a.txt", NULL, data, n, e);
- *	http_multipart_end(&m, e);
- *	header "Content-Type: " m.content_type; body.p/body.len as the request body.
- *
- * The boundary is 32 random hex digits, so it cannot plausibly occur in the data. A
- * NULL filename makes a plain field; a NULL content_type with a filename means
- * application/octet-stream. '"', CR and LF in names and filenames are written as %22,
- * %0D and %0A (WHATWG HTML). http_multipart_part_head() writes only a part's headers:
- * append its data to the buffer yourself before the next part or the end.
- * Errors: ERR_TOOBIG when the buffer's cap is reached.
- */
-struct http_multipart {
-	struct buf *out;
-	char boundary[48];	/* "sandbox-mcp-" and 32 hex digits */
-	char content_type[96];	/* "multipart/form-data; boundary=..." */
-	size_t nparts;
-};
-
-int http_multipart_begin(struct http_multipart *m, struct buf *out, struct err *e);
-int http_multipart_part_head(struct http_multipart *m, const char *name, const char *filename,
-    const char *content_type, struct err *e);
-int http_multipart_part(struct http_multipart *m, const char *name, const char *filename,
-    const char *content_type, const void *data, size_t len, struct err *e);
-int http_multipart_end(struct http_multipart *m, struct err *e);
 
 #endif

@@ -110,14 +110,14 @@ materialise(struct stream_dec *d, struct err *e)
 {
 	if (d->has_data && !d->data_own) {
 		buf_reset(&d->data_buf);
-		if (put(&d->data_buf, d->data.p, d->data.len, d, e))
+		if (put(&d->data_buf, d->data.p, d->data.len, d, e) != 0)
 			return -1;
 		d->data = owned(&d->data_buf);
 		d->data_own = true;
 	}
 	if (d->has_type && !d->type_own) {
 		buf_reset(&d->type_buf);
-		if (put(&d->type_buf, d->type.p, d->type.len, d, e))
+		if (put(&d->type_buf, d->type.p, d->type.len, d, e) != 0)
 			return -1;
 		d->type = owned(&d->type_buf);
 		d->type_own = true;
@@ -167,11 +167,11 @@ sse_data(struct stream_dec *d, const char *v, size_t n, struct err *e)
 		return (int)dec_toobig(d, e, "an event's data");
 	if (!d->data_own) {
 		buf_reset(&d->data_buf);
-		if (put(&d->data_buf, d->data.p, d->data.len, d, e))
+		if (put(&d->data_buf, d->data.p, d->data.len, d, e) != 0)
 			return -1;
 		d->data_own = true;
 	}
-	if (put(&d->data_buf, "\n", 1, d, e) || put(&d->data_buf, v, n, d, e))
+	if (put(&d->data_buf, "\n", 1, d, e) != 0 || put(&d->data_buf, v, n, d, e) != 0)
 		return -1;
 	d->data = owned(&d->data_buf);
 	return 0;
@@ -235,7 +235,7 @@ sse_line(struct stream_dec *d, const char *s, size_t n, struct stream_event *ev,
 	} else if (fn == 2 && memcmp(s, "id", 2) == 0) {
 		if (vn == 0 || memchr(v, '\0', vn) == NULL) {
 			buf_reset(&d->id_buf);
-			if (put(&d->id_buf, v, vn, d, e))
+			if (put(&d->id_buf, v, vn, d, e) != 0)
 				return -1;
 		}
 	} else if (fn == 5 && memcmp(s, "retry", 5) == 0) {
@@ -384,7 +384,7 @@ bom_skip(struct stream_dec *d, const char *buf, size_t len, size_t *pos, struct 
 		return false;
 	d->bom_done = true;
 	*pos = 0;
-	if (before > 0 && put(&d->line, (const char *)bom, before, d, e))
+	if (before > 0 && put(&d->line, (const char *)bom, before, d, e) != 0)
 		return true;
 	return true;
 }
@@ -439,14 +439,14 @@ stream_next(struct stream_dec *d, const char *buf, size_t len, struct stream_eve
 		if (!line_find(d, buf, pos, len, &eol, &next)) {
 			if (d->line.len + (len - pos) > cap_of(d))
 				return dec_toobig(d, e, "a line");
-			if (put(&d->line, buf + pos, len - pos, d, e))
+			if (put(&d->line, buf + pos, len - pos, d, e) != 0)
 				return DEC_ERR;
 			d->lf_free = 0;
 			return DEC_MORE;
 		}
 		if (d->line.len + (eol - pos) > cap_of(d))
 			return dec_toobig(d, e, "a line");
-		if (put(&d->line, buf + pos, eol - pos, d, e))
+		if (put(&d->line, buf + pos, eol - pos, d, e) != 0)
 			return DEC_ERR;
 		advance(d, next - pos);
 		pos = next;
@@ -470,7 +470,7 @@ stream_next(struct stream_dec *d, const char *buf, size_t len, struct stream_eve
 	}
 
 	/* A partial line is left: keep it, and the open event, past this call. */
-	if (materialise(d, e))
+	if (materialise(d, e) != 0)
 		return DEC_ERR;
 	if (d->line_out) {
 		buf_reset(&d->line);
@@ -479,7 +479,7 @@ stream_next(struct stream_dec *d, const char *buf, size_t len, struct stream_eve
 	if (pos < len) {
 		if (d->line.len + (len - pos) > cap_of(d))
 			return dec_toobig(d, e, "a line");
-		if (put(&d->line, buf + pos, len - pos, d, e))
+		if (put(&d->line, buf + pos, len - pos, d, e) != 0)
 			return DEC_ERR;
 	}
 	d->lf_free = 0;
@@ -499,7 +499,7 @@ stream_end(struct stream_dec *d, struct stream_event *ev, struct err *e)
 	d->ended = true;
 	if (!d->bom_done && d->bom_len > 0) {
 		d->bom_done = true;
-		if (put(&d->line, (const char *)bom, d->bom_len, d, e))
+		if (put(&d->line, (const char *)bom, d->bom_len, d, e) != 0)
 			return DEC_ERR;
 	}
 	/* WHATWG: at EOF an unfinished SSE event and partial line are discarded. */

@@ -123,19 +123,19 @@ tls_ctx_new(const struct tls_options *o)
 	int i;
 
 	if (o != NULL) {
-		c->ca_file = o->ca_file && o->ca_file[0] ? xstrdup(o->ca_file) : NULL;
-		c->ca_dir = o->ca_dir && o->ca_dir[0] ? xstrdup(o->ca_dir) : NULL;
+		c->ca_file = o->ca_file != NULL && o->ca_file[0] ? xstrdup(o->ca_file) : NULL;
+		c->ca_dir = o->ca_dir != NULL && o->ca_dir[0] ? xstrdup(o->ca_dir) : NULL;
 		c->insecure = o->insecure;
 		if (o->client_cert != NULL && o->client_cert_len > 0) {
 			c->own_cert_buf = tls_copy(o->client_cert, o->client_cert_len);
 			c->own_cert_len = o->client_cert_len;
-		} else if (o->client_cert_file && o->client_cert_file[0]) {
+		} else if (o->client_cert_file != NULL && o->client_cert_file[0]) {
 			c->own_cert_file = xstrdup(o->client_cert_file);
 		}
 		if (o->client_key != NULL && o->client_key_len > 0) {
 			c->own_key_buf = tls_copy(o->client_key, o->client_key_len);
 			c->own_key_len = o->client_key_len;
-		} else if (o->client_key_file && o->client_key_file[0]) {
+		} else if (o->client_key_file != NULL && o->client_key_file[0]) {
 			c->own_key_file = xstrdup(o->client_key_file);
 		}
 	}
@@ -262,14 +262,14 @@ tls_load_ca(struct tls_ctx *c, struct err *e)
 			char *dirs = xstrdup(env_dir), *save = NULL, *d;
 			bool any = false;
 
-			for (d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save))
+			for (d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save))
 				any |= tls_is_dir(d) && tls_add_certs(c, d, true);
 			free(dirs);
 			if (!any && c->ca.version == 0)
 				return err_set(e, ERR_TLS, "cannot load CA certificates from "
 				    "SSL_CERT_DIR=%s: no readable PEM certificates there", env_dir);
 		}
-		c->ca_source_owned = xstrdup(env_file && env_file[0] ? env_file : env_dir);
+		c->ca_source_owned = xstrdup(env_file != NULL && env_file[0] ? env_file : env_dir);
 		c->ca_source = c->ca_source_owned;
 		return 0;
 	}
@@ -296,7 +296,8 @@ tls_load_ca(struct tls_ctx *c, struct err *e)
 static bool
 tls_has_own(const struct tls_ctx *c)
 {
-	return c->own_cert_buf || c->own_cert_file || c->own_key_buf || c->own_key_file;
+	return c->own_cert_buf != NULL || c->own_cert_file != NULL || c->own_key_buf != NULL ||
+	    c->own_key_file != NULL;
 }
 
 /* The length mbedTLS wants for a buffer: PEM data counts its terminating NUL. */
@@ -315,11 +316,12 @@ tls_load_own(struct tls_ctx *c, struct err *e)
 	char msg[128];
 	int r;
 
-	if (!(c->own_cert_buf || c->own_cert_file) || !(c->own_key_buf || c->own_key_file))
+	if ((c->own_cert_buf == NULL && c->own_cert_file == NULL) ||
+	    (c->own_key_buf == NULL && c->own_key_file == NULL))
 		return err_set(e, ERR_TLS, "a client certificate needs both the certificate and "
 		    "its private key, and only the %s was given",
-		    c->own_cert_buf || c->own_cert_file ? "certificate" : "key");
-	if (c->own_cert_buf)
+		    c->own_cert_buf != NULL || c->own_cert_file != NULL ? "certificate" : "key");
+	if (c->own_cert_buf != NULL)
 		r = mbedtls_x509_crt_parse(&c->own_crt, c->own_cert_buf,
 		    tls_parse_len(c->own_cert_buf, c->own_cert_len));
 	else
@@ -331,7 +333,7 @@ tls_load_own(struct tls_ctx *c, struct err *e)
 		return err_set(e, ERR_TLS, "cannot load the client certificate %s: %s; it must "
 		    "be a readable PEM or DER certificate", cname, msg);
 	}
-	if (c->own_key_buf)
+	if (c->own_key_buf != NULL)
 		r = mbedtls_pk_parse_key(&c->own_key, c->own_key_buf,
 		    tls_parse_len(c->own_key_buf, c->own_key_len), NULL, 0,
 		    mbedtls_ctr_drbg_random, &c->drbg);

@@ -311,17 +311,17 @@ url_format_userinfo(const struct url *u, struct arena *a, struct err *e)
 	char *hh = url_host_header(u, a), *out = NULL;
 
 	buf_init(&b, URL_BYTES_MAX * 4);
-	if (hh == NULL || buf_printf(&b, e, "%s://", u->scheme))
+	if (hh == NULL || buf_printf(&b, e, "%s://", u->scheme) != 0)
 		goto out;
 	if (u->user != NULL) {
-		if (url_encode(&b, u->user, strlen(u->user), URL_PART_QUERY, e) ||
-		    (u->password != NULL && (buf_putc(&b, ':', e) ||
-		    url_encode(&b, u->password, strlen(u->password), URL_PART_QUERY, e))) ||
-		    buf_putc(&b, '@', e))
+		if (url_encode(&b, u->user, strlen(u->user), URL_PART_QUERY, e) != 0 ||
+		    (u->password != NULL && (buf_putc(&b, ':', e) != 0 ||
+		    url_encode(&b, u->password, strlen(u->password), URL_PART_QUERY, e) != 0)) ||
+		    buf_putc(&b, '@', e) != 0)
 			goto out;
 	}
 	if (buf_printf(&b, e, "%s%s%s%s", hh, u->path, u->query ? "?" : "",
-	    u->query ? u->query : ""))
+	    u->query ? u->query : "") != 0)
 		goto out;
 	out = arena_strndup(a, b.p, b.len);
 out:

@@ -453,7 +453,8 @@ count_occurrences(const char *hay, size_t hlen, const char *needle, size_t nlen)
 	const char *p = hay, *end = hay + hlen, *q;
 	size_t n = 0;
 
-	while ((size_t)(end - p) >= nlen && (q = memmem(p, (size_t)(end - p), needle, nlen))) {
+	while ((size_t)(end - p) >= nlen &&
+	    (q = memmem(p, (size_t)(end - p), needle, nlen)) != NULL) {
 		n++;
 		p = q + nlen;
 	}

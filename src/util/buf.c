@@ -99,7 +99,7 @@ buf_consume(struct buf *b, size_t n)
 		memmove(b->p, b->p + n, b->len - n);
 		b->len -= n;
 	}
-	if (b->p)
+	if (b->p != NULL)
 		b->p[b->len] = '\0';
 }
 
@@ -107,7 +107,7 @@ void
 buf_reset(struct buf *b)
 {
 	b->len = 0;
-	if (b->p)
+	if (b->p != NULL)
 		b->p[0] = '\0';
 }
 

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -124,8 +125,9 @@ days_in_month(int y, int m)
 	return dm[m - 1];
 }
 
-/* Reads exactly n ASCII digits at *pp into *out and moves *pp past them. */
-static int
+/* Reads exactly n ASCII digits at *pp into *out and moves *pp past them; false (and
+ * nothing moved) when they are not there. */
+static bool
 take_digits(const char **pp, int n, int *out)
 {
 	const char *p = *pp;
@@ -133,21 +135,22 @@ take_digits(const char **pp, int n, int *out)
 
 	for (i = 0; i < n; i++) {
 		if (p[i] < '0' || p[i] > '9')
-			return -1;
+			return false;
 		v = v * 10 + (p[i] - '0');
 	}
 	*out = v;
 	*pp = p + n;
-	return 0;
+	return true;
 }
 
-static int
+/* Moves *pp past one character of set; false when the next one is not in it. */
+static bool
 take_char(const char **pp, const char *set)
 {
 	if (**pp == '\0' || strchr(set, **pp) == NULL)
-		return -1;
+		return false;
 	(*pp)++;
-	return 0;
+	return true;
 }
 
 /*
@@ -162,10 +165,10 @@ time_parse_rfc3339(const char *s, int64_t *wall_ms)
 	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0, ms = 0, scale = 100;
 	const char *p = s;
 
-	if (take_digits(&p, 4, &y) || take_char(&p, "-") || take_digits(&p, 2, &mo) ||
-	    take_char(&p, "-") || take_digits(&p, 2, &d) || take_char(&p, "Tt ") ||
-	    take_digits(&p, 2, &h) || take_char(&p, ":") || take_digits(&p, 2, &mi) ||
-	    take_char(&p, ":") || take_digits(&p, 2, &sec))
+	if (!take_digits(&p, 4, &y) || !take_char(&p, "-") || !take_digits(&p, 2, &mo) ||
+	    !take_char(&p, "-") || !take_digits(&p, 2, &d) || !take_char(&p, "Tt ") ||
+	    !take_digits(&p, 2, &h) || !take_char(&p, ":") || !take_digits(&p, 2, &mi) ||
+	    !take_char(&p, ":") || !take_digits(&p, 2, &sec))
 		return -1;
 	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
 	    sec > 60)
@@ -183,7 +186,7 @@ time_parse_rfc3339(const char *s, int64_t *wall_ms)
 		p++;
 	} else if (*p == '+' || *p == '-') {
 		sign = *p++ == '+' ? 1 : -1;
-		if (take_digits(&p, 2, &oh) || take_char(&p, ":") || take_digits(&p, 2, &om) ||
+		if (!take_digits(&p, 2, &oh) || !take_char(&p, ":") || !take_digits(&p, 2, &om) ||
 		    oh > 23 || om > 59)
 			return -1;
 	}

@@ -34,9 +34,12 @@
  *    "trailers":[...],"content_length":N,"body":"...","body_len":N,"chunks":N}
  *   or {"error":"sentence","code":"timeout"}.
  * Exit status: 0 when every request returned 0 from http_do, 1 otherwise, 2 on usage.
+ * As in sandbox-mcp, the backends' secret headers (X-API-Key, ...) are registered for
+ * the debug log's redaction first (backend_register_secrets(), backends/registry.h).
  */
-#include "net/http.h"
+#include "backends/registry.h"
 #include "json/jsonw.h"
+#include "net/http.h"
 #include "util/log.h"
 #include "util/time.h"
 
@@ -294,6 +297,10 @@ main(int argc, char **argv)
 	struct err e = { 0 };
 	int failures = 0;
 
+	if (backend_register_secrets(&e) != 0) {
+		fprintf(stderr, "httpget: %s\n", e.msg);
+		return 2;
+	}
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;

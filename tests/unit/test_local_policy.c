@@ -1023,7 +1023,7 @@ test_within_allow(void)
 /* Allowing a CIDR that holds always-refused addresses the ceiling does not open widens
  * the ceiling (the header: "Allowing an address that is always refused counts as
  * widening"). The relay still refuses those addresses per connection (always_refused in
- * net.c), so these are validation gaps, not open doors. */
+ * judge.c), so these are validation gaps, not open doors. */
 static void
 test_within_gaps(void)
 {

@@ -406,22 +406,22 @@ local_backend_new(const struct config *cfg, struct backend_handle *out, struct e
 	if (cfg != NULL && cfg->local_root != NULL && cfg->local_root[0] != '\0')
 		snprintf(root, sizeof(root), "%s", cfg->local_root);
 	else if (default_root(root, home, e) != 0)
-		goto fail;
+		goto out;
 	if (mkdir_parents(root, e) != 0)
-		goto fail;
+		goto out;
 	if (realpath(root, L->root) == NULL) {
 		err_set(e, ERR_IO, "cannot use the local state directory %s: %s; pass --local-root "
 		    "DIR", root, strerror(errno));
-		goto fail;
+		goto out;
 	}
 	if (strcmp(L->root, "/") == 0) {
 		err_set(e, ERR_INVAL, "the local state directory cannot be /; pass --local-root DIR");
-		goto fail;
+		goto out;
 	}
 	chmod(L->root, 0700);	/* every sandbox's files are beneath it */
 	identity(L, pwp);
 	if (mounts_parse(L, cfg, e) != 0 || net_flags(L, cfg, e) != 0)
-		goto fail;
+		goto out;
 	if (!L->isolate)
 		log_msg(LOG_WARN, "local", "--local-isolation none: commands run directly on this "
 		    "machine as %s, with its files and network; only seccomp applies", L->host_user);
@@ -446,7 +446,7 @@ local_backend_new(const struct config *cfg, struct backend_handle *out, struct e
 	out->ops = &local_ops;
 	out->b = (struct backend *)(void *)L;
 	return 0;
-fail:
+out:
 	free(L->mounts);
 	if (L->net_arena != NULL)
 		arena_free(L->net_arena);

@@ -10,7 +10,8 @@
  *   rootfs      the sandbox's file system, built from an allowlist and checked
  *   init        pid 1 of a sandbox
  *   output      background output on disk (supervisor writes, server reads)
- *   net         the sandbox's network: capture, DNS, proxy and relay (supervisor)
+ *   net         the sandbox's network: capture, DNS, proxy and relay (supervisor; net.c
+ *               and its parts, which share net_internal.h)
  *   conf, supervisor   the host-side process of a sandbox
  *   spawn       the server's side of a supervisor
  *   helper, exec, process, files, lifecycle   the ops
@@ -28,10 +29,11 @@
  *
  * The supervisor is this binary re-executed (`sandbox-mcp __local-supervisor FD`) with an
  * empty environment: a fresh image (one thread, plus short-lived DNS resolver threads) that
- * holds nothing of the server (no keys). It lives as long as the sandbox, also after the server exits (--keep): it owns the
- * cgroups, background output (capped on disk), the expiry timer, the memory watch where no
- * memory cgroup exists, and the lifeline of an ephemeral sandbox (the server's end of the
- * start socket: when it closes, SIGKILL included, the sandbox is killed and removed).
+ * holds nothing of the server (no keys). It lives as long as the sandbox, also after the
+ * server exits (--keep): it owns the cgroups, background output (capped on disk), the
+ * expiry timer, the memory watch where no memory cgroup exists, and the lifeline of an
+ * ephemeral sandbox (the server's end of the start socket: when it closes, SIGKILL
+ * included, the sandbox is killed and removed).
  *
  * INIT is cloned by the supervisor into new user (U1), mount, PID, IPC, UTS and network
  * namespaces. Holding every capability of U1, it builds the sandbox's root from an allowlist
@@ -310,8 +312,8 @@ void npol_to_lists(const struct npol *p, struct net_policy *out, struct arena *a
  * allow or deny (the default; deny when the list has only targets) and whose targets are
  * allowed. 0, or ERR_INVAL with a sentence naming the flag. */
 int npol_parse_flag(const char *spec, struct npol *out, struct arena *a, struct err *e);
-/* 0 when req stays within ceiling (it may only narrow it); else a sentence
- * naming the first thing that would widen it and the flag (ERR_INVAL). Allowing an address that is
+/* 0 when req stays within ceiling (it may only narrow it); else a sentence naming the
+ * first thing that would widen it and the flag (ERR_INVAL). Allowing an address that is
  * always refused counts as widening unless the ceiling opened it. */
 int npol_within(const struct npol *ceiling, const struct npol *req, struct err *e);
 /* As JSON {"default":"allow|deny","rules":[{"action","target"}...]} (meta.json, the
@@ -759,7 +761,7 @@ int64_t outrec_total(const char *dir);
 int outrec_read(const char *dir, uint64_t offset, size_t max, struct buf *out,
     uint64_t *next, struct err *e);
 
-/* ---- net.c: the sandbox's network, from its supervisor --------------------------------
+/* ---- net.c, judge.c, relay.c, dnsd.c, proxy.c: the sandbox's network, from its supervisor
  *
  * A sandbox has its own network namespace with loopback only; init made its listeners
  * (I_NET) and its commands run under a seccomp filter that hands every connect() to us.

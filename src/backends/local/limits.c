@@ -402,6 +402,28 @@ probe_v2_parent(struct lim_host *h, const char *dir, char *why, size_t cap)
 	return 0;
 }
 
+/* Fills h for cgroup v2 with dir, the cgroup sandboxes go beneath (this process is in its
+ * child leaf). Returns 0. */
+static int
+v2_fill(struct lim_host *h, const char *dir, const char *leaf)
+{
+	bool cpu = cg_lists(dir, "cgroup.subtree_control", "cpu", NULL);
+
+	h->mode = LIM_CG_V2;
+	memcpy(h->memory, dir, sizeof(h->memory));
+	memcpy(h->pids, dir, sizeof(h->pids));
+	if (cpu)
+		memcpy(h->cpu, dir, sizeof(h->cpu));
+	/* The root cgroup has no cgroup.freeze, so ask our leaf (any non-root cgroup). */
+	if (access(leaf, F_OK) == 0 && writable(leaf, "cgroup.freeze"))
+		memcpy(h->freezer, dir, sizeof(h->freezer));
+	if (!cpu || h->freezer[0] == '\0')
+		say(h->why, sizeof(h->why), "cgroup v2 at %s has no %s, so %s", dir,
+		    !cpu ? "cpu controller" : "freezer (kernel before 5.2)",
+		    !cpu ? "resources.cpu is not enforced" : "sandboxes cannot be paused");
+	return 0;
+}
+
 /* Fills h for cgroup v2 (mode V2) and returns 0, or returns -1 with why set; 1 when there
  * is no v2 hierarchy at all. Moves this process into <dir>/CG_LEAF: in v2 only a cgroup
  * without processes may hand controllers to children (the no-internal-processes rule). */
@@ -409,7 +431,7 @@ static int
 probe_v2(struct lim_host *h, char *why, size_t cap)
 {
 	char cg[PATH_MAX], dir[PATH_MAX], leaf[PATH_MAX] = "", pid[24], *slash;
-	bool made = false, cpu;
+	bool made = false;
 	int rc;
 
 	if (self_cgroup(NULL, cg) != 0 || find_mount("cgroup2", NULL, cg, dir) != 0)
@@ -422,7 +444,7 @@ probe_v2(struct lim_host *h, char *why, size_t cap)
 		*slash = '\0';
 		if (cg_lists(dir, "cgroup.subtree_control", "memory", "pids") &&
 		    writable(dir, NULL) && writable(dir, "cgroup.procs"))
-			goto found;
+			return v2_fill(h, dir, leaf);
 		memcpy(dir, leaf, sizeof(dir));
 	}
 	/* Sharing our cgroup with other processes (a terminal's scope, an editor's), we
@@ -447,7 +469,7 @@ probe_v2(struct lim_host *h, char *why, size_t cap)
 		rc = write_file(leaf, "cgroup.procs", pid);
 	if (rc != 0) {
 		say(why, cap, "moving this process into %s failed: %s", leaf, strerror(rc));
-		goto undo;
+		goto out;
 	}
 	if ((rc = write_file(dir, "cgroup.subtree_control", "+memory +pids")) != 0) {
 		if (rc == EBUSY)
@@ -458,26 +480,12 @@ probe_v2(struct lim_host *h, char *why, size_t cap)
 			say(why, cap, "enabling memory and pids in %s failed: %s", dir,
 			    strerror(rc));
 		write_file(dir, "cgroup.procs", pid);
-		goto undo;
+		goto out;
 	}
 	if (cg_lists(dir, "cgroup.controllers", "cpu", NULL))
 		write_file(dir, "cgroup.subtree_control", "+cpu");
-found:
-	cpu = cg_lists(dir, "cgroup.subtree_control", "cpu", NULL);
-	h->mode = LIM_CG_V2;
-	memcpy(h->memory, dir, sizeof(h->memory));
-	memcpy(h->pids, dir, sizeof(h->pids));
-	if (cpu)
-		memcpy(h->cpu, dir, sizeof(h->cpu));
-	/* The root cgroup has no cgroup.freeze, so ask our leaf (any non-root cgroup). */
-	if (access(leaf, F_OK) == 0 && writable(leaf, "cgroup.freeze"))
-		memcpy(h->freezer, dir, sizeof(h->freezer));
-	if (!cpu || h->freezer[0] == '\0')
-		say(h->why, sizeof(h->why), "cgroup v2 at %s has no %s, so %s", dir,
-		    !cpu ? "cpu controller" : "freezer (kernel before 5.2)",
-		    !cpu ? "resources.cpu is not enforced" : "sandboxes cannot be paused");
-	return 0;
-undo:
+	return v2_fill(h, dir, leaf);
+out:
 	if (made)
 		rmdir(leaf);
 	return -1;

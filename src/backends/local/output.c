@@ -241,26 +241,26 @@ bgrec_new(const char *sdir, int fds[3], int *err)
 	b->out = b->keep = b->dirfd = -1;
 	b->rec.headfd = b->rec.tailfd = b->rec.totalfd = -1;
 	if (snprintf(procs, sizeof(procs), "%s/procs", sdir) >= (int)sizeof(procs))
-		goto fail;
+		goto out;
 	mkdir(procs, 0700);
 	prune(procs);
 	if (snprintf(b->dir, sizeof(b->dir), "%s/new-XXXXXX", procs) >= (int)sizeof(b->dir) ||
 	    mkdtemp(b->dir) == NULL)
-		goto fail;
+		goto out;
 	b->dirfd = open(b->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (b->dirfd < 0 || mkfifoat(b->dirfd, "stdin", 0600) < 0 ||
 	    (b->keep = openat(b->dirfd, "stdin", O_RDWR | O_CLOEXEC)) < 0 ||
 	    (in = openat(b->dirfd, "stdin", O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0 ||
 	    fcntl(in, F_SETFL, O_RDONLY) < 0 ||
 	    (errno = outrec_create(b->dirfd, &b->rec)) != 0 || pipe2(p, O_CLOEXEC) < 0)
-		goto fail;
+		goto out;
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
 	b->out = p[0];
 	fds[0] = in;
 	fds[1] = p[1];
 	fds[2] = p[1];
 	return b;
-fail:
+out:
 	*err = errno != 0 ? errno : EIO;
 	if (in >= 0)
 		close(in);

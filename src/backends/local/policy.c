@@ -5,7 +5,7 @@
  * Pure functions over struct npol: parsing targets, merging as OpenSandbox's egress sidecar
  * does (components/egress: PATCH puts the request's rules first), first-match judging of a
  * name or an address, and the classes of addresses that are always refused. The relay
- * (net.c) judges; the server (lifecycle.c) validates and stores.
+ * (judge.c) judges; the server (lifecycle.c) validates and stores.
  */
 #include "backends/local/internal.h"
 

@@ -371,7 +371,7 @@ etc_generate(struct ctx *x)
 	n = snprintf(text, sizeof(text), "%s\n", p->hostname);
 	if (at(x, path, "/etc/hostname") != 0 || write_file(path, text, (size_t)n, 0644) != 0)
 		return fail(x, STEP_ETC, errno, "/etc/hostname");
-	/* Names resolve through the relay's DNS server (net.c), never this machine's: its
+	/* Names resolve through the relay's DNS server (dnsd.c), never this machine's: its
 	 * hosts file would name addresses on its networks, which sandboxes cannot reach. */
 	{
 		static const struct { const char *path, *text; } gen[] = {

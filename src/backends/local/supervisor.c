@@ -19,7 +19,8 @@
  *     sandbox's memory passes its limit (counted in <dir>/oom).
  * A foreground command whose requester disconnects is killed (the server went away).
  *
- * One thread (net.c adds short-lived threads that only run getaddrinfo), one poll loop; every socket is non-blocking on the read side and messages
+ * One thread (the network's resolution, judge.c, adds short-lived threads that only run
+ * getaddrinfo), one poll loop; every socket is non-blocking on the read side and messages
  * are parsed incrementally (wire.c), so no peer can stall the others.
  */
 #include "backends/local/internal.h"

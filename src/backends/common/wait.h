@@ -1,5 +1,5 @@
 /*
- * wait.h -- cancellable sleeps and "ask again until it is ready" loops for the remote
+ * wait.h -- cancellable sleeps and "ask again until it is ready" loops for the
  * backends.
  *
  * Owns:    nothing; no allocation, no shared state.

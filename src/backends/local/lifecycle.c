@@ -14,7 +14,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "backends/common/wait.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/time.h"
@@ -722,11 +722,7 @@ local_metrics(struct backend *b, const char *id, struct sb_metrics *out, struct 
 		out->cpu_count = sb.lim.cpu_milli / 1000.0;
 	t1 = time_mono_ms();
 	c1 = cpu_usec(&sb, &u1);
-	{
-		struct pollfd pf = { cancel_fd(c->cancel), POLLIN, 0 };
-
-		poll(&pf, pf.fd >= 0 ? 1 : 0, 200);
-	}
+	(void)wait_sleep(c, 200, NULL, NULL);	/* the sample; shorter when cancelled */
 	c2 = cpu_usec(&sb, &u2);
 	t2 = time_mono_ms();
 	out->cpu_used_pct = -1;

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backends/common/wait.h"
 #include "json/json.h"
 #include "util/time.h"
 
@@ -248,15 +249,10 @@ local_proc_output(struct backend *b, const char *id, const char *pid, uint64_t o
 			rc = outrec_read(dir, offset, max_bytes, &out->data, &out->next_offset, e);
 			break;
 		}
-		{
-			struct pollfd pf = { cancel_fd(c->cancel), POLLIN, 0 };
-			int left = deadline_left_ms(dl);
-
-			if (poll(&pf, pf.fd >= 0 ? 1 : 0, left >= 0 && left < PROC_POLL_MS ? left :
-			    PROC_POLL_MS) > 0) {
-				rc = err_set(e, ERR_CANCELLED, "the call was cancelled");
-				break;
-			}
+		/* A passed deadline is not an error here: the next round returns what there is. */
+		if (wait_sleep_until(c->cancel, dl, PROC_POLL_MS, NULL, NULL) == ERR_CANCELLED) {
+			rc = err_set(e, ERR_CANCELLED, "the call was cancelled");
+			break;
 		}
 		proc_status(&sb, dir, &p);
 	}

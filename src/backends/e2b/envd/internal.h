@@ -9,6 +9,7 @@
  *   http.c     envd's HTTP endpoints: GET and POST /files, GET /metrics
  *   procs.c    the background-process table (a reader thread per process)
  *
+ * Owns:    nothing; the state is envd.h's struct envd_procs (procs.c).
  * Borrows: the target and the call, for the duration of a call, as envd.h says.
  * Errors:  envd_rpc_*() and envd_http_error() return 0 or ERR_* with one sentence that
  *          names the sandbox and what was being done (`what`, e.g. "listing /tmp").

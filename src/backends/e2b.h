@@ -1,6 +1,6 @@
 /*
  * e2b.h -- the E2B / OpenKruise agents backend: sandbox-manager's management REST API,
- *          sandbox traffic routing, and envd (backends/envd.h) inside each sandbox.
+ *          sandbox traffic routing, and envd (backends/e2b/envd/envd.h) inside each sandbox.
  *
  * Wire truth: shared/reference/e2b/BRIEF.md; the feature set is that of the Go client
  * openkruise/agents-api (packages e2b and runtime).

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Wire compatibility of our nanopb code (proto/*.proto + src/backends/envd.c) with the
+"""Wire compatibility of our nanopb code (proto/*.proto + src/backends/e2b/envd/) with the
 upstream envd schema (shared/reference/e2b/envd/{process,filesystem}/*.proto).
 
-Both directions, through the real encoders/decoders of envd.c driven by
+Both directions, through the real encoders/decoders of envd/ driven by
 $SANDBOX_MCP_TESTBIN/pbtool:
   ours -> upstream: pbtool encode ... | protoc --decode=<upstream type>  (text compared)
   upstream -> ours: protoc --encode=<upstream type> < text | pbtool decode ...

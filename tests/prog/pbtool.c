@@ -1,5 +1,5 @@
 /*
- * pbtool.c -- drives the envd protobuf encoders and decoders of src/backends/envd.c from
+ * pbtool.c -- drives the envd protobuf encoders and decoders of src/backends/e2b/envd/ from
  * the command line, for tests/net/test_proto_compat.py (which checks them against the
  * upstream .proto files with `protoc --decode` / `protoc --encode`).
  *
@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backends/envd.h"
+#include "backends/e2b/envd/envd.h"
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/err.h"

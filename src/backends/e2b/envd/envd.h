@@ -26,8 +26,8 @@
  * the enum values 15 (SIGTERM) and 9 (SIGKILL); closing a Start stream does not stop the
  * process, so an exec that is cancelled or times out sends SIGKILL explicitly.
  */
-#ifndef BACKENDS_ENVD_H
-#define BACKENDS_ENVD_H
+#ifndef BACKENDS_E2B_ENVD_ENVD_H
+#define BACKENDS_E2B_ENVD_ENVD_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -2,7 +2,8 @@
 #
 #   make            static release binary ./sandbox-mcp (musl, -static, -Werror)
 #   make test       ASan+UBSan build, unit + end-to-end + interop tests
-#   make check      test + fuzz-corpus replay + lint
+#   make check      test + fuzz-corpus replay + lint (house format included)
+#   make fmt        formats src/ and tests/ with .clang-format
 #   make fuzz       libFuzzer runs (clang), FUZZ_SECONDS each
 #   make bench      prints numbers, never fails on speed
 #   make proto      regenerate the committed nanopb code from proto/
@@ -58,7 +59,7 @@ FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
 BENCH_SRC := $(sort $(wildcard tests/bench/bench_*.c))
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(B)/bench/%)
 
-.PHONY: all release test check fuzz bench proto lint fmt clean test-build vendor
+.PHONY: all release test check fuzz bench proto lint fmt fmt-check clean test-build vendor
 .DEFAULT_GOAL := all
 
 all:
@@ -125,8 +126,13 @@ proto:
 lint:
 	@RUN_LINT_ONLY=1 tests/run.sh
 
+# The house format, .clang-format, over our C (not proto/'s generated code, not vendor/).
+FMT_FILES = $(shell find src tests -name '*.[ch]' | sort)
 fmt:
-	clang-format -i $(SRC) $(wildcard src/*/*/*.h src/*/*.h src/*.h)
+	clang-format -i $(FMT_FILES)
+
+fmt-check:
+	clang-format --dry-run -Werror $(FMT_FILES)
 
 clean:
 	rm -rf build sandbox-mcp

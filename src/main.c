@@ -35,10 +35,10 @@ enum arg_kind { A_STR, A_BOOL, A_INT, A_HEADER, A_LIST };
 struct opt {
 	const char *name;
 	enum arg_kind kind;
-	size_t off;		/* offset in struct config */
+	size_t off; /* offset in struct config */
 	const char *group;
-	const char *meta;	/* value placeholder for --help */
-	const char *env;	/* environment variables, for --help */
+	const char *meta; /* value placeholder for --help */
+	const char *env;  /* environment variables, for --help */
 	const char *help;
 };
 
@@ -46,63 +46,64 @@ struct opt {
 
 static const struct opt opts[] = {
 	{ "backend", A_STR, OFF(backend), "General", "local|opensandbox|e2b", "SANDBOX_MCP_BACKEND",
-	  "platform to use; default: opensandbox when OPEN_SANDBOX_* is set, e2b when X_API_KEY/E2B_* is set, else local" },
+	    "platform to use; default: opensandbox when OPEN_SANDBOX_* is set, e2b when X_API_KEY/E2B_* is set, else local" },
 	{ "tools", A_STR, OFF(tools), "General", "core|all|a,b,c", NULL,
-	  "which tools are listed (default all; core is the ten most used)" },
+	    "which tools are listed (default all; core is the ten most used)" },
 	{ "sandbox", A_STR, OFF(sandbox), "General", "ID", "SANDBOX_MCP_SANDBOX",
-	  "use this existing sandbox as the session's default one (it is never killed at exit)" },
+	    "use this existing sandbox as the session's default one (it is never killed at exit)" },
 	{ "template", A_STR, OFF(template_name), "General", "NAME", "SANDBOX_MCP_TEMPLATE",
-	  "template or image for sandboxes created without one" },
+	    "template or image for sandboxes created without one" },
 	{ "keep", A_BOOL, OFF(keep), "General", NULL, NULL,
-	  "keep the default sandbox at exit instead of killing it" },
+	    "keep the default sandbox at exit instead of killing it" },
 	{ "timeout-s", A_INT, OFF(timeout_s), "General", "N", NULL,
-	  "default timeout of one platform request, in seconds (default 60)" },
+	    "default timeout of one platform request, in seconds (default 60)" },
 	{ "log-level", A_STR, OFF(log_level), "General", "LEVEL", "SANDBOX_MCP_LOG",
-	  "stderr log level: debug, info, notice, warning (default), error" },
+	    "stderr log level: debug, info, notice, warning (default), error" },
 
-	{ "api-key", A_STR, OFF(api_key), "Platforms", "KEY", "OPEN_SANDBOX_API_KEY, X_API_KEY, E2B_API_KEY",
-	  "platform API key (never logged)" },
-	{ "domain", A_STR, OFF(domain), "Platforms", "HOST[:PORT]", "OPEN_SANDBOX_DOMAIN, E2B_DOMAIN",
-	  "platform domain (OpenSandbox default localhost:8080)" },
+	{ "api-key", A_STR, OFF(api_key), "Platforms", "KEY",
+	    "OPEN_SANDBOX_API_KEY, X_API_KEY, E2B_API_KEY", "platform API key (never logged)" },
+	{ "domain", A_STR, OFF(domain), "Platforms", "HOST[:PORT]",
+	    "OPEN_SANDBOX_DOMAIN, E2B_DOMAIN",
+	    "platform domain (OpenSandbox default localhost:8080)" },
 	{ "scheme", A_STR, OFF(scheme), "Platforms", "http|https", "OPEN_SANDBOX_PROTOCOL, SCHEME",
-	  "URL scheme (https, except http for OpenSandbox's default domain)" },
+	    "URL scheme (https, except http for OpenSandbox's default domain)" },
 	{ "api-url", A_STR, OFF(api_url), "Platforms", "URL", "E2B_API_URL",
-	  "explicit management/lifecycle API base URL (overrides domain and routing)" },
+	    "explicit management/lifecycle API base URL (overrides domain and routing)" },
 	{ "header", A_HEADER, OFF(headers), "Platforms", "K=V", NULL,
-	  "extra header on every platform request (repeatable)" },
+	    "extra header on every platform request (repeatable)" },
 	{ "ca-file", A_STR, OFF(ca_file), "Platforms", "PATH", "SSL_CERT_FILE, SSL_CERT_DIR",
-	  "PEM bundle of trusted CAs (default: the system bundle)" },
+	    "PEM bundle of trusted CAs (default: the system bundle)" },
 	{ "insecure", A_BOOL, OFF(insecure), "Platforms", NULL, NULL,
-	  "do not verify TLS certificates (dangerous; logged loudly)" },
+	    "do not verify TLS certificates (dangerous; logged loudly)" },
 
 	{ "use-server-proxy", A_BOOL, OFF(use_server_proxy), "OpenSandbox", NULL, NULL,
-	  "reach execd and egress through the lifecycle server's proxy route" },
-	{ "access-token", A_STR, OFF(access_token), "OpenSandbox and E2B", "TOKEN", "X_ACCESS_TOKEN",
-	  "execd / envd access token for --sandbox (never logged)" },
+	    "reach execd and egress through the lifecycle server's proxy route" },
+	{ "access-token", A_STR, OFF(access_token), "OpenSandbox and E2B", "TOKEN",
+	    "X_ACCESS_TOKEN", "execd / envd access token for --sandbox (never logged)" },
 
 	{ "routing", A_STR, OFF(routing), "E2B / OpenKruise", "native|private", "PROTOCOL",
-	  "native: api.DOMAIN and PORT-ID.DOMAIN; private: DOMAIN/kruise/..." },
+	    "native: api.DOMAIN and PORT-ID.DOMAIN; private: DOMAIN/kruise/..." },
 	{ "sandbox-url", A_STR, OFF(sandbox_url), "E2B / OpenKruise", "URL", "E2B_SANDBOX_URL",
-	  "explicit envd base URL (runtime-direct use)" },
+	    "explicit envd base URL (runtime-direct use)" },
 	{ "k8s", A_STR, OFF(k8s), "E2B / OpenKruise", "NAMESPACE/NAME", NULL,
-	  "resolve the sandbox id and runtime token from a Kubernetes Sandbox object" },
+	    "resolve the sandbox id and runtime token from a Kubernetes Sandbox object" },
 	{ "envd-port", A_INT, OFF(envd_port), "E2B / OpenKruise", "N", NULL,
-	  "envd port inside the sandbox (default 49983; the Go clients' RuntimePort)" },
+	    "envd port inside the sandbox (default 49983; the Go clients' RuntimePort)" },
 	{ "user", A_STR, OFF(user), "E2B / OpenKruise", "NAME", NULL,
-	  "envd user for processes and files (default: envd's default)" },
+	    "envd user for processes and files (default: envd's default)" },
 
 	{ "local-root", A_STR, OFF(local_root), "Local", "DIR", NULL,
-	  "state directory (default $XDG_STATE_HOME/sandbox-mcp or ~/.local/state/sandbox-mcp)" },
+	    "state directory (default $XDG_STATE_HOME/sandbox-mcp or ~/.local/state/sandbox-mcp)" },
 	{ "local-isolation", A_STR, OFF(local_isolation), "Local", "namespaces|none", NULL,
-	  "namespaces (default) or none (plain processes, no isolation; loudly logged)" },
+	    "namespaces (default) or none (plain processes, no isolation; loudly logged)" },
 	{ "mount", A_LIST, OFF(mounts), "Local", "HOST:SANDBOX[:ro]", NULL,
-	  "a host directory inside every local sandbox, read-write or :ro (repeatable; the agent cannot add one)" },
+	    "a host directory inside every local sandbox, read-write or :ro (repeatable; the agent cannot add one)" },
 	{ "local-egress", A_STR, OFF(local_egress), "Local", "allow|deny|TARGET,...", NULL,
-	  "the most network any local sandbox may have: allow (default: the public internet), deny, or only these domains, *.wildcards, addresses and CIDRs" },
+	    "the most network any local sandbox may have: allow (default: the public internet), deny, or only these domains, *.wildcards, addresses and CIDRs" },
 	{ "local-host-port", A_LIST, OFF(host_ports), "Local", "PORT", NULL,
-	  "let sandboxes reach this machine's loopback PORT as host.internal:PORT (repeatable)" },
+	    "let sandboxes reach this machine's loopback PORT as host.internal:PORT (repeatable)" },
 	{ "local-resolve", A_LIST, OFF(resolves), "Local", "NAME=ADDR", NULL,
-	  "pin NAME to ADDR for sandboxes, like curl --resolve; a pinned address is never refused (repeatable)" },
+	    "pin NAME to ADDR for sandboxes, like curl --resolve; a pinned address is never refused (repeatable)" },
 };
 
 static void
@@ -145,8 +146,7 @@ usage(FILE *f)
 	    "\nFlags override environment variables; environment overrides defaults.\n");
 }
 
-static void __attribute__((format(printf, 1, 2), noreturn))
-die_usage(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2), noreturn)) die_usage(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -197,9 +197,10 @@ set_opt(struct config *cfg, const struct opt *o, const char *val)
 			/* A line break would end the header and start another one. The value
 			 * may be a secret, so the sentence does not repeat it. */
 			if ((unsigned char)*c < 0x20 || *c == 0x7F)
-				die_usage("--header %.*s: the header holds a control character (a line "
-				    "break?); give the name and value on one line", (int)strcspn(val, "="),
-				    val);
+				die_usage(
+				    "--header %.*s: the header holds a control character (a line "
+				    "break?); give the name and value on one line",
+				    (int)strcspn(val, "="), val);
 		}
 		if (cfg->nheaders == CONFIG_HEADERS_MAX)
 			die_usage("too many --header flags (the limit is %d)", CONFIG_HEADERS_MAX);
@@ -207,7 +208,8 @@ set_opt(struct config *cfg, const struct opt *o, const char *val)
 		break;
 	case A_LIST:
 		if (((struct config_list *)base)->n == CONFIG_LIST_MAX)
-			die_usage("too many --%s flags (the limit is %d)", o->name, CONFIG_LIST_MAX);
+			die_usage("too many --%s flags (the limit is %d)", o->name,
+			    CONFIG_LIST_MAX);
 		((struct config_list *)base)->v[((struct config_list *)base)->n++] = val;
 		break;
 	}
@@ -299,20 +301,24 @@ config_settle(struct config *cfg)
 		cfg->timeout_s = 60;
 	if (cfg->local_isolation == NULL)
 		cfg->local_isolation = "namespaces";
-	if (cfg->scheme != NULL && strcmp(cfg->scheme, "http") != 0 && strcmp(cfg->scheme, "https") != 0)
+	if (cfg->scheme != NULL && strcmp(cfg->scheme, "http") != 0 &&
+	    strcmp(cfg->scheme, "https") != 0)
 		die_usage("unknown scheme '%s' (use http or https)", cfg->scheme);
 	if (cfg->routing != NULL && strcmp(cfg->routing, "native") != 0 &&
 	    strcmp(cfg->routing, "private") != 0)
 		die_usage("unknown routing '%s' (use native or private)", cfg->routing);
-	if (strcmp(cfg->local_isolation, "namespaces") != 0 && strcmp(cfg->local_isolation, "none") != 0)
-		die_usage("unknown local isolation '%s' (use namespaces or none)", cfg->local_isolation);
+	if (strcmp(cfg->local_isolation, "namespaces") != 0 &&
+	    strcmp(cfg->local_isolation, "none") != 0)
+		die_usage("unknown local isolation '%s' (use namespaces or none)",
+		    cfg->local_isolation);
 	if (cfg->k8s != NULL && (strchr(cfg->k8s, '/') == NULL || cfg->k8s[0] == '/'))
 		die_usage("--k8s needs NAMESPACE/NAME, not '%s'", cfg->k8s);
 	if (cfg->log_level != NULL) {
 		enum log_level l;
 
 		if (log_level_parse(cfg->log_level, &l) != 0)
-			die_usage("unknown log level '%s' (use debug, info, notice, warning or error)",
+			die_usage(
+			    "unknown log level '%s' (use debug, info, notice, warning or error)",
 			    cfg->log_level);
 		log_set_level(l);
 	}
@@ -324,10 +330,11 @@ config_settle(struct config *cfg)
 		const char *v = strchr(cfg->headers[i], '=') + 1;
 
 		if (strlen(v) >= 8)
-			log_add_secret(v);	/* header values are often tokens */
+			log_add_secret(v); /* header values are often tokens */
 	}
 	if (cfg->insecure)
-		log_msg(LOG_WARN, "main", "--insecure: TLS certificates are NOT verified; "
+		log_msg(LOG_WARN, "main",
+		    "--insecure: TLS certificates are NOT verified; "
 		    "anyone on the network path can read and change platform traffic");
 	return be;
 }
@@ -404,7 +411,8 @@ cmd_call(const struct config *cfg, struct tools *t, const char *name, const char
 	}
 	d = registry_find(reg, name);
 	if (d == NULL) {
-		fprintf(stderr, "sandbox-mcp: unknown tool '%s'; `sandbox-mcp tools` lists them\n", name);
+		fprintf(stderr, "sandbox-mcp: unknown tool '%s'; `sandbox-mcp tools` lists them\n",
+		    name);
 		registry_free(reg);
 		arena_free(a);
 		return EXIT_USAGE;
@@ -521,18 +529,21 @@ cmd_doctor(const struct config *cfg, const struct backend_entry *be, struct tool
 				fprintf(stdout, "problem: %s\n", e.msg);
 				problems++;
 			} else {
-				fprintf(stdout, "ok: the platform answered (listing sandboxes works)\n");
+				fprintf(stdout,
+				    "ok: the platform answered (listing sandboxes works)\n");
 			}
 		}
 		if (local || cfg->sandbox != NULL) {
 			err_clear(&e);
-			if (doctor_run(t, reg, "exec", "{\"command\":\"true\",\"timeout_s\":60}", a, &e) != 0) {
+			if (doctor_run(t, reg, "exec", "{\"command\":\"true\",\"timeout_s\":60}", a,
+			        &e) != 0) {
 				log_scrub(e.msg);
 				fprintf(stdout, "problem: running a command failed: %s\n", e.msg);
 				problems++;
 			} else {
-				fprintf(stdout, "ok: a command ran in %s\n", cfg->sandbox != NULL ? cfg->sandbox :
-				    "a new sandbox (removed again)");
+				fprintf(stdout, "ok: a command ran in %s\n",
+				    cfg->sandbox != NULL ? cfg->sandbox
+				                         : "a new sandbox (removed again)");
 			}
 		}
 		registry_free(reg);
@@ -562,7 +573,8 @@ main(int argc, char **argv)
 	cmd = first < argc ? argv[first] : NULL;
 	if (cmd != NULL && strcmp(cmd, "tools") != 0 && strcmp(cmd, "call") != 0 &&
 	    strcmp(cmd, "doctor") != 0 && strcmp(cmd, "serve") != 0)
-		die_usage("unknown command '%s' (use tools, call or doctor, or none to serve MCP)", cmd);
+		die_usage("unknown command '%s' (use tools, call or doctor, or none to serve MCP)",
+		    cmd);
 	if (cmd != NULL && strcmp(cmd, "call") == 0 && (first + 1 >= argc || first + 3 < argc))
 		die_usage("%s", "call needs a tool name and at most one JSON argument object");
 	if (cmd != NULL && strcmp(cmd, "call") != 0 && first + 1 < argc)

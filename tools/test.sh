@@ -15,6 +15,7 @@ need python3 python3
 need openssl openssl
 need protoc protobuf-compiler
 need cppcheck cppcheck
+need clang-format clang-format
 need node nodejs
 need npm npm
 need curl curl

@@ -32,13 +32,13 @@
 #include "util/err.h"
 #include "util/time.h"
 
-struct backend;	/* a backend's private state */
+struct backend; /* a backend's private state */
 
 /* What every op gets: the request's arena, its cancel token and deadline. */
 struct call {
 	struct arena *a;
-	struct cancel *cancel;	/* may be NULL */
-	int64_t deadline;	/* absolute monotonic ms, or DEADLINE_NONE */
+	struct cancel *cancel; /* may be NULL */
+	int64_t deadline;      /* absolute monotonic ms, or DEADLINE_NONE */
 };
 
 /* The call's deadline for util/time.h (DEADLINE_NONE when it has none). */
@@ -60,101 +60,101 @@ struct net_policy {
 	size_t nallow;
 	const char **deny;
 	size_t ndeny;
-	const char *note;		/* output only: a sentence for the agent (e.g. when a change
+	const char *note;    /* output only: a sentence for the agent (e.g. when a change
 					 * takes effect), or NULL */
-	const char **recent;		/* output only: recent refused connections, oldest first */
+	const char **recent; /* output only: recent refused connections, oldest first */
 	size_t nrecent;
 };
 
 struct sb_create {
-	const char *template_name;	/* image / template; NULL = backend default */
-	int64_t timeout_s;		/* <= 0 = backend default */
+	const char *template_name; /* image / template; NULL = backend default */
+	int64_t timeout_s;         /* <= 0 = backend default */
 	const struct kv *env;
 	size_t nenv;
 	const struct kv *metadata;
 	size_t nmetadata;
-	const char *cpu;		/* e.g. "1", "500m"; NULL = default */
-	const char *memory;		/* e.g. "512Mi"; NULL = default */
-	const struct net_policy *network;	/* NULL = default (allow) */
-	int auto_pause;			/* -1 unset, 0, 1 */
-	int secure;			/* -1 unset, 0, 1 */
-	const char *entrypoint;		/* optional command for images that need one */
-	bool ephemeral;			/* dies with this server process, however it ends (the
+	const char *cpu;                  /* e.g. "1", "500m"; NULL = default */
+	const char *memory;               /* e.g. "512Mi"; NULL = default */
+	const struct net_policy *network; /* NULL = default (allow) */
+	int auto_pause;                   /* -1 unset, 0, 1 */
+	int secure;                       /* -1 unset, 0, 1 */
+	const char *entrypoint;           /* optional command for images that need one */
+	bool ephemeral;                   /* dies with this server process, however it ends (the
 					 * session's default sandbox without --keep); backends
 					 * that cannot tie a sandbox's life to it ignore this */
 };
 
 struct sb_info {
 	const char *id;
-	const char *state;		/* "running", "paused", "pending", "killed", ... */
+	const char *state; /* "running", "paused", "pending", "killed", ... */
 	const char *template_name;
-	int64_t created_at;		/* wall ms since epoch, 0 = unknown */
-	int64_t expires_at;		/* wall ms since epoch, 0 = never/unknown */
+	int64_t created_at; /* wall ms since epoch, 0 = unknown */
+	int64_t expires_at; /* wall ms since epoch, 0 = never/unknown */
 	const struct kv *metadata;
 	size_t nmetadata;
-	const char *note;		/* a sentence the agent should see (e.g. "no isolation"), or NULL */
-	const char *cpu, *memory;	/* as reported, or NULL */
-	const struct kv *limits;	/* what the sandbox is held to and by what, e.g. memory ->
+	const char *note; /* a sentence the agent should see (e.g. "no isolation"), or NULL */
+	const char *cpu, *memory; /* as reported, or NULL */
+	const struct kv *limits;  /* what the sandbox is held to and by what, e.g. memory ->
 					 * "256Mi, enforced by cgroup v2"; may be empty */
 	size_t nlimits;
 };
 
 struct sb_list_req {
-	const char **states;		/* filter: any of these states; NULL/0 = all */
+	const char **states; /* filter: any of these states; NULL/0 = all */
 	size_t nstates;
-	const struct kv *metadata;	/* filter: all of these must match */
+	const struct kv *metadata; /* filter: all of these must match */
 	size_t nmetadata;
-	const char *cursor;		/* opaque, from a previous next_cursor */
-	int limit;			/* <= 0 = backend default */
+	const char *cursor; /* opaque, from a previous next_cursor */
+	int limit;          /* <= 0 = backend default */
 };
 
 struct sb_list {
 	struct sb_info *items;
 	size_t n;
-	const char *next_cursor;	/* NULL when this is the last page */
+	const char *next_cursor; /* NULL when this is the last page */
 };
 
 struct sb_url {
 	const char *url;
-	const struct kv *headers;	/* headers a client must send, if any */
+	const struct kv *headers; /* headers a client must send, if any */
 	size_t nheaders;
 };
 
 struct sb_metrics {
-	double cpu_count;		/* cores available; 0 = unknown */
-	double cpu_used_pct;		/* 0..100*cores; < 0 = unknown */
-	int64_t mem_total_bytes;	/* < 0 = unknown */
+	double cpu_count;        /* cores available; 0 = unknown */
+	double cpu_used_pct;     /* 0..100*cores; < 0 = unknown */
+	int64_t mem_total_bytes; /* < 0 = unknown */
 	int64_t mem_used_bytes;
 	int64_t disk_total_bytes;
 	int64_t disk_used_bytes;
-	int64_t timestamp;		/* wall ms */
+	int64_t timestamp; /* wall ms */
 };
 
 /* exec ---------------------------------------------------------------------------- */
 
 struct exec_req {
-	const char *command;		/* run by bash: bash -l -c on local and e2b; OpenSandbox's
+	const char *command; /* run by bash: bash -l -c on local and e2b; OpenSandbox's
 					 * execd runs bash -c (sh -c where bash is missing) */
-	const char *cwd;		/* NULL = the sandbox's workspace */
+	const char *cwd;     /* NULL = the sandbox's workspace */
 	const struct kv *env;
 	size_t nenv;
-	const char *stdin_data;		/* NULL = no stdin (reads see EOF) */
+	const char *stdin_data; /* NULL = no stdin (reads see EOF) */
 	size_t stdin_len;
-	int64_t timeout_ms;		/* <= 0 = none (call->deadline still applies) */
-	bool background;		/* return at once with a pid */
+	int64_t timeout_ms; /* <= 0 = none (call->deadline still applies) */
+	bool background;    /* return at once with a pid */
 };
 
 enum exec_event_type {
-	EXEC_EV_START,			/* pid known */
+	EXEC_EV_START, /* pid known */
 	EXEC_EV_STDOUT,
 	EXEC_EV_STDERR,
 };
 
 struct exec_event {
 	enum exec_event_type type;
-	const char *data;		/* output bytes (not NUL-terminated) */
+	const char *data; /* output bytes (not NUL-terminated) */
 	size_t len;
-	const char *pid;		/* START */
+	const char *pid; /* START */
 };
 
 /* Called from the op's thread for every event; return non-zero to stop (the op then
@@ -162,12 +162,12 @@ struct exec_event {
 typedef int (*exec_event_fn)(void *arg, const struct exec_event *ev);
 
 struct exec_result {
-	bool exited;			/* false: killed by timeout/cancel, or still running (background) */
-	int exit_code;			/* valid when exited; 128+N for signal N where the platform says so */
+	bool exited;   /* false: killed by timeout/cancel, or still running (background) */
+	int exit_code; /* valid when exited; 128+N for signal N where the platform says so */
 	bool timed_out;
-	const char *pid;		/* background (and platforms that have ids) */
-	const char *note;		/* optional sentence, e.g. "killed after 30 s timeout" */
-	const char **network_denied;	/* connections the command tried that were refused,
+	const char *pid;             /* background (and platforms that have ids) */
+	const char *note;            /* optional sentence, e.g. "killed after 30 s timeout" */
+	const char **network_denied; /* connections the command tried that were refused,
 					 * each "host:port reason" */
 	size_t nnetwork_denied;
 };
@@ -183,13 +183,13 @@ struct proc_info {
 };
 
 struct proc_output {
-	struct buf data;		/* output bytes since offset (stdout and stderr interleaved);
+	struct buf data; /* output bytes since offset (stdout and stderr interleaved);
 					 * owned by the caller: buf_fini() it */
 	uint64_t next_offset;
 	bool running;
 	bool has_exit;
 	int exit_code;
-	const char **network_denied;	/* as in exec_result, for this process (so far) */
+	const char **network_denied; /* as in exec_result, for this process (so far) */
 	size_t nnetwork_denied;
 };
 
@@ -197,23 +197,23 @@ struct proc_output {
 
 struct code_req {
 	const char *code;
-	const char *language;		/* "python" default */
-	const char *context_id;		/* NULL = the default context of that language */
+	const char *language;   /* "python" default */
+	const char *context_id; /* NULL = the default context of that language */
 	int64_t timeout_ms;
 };
 
 struct code_result {
 	bool ok;
-	const char *error_name, *error_value;	/* when !ok */
-	const char *text;		/* main result text/plain, or NULL */
-	const struct kv *results;	/* mime type -> data (e.g. image/png -> base64) */
+	const char *error_name, *error_value; /* when !ok */
+	const char *text;                     /* main result text/plain, or NULL */
+	const struct kv *results;             /* mime type -> data (e.g. image/png -> base64) */
 	size_t nresults;
 	int64_t execution_count;
 };
 
 /* A code context: one interpreter (kernel) whose state persists between run_code calls. */
 struct code_ctx {
-	const char *id;			/* pass as code_req.context_id */
+	const char *id; /* pass as code_req.context_id */
 	const char *language;
 };
 
@@ -223,18 +223,18 @@ enum file_type { FILE_T_FILE, FILE_T_DIR, FILE_T_SYMLINK, FILE_T_OTHER };
 
 struct file_entry {
 	const char *name;
-	const char *path;		/* as the sandbox sees it */
+	const char *path; /* as the sandbox sees it */
 	enum file_type type;
 	int64_t size;
-	uint32_t mode;			/* permission bits (07777) */
-	int64_t modified_at;		/* wall ms, 0 unknown */
-	const char *link_target;	/* symlinks, when known */
+	uint32_t mode;           /* permission bits (07777) */
+	int64_t modified_at;     /* wall ms, 0 unknown */
+	const char *link_target; /* symlinks, when known */
 };
 
 struct file_list {
 	struct file_entry *items;
 	size_t n;
-	bool truncated;			/* more entries than the backend returns */
+	bool truncated; /* more entries than the backend returns */
 };
 
 struct file_search {
@@ -248,7 +248,7 @@ struct file_search {
 /* The ops -------------------------------------------------------------------------------- */
 
 struct backend_ops {
-	const char *name;		/* "local", "opensandbox", "e2b" */
+	const char *name; /* "local", "opensandbox", "e2b" */
 
 	int (*create)(struct backend *b, const struct sb_create *req, struct sb_info *out,
 	    struct call *c, struct err *e);
@@ -261,15 +261,15 @@ struct backend_ops {
 	int (*resume)(struct backend *b, const char *id, struct call *c, struct err *e);
 	int (*set_timeout)(struct backend *b, const char *id, int64_t timeout_s,
 	    int64_t *expires_at, struct call *c, struct err *e);
-	int (*url)(struct backend *b, const char *id, int port, struct sb_url *out,
-	    struct call *c, struct err *e);
+	int (*url)(struct backend *b, const char *id, int port, struct sb_url *out, struct call *c,
+	    struct err *e);
 	int (*metrics)(struct backend *b, const char *id, struct sb_metrics *out, struct call *c,
 	    struct err *e);
 
 	/* Foreground: streams events to fn and fills res when the process ends.
 	 * Background: returns after EXEC_EV_START with res->pid set and res->exited false. */
-	int (*exec)(struct backend *b, const char *id, const struct exec_req *req,
-	    exec_event_fn fn, void *arg, struct exec_result *res, struct call *c, struct err *e);
+	int (*exec)(struct backend *b, const char *id, const struct exec_req *req, exec_event_fn fn,
+	    void *arg, struct exec_result *res, struct call *c, struct err *e);
 	int (*proc_list)(struct backend *b, const char *id, struct proc_info **out, size_t *n,
 	    struct call *c, struct err *e);
 	/* Output from byte offset; waits up to wait_ms for new output or exit (0 = no wait). */
@@ -314,11 +314,11 @@ struct backend_ops {
 	int (*file_remove)(struct backend *b, const char *id, const char *path, bool *removed,
 	    struct call *c, struct err *e);
 	/* Glob under path; `**` crosses directories. */
-	int (*file_search)(struct backend *b, const char *id, const char *path,
-	    const char *pattern, struct file_search *out, struct call *c, struct err *e);
+	int (*file_search)(struct backend *b, const char *id, const char *path, const char *pattern,
+	    struct file_search *out, struct call *c, struct err *e);
 
-	int (*net_get)(struct backend *b, const char *id, struct net_policy *out,
-	    struct call *c, struct err *e);
+	int (*net_get)(struct backend *b, const char *id, struct net_policy *out, struct call *c,
+	    struct err *e);
 	/* Merges (replace=false) or replaces the policy; fills the effective one in out. */
 	int (*net_set)(struct backend *b, const char *id, const struct net_policy *req,
 	    bool replace, struct net_policy *out, struct call *c, struct err *e);

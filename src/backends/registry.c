@@ -32,9 +32,9 @@ reg_env(const char *name)
 /* ---- opensandbox ------------------------------------------------------------------ */
 
 static const char *const os_secret_headers[] = {
-	"OPEN-SANDBOX-API-KEY",		/* lifecycle API key */
-	"X-EXECD-ACCESS-TOKEN",		/* execd token */
-	"OPENSANDBOX-EGRESS-AUTH",	/* egress sidecar token, from the endpoint's headers */
+	"OPEN-SANDBOX-API-KEY",    /* lifecycle API key */
+	"X-EXECD-ACCESS-TOKEN",    /* execd token */
+	"OPENSANDBOX-EGRESS-AUTH", /* egress sidecar token, from the endpoint's headers */
 	NULL,
 };
 
@@ -58,9 +58,9 @@ os_settle(struct config *cfg)
 /* ---- e2b ---------------------------------------------------------------------------- */
 
 static const char *const e2b_secret_headers[] = {
-	"X-API-Key",			/* management API key */
-	"X-Access-Token",		/* envd token */
-	"E2B-API-Key",			/* the same, as other E2B clients spell them */
+	"X-API-Key",      /* management API key */
+	"X-Access-Token", /* envd token */
+	"E2B-API-Key",    /* the same, as other E2B clients spell them */
 	"X-E2B-Access-Token",
 	NULL,
 };
@@ -77,8 +77,8 @@ static void
 e2b_settle(struct config *cfg)
 {
 	if (cfg->api_key == NULL)
-		cfg->api_key = reg_env("X_API_KEY") != NULL ? reg_env("X_API_KEY") :
-		    reg_env("E2B_API_KEY");
+		cfg->api_key = reg_env("X_API_KEY") != NULL ? reg_env("X_API_KEY")
+		                                            : reg_env("E2B_API_KEY");
 	if (cfg->domain == NULL)
 		cfg->domain = reg_env("E2B_DOMAIN");
 	if (cfg->scheme == NULL)
@@ -111,10 +111,10 @@ e2b_prepare(struct config *cfg, char *owned[BACKEND_OWNED_MAX], struct err *e)
 	return 0;
 }
 #define E2B_PREPARE e2b_prepare
-#define E2B_NEW e2b_backend_new
+#define E2B_NEW     e2b_backend_new
 #else
 #define E2B_PREPARE NULL
-#define E2B_NEW NULL
+#define E2B_NEW     NULL
 #endif
 
 #ifdef HAVE_OPENSANDBOX
@@ -167,10 +167,13 @@ backend_names(char *out, size_t n)
 		return out;
 	out[0] = '\0';
 	for (i = 0; i < NBACKENDS; i++) {
-		w = snprintf(out + len, n - len, "%s%s", i == 0 ? "" : i + 1 == NBACKENDS ?
-		    " or " : ", ", backends[i].name);
+		w = snprintf(out + len, n - len, "%s%s",
+		    i == 0                   ? ""
+		        : i + 1 == NBACKENDS ? " or "
+		                             : ", ",
+		    backends[i].name);
 		if (w < 0 || (size_t)w >= n - len) {
-			out[len] = '\0';	/* whole names only */
+			out[len] = '\0'; /* whole names only */
 			break;
 		}
 		len += (size_t)w;
@@ -186,20 +189,20 @@ backend_settle(const struct backend_entry *be, struct config *cfg)
 }
 
 int
-backend_prepare(const struct backend_entry *be, struct config *cfg,
-    char *owned[BACKEND_OWNED_MAX], struct err *e)
+backend_prepare(const struct backend_entry *be, struct config *cfg, char *owned[BACKEND_OWNED_MAX],
+    struct err *e)
 {
 	return be->prepare != NULL ? be->prepare(cfg, owned, e) : 0;
 }
 
 int
-backend_open(const struct backend_entry *be, const struct config *cfg,
-    struct backend_handle *out, struct err *e)
+backend_open(const struct backend_entry *be, const struct config *cfg, struct backend_handle *out,
+    struct err *e)
 {
 	if (be->new == NULL)
 		return err_set(e, ERR_UNSUPPORTED, "the %s backend is not part of this build",
 		    be->name);
-	return be->new(cfg, out, e);
+	return be->new (cfg, out, e);
 }
 
 void
@@ -219,11 +222,14 @@ backend_register_secrets(struct err *e)
 	for (i = 0; i < NBACKENDS; i++) {
 		for (h = backends[i].secret_headers; h != NULL && *h != NULL; h++) {
 			if ((rc = http_log_secret_header(*h)) != 0)
-				return err_set(e, rc, "the %s backend's header %s cannot be "
+				return err_set(e, rc,
+				    "the %s backend's header %s cannot be "
 				    "registered for redaction in the debug log: %s",
-				    backends[i].name, *h, rc == ERR_TOOBIG ? "the table is full "
-				    "(raise HTTP_LOG_SECRET_HEADERS_MAX in net/http_log.h)" :
-				    "the name is empty or too long");
+				    backends[i].name, *h,
+				    rc == ERR_TOOBIG
+				        ? "the table is full "
+				          "(raise HTTP_LOG_SECRET_HEADERS_MAX in net/http_log.h)"
+				        : "the name is empty or too long");
 		}
 	}
 	return 0;

@@ -40,7 +40,7 @@
 #define BACKEND_NAMES_MAX 128
 
 struct backend_entry {
-	const char *name;		/* "local", "opensandbox", "e2b": --backend's values */
+	const char *name; /* "local", "opensandbox", "e2b": --backend's values */
 	/* True when the environment selects this backend (OPEN_SANDBOX_* ...); NULL for
 	 * the default row, which is chosen when no other row's environment is set. */
 	bool (*detect)(void);
@@ -86,8 +86,7 @@ int backend_open(const struct backend_entry *be, const struct config *cfg,
     struct backend_handle *out, struct err *e);
 
 /* Appends be's `doctor` lines to out (nothing when it has no describe step). */
-void backend_describe(const struct backend_entry *be, const struct config *cfg,
-    struct buf *out);
+void backend_describe(const struct backend_entry *be, const struct config *cfg, struct buf *out);
 
 /* Registers the secret headers of every row with http_log_secret_header(), whichever
  * backend is chosen: redacting a header that is never sent costs nothing. Call once,

@@ -23,13 +23,14 @@
 #include <string.h>
 
 struct parser {
-	const unsigned char *p;		/* next byte to read */
+	const unsigned char *p; /* next byte to read */
 	const unsigned char *start, *end;
 	struct arena *a;
 	struct err *e;
 };
 
 /* Bytes that end a fast run inside a string: controls, '"', '\\' and non-ASCII. */
+/* clang-format off */
 static const unsigned char str_stop[256] = {
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x00 */
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x10 */
@@ -48,6 +49,7 @@ static const unsigned char str_stop[256] = {
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
+/* clang-format on */
 
 static struct json *parse_value(struct parser *ps, int depth);
 
@@ -56,8 +58,7 @@ static struct json *parse_value(struct parser *ps, int depth);
 static struct json *
 parse_fail(struct parser *ps, const unsigned char *at, const char *reason)
 {
-	err_set(ps->e, ERR_INVAL, "invalid JSON at byte %zu: %s", (size_t)(at - ps->start),
-	    reason);
+	err_set(ps->e, ERR_INVAL, "invalid JSON at byte %zu: %s", (size_t)(at - ps->start), reason);
 	return NULL;
 }
 
@@ -146,7 +147,14 @@ scan_escape(struct parser *ps, const unsigned char **qp)
 	if (q >= ps->end)
 		return parse_unexpected(ps, q), false;
 	switch (*q) {
-	case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+	case '"':
+	case '\\':
+	case '/':
+	case 'b':
+	case 'f':
+	case 'n':
+	case 'r':
+	case 't':
 		*qp = q + 1;
 		return true;
 	case 'u':
@@ -260,11 +268,21 @@ decode_escapes(unsigned char *d, const unsigned char *src, size_t n)
 		if (bs == end)
 			break;
 		switch (bs[1]) {
-		case 'b': *d++ = '\b'; break;
-		case 'f': *d++ = '\f'; break;
-		case 'n': *d++ = '\n'; break;
-		case 'r': *d++ = '\r'; break;
-		case 't': *d++ = '\t'; break;
+		case 'b':
+			*d++ = '\b';
+			break;
+		case 'f':
+			*d++ = '\f';
+			break;
+		case 'n':
+			*d++ = '\n';
+			break;
+		case 'r':
+			*d++ = '\r';
+			break;
+		case 't':
+			*d++ = '\t';
+			break;
 		case 'u':
 			cp = hex4(bs + 2);
 			if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -274,7 +292,9 @@ decode_escapes(unsigned char *d, const unsigned char *src, size_t n)
 			d = put_utf8(d, cp);
 			src = bs + 6;
 			continue;
-		default: *d++ = bs[1]; break;	/* '"', '\\', '/' */
+		default:
+			*d++ = bs[1];
+			break; /* '"', '\\', '/' */
 		}
 		src = bs + 2;
 	}
@@ -473,8 +493,17 @@ parse_value(struct parser *ps, int depth)
 		return parse_literal(ps, "false", JSON_FALSE);
 	case 'n':
 		return parse_literal(ps, "null", JSON_NULL);
-	case '-': case '0': case '1': case '2': case '3': case '4':
-	case '5': case '6': case '7': case '8': case '9':
+	case '-':
+	case '0':
+	case '1':
+	case '2':
+	case '3':
+	case '4':
+	case '5':
+	case '6':
+	case '7':
+	case '8':
+	case '9':
 		return parse_number(ps);
 	default:
 		return parse_unexpected(ps, ps->p);
@@ -505,8 +534,8 @@ json_parse(const char *buf, size_t len, struct arena *a, struct err *e)
 
 /* Names ------------------------------------------------------------------------- */
 
-#define NAMES_PATH_MAX 160	/* "params.arguments.env" and such; longer paths end in "..." */
-#define NAMES_SORT_MIN 9	/* objects this large are checked by sorting, smaller pairwise */
+#define NAMES_PATH_MAX 160 /* "params.arguments.env" and such; longer paths end in "..." */
+#define NAMES_SORT_MIN 9   /* objects this large are checked by sorting, smaller pairwise */
 
 static int
 name_cmp(const void *x, const void *y)
@@ -585,12 +614,15 @@ names_walk(const struct json *v, char *path, size_t len, struct arena *a, struct
 	if (v->type == JSON_OBJECT) {
 		for (c = v->head; c != NULL; c = c->next) {
 			if (memchr(c->key, '\0', c->key_len) != NULL)
-				return err_set(e, ERR_INVAL, "member name \"%.40s\" in %s contains "
-				    "U+0000", c->key, where);
+				return err_set(e, ERR_INVAL,
+				    "member name \"%.40s\" in %s contains "
+				    "U+0000",
+				    c->key, where);
 		}
 		dup = names_dup(v, a, &oom);
 		if (oom)
-			return err_set(e, ERR_TOOBIG, "JSON document too large: no memory left to "
+			return err_set(e, ERR_TOOBIG,
+			    "JSON document too large: no memory left to "
 			    "check its member names");
 		if (dup != NULL)
 			return err_set(e, ERR_INVAL, "duplicate member name \"%.*s\" in %s",
@@ -764,12 +796,19 @@ const char *
 json_type_name(enum json_type t)
 {
 	switch (t) {
-	case JSON_NULL: return "null";
-	case JSON_FALSE: case JSON_TRUE: return "boolean";
-	case JSON_NUMBER: return "number";
-	case JSON_STRING: return "string";
-	case JSON_ARRAY: return "array";
-	case JSON_OBJECT: return "object";
+	case JSON_NULL:
+		return "null";
+	case JSON_FALSE:
+	case JSON_TRUE:
+		return "boolean";
+	case JSON_NUMBER:
+		return "number";
+	case JSON_STRING:
+		return "string";
+	case JSON_ARRAY:
+		return "array";
+	case JSON_OBJECT:
+		return "object";
 	}
 	return "unknown";
 }

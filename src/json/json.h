@@ -39,13 +39,13 @@ enum json_type {
 
 struct json {
 	enum json_type type;
-	const char *key;	/* member name when the parent is an object, else NULL */
+	const char *key; /* member name when the parent is an object, else NULL */
 	size_t key_len;
-	const char *s;		/* STRING: decoded UTF-8, NUL-terminated; NUMBER: source text */
+	const char *s; /* STRING: decoded UTF-8, NUL-terminated; NUMBER: source text */
 	size_t len;
-	struct json *head;	/* ARRAY/OBJECT: first child */
-	struct json *next;	/* next sibling */
-	size_t count;		/* ARRAY/OBJECT: number of children */
+	struct json *head; /* ARRAY/OBJECT: first child */
+	struct json *next; /* next sibling */
+	size_t count;      /* ARRAY/OBJECT: number of children */
 };
 
 struct json *json_parse(const char *buf, size_t len, struct arena *a, struct err *e);
@@ -70,7 +70,7 @@ bool json_int(const struct json *v, int64_t *out);
 /* Any number as a double; false when v is not a number. */
 bool json_double(const struct json *v, double *out);
 bool json_is_bool(const struct json *v);
-bool json_truthy(const struct json *v);	/* JSON_TRUE only */
+bool json_truthy(const struct json *v); /* JSON_TRUE only */
 /* "null", "boolean", "number", "string", "array", "object" */
 const char *json_type_name(enum json_type t);
 

@@ -24,6 +24,7 @@
 
 /* Bytes that interrupt a run of verbatim bytes in a string: controls (and DEL),
  * '"', '\\', and non-ASCII lead/continuation bytes, which get a UTF-8 check. */
+/* clang-format off */
 static const unsigned char esc_stop[256] = {
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x00 */
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,	/* 0x10 */
@@ -42,6 +43,7 @@ static const unsigned char esc_stop[256] = {
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
+/* clang-format on */
 
 void
 jsonw_init(struct jsonw *w, struct buf *b)
@@ -143,13 +145,27 @@ put_escape(struct jsonw *w, const unsigned char *p, const unsigned char *end)
 	size_t n, skip;
 
 	switch (*p) {
-	case '"': put(w, "\\\"", 2); return 1;
-	case '\\': put(w, "\\\\", 2); return 1;
-	case '\b': put(w, "\\b", 2); return 1;
-	case '\f': put(w, "\\f", 2); return 1;
-	case '\n': put(w, "\\n", 2); return 1;
-	case '\r': put(w, "\\r", 2); return 1;
-	case '\t': put(w, "\\t", 2); return 1;
+	case '"':
+		put(w, "\\\"", 2);
+		return 1;
+	case '\\':
+		put(w, "\\\\", 2);
+		return 1;
+	case '\b':
+		put(w, "\\b", 2);
+		return 1;
+	case '\f':
+		put(w, "\\f", 2);
+		return 1;
+	case '\n':
+		put(w, "\\n", 2);
+		return 1;
+	case '\r':
+		put(w, "\\r", 2);
+		return 1;
+	case '\t':
+		put(w, "\\t", 2);
+		return 1;
 	}
 	if (*p < 0x80) {
 		u[4] = hex[*p >> 4];
@@ -182,8 +198,9 @@ put_string(struct jsonw *w, const char *s, size_t len)
 		}
 		if (*p >= 0x80) {
 			n = utf8_len(p, end, &skip);
-			if (n != 0 && !(n == 3 && p[0] == 0xE2 && p[1] == 0x80 &&
-			    (p[2] == 0xA8 || p[2] == 0xA9))) {
+			if (n != 0 &&
+			    !(n == 3 && p[0] == 0xE2 && p[1] == 0x80 &&
+			        (p[2] == 0xA8 || p[2] == 0xA9))) {
 				p += n;
 				continue;
 			}
@@ -260,8 +277,10 @@ jsonw_keyn(struct jsonw *w, const char *key, size_t len)
 	if (w->err.code != ERR_OK)
 		return;
 	if (key == NULL || w->depth == 0 || w->after_key) {
-		jsonw_misuse(w, key == NULL ? "a NULL key" :
-		    w->depth == 0 ? "a key outside an object" : "two keys in a row");
+		jsonw_misuse(w,
+		    key == NULL         ? "a NULL key"
+		        : w->depth == 0 ? "a key outside an object"
+		                        : "two keys in a row");
 		return;
 	}
 	if (!w->first[w->depth])

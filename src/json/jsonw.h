@@ -26,7 +26,7 @@
 struct jsonw {
 	struct buf *b;
 	int depth;
-	bool first[JSONW_DEPTH_MAX + 1];	/* no value written yet at this level */
+	bool first[JSONW_DEPTH_MAX + 1]; /* no value written yet at this level */
 	bool after_key;
 	struct err err;
 };
@@ -38,11 +38,11 @@ void jsonw_arr_begin(struct jsonw *w);
 void jsonw_arr_end(struct jsonw *w);
 void jsonw_key(struct jsonw *w, const char *key);
 void jsonw_keyn(struct jsonw *w, const char *key, size_t len);
-void jsonw_str(struct jsonw *w, const char *s);		/* NULL writes null */
+void jsonw_str(struct jsonw *w, const char *s); /* NULL writes null */
 void jsonw_strn(struct jsonw *w, const char *s, size_t len);
 void jsonw_int(struct jsonw *w, int64_t v);
 void jsonw_uint(struct jsonw *w, uint64_t v);
-void jsonw_double(struct jsonw *w, double v);	/* non-finite writes null */
+void jsonw_double(struct jsonw *w, double v); /* non-finite writes null */
 void jsonw_bool(struct jsonw *w, bool v);
 void jsonw_null(struct jsonw *w);
 /* Inserts already-serialized JSON text as one value; the caller vouches it is valid.

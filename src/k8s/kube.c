@@ -25,7 +25,7 @@ ynamed(const struct yaml_node *root, const char *list, const char *name, const c
 	const struct yaml_node *l = yaml_get(root, list);
 
 	for (const struct yaml_node *it = l != NULL && l->kind == YAML_SEQ ? l->child : NULL;
-	    it != NULL; it = it->next) {
+	     it != NULL; it = it->next) {
 		const char *n = yaml_str(it, "name");
 
 		if (n != NULL && name != NULL && strcmp(n, name) == 0)
@@ -94,8 +94,8 @@ kc_data(const char *file, const char *field, const char *v, size_t *len, struct 
 
 /* users[].user's client certificate and key: both or neither (kubectl's rule). */
 static int
-kubeconfig_cert(const char *file, const struct yaml_node *us, struct kube_conn *k,
-    struct arena *a, struct err *e)
+kubeconfig_cert(const char *file, const struct yaml_node *us, struct kube_conn *k, struct arena *a,
+    struct err *e)
 {
 	const char *cd = yaml_str(us, "client-certificate-data");
 	const char *kd = yaml_str(us, "client-key-data");
@@ -105,9 +105,10 @@ kubeconfig_cert(const char *file, const struct yaml_node *us, struct kube_conn *
 	if (!has_cert && !has_key)
 		return 0;
 	if (!has_cert || !has_key)
-		return err_set(e, ERR_INVAL, "the kubeconfig %s gives a client %s without its %s; "
-		    "set both client-certificate(-data) and client-key(-data)", file,
-		    has_cert ? "certificate" : "key", has_cert ? "key" : "certificate");
+		return err_set(e, ERR_INVAL,
+		    "the kubeconfig %s gives a client %s without its %s; "
+		    "set both client-certificate(-data) and client-key(-data)",
+		    file, has_cert ? "certificate" : "key", has_cert ? "key" : "certificate");
 	if (cd != NULL) {
 		k->cert = kc_data(file, "client-certificate-data", cd, &k->cert_len, a, e);
 		if (k->cert == NULL)
@@ -123,8 +124,10 @@ kubeconfig_cert(const char *file, const struct yaml_node *us, struct kube_conn *
 		k->key_file = kc_path(file, kf, a);
 	}
 	if (str_has_prefix(k->server, "http://"))
-		log_msg(LOG_WARN, "k8s", "the kubeconfig %s gives a client certificate, but its "
-		    "server is http://, so the certificate is not used", file);
+		log_msg(LOG_WARN, "k8s",
+		    "the kubeconfig %s gives a client certificate, but its "
+		    "server is http://, so the certificate is not used",
+		    file);
 	return 0;
 }
 
@@ -137,16 +140,21 @@ kubeconfig_load(const char *file, struct kube_conn *k, struct arena *a, struct e
 	int rc;
 
 	if (text == NULL)
-		return err_set(e, ERR_IO, "cannot read the kubeconfig %s (or it is over 1 MiB)", file);
+		return err_set(e, ERR_IO, "cannot read the kubeconfig %s (or it is over 1 MiB)",
+		    file);
 	root = yaml_parse(text, a);
 	if (root == NULL || root->kind != YAML_MAP)
-		return err_set(e, ERR_INVAL, "the kubeconfig %s is not a YAML mapping this reader "
-		    "understands", file);
+		return err_set(e, ERR_INVAL,
+		    "the kubeconfig %s is not a YAML mapping this reader "
+		    "understands",
+		    file);
 	cur = yaml_str(root, "current-context");
 	ctx = ynamed(root, "contexts", cur, "context");
 	if (cur == NULL || ctx == NULL)
-		return err_set(e, ERR_INVAL, "the kubeconfig %s has no current-context (or it names "
-		    "no context); run kubectl config use-context", file);
+		return err_set(e, ERR_INVAL,
+		    "the kubeconfig %s has no current-context (or it names "
+		    "no context); run kubectl config use-context",
+		    file);
 	cl = ynamed(root, "clusters", yaml_str(ctx, "cluster"), "cluster");
 	us = ynamed(root, "users", yaml_str(ctx, "user"), "user");
 	if (cl != NULL)
@@ -165,15 +173,18 @@ kubeconfig_load(const char *file, struct kube_conn *k, struct arena *a, struct e
 		int fd;
 
 		if (pl < 0)
-			return err_set(e, ERR_INVAL, "the kubeconfig %s: certificate-authority-data is "
-			    "not base64", file);
+			return err_set(e, ERR_INVAL,
+			    "the kubeconfig %s: certificate-authority-data is "
+			    "not base64",
+			    file);
 		snprintf(k->ca_tmp, sizeof(k->ca_tmp), "%s/sandbox-mcp-k8s-ca-XXXXXX",
 		    getenv("TMPDIR") && strlen(getenv("TMPDIR")) < 30 ? getenv("TMPDIR") : "/tmp");
 		fd = mkstemp(k->ca_tmp);
 		if (fd < 0 || write(fd, pem, (size_t)pl) != pl) {
 			if (fd >= 0)
 				close(fd);
-			return err_set(e, ERR_IO, "cannot write the cluster CA to a temporary file");
+			return err_set(e, ERR_IO,
+			    "cannot write the cluster CA to a temporary file");
 		}
 		close(fd);
 		k->ca_file = k->ca_tmp;
@@ -184,17 +195,19 @@ kubeconfig_load(const char *file, struct kube_conn *k, struct arena *a, struct e
 		if ((yaml_get(us, "exec") != NULL || yaml_get(us, "auth-provider") != NULL) &&
 		    yaml_str(us, "token") == NULL && yaml_str(us, "tokenFile") == NULL &&
 		    k->cert == NULL && k->cert_file == NULL)
-			return err_set(e, ERR_UNSUPPORTED, "the kubeconfig %s authenticates with an "
+			return err_set(e, ERR_UNSUPPORTED,
+			    "the kubeconfig %s authenticates with an "
 			    "exec or auth-provider plugin, which sandbox-mcp does not run; use a "
-			    "token (kubectl create token ...) or a client certificate", file);
+			    "token (kubectl create token ...) or a client certificate",
+			    file);
 		if ((v = yaml_str(us, "token")) != NULL) {
 			k->auth = arena_printf(a, "Bearer %s", v);
 		} else if ((v = yaml_str(us, "tokenFile")) != NULL) {
 			char *t = read_file(kc_path(file, v, a), 64 * 1024, NULL, a);
 
 			if (t == NULL)
-				return err_set(e, ERR_IO, "cannot read the token file %s of kubeconfig %s",
-				    v, file);
+				return err_set(e, ERR_IO,
+				    "cannot read the token file %s of kubeconfig %s", v, file);
 			k->auth = arena_printf(a, "Bearer %s", trim_token(t));
 		} else if (yaml_str(us, "username") != NULL && yaml_str(us, "password") != NULL) {
 			const char *up = arena_printf(a, "%s:%s", yaml_str(us, "username"),
@@ -220,16 +233,18 @@ kube_incluster(struct kube_conn *k, struct arena *a, struct err *e)
 	char *tok;
 
 	if (host == NULL || *host == '\0')
-		return err_set(e, ERR_INVAL, "--k8s needs a Kubernetes API: set KUBECONFIG, create "
+		return err_set(e, ERR_INVAL,
+		    "--k8s needs a Kubernetes API: set KUBECONFIG, create "
 		    "~/.kube/config, or run in a pod (KUBERNETES_SERVICE_HOST is not set)");
 	tok = read_file(K8S_SA_DIR "/token", 64 * 1024, NULL, a);
 	if (tok == NULL)
-		return err_set(e, ERR_IO, "cannot read the service account token in " K8S_SA_DIR
+		return err_set(e, ERR_IO,
+		    "cannot read the service account token in " K8S_SA_DIR
 		    "; mount one (automountServiceAccountToken) or use a kubeconfig");
 	k->auth = arena_printf(a, "Bearer %s", trim_token(tok));
 	k->ca_file = K8S_SA_DIR "/ca.crt";
-	k->server = arena_printf(a, strchr(host, ':') != NULL ? "https://[%s]:%s" :
-	    "https://%s:%s", host, port != NULL && *port ? port : "443");
+	k->server = arena_printf(a, strchr(host, ':') != NULL ? "https://[%s]:%s" : "https://%s:%s",
+	    host, port != NULL && *port ? port : "443");
 	k->source = "the in-cluster service account";
 	return 0;
 }
@@ -246,7 +261,8 @@ kube_locate(struct kube_conn *k, struct arena *a, struct err *e)
 		/* A list: the first file that exists holds the current context here. */
 		char *list = arena_strdup(a, kc), *save = NULL;
 
-		for (char *f = strtok_r(list, ":", &save); f != NULL; f = strtok_r(NULL, ":", &save))
+		for (char *f = strtok_r(list, ":", &save); f != NULL;
+		     f = strtok_r(NULL, ":", &save))
 			if (stat(f, &st) == 0)
 				return kubeconfig_load(f, k, a, e);
 	}
@@ -258,7 +274,6 @@ kube_locate(struct kube_conn *k, struct arena *a, struct err *e)
 	}
 	return kube_incluster(k, a, e);
 }
-
 
 void
 kube_conn_fini(struct kube_conn *k)
@@ -319,11 +334,12 @@ kube_get(const struct kube_conn *k, bool insecure, const char *path, const char 
 		goto out;
 	}
 	out->status = rs.status;
-	out->j = rs.status == 200 || rs.body.len ? json_parse(rs.body.p ? rs.body.p : "",
-	    rs.body.len, a, &(struct err){ 0 }) : NULL;
+	out->j = rs.status == 200 || rs.body.len
+	    ? json_parse(rs.body.p ? rs.body.p : "", rs.body.len, a, &(struct err){ 0 })
+	    : NULL;
 	msg = out->j != NULL ? json_get_str(out->j, "message") : NULL;
-	out->message = msg != NULL ? msg :
-	    http_body_excerpt(rs.body.p ? rs.body.p : "", rs.body.len, a);
+	out->message = msg != NULL ? msg
+	                           : http_body_excerpt(rs.body.p ? rs.body.p : "", rs.body.len, a);
 out:
 	http_response_fini(&rs);
 	http_client_free(hcli);

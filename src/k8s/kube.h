@@ -37,15 +37,15 @@
 #include "util/err.h"
 
 #define KUBE_TIMEOUT_MS 15000
-#define KUBECONFIG_MAX (1024 * 1024)
+#define KUBECONFIG_MAX  (1024 * 1024)
 
 struct kube_conn {
 	const char *server;
-	const char *auth;		/* Authorization value, or NULL */
-	const char *ca_file;		/* or NULL: the system bundle */
-	char ca_tmp[64];		/* a temporary file holding certificate-authority-data */
+	const char *auth;    /* Authorization value, or NULL */
+	const char *ca_file; /* or NULL: the system bundle */
+	char ca_tmp[64];     /* a temporary file holding certificate-authority-data */
 	bool insecure;
-	const char *source;		/* for messages: "kubeconfig /x", "in-cluster" */
+	const char *source; /* for messages: "kubeconfig /x", "in-cluster" */
 	/* Client certificate (kubeconfig client-certificate / client-key files, or the
 	 * decoded -data forms, which win; the key is wiped before the arena is freed). */
 	const char *cert_file, *key_file;
@@ -59,9 +59,9 @@ int kube_locate(struct kube_conn *k, struct arena *a, struct err *e);
 void kube_conn_fini(struct kube_conn *k);
 
 struct kube_resp {
-	int status;			/* the HTTP status */
-	const struct json *j;		/* the body as JSON, or NULL when it is not JSON */
-	const char *message;		/* the Status "message", else an excerpt of the body */
+	int status;           /* the HTTP status */
+	const struct json *j; /* the body as JSON, or NULL when it is not JSON */
+	const char *message;  /* the Status "message", else an excerpt of the body */
 };
 
 /* GETs path (already escaped, e.g. "/api/v1/namespaces/x") on k's server; insecure

@@ -121,8 +121,8 @@ yvalue(struct yparse *p, const char *rest, int indent)
 			return NULL;
 		return v;
 	}
-	if (p->i < p->n && (p->l[p->i].indent > indent ||
-	    (p->l[p->i].indent == indent && ydash(p->l[p->i].text))))
+	if (p->i < p->n &&
+	    (p->l[p->i].indent > indent || (p->l[p->i].indent == indent && ydash(p->l[p->i].text))))
 		return yblock(p, p->l[p->i].indent);
 	v = ynew(p->a, YAML_SCALAR);
 	if (v != NULL)
@@ -169,7 +169,7 @@ yblock(struct yparse *p, int indent)
 
 			p->i++;
 			if (k < 0)
-				continue;	/* not a mapping line: skip it */
+				continue; /* not a mapping line: skip it */
 			t[k] = '\0';
 			rest = t + k + 1;
 			while (*rest == ' ')
@@ -193,7 +193,7 @@ yaml_parse(char *text, struct arena *a)
 
 	p.l = arena_alloc(a, cap * sizeof(*p.l));
 	for (char *ln = strtok_r(text, "\n", &save); p.l != NULL && ln != NULL;
-	    ln = strtok_r(NULL, "\n", &save)) {
+	     ln = strtok_r(NULL, "\n", &save)) {
 		int ind = 0;
 		char q = 0;
 		size_t len;
@@ -212,7 +212,8 @@ yaml_parse(char *text, struct arena *a)
 			}
 		}
 		len = strlen(ln);
-		while (len > 0 && (ln[len - 1] == ' ' || ln[len - 1] == '\r' || ln[len - 1] == '\t'))
+		while (
+		    len > 0 && (ln[len - 1] == ' ' || ln[len - 1] == '\r' || ln[len - 1] == '\t'))
 			ln[--len] = '\0';
 		if (!ln[ind] || strcmp(ln + ind, "---") == 0)
 			continue;
@@ -248,4 +249,3 @@ yaml_str(const struct yaml_node *map, const char *key)
 
 	return v != NULL && v->kind == YAML_SCALAR && *v->val ? v->val : NULL;
 }
-

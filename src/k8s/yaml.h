@@ -29,9 +29,9 @@ enum yaml_kind { YAML_SCALAR, YAML_MAP, YAML_SEQ };
 
 struct yaml_node {
 	enum yaml_kind kind;
-	const char *key;		/* member name inside a map, else NULL */
-	const char *val;		/* scalar text (never NULL for a scalar) */
-	struct yaml_node *child, *last, *next;	/* members of a map or seq, in order */
+	const char *key;                       /* member name inside a map, else NULL */
+	const char *val;                       /* scalar text (never NULL for a scalar) */
+	struct yaml_node *child, *last, *next; /* members of a map or seq, in order */
 };
 
 /* Parses the NUL-terminated text (modified in place); the root is a map or a seq. */

@@ -16,12 +16,12 @@
 #include <string.h>
 
 #define REGISTRY_ARENA_MAX (4 * 1024 * 1024)
-#define CORE_MAX 10
+#define CORE_MAX           10
 
 struct registry {
 	const struct tool_def **defs;
-	const char **published;		/* input schemas as listed, same index as defs */
-	const struct json **schemas;	/* the published schemas, parsed */
+	const char **published;      /* input schemas as listed, same index as defs */
+	const struct json **schemas; /* the published schemas, parsed */
 	size_t n;
 	struct arena *a;
 };
@@ -72,7 +72,8 @@ registry_check_names(const char *list, struct err *e)
 		if (*tok && tools_find(tok) == NULL) {
 			rc = err_set(e, ERR_INVAL,
 			    "--tools: unknown tool '%s'; run `sandbox-mcp tools` to see the names, "
-			    "or use core or all", tok);
+			    "or use core or all",
+			    tok);
 			break;
 		}
 	}
@@ -373,8 +374,9 @@ registry_type_ok(const struct json *v, const char *t)
 static const char *
 article(const char *t)
 {
-	return strcmp(t, "integer") == 0 || strcmp(t, "array") == 0 ||
-	    strcmp(t, "object") == 0 ? "an" : "a";
+	return strcmp(t, "integer") == 0 || strcmp(t, "array") == 0 || strcmp(t, "object") == 0
+	    ? "an"
+	    : "a";
 }
 
 /* An array of {name, value} objects: the strict-mode spelling of a string map. */
@@ -405,13 +407,12 @@ is_data_arg(const struct vctx *c)
 	return false;
 }
 
-static int check_value(struct vctx *c, const struct json *v, const struct json *s,
-    struct err *e);
+static int check_value(struct vctx *c, const struct json *v, const struct json *s, struct err *e);
 
 /* Appends ".key" or "[i]" to c->path for the duration of one check. */
 static int
-check_child(struct vctx *c, const struct json *v, const struct json *s, const char *key,
-    size_t i, struct err *e)
+check_child(struct vctx *c, const struct json *v, const struct json *s, const char *key, size_t i,
+    struct err *e)
 {
 	size_t len = strlen(c->path);
 	int rc;
@@ -433,14 +434,20 @@ check_kv_map(struct vctx *c, const struct json *v, struct err *e)
 
 	for (x = v->head; x != NULL; x = x->next) {
 		if (tools_has_ctl(x->key, x->key_len))
-			return err_set(e, ERR_INVAL, "%s: the name '%.64s' in '%s' contains a control "
-			    "character; names cannot hold one", c->d->name, x->key, c->path);
+			return err_set(e, ERR_INVAL,
+			    "%s: the name '%.64s' in '%s' contains a control "
+			    "character; names cannot hold one",
+			    c->d->name, x->key, c->path);
 		if (x->type != JSON_STRING)
-			return err_set(e, ERR_INVAL, "%s: every value in '%s' must be a string "
-			    "('%.64s' is not)", c->d->name, c->path, x->key);
+			return err_set(e, ERR_INVAL,
+			    "%s: every value in '%s' must be a string "
+			    "('%.64s' is not)",
+			    c->d->name, c->path, x->key);
 		if (memchr(x->s, '\0', x->len) != NULL)
-			return err_set(e, ERR_INVAL, "%s: the value of '%.64s' in '%s' contains "
-			    "U+0000 (NUL), which it cannot carry", c->d->name, x->key, c->path);
+			return err_set(e, ERR_INVAL,
+			    "%s: the value of '%.64s' in '%s' contains "
+			    "U+0000 (NUL), which it cannot carry",
+			    c->d->name, x->key, c->path);
 	}
 	return 0;
 }
@@ -463,8 +470,8 @@ check_any_of(struct vctx *c, const struct json *v, const struct json *any, struc
 			n += (size_t)snprintf(types + n, sizeof(types) - n, "%s%s %s",
 			    n ? " or " : "", article(t), t);
 	}
-	return err_set(e, ERR_INVAL, "%s: argument '%s' must be %s, not %s", c->d->name,
-	    c->path, types, json_type_name(v->type));
+	return err_set(e, ERR_INVAL, "%s: argument '%s' must be %s, not %s", c->d->name, c->path,
+	    types, json_type_name(v->type));
 }
 
 static int
@@ -486,18 +493,23 @@ check_object(struct vctx *c, const struct json *v, const struct json *s, struct 
 	}
 	for (x = v->head; x != NULL; x = x->next) {
 		if (tools_has_ctl(x->key, x->key_len))
-			return err_set(e, ERR_INVAL, "%s: the name '%.64s' in '%s' contains a control "
-			    "character; names cannot hold one", c->d->name, x->key,
-			    top ? "arguments" : c->path);
+			return err_set(e, ERR_INVAL,
+			    "%s: the name '%.64s' in '%s' contains a control "
+			    "character; names cannot hold one",
+			    c->d->name, x->key, top ? "arguments" : c->path);
 		p = props != NULL ? json_get(props, x->key) : NULL;
 		if (p == NULL && ap != NULL && ap->type == JSON_OBJECT)
 			p = ap;
 		if (p == NULL) {
 			if (top)
-				return err_set(e, ERR_INVAL, "%s: unknown argument '%.64s'; the tool "
-				    "takes only the properties in its inputSchema", c->d->name, x->key);
-			return err_set(e, ERR_INVAL, "%s: '%s' has no member '%.64s'; see the tool's "
-			    "inputSchema", c->d->name, c->path, x->key);
+				return err_set(e, ERR_INVAL,
+				    "%s: unknown argument '%.64s'; the tool "
+				    "takes only the properties in its inputSchema",
+				    c->d->name, x->key);
+			return err_set(e, ERR_INVAL,
+			    "%s: '%s' has no member '%.64s'; see the tool's "
+			    "inputSchema",
+			    c->d->name, c->path, x->key);
 		}
 		/* Models often send null for an optional argument: treat it as absent. */
 		if (top && x->type == JSON_NULL)
@@ -526,15 +538,20 @@ check_value(struct vctx *c, const struct json *v, const struct json *s, struct e
 	switch (v->type) {
 	case JSON_STRING:
 		if (!is_data_arg(c) && memchr(v->s, '\0', v->len) != NULL)
-			return err_set(e, ERR_INVAL, "%s: argument '%s' contains U+0000 (NUL); paths, "
-			    "commands, names and ids cannot hold it", c->d->name, c->path);
-		for (x = en != NULL && en->type == JSON_ARRAY ? en->head : NULL; x != NULL; x = x->next)
-			if (x->type == JSON_STRING && x->len == v->len && memcmp(x->s, v->s, v->len) == 0)
+			return err_set(e, ERR_INVAL,
+			    "%s: argument '%s' contains U+0000 (NUL); paths, "
+			    "commands, names and ids cannot hold it",
+			    c->d->name, c->path);
+		for (x = en != NULL && en->type == JSON_ARRAY ? en->head : NULL; x != NULL;
+		     x = x->next)
+			if (x->type == JSON_STRING && x->len == v->len &&
+			    memcmp(x->s, v->s, v->len) == 0)
 				break;
 		if (en != NULL && x == NULL)
-			return err_set(e, ERR_INVAL, "%s: argument '%s' must be one of the allowed "
-			    "values (see the tool's inputSchema), not '%.64s'", c->d->name, c->path,
-			    v->s);
+			return err_set(e, ERR_INVAL,
+			    "%s: argument '%s' must be one of the allowed "
+			    "values (see the tool's inputSchema), not '%.64s'",
+			    c->d->name, c->path, v->s);
 		return 0;
 	case JSON_ARRAY:
 		for (x = v->head; x != NULL && json_get(s, "items") != NULL; x = x->next, i++)

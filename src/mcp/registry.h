@@ -32,14 +32,14 @@ const struct tool_def *registry_find(const struct registry *r, const char *name)
 /* Writes the i-th listed Tool object. `modern_fields`: title + outputSchema (2025-06-18
  * and later); `annotations`: annotations (2025-03-26 and later). The inputSchema is the
  * published one: optional properties accept null (see registry.c). */
-void registry_write_tool(const struct registry *r, struct jsonw *w, size_t i,
-    bool modern_fields, bool annotations);
+void registry_write_tool(const struct registry *r, struct jsonw *w, size_t i, bool modern_fields,
+    bool annotations);
 
 /* Checks args (an object) against the tool's published input schema, at every depth:
  * required fields, types and unions, enums, unknown fields; {name, value} arrays also
  * accept the map form {NAME: value}. Strings may not hold U+0000 unless they are one of
  * the tool's data_args, and member names may not hold control characters. */
-int registry_validate(const struct registry *r, const struct tool_def *d,
-    const struct json *args, struct err *e);
+int registry_validate(const struct registry *r, const struct tool_def *d, const struct json *args,
+    struct err *e);
 
 #endif

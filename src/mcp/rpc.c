@@ -76,7 +76,8 @@ rpc_reader_next(struct rpc_reader *r, const char **line, size_t *len)
 		r->scan = 0;
 	}
 	for (;;) {
-		nl = r->scan < r->in.len ? memchr(r->in.p + r->scan, '\n', r->in.len - r->scan) : NULL;
+		nl = r->scan < r->in.len ? memchr(r->in.p + r->scan, '\n', r->in.len - r->scan)
+		                         : NULL;
 		if (nl != NULL) {
 			size_t n = (size_t)(nl - r->in.p);
 
@@ -186,8 +187,8 @@ struct rpc_job {
 
 struct rpc_pool {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;		/* work arrived or stopping */
-	pthread_cond_t idle_cond;	/* a job finished */
+	pthread_cond_t cond;      /* work arrived or stopping */
+	pthread_cond_t idle_cond; /* a job finished */
 	struct rpc_job queue[RPC_QUEUE_MAX];
 	int head, count;
 	int workers, idle, running, max_workers;
@@ -232,8 +233,9 @@ rpc_pool_new(int max_workers)
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	pthread_cond_init(&p->idle_cond, NULL);
-	p->max_workers = max_workers > RPC_WORKERS_MAX ? RPC_WORKERS_MAX :
-	    max_workers < 1 ? 1 : max_workers;
+	p->max_workers = max_workers > RPC_WORKERS_MAX ? RPC_WORKERS_MAX
+	    : max_workers < 1                          ? 1
+	                                               : max_workers;
 	return p;
 }
 

@@ -19,25 +19,25 @@
 
 #include "util/buf.h"
 
-#define RPC_LINE_MAX (16u * 1024 * 1024)
+#define RPC_LINE_MAX    (16u * 1024 * 1024)
 #define RPC_WORKERS_MAX 32
-#define RPC_QUEUE_MAX 256
+#define RPC_QUEUE_MAX   256
 
 enum rpc_read_status {
-	RPC_LINE,		/* line and len hold one line without its newline */
-	RPC_LINE_TOOLONG,	/* a line over RPC_LINE_MAX was skipped */
-	RPC_EOF,		/* input closed */
-	RPC_WAKE,		/* the wake fd became readable (shutdown signal) */
+	RPC_LINE,         /* line and len hold one line without its newline */
+	RPC_LINE_TOOLONG, /* a line over RPC_LINE_MAX was skipped */
+	RPC_EOF,          /* input closed */
+	RPC_WAKE,         /* the wake fd became readable (shutdown signal) */
 	RPC_READ_ERROR,
 };
 
 struct rpc_reader {
 	int fd;
-	int wake_fd;		/* -1 or a descriptor that interrupts the wait */
+	int wake_fd; /* -1 or a descriptor that interrupts the wait */
 	struct buf in;
-	size_t scan;		/* bytes of `in` already searched for '\n' */
-	size_t consumed;	/* bytes of the line handed out last, dropped on the next call */
-	bool skipping;		/* inside an over-long line */
+	size_t scan;     /* bytes of `in` already searched for '\n' */
+	size_t consumed; /* bytes of the line handed out last, dropped on the next call */
+	bool skipping;   /* inside an over-long line */
 	bool eof;
 };
 

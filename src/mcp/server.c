@@ -27,15 +27,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#define REQ_ARENA_MAX (256u * 1024 * 1024)
-#define RESP_MAX (12u * 1024 * 1024)
-#define PROGRESS_HEARTBEAT_MS 10000
-#define PROGRESS_OUTPUT_MAX 4096
+#define REQ_ARENA_MAX            (256u * 1024 * 1024)
+#define RESP_MAX                 (12u * 1024 * 1024)
+#define PROGRESS_HEARTBEAT_MS    10000
+#define PROGRESS_OUTPUT_MAX      4096
 #define PROGRESS_MIN_INTERVAL_MS 100
-#define TOOLS_PAGE_DEFAULT 100
-#define SHUTDOWN_GRACE_MS 15000
-#define LIST_TTL_MS 3600000
-#define EOF_GRACE_MS 5000
+#define TOOLS_PAGE_DEFAULT       100
+#define SHUTDOWN_GRACE_MS        15000
+#define LIST_TTL_MS              3600000
+#define EOF_GRACE_MS             5000
 
 enum {
 	RPC_PARSE_ERROR = -32700,
@@ -50,14 +50,14 @@ static const char *legacy_versions[] = { "2025-11-25", "2025-06-18", "2025-03-26
 
 struct inflight {
 	struct inflight *next;
-	char *id;			/* the id as JSON text */
-	char *token;			/* progressToken as JSON text, or NULL */
+	char *id;    /* the id as JSON text */
+	char *token; /* progressToken as JSON text, or NULL */
 	struct cancel *cancel;
-	pthread_mutex_t lock;		/* orders progress before the response */
+	pthread_mutex_t lock; /* orders progress before the response */
 	bool done, cancelled;
-	int64_t progress;		/* last progress value sent */
+	int64_t progress; /* last progress value sent */
 	int64_t started, last_sent;
-	struct buf pending;		/* output not yet sent as progress */
+	struct buf pending; /* output not yet sent as progress */
 	size_t pending_dropped;
 };
 
@@ -66,9 +66,9 @@ struct server {
 	struct tools *t;
 	struct registry *reg;
 	struct rpc_pool *pool;
-	pthread_mutex_t lock;		/* guards the fields below */
+	pthread_mutex_t lock; /* guards the fields below */
 	struct inflight *inflight;
-	char version[16];		/* negotiated legacy version, "" before initialize */
+	char version[16]; /* negotiated legacy version, "" before initialize */
 	bool initialized;
 	bool stopping;
 	int page_size;
@@ -82,13 +82,13 @@ struct req {
 	struct server *s;
 	struct arena *a;
 	const struct json *msg;
-	const char *id;			/* JSON text, NULL for notifications */
+	const char *id; /* JSON text, NULL for notifications */
 	const char *method;
 	const struct json *params;
 	bool modern;
-	const char *version;		/* protocol version in force for this request */
+	const char *version; /* protocol version in force for this request */
 	struct inflight *inf;
-	struct buf *batch;		/* non-NULL: append the response here instead of sending */
+	struct buf *batch; /* non-NULL: append the response here instead of sending */
 };
 
 /* Output ------------------------------------------------------------------------ */
@@ -129,7 +129,7 @@ server_error(struct req *r, const char *id, int code, const char *msg, const cha
 
 	if (r != NULL && r->id == NULL && id == NULL && code != RPC_PARSE_ERROR &&
 	    code != RPC_INVALID_REQUEST)
-		return;	/* notifications never get replies */
+		return; /* notifications never get replies */
 	buf_init(&b, RESP_MAX);
 	jsonw_init(&w, &b);
 	jsonw_obj_begin(&w);
@@ -318,7 +318,8 @@ progress_flush_locked(struct inflight *f)
 	if (f->pending.len == 0 && f->pending_dropped == 0)
 		return;
 	if (f->pending_dropped) {
-		snprintf(note, sizeof(note), "\n[%zu bytes of output not shown]\n", f->pending_dropped);
+		snprintf(note, sizeof(note), "\n[%zu bytes of output not shown]\n",
+		    f->pending_dropped);
 		buf_append(&f->pending, note, strlen(note), NULL);
 	}
 	progress_send_locked(f, f->pending.p, f->pending.len);
@@ -497,7 +498,8 @@ do_initialize(struct req *r)
 
 	if (want == NULL) {
 		server_error(r, r->id, RPC_INVALID_PARAMS,
-		    "initialize needs params.protocolVersion (a string such as \"2025-11-25\")", NULL);
+		    "initialize needs params.protocolVersion (a string such as \"2025-11-25\")",
+		    NULL);
 		return;
 	}
 	pthread_mutex_lock(&s->lock);
@@ -524,10 +526,10 @@ do_discover(struct req *r)
 	struct buf b;
 	struct jsonw w;
 
-	server_result_begin(r, &b, &w);	/* r->modern: handle_msg checked the envelope */
+	server_result_begin(r, &b, &w); /* r->modern: handle_msg checked the envelope */
 	jsonw_key(&w, "supportedVersions");
 	jsonw_arr_begin(&w);
-	jsonw_str(&w, MCP_MODERN);	/* legacy versions are negotiated through initialize */
+	jsonw_str(&w, MCP_MODERN); /* legacy versions are negotiated through initialize */
 	jsonw_arr_end(&w);
 	write_capabilities(&w, true);
 	jsonw_key(&w, "serverInfo");
@@ -567,7 +569,8 @@ do_tools_list(struct req *r)
 	if (r->params != NULL && json_get(r->params, "cursor") != NULL &&
 	    (cursor == NULL || str_to_size_cursor(cursor, &start) != 0 || start >= n)) {
 		server_error(r, r->id, RPC_INVALID_PARAMS,
-		    "invalid cursor; pass the nextCursor of the previous tools/list page, or none", NULL);
+		    "invalid cursor; pass the nextCursor of the previous tools/list page, or none",
+		    NULL);
 		return;
 	}
 	end = start + (size_t)s->page_size < n ? start + (size_t)s->page_size : n;
@@ -664,8 +667,10 @@ call_run(void *arg)
 	jsonw_obj_end(&scw);
 	if (rc == 0 && jsonw_error(&scw) != 0) {
 		rc = ERR_TOOBIG;
-		err_set(&e, ERR_TOOBIG, "the result of %s was too large to send; ask for less "
-		    "(smaller limit or max_output_bytes)", j->d->name);
+		err_set(&e, ERR_TOOBIG,
+		    "the result of %s was too large to send; ask for less "
+		    "(smaller limit or max_output_bytes)",
+		    j->d->name);
 	}
 	pthread_mutex_lock(&f->lock);
 	progress_flush_locked(f);
@@ -711,20 +716,23 @@ do_tools_call(struct req *r, bool sync)
 	const char *tok_text = NULL;
 
 	if (name == NULL) {
-		server_error(r, r->id, RPC_INVALID_PARAMS, "tools/call needs params.name, the tool to call", NULL);
+		server_error(r, r->id, RPC_INVALID_PARAMS,
+		    "tools/call needs params.name, the tool to call", NULL);
 		return;
 	}
 	d = strlen(name) == json_get(r->params, "name")->len ? registry_find(s->reg, name) : NULL;
 	if (d == NULL) {
 		server_error(r, r->id, RPC_INVALID_PARAMS,
-		    arena_printf(r->a, "unknown tool '%s'; tools/list shows the tools this server offers", name),
+		    arena_printf(r->a,
+		        "unknown tool '%s'; tools/list shows the tools this server offers", name),
 		    NULL);
 		return;
 	}
 	if (args != NULL && args->type == JSON_NULL)
 		args = NULL;
 	if (args != NULL && args->type != JSON_OBJECT) {
-		server_error(r, r->id, RPC_INVALID_PARAMS, "tools/call params.arguments must be an object", NULL);
+		server_error(r, r->id, RPC_INVALID_PARAMS,
+		    "tools/call params.arguments must be an object", NULL);
 		return;
 	}
 	if (args == NULL)
@@ -743,7 +751,8 @@ do_tools_call(struct req *r, bool sync)
 	j->args = args;
 	if (sync || rpc_pool_submit(s->pool, call_run, j) != 0) {
 		if (!sync)
-			log_msg(LOG_WARN, "mcp", "worker queue full; running %s on the reader thread", name);
+			log_msg(LOG_WARN, "mcp",
+			    "worker queue full; running %s on the reader thread", name);
 		call_run(j);
 	}
 }
@@ -761,7 +770,8 @@ handle_msg(struct server *s, struct arena *a, const struct json *msg, struct buf
 	const char *m;
 
 	if (msg->type != JSON_OBJECT) {
-		server_error(&r, NULL, RPC_INVALID_REQUEST, "a JSON-RPC message must be an object", NULL);
+		server_error(&r, NULL, RPC_INVALID_REQUEST, "a JSON-RPC message must be an object",
+		    NULL);
 		return 0;
 	}
 	jv = json_get(msg, "jsonrpc");
@@ -776,10 +786,11 @@ handle_msg(struct server *s, struct arena *a, const struct json *msg, struct buf
 		}
 	}
 	if (m == NULL && (json_get(msg, "result") != NULL || json_get(msg, "error") != NULL))
-		return 0;	/* a response to a request we never send: ignore */
+		return 0; /* a response to a request we never send: ignore */
 	if (jv == NULL || jv->type != JSON_STRING || strcmp(jv->s, "2.0") != 0 || m == NULL) {
 		server_error(&r, r.id, RPC_INVALID_REQUEST,
-		    "not a JSON-RPC 2.0 request: it needs \"jsonrpc\":\"2.0\" and a \"method\" string", NULL);
+		    "not a JSON-RPC 2.0 request: it needs \"jsonrpc\":\"2.0\" and a \"method\" string",
+		    NULL);
 		return 0;
 	}
 	if (strlen(m) != json_get(msg, "method")->len) {
@@ -810,7 +821,7 @@ handle_msg(struct server *s, struct arena *a, const struct json *msg, struct buf
 			s->initialized = true;
 			pthread_mutex_unlock(&s->lock);
 		}
-		return 0;	/* unknown notifications are ignored */
+		return 0; /* unknown notifications are ignored */
 	}
 
 	/* Which era: a request carrying the modern _meta is served statelessly. */
@@ -832,8 +843,10 @@ handle_msg(struct server *s, struct arena *a, const struct json *msg, struct buf
 			jsonw_kstr(&w, "requested", req_v);
 			jsonw_obj_end(&w);
 			server_error(&r, r.id, RPC_UNSUPPORTED_VERSION,
-			    arena_printf(a, "unsupported protocol version '%s'; this server supports %s "
-			    "per request, or 2024-11-05 to 2025-11-25 through initialize", req_v, MCP_MODERN),
+			    arena_printf(a,
+			        "unsupported protocol version '%s'; this server supports %s "
+			        "per request, or 2024-11-05 to 2025-11-25 through initialize",
+			        req_v, MCP_MODERN),
 			    d.p);
 			buf_fini(&d);
 			return 0;
@@ -842,7 +855,8 @@ handle_msg(struct server *s, struct arena *a, const struct json *msg, struct buf
 		if (caps == NULL || caps->type != JSON_OBJECT) {
 			server_error(&r, r.id, RPC_INVALID_PARAMS,
 			    "params._meta must carry io.modelcontextprotocol/clientCapabilities (an object) "
-			    "with protocol version " MCP_MODERN, NULL);
+			    "with protocol version " MCP_MODERN,
+			    NULL);
 			return 0;
 		}
 		r.modern = true;
@@ -850,17 +864,21 @@ handle_msg(struct server *s, struct arena *a, const struct json *msg, struct buf
 		if (strcmp(m, "initialize") == 0 || strcmp(m, "ping") == 0 ||
 		    strcmp(m, "logging/setLevel") == 0) {
 			server_error(&r, r.id, RPC_METHOD_NOT_FOUND,
-			    arena_printf(a, "method '%s' does not exist in protocol version %s", m, MCP_MODERN),
+			    arena_printf(a, "method '%s' does not exist in protocol version %s", m,
+			        MCP_MODERN),
 			    NULL);
 			return 0;
 		}
 	} else {
 		if (strcmp(m, "server/discover") == 0) {
 			/* A 2026-07-28 method: it always needs the per-request envelope. */
-			server_error(&r, r.id, RPC_INVALID_PARAMS, meta == NULL ?
-			    "server/discover needs params._meta with io.modelcontextprotocol/protocolVersion "
-			    "\"" MCP_MODERN "\" and io.modelcontextprotocol/clientCapabilities" :
-			    "params._meta must carry io.modelcontextprotocol/protocolVersion (\"" MCP_MODERN "\")",
+			server_error(&r, r.id, RPC_INVALID_PARAMS,
+			    meta == NULL
+			        ? "server/discover needs params._meta with io.modelcontextprotocol/protocolVersion "
+			          "\"" MCP_MODERN
+			          "\" and io.modelcontextprotocol/clientCapabilities"
+			        : "params._meta must carry io.modelcontextprotocol/protocolVersion (\"" MCP_MODERN
+			          "\")",
 			    NULL);
 			return 0;
 		}
@@ -870,7 +888,8 @@ handle_msg(struct server *s, struct arena *a, const struct json *msg, struct buf
 		if (r.version == NULL && strcmp(m, "initialize") != 0 && strcmp(m, "ping") != 0) {
 			server_error(&r, r.id, RPC_INVALID_PARAMS,
 			    "call initialize first, or send params._meta with "
-			    "io.modelcontextprotocol/protocolVersion \"" MCP_MODERN "\" and clientCapabilities",
+			    "io.modelcontextprotocol/protocolVersion \"" MCP_MODERN
+			    "\" and clientCapabilities",
 			    NULL);
 			return 0;
 		}
@@ -915,13 +934,18 @@ server_names_error(const struct json *msg, struct arena *a, const struct err *e)
 	if (ids == 1)
 		id = id_text(a, idv);
 	if (e->code == ERR_TOOBIG) {
-		server_error(NULL, id, RPC_INVALID_REQUEST, "invalid request: the message is too "
-		    "large to check its member names", NULL);
+		server_error(NULL, id, RPC_INVALID_REQUEST,
+		    "invalid request: the message is too "
+		    "large to check its member names",
+		    NULL);
 		return;
 	}
-	server_error(NULL, id, RPC_INVALID_REQUEST, arena_printf(a, "invalid request: %s; %s",
-	    e->msg, strstr(e->msg, "duplicate") != NULL ? "send each member once, so that every "
-	    "JSON parser reads the same request" : "member names cannot hold it"), NULL);
+	server_error(NULL, id, RPC_INVALID_REQUEST,
+	    arena_printf(a, "invalid request: %s; %s", e->msg,
+	        strstr(e->msg, "duplicate") != NULL ? "send each member once, so that every "
+	                                              "JSON parser reads the same request"
+	                                            : "member names cannot hold it"),
+	    NULL);
 }
 
 static bool
@@ -948,7 +972,8 @@ handle_line(struct server *s, const char *line, size_t len)
 	msg = copy ? json_parse(copy, len, a, &e) : NULL;
 	if (msg == NULL) {
 		server_error(NULL, NULL, RPC_PARSE_ERROR,
-		    copy ? arena_printf(a, "parse error: %s", e.msg) : "parse error: message too large",
+		    copy ? arena_printf(a, "parse error: %s", e.msg)
+		         : "parse error: message too large",
 		    NULL);
 		arena_free(a);
 		return;
@@ -966,9 +991,11 @@ handle_line(struct server *s, const char *line, size_t len)
 		batches = strcmp(s->version, "2025-03-26") == 0;
 		pthread_mutex_unlock(&s->lock);
 		if (!batches || msg->count == 0) {
-			server_error(NULL, NULL, RPC_INVALID_REQUEST, msg->count == 0 ?
-			    "an empty batch is not a valid request" :
-			    "JSON-RPC batches are only allowed in protocol version 2025-03-26", NULL);
+			server_error(NULL, NULL, RPC_INVALID_REQUEST,
+			    msg->count == 0
+			        ? "an empty batch is not a valid request"
+			        : "JSON-RPC batches are only allowed in protocol version 2025-03-26",
+			    NULL);
 			arena_free(a);
 			return;
 		}
@@ -1035,8 +1062,7 @@ server_run(const struct config *cfg, struct tools *t, int in_fd, int out_fd)
 	}
 	s.page_size = ps != NULL && atoi(ps) > 0 ? atoi(ps) : TOOLS_PAGE_DEFAULT;
 	pthread_mutex_init(&s.lock, NULL);
-	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
-	    pipe2(s.ticker_pipe, O_CLOEXEC) != 0) {
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0 || pipe2(s.ticker_pipe, O_CLOEXEC) != 0) {
 		log_msg(LOG_ERROR, "mcp", "cannot create a pipe: %s", strerror(errno));
 		registry_free(s.reg);
 		return 1;
@@ -1049,8 +1075,8 @@ server_run(const struct config *cfg, struct tools *t, int in_fd, int out_fd)
 	rpc_out_init(out_fd);
 	s.pool = rpc_pool_new(RPC_WORKERS_MAX);
 	s.ticker_started = pthread_create(&s.ticker, NULL, server_ticker, &s) == 0;
-	log_msg(LOG_INFO, "mcp", "ready on stdio with %zu tools (backend %s)", registry_count(s.reg),
-	    tools_backend_ops(t)->name);
+	log_msg(LOG_INFO, "mcp", "ready on stdio with %zu tools (backend %s)",
+	    registry_count(s.reg), tools_backend_ops(t)->name);
 
 	rpc_reader_init(&rd, in_fd, sig_pipe[0]);
 	for (;;) {

@@ -23,9 +23,9 @@
 #include "config.h"
 #include "tools/tool.h"
 
-#define MCP_NAME "sandbox-mcp"
+#define MCP_NAME          "sandbox-mcp"
 #define MCP_LEGACY_LATEST "2025-11-25"
-#define MCP_MODERN "2026-07-28"
+#define MCP_MODERN        "2026-07-28"
 
 /* Runs the stdio server until EOF or a termination signal. */
 int server_run(const struct config *cfg, struct tools *t, int in_fd, int out_fd);

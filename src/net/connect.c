@@ -16,12 +16,10 @@
 #include "json/json.h"
 #include "util/time.h"
 
-static const char *const code_names[CONNECT__MAX] = {
-	"ok", "canceled", "unknown", "invalid_argument", "deadline_exceeded", "not_found",
-	"already_exists", "permission_denied", "resource_exhausted", "failed_precondition",
-	"aborted", "out_of_range", "unimplemented", "internal", "unavailable", "data_loss",
-	"unauthenticated",
-};
+static const char *const code_names[CONNECT__MAX] = { "ok", "canceled", "unknown",
+	"invalid_argument", "deadline_exceeded", "not_found", "already_exists", "permission_denied",
+	"resource_exhausted", "failed_precondition", "aborted", "out_of_range", "unimplemented",
+	"internal", "unavailable", "data_loss", "unauthenticated" };
 
 /* Said when the server gives a code without a message. */
 static const char *const code_sentences[CONNECT__MAX] = {
@@ -120,8 +118,10 @@ connect_envelope_put(struct buf *out, unsigned flags, const void *p, size_t n, s
 	int rc;
 
 	if (n > 0xffffffffu)
-		return err_set(e, ERR_TOOBIG, "Connect message of %zu bytes is over the 4 GiB "
-		    "envelope limit", n);
+		return err_set(e, ERR_TOOBIG,
+		    "Connect message of %zu bytes is over the 4 GiB "
+		    "envelope limit",
+		    n);
 	h[0] = (unsigned char)flags;
 	h[1] = (unsigned char)(n >> 24);
 	h[2] = (unsigned char)(n >> 16);
@@ -198,8 +198,10 @@ connect_dec_next(struct connect_dec *d, const char *buf, size_t len, struct conn
 	if (len == 0)
 		return DEC_MORE;
 	if (d->ended)
-		return dec_fail(d, e, ERR_PROTO, "the server sent %zu bytes after the "
-		    "end-of-stream message", len);
+		return dec_fail(d, e, ERR_PROTO,
+		    "the server sent %zu bytes after the "
+		    "end-of-stream message",
+		    len);
 	if (d->head_len < CONNECT_ENVELOPE_HEAD) {
 		take = CONNECT_ENVELOPE_HEAD - d->head_len;
 		if (take > len)
@@ -212,11 +214,15 @@ connect_dec_next(struct connect_dec *d, const char *buf, size_t len, struct conn
 		d->need = (size_t)d->head[1] << 24 | (size_t)d->head[2] << 16 |
 		    (size_t)d->head[3] << 8 | d->head[4];
 		if (d->head[0] & CONNECT_FLAG_COMPRESSED)
-			return dec_fail(d, e, ERR_PROTO, "the server sent a compressed message "
-			    "(%zu bytes) although no compression was negotiated", d->need);
+			return dec_fail(d, e, ERR_PROTO,
+			    "the server sent a compressed message "
+			    "(%zu bytes) although no compression was negotiated",
+			    d->need);
 		if (d->need > max)
-			return dec_fail(d, e, ERR_TOOBIG, "a message of %zu bytes is over the "
-			    "%zu-byte limit", d->need, max);
+			return dec_fail(d, e, ERR_TOOBIG,
+			    "a message of %zu bytes is over the "
+			    "%zu-byte limit",
+			    d->need, max);
 	}
 	/* The whole payload is in this buffer: hand out a slice of it. */
 	if (d->msg.len == 0 && len - pos >= d->need)
@@ -238,11 +244,15 @@ connect_dec_end(struct connect_dec *d, struct err *e)
 	if (d->err.code != ERR_OK)
 		return err_set(e, d->err.code, "%s", d->err.msg);
 	if (d->head_len > 0 && d->head_len < CONNECT_ENVELOPE_HEAD)
-		dec_fail(d, e, ERR_PROTO, "the stream ended inside an envelope header (%zu of "
-		    "5 bytes)", d->head_len);
+		dec_fail(d, e, ERR_PROTO,
+		    "the stream ended inside an envelope header (%zu of "
+		    "5 bytes)",
+		    d->head_len);
 	else if (d->head_len == CONNECT_ENVELOPE_HEAD)
-		dec_fail(d, e, ERR_PROTO, "the stream ended inside a message (%zu of %zu "
-		    "bytes missing)", d->need, d->msg.len + d->need);
+		dec_fail(d, e, ERR_PROTO,
+		    "the stream ended inside a message (%zu of %zu "
+		    "bytes missing)",
+		    d->need, d->msg.len + d->need);
 	return d->err.code;
 }
 
@@ -319,7 +329,8 @@ connect_end_parse(const char *p, size_t n, struct connect_status *st, struct are
 
 	root = json_parse(p, n, a, NULL);
 	if (root == NULL || root->type != JSON_OBJECT)
-		return err_set(e, ERR_PROTO, "Connect stream: the end-of-stream message is not "
+		return err_set(e, ERR_PROTO,
+		    "Connect stream: the end-of-stream message is not "
 		    "a JSON object, so the call's outcome is unknown");
 	er = json_get(root, "error");
 	if (er == NULL || er->type == JSON_NULL) {
@@ -327,7 +338,8 @@ connect_end_parse(const char *p, size_t n, struct connect_status *st, struct are
 		return 0;
 	}
 	if (er->type != JSON_OBJECT)
-		return err_set(e, ERR_PROTO, "Connect stream: the end-of-stream \"error\" is "
+		return err_set(e, ERR_PROTO,
+		    "Connect stream: the end-of-stream \"error\" is "
 		    "not a JSON object, so the call's outcome is unknown");
 	error_object(er, st, a);
 	st->remote = true;
@@ -352,8 +364,9 @@ connect_error_body(int http_status, const char *reason, const char *p, size_t n,
 	if (root != NULL && root->type == JSON_OBJECT) {
 		code = json_get(root, "code");
 		msg = json_get(root, "message");
-		c = code != NULL && code->type == JSON_STRING ?
-		    connect_code_parse(code->s, code->len) : -1;
+		c = code != NULL && code->type == JSON_STRING
+		    ? connect_code_parse(code->s, code->len)
+		    : -1;
 		if (c > 0) {
 			st->code = c;
 			st->from_http = false;
@@ -377,11 +390,13 @@ connect_status_err(const struct connect_status *st, struct err *e)
 	int code = connect_code_err(st->code);
 
 	if (st->from_http)
-		return err_set(e, code, "%s: the server answered HTTP %d, not a Connect "
-		    "response%s%s", name, st->http_status, msg[0] ? ": " : "", msg);
+		return err_set(e, code,
+		    "%s: the server answered HTTP %d, not a Connect "
+		    "response%s%s",
+		    name, st->http_status, msg[0] ? ": " : "", msg);
 	if (msg[0] == '\0')
-		msg = st->code >= 0 && st->code < CONNECT__MAX ? code_sentences[st->code] :
-		    code_sentences[CONNECT_UNKNOWN];
+		msg = st->code >= 0 && st->code < CONNECT__MAX ? code_sentences[st->code]
+		                                               : code_sentences[CONNECT_UNKNOWN];
 	return err_set(e, code, "%s: %s", name, msg);
 }
 
@@ -394,7 +409,7 @@ struct call {
 	struct arena *a;
 	bool streaming;
 	bool head_checked;
-	int head_rc;		/* non-zero: the head was refused (st, e set) */
+	int head_rc; /* non-zero: the head was refused (st, e set) */
 	size_t max;
 	/* unary */
 	struct buf *resp;
@@ -406,7 +421,7 @@ struct call {
 	connect_msg_fn on_msg;
 	void *arg;
 	bool got_end, stopped;
-	int own_rc;		/* an error we (or on_msg) raised inside the body callback */
+	int own_rc; /* an error we (or on_msg) raised inside the body callback */
 };
 
 /* True when the media type in `value` is `want` (case-insensitive, parameters ignored). */
@@ -451,13 +466,17 @@ check_head(struct call *k, struct err *e)
 		return 0;
 	ct = http_response_header(&k->rs, "Content-Type");
 	if (ct != NULL && !media_is(ct, want))
-		return k->head_rc = proto_fail(k, e, ERR_PROTO, "the server answered 200 with "
-		    "Content-Type \"%.60s\", not a Connect response; check the URL", ct);
-	enc = http_response_header(&k->rs, k->streaming ? "Connect-Content-Encoding" :
-	    "Content-Encoding");
+		return k->head_rc = proto_fail(k, e, ERR_PROTO,
+		           "the server answered 200 with "
+		           "Content-Type \"%.60s\", not a Connect response; check the URL",
+		           ct);
+	enc = http_response_header(&k->rs,
+	    k->streaming ? "Connect-Content-Encoding" : "Content-Encoding");
 	if (enc != NULL && !media_is(enc, "identity"))
-		return k->head_rc = proto_fail(k, e, ERR_PROTO, "the server compressed its "
-		    "response (\"%.40s\") although no compression was negotiated", enc);
+		return k->head_rc = proto_fail(k, e, ERR_PROTO,
+		           "the server compressed its "
+		           "response (\"%.40s\") although no compression was negotiated",
+		           enc);
 	return 0;
 }
 
@@ -473,8 +492,9 @@ stream_bytes(struct call *k, const char *p, size_t n, struct err *e)
 		if (r == DEC_MORE)
 			return 0;
 		if (r == DEC_ERR) {
-			status_local(k->st, k->dec.err.code == ERR_TOOBIG ?
-			    CONNECT_RESOURCE_EXHAUSTED : CONNECT_INTERNAL);
+			status_local(k->st,
+			    k->dec.err.code == ERR_TOOBIG ? CONNECT_RESOURCE_EXHAUSTED
+			                                  : CONNECT_INTERNAL);
 			return k->own_rc = k->dec.err.code;
 		}
 		p += r;
@@ -515,13 +535,15 @@ on_body(void *arg, const char *p, size_t n, struct err *e)
 		room = CONNECT_ERROR_BODY_MAX - k->errbody.len;
 		if (buf_append(&k->errbody, p, n < room ? n : room, &tmp) != 0)
 			return HTTP_STOP;
-		return n < room ? 0 : HTTP_STOP;	/* enough to read the error */
+		return n < room ? 0 : HTTP_STOP; /* enough to read the error */
 	}
 	if (k->streaming)
 		return stream_bytes(k, p, n, e);
 	if (k->resp->len - k->resp_start + n > k->max) {
-		k->own_rc = proto_fail(k, e, ERR_TOOBIG, "the Connect response is over the "
-		    "%zu-byte message limit", k->max);
+		k->own_rc = proto_fail(k, e, ERR_TOOBIG,
+		    "the Connect response is over the "
+		    "%zu-byte message limit",
+		    k->max);
 		return k->own_rc;
 	}
 	if (buf_append(k->resp, p, n, &tmp) != 0) {
@@ -548,8 +570,7 @@ transport_code(int rc)
 }
 
 static int
-call_run(struct http_client *c, struct call *k, const void *body, size_t body_len,
-    struct err *e)
+call_run(struct http_client *c, struct call *k, const void *body, size_t body_len, struct err *e)
 {
 	const struct connect_call *call = k->call;
 	struct http_request rq;
@@ -569,17 +590,19 @@ call_run(struct http_client *c, struct call *k, const void *body, size_t body_le
 		status_local(k->st, CONNECT_RESOURCE_EXHAUSTED);
 		return err_set(e, ERR_TOOBIG, "Connect call: the request arena is full");
 	}
-	h[nh++] = (struct http_header){ "Content-Type", k->streaming ?
-	    "application/connect+proto" : "application/proto" };
+	h[nh++] = (struct http_header){ "Content-Type",
+		k->streaming ? "application/connect+proto" : "application/proto" };
 	h[nh++] = (struct http_header){ "Connect-Protocol-Version", "1" };
 	if (call->deadline != 0 && call->deadline != DEADLINE_NONE) {
 		left = call->deadline - time_mono_ms();
 		if (left <= 0) {
 			status_local(k->st, CONNECT_DEADLINE_EXCEEDED);
-			return err_set(e, ERR_TIMEOUT, "deadline_exceeded: the deadline passed "
-			    "before %s was called", proc);
+			return err_set(e, ERR_TIMEOUT,
+			    "deadline_exceeded: the deadline passed "
+			    "before %s was called",
+			    proc);
 		}
-		if (left > 9999999999LL)	/* the header allows 10 digits */
+		if (left > 9999999999LL) /* the header allows 10 digits */
 			left = 9999999999LL;
 		snprintf(tmo, sizeof(tmo), "%lld", (long long)left);
 		h[nh++] = (struct http_header){ "Connect-Timeout-Ms", arena_strdup(k->a, tmo) };
@@ -634,8 +657,7 @@ call_init(struct call *k, const struct connect_call *call, struct connect_status
 
 int
 connect_unary(struct http_client *c, const struct connect_call *call, const void *req,
-    size_t req_len, struct buf *resp, struct connect_status *st, struct arena *a,
-    struct err *e)
+    size_t req_len, struct buf *resp, struct connect_status *st, struct arena *a, struct err *e)
 {
 	struct call k;
 	int rc;
@@ -651,8 +673,8 @@ connect_unary(struct http_client *c, const struct connect_call *call, const void
 
 int
 connect_stream(struct http_client *c, const struct connect_call *call, const void *req,
-    size_t req_len, connect_msg_fn on_msg, void *arg, struct connect_status *st,
-    struct arena *a, struct err *e)
+    size_t req_len, connect_msg_fn on_msg, void *arg, struct connect_status *st, struct arena *a,
+    struct err *e)
 {
 	struct call k;
 	struct buf env = { 0 };
@@ -681,7 +703,8 @@ connect_stream(struct http_client *c, const struct connect_call *call, const voi
 	}
 	if (!k.got_end) {
 		status_local(st, CONNECT_INTERNAL);
-		rc = err_set(e, ERR_PROTO, "Connect stream: the response ended without its "
+		rc = err_set(e, ERR_PROTO,
+		    "Connect stream: the response ended without its "
 		    "end-of-stream message, so the call's outcome is unknown");
 		goto out;
 	}

@@ -55,8 +55,8 @@
 #endif
 
 #define CONNECT_FLAG_COMPRESSED 0x01
-#define CONNECT_FLAG_END 0x02
-#define CONNECT_ENVELOPE_HEAD 5
+#define CONNECT_FLAG_END        0x02
+#define CONNECT_ENVELOPE_HEAD   5
 /* Default cap on one message (and on the end-of-stream JSON) when 0 is given. */
 #define CONNECT_MESSAGE_MAX (16 * 1024 * 1024)
 /* At most this much of a non-200 body is read to find a Connect error in it. */
@@ -100,38 +100,37 @@ int connect_code_err(int code);
 
 /* What the server said about a call. */
 struct connect_status {
-	int code;		/* CONNECT_OK or a CONNECT_* code */
-	const char *message;	/* the server's message, in the arena; "" when none */
-	int http_status;	/* the response's status; 0 when no response arrived */
-	bool remote;		/* code and message are the server's (or a proxy's) answer:
+	int code;            /* CONNECT_OK or a CONNECT_* code */
+	const char *message; /* the server's message, in the arena; "" when none */
+	int http_status;     /* the response's status; 0 when no response arrived */
+	bool remote;         /* code and message are the server's (or a proxy's) answer:
 				 * Connect JSON, an end-of-stream error or an HTTP status.
 				 * false: the failure is ours (transport, framing, a cap, the
 				 * deadline, the reader) and *e already holds the sentence */
-	bool from_http;		/* remote, with the code derived from the HTTP status */
+	bool from_http;      /* remote, with the code derived from the HTTP status */
 };
 
 /* ---- envelopes ---- */
 
 /* Appends one envelope (flags, then n payload bytes) to out. ERR_TOOBIG when n does
  * not fit in 32 bits or out's cap is reached. */
-int connect_envelope_put(struct buf *out, unsigned flags, const void *p, size_t n,
-    struct err *e);
+int connect_envelope_put(struct buf *out, unsigned flags, const void *p, size_t n, struct err *e);
 
 struct connect_frame {
-	unsigned flags;		/* CONNECT_FLAG_END or 0 (reserved bits as sent) */
+	unsigned flags; /* CONNECT_FLAG_END or 0 (reserved bits as sent) */
 	struct str payload;
 };
 
 /* All fields are private; zero-filled is a valid decoder with the default cap. */
 struct connect_dec {
 	size_t max;
-	struct err err;			/* sticky first error */
+	struct err err; /* sticky first error */
 	unsigned char head[CONNECT_ENVELOPE_HEAD];
-	size_t head_len;		/* bytes of the current head seen so far */
-	size_t need;			/* payload bytes of the current frame still missing */
-	struct buf msg;			/* a payload split across reads */
-	bool msg_out;			/* msg was handed out: clear it first */
-	bool ended;			/* the end-of-stream frame was returned */
+	size_t head_len; /* bytes of the current head seen so far */
+	size_t need;     /* payload bytes of the current frame still missing */
+	struct buf msg;  /* a payload split across reads */
+	bool msg_out;    /* msg was handed out: clear it first */
+	bool ended;      /* the end-of-stream frame was returned */
 };
 
 void connect_dec_init(struct connect_dec *d, size_t max_message);
@@ -163,23 +162,22 @@ int connect_status_err(const struct connect_status *st, struct err *e);
 /* ---- calls ---- */
 
 struct connect_call {
-	const char *base_url;		/* "http://host:49983" or with a path prefix */
-	const char *procedure;		/* "/process.Process/Start" */
-	const struct http_header *headers;	/* extra headers (auth, routing), or NULL */
+	const char *base_url;              /* "http://host:49983" or with a path prefix */
+	const char *procedure;             /* "/process.Process/Start" */
+	const struct http_header *headers; /* extra headers (auth, routing), or NULL */
 	size_t nheaders;
-	int64_t deadline;		/* absolute monotonic ms; 0 or DEADLINE_NONE: none */
-	int idle_timeout_ms;		/* as in struct http_request */
-	struct cancel *cancel;		/* may be NULL */
-	size_t max_message;		/* cap on one response message; 0: CONNECT_MESSAGE_MAX */
-	bool idempotent;		/* unary only: may be retried once on a stale connection */
+	int64_t deadline;      /* absolute monotonic ms; 0 or DEADLINE_NONE: none */
+	int idle_timeout_ms;   /* as in struct http_request */
+	struct cancel *cancel; /* may be NULL */
+	size_t max_message;    /* cap on one response message; 0: CONNECT_MESSAGE_MAX */
+	bool idempotent;       /* unary only: may be retried once on a stale connection */
 };
 
 /* Unary call: sends req[0..req_len) as the bare message and appends the response
  * message to *resp (the caller's buf). Returns 0, or an ERR_* code with *st and *e
  * set as described at the top. */
 int connect_unary(struct http_client *c, const struct connect_call *call, const void *req,
-    size_t req_len, struct buf *resp, struct connect_status *st, struct arena *a,
-    struct err *e);
+    size_t req_len, struct buf *resp, struct connect_status *st, struct arena *a, struct err *e);
 
 /* Receives one streamed message; valid during the call only. Return 0 to go on,
  * CONNECT_STOP to end the call early (connect_stream then returns 0 and closes the
@@ -193,7 +191,7 @@ typedef int (*connect_msg_fn)(void *arg, const char *p, size_t n, struct err *e)
  * connection after it no longer matters. When on_msg fails, its code is returned
  * with st->code canceled. Returns 0 or an ERR_* code. */
 int connect_stream(struct http_client *c, const struct connect_call *call, const void *req,
-    size_t req_len, connect_msg_fn on_msg, void *arg, struct connect_status *st,
-    struct arena *a, struct err *e);
+    size_t req_len, connect_msg_fn on_msg, void *arg, struct connect_status *st, struct arena *a,
+    struct err *e);
 
 #endif

@@ -27,12 +27,12 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define HTTP_READ_CHUNK (64 * 1024)	/* one read; also what a head read may overshoot */
-#define HTTP_WRITE_PIECE (64 * 1024)	/* one write, so the idle timeout sees progress */
-#define HTTP_COALESCE_MAX (16 * 1024)	/* a body this small goes out with the head */
-#define HTTP_IN_MAX (HTTP_HEAD_BYTES_MAX + HTTP_READ_CHUNK)
-#define HTTP_WHAT_PATH_MAX 64		/* path bytes quoted in messages */
-#define HTTP_METHOD_MAX 32
+#define HTTP_READ_CHUNK    (64 * 1024) /* one read; also what a head read may overshoot */
+#define HTTP_WRITE_PIECE   (64 * 1024) /* one write, so the idle timeout sees progress */
+#define HTTP_COALESCE_MAX  (16 * 1024) /* a body this small goes out with the head */
+#define HTTP_IN_MAX        (HTTP_HEAD_BYTES_MAX + HTTP_READ_CHUNK)
+#define HTTP_WHAT_PATH_MAX 64 /* path bytes quoted in messages */
+#define HTTP_METHOD_MAX    32
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -146,7 +146,7 @@ static bool
 http_conn_alive(struct http_conn *k)
 {
 	if (http_in_avail(k) > 0)
-		return false;	/* bytes nobody asked for */
+		return false; /* bytes nobody asked for */
 	return k->tls ? tls_idle_alive(k->tls) : sock_idle_alive(k->fd);
 }
 
@@ -183,8 +183,10 @@ http_pool_get(struct http_client *c, const char *key)
 		}
 		if (found == NULL || http_conn_alive(found))
 			return found;
-		log_msg(LOG_DEBUG, "http", "%s: dropping a pooled connection the server "
-		    "closed", key);
+		log_msg(LOG_DEBUG, "http",
+		    "%s: dropping a pooled connection the server "
+		    "closed",
+		    key);
 		http_conn_close(found);
 		found = NULL;
 	}
@@ -248,13 +250,15 @@ http_client_new(const struct http_config *cfg, struct err *e)
 	c = xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
 	c->user_agent = xstrdup(cfg->user_agent ? cfg->user_agent : "sandbox-mcp");
-	c->pool_max = cfg->pool_conns_max == 0 ? HTTP_POOL_CONNS_DEFAULT :
-	    cfg->pool_conns_max < 0 ? -1 : cfg->pool_conns_max;
+	c->pool_max = cfg->pool_conns_max == 0 ? HTTP_POOL_CONNS_DEFAULT
+	    : cfg->pool_conns_max < 0          ? -1
+	                                       : cfg->pool_conns_max;
 	c->pool_idle_ms = cfg->pool_idle_ms > 0 ? cfg->pool_idle_ms : HTTP_POOL_IDLE_MS_DEFAULT;
-	c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms :
-	    HTTP_CONNECT_TIMEOUT_MS_DEFAULT;
-	c->idle_timeout_ms = cfg->idle_timeout_ms == 0 ? HTTP_IDLE_TIMEOUT_MS_DEFAULT :
-	    cfg->idle_timeout_ms < 0 ? -1 : cfg->idle_timeout_ms;
+	c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms
+	                                                    : HTTP_CONNECT_TIMEOUT_MS_DEFAULT;
+	c->idle_timeout_ms = cfg->idle_timeout_ms == 0 ? HTTP_IDLE_TIMEOUT_MS_DEFAULT
+	    : cfg->idle_timeout_ms < 0                 ? -1
+	                                               : cfg->idle_timeout_ms;
 	to.ca_file = cfg->ca_file;
 	to.ca_dir = cfg->ca_dir;
 	to.insecure = cfg->insecure;
@@ -312,16 +316,17 @@ http_io_deadline(const struct http_req *r)
 
 /* Turns a bare sock/tls error into the request's sentence. */
 static int
-http_io_err(struct http_req *r, int rc, const struct err *we, const char *doing,
-    struct err *e)
+http_io_err(struct http_req *r, int rc, const struct err *we, const char *doing, struct err *e)
 {
 	if (rc == ERR_TIMEOUT && deadline_passed(r->deadline))
-		return err_set(e, ERR_TIMEOUT, "%s: timed out while %s (the request's deadline passed; see --timeout-s)",
+		return err_set(e, ERR_TIMEOUT,
+		    "%s: timed out while %s (the request's deadline passed; see --timeout-s)",
 		    r->what, doing);
 	if (rc == ERR_TIMEOUT)
-		return err_set(e, ERR_TIMEOUT, "%s: nothing moved for %d s while %s (idle "
-		    "timeout): the server may be stuck", r->what, (r->idle_ms + 999) / 1000,
-		    doing);
+		return err_set(e, ERR_TIMEOUT,
+		    "%s: nothing moved for %d s while %s (idle "
+		    "timeout): the server may be stuck",
+		    r->what, (r->idle_ms + 999) / 1000, doing);
 	if (rc == ERR_CANCELLED)
 		return err_set(e, ERR_CANCELLED, "%s: cancelled", r->what);
 	return err_set(e, rc, "%s: %s: %s", r->what, doing, we->msg);
@@ -329,8 +334,7 @@ http_io_err(struct http_req *r, int rc, const struct err *we, const char *doing,
 
 /* Reads more bytes into k->in (compacting it first); *got 0 at the end of stream. */
 static int
-http_fill(struct http_req *r, struct http_conn *k, size_t *got, const char *doing,
-    struct err *e)
+http_fill(struct http_req *r, struct http_conn *k, size_t *got, const char *doing, struct err *e)
 {
 	struct err we = { 0 };
 	size_t room;
@@ -345,8 +349,10 @@ http_fill(struct http_req *r, struct http_conn *k, size_t *got, const char *doin
 	if (room > HTTP_READ_CHUNK)
 		room = HTTP_READ_CHUNK;
 	if (room == 0 || buf_reserve(&k->in, room, &we) != 0)
-		return err_set(e, ERR_TOOBIG, "%s: the response does not fit in the read "
-		    "buffer", r->what);
+		return err_set(e, ERR_TOOBIG,
+		    "%s: the response does not fit in the read "
+		    "buffer",
+		    r->what);
 	if (k->tls != NULL)
 		rc = tls_read(k->tls, k->in.p + k->in.len, room, got, http_io_deadline(r),
 		    r->rq->cancel, &we);
@@ -400,8 +406,8 @@ http_conn_open(struct http_req *r, struct http_conn **out, struct err *e)
 	int fd, rc;
 
 	*out = NULL;
-	rc = sock_connect(px ? px->host : r->u.host, px ? px->port : r->u.port, dl,
-	    r->rq->cancel, &fd, &we);
+	rc = sock_connect(px ? px->host : r->u.host, px ? px->port : r->u.port, dl, r->rq->cancel,
+	    &fd, &we);
 	if (rc) {
 		if (rc == ERR_CANCELLED)
 			return err_set(e, rc, "%s: cancelled", r->what);
@@ -423,8 +429,10 @@ http_conn_open(struct http_req *r, struct http_conn **out, struct err *e)
 			if (rc == ERR_CANCELLED)
 				err_set(e, rc, "%s: cancelled", r->what);
 			else if (rc == ERR_TIMEOUT)
-				err_set(e, rc, "%s: %s: check the host and port, or raise the "
-				    "timeout", r->what, we.msg);
+				err_set(e, rc,
+				    "%s: %s: check the host and port, or raise the "
+				    "timeout",
+				    r->what, we.msg);
 			else
 				err_set(e, rc, "%s: %s", r->what, we.msg);
 			goto fail;
@@ -462,7 +470,7 @@ http_build_head(struct http_req *r, struct err *e)
 	int rc = 0;
 
 	if (r->proxy != NULL && strcmp(r->u.scheme, "http") == 0)
-		target = url_format(&r->u, r->a);	/* absolute-form (RFC 9112 §3.2.2) */
+		target = url_format(&r->u, r->a); /* absolute-form (RFC 9112 §3.2.2) */
 	else
 		target = url_request_target(&r->u, r->a);
 	hosth = url_host_header(&r->u, r->a);
@@ -486,8 +494,9 @@ http_build_head(struct http_req *r, struct err *e)
 	}
 	if (rc == 0 && rq->body_producer != NULL)
 		rc = buf_puts(&r->head, "Transfer-Encoding: chunked\r\n", e);
-	else if (rc == 0 && (has_body || strcmp(rq->method, "POST") == 0 ||
-	    strcmp(rq->method, "PUT") == 0 || strcmp(rq->method, "PATCH") == 0))
+	else if (rc == 0 &&
+	    (has_body || strcmp(rq->method, "POST") == 0 || strcmp(rq->method, "PUT") == 0 ||
+	        strcmp(rq->method, "PATCH") == 0))
 		rc = buf_printf(&r->head, e, "Content-Length: %zu\r\n", rq->body_len);
 	if (rc == 0 && r->proxy != NULL && r->proxy->auth != NULL &&
 	    strcmp(r->u.scheme, "http") == 0)
@@ -598,17 +607,21 @@ http_read_head(struct http_req *r, struct http_conn *k, struct http_head *h,
 			return rc;
 		if (got == 0) {
 			if (http_in_avail(k) == 0)
-				return err_set(e, ERR_IO, "%s: the server closed the connection "
-				    "without answering", r->what);
-			return err_set(e, ERR_PROTO, "%s: the server closed the connection in "
-			    "the middle of the response head", r->what);
+				return err_set(e, ERR_IO,
+				    "%s: the server closed the connection "
+				    "without answering",
+				    r->what);
+			return err_set(e, ERR_PROTO,
+			    "%s: the server closed the connection in "
+			    "the middle of the response head",
+			    r->what);
 		}
 	}
 }
 
 static int
-http_copy_fields(struct http_req *r, const struct http_field *f, size_t n,
-    struct http_header **out, size_t *nout, struct err *e)
+http_copy_fields(struct http_req *r, const struct http_field *f, size_t n, struct http_header **out,
+    size_t *nout, struct err *e)
 {
 	struct http_header *hs = NULL;
 	size_t i;
@@ -630,8 +643,10 @@ http_copy_fields(struct http_req *r, const struct http_field *f, size_t n,
 	*nout = n;
 	return 0;
 full:
-	return err_set(e, ERR_TOOBIG, "%s: the response headers do not fit in the request "
-	    "memory", r->what);
+	return err_set(e, ERR_TOOBIG,
+	    "%s: the response headers do not fit in the request "
+	    "memory",
+	    r->what);
 }
 
 static int
@@ -660,14 +675,17 @@ http_deliver(struct http_req *r, const char *p, size_t n, struct err *e)
 
 /* The end of stream came before the body did. */
 static int
-http_short_body(struct http_req *r, struct http_conn *k, const char *what_got,
-    struct err *e)
+http_short_body(struct http_req *r, struct http_conn *k, const char *what_got, struct err *e)
 {
 	if (k->tls != NULL && !tls_conn_eof_clean(k->tls))
-		return err_set(e, ERR_TLS, "%s: the server closed the TLS connection without "
-		    "close_notify %s: the body is truncated", r->what, what_got);
-	return err_set(e, ERR_PROTO, "%s: the server closed the connection %s: the body is "
-	    "truncated", r->what, what_got);
+		return err_set(e, ERR_TLS,
+		    "%s: the server closed the TLS connection without "
+		    "close_notify %s: the body is truncated",
+		    r->what, what_got);
+	return err_set(e, ERR_PROTO,
+	    "%s: the server closed the connection %s: the body is "
+	    "truncated",
+	    r->what, what_got);
 }
 
 static int
@@ -780,8 +798,7 @@ http_body_chunked(struct http_req *r, struct http_conn *k, bool *clean_end, stru
 
 /* Content-Length, checked as RFC 9110 §8.6 and RFC 9112 §6.3 say. -1 when absent. */
 static int
-http_content_length(struct http_req *r, const struct http_response *rs, int64_t *out,
-    struct err *e)
+http_content_length(struct http_req *r, const struct http_response *rs, int64_t *out, struct err *e)
 {
 	int64_t v = -1, x;
 	size_t i;
@@ -792,7 +809,7 @@ http_content_length(struct http_req *r, const struct http_response *rs, int64_t 
 		if (strcasecmp(rs->headers[i].name, "Content-Length") != 0)
 			continue;
 		/* "42, 42" is one value repeated, which a recipient may accept. */
-		for (p = rs->headers[i].value; ; ) {
+		for (p = rs->headers[i].value;;) {
 			const char *end = strchr(p, ',');
 			struct str s = { p, end ? (size_t)(end - p) : strlen(p) };
 			size_t j;
@@ -804,8 +821,10 @@ http_content_length(struct http_req *r, const struct http_response *rs, int64_t 
 			}
 			if (s.len == 0 || j != s.len || !str_to_i64(s, &x) || x < 0 ||
 			    (v >= 0 && x != v))
-				return err_set(e, ERR_PROTO, "%s: the server sent an invalid "
-				    "Content-Length", r->what);
+				return err_set(e, ERR_PROTO,
+				    "%s: the server sent an invalid "
+				    "Content-Length",
+				    r->what);
 			v = x;
 			if (end == NULL)
 				break;
@@ -818,8 +837,7 @@ http_content_length(struct http_req *r, const struct http_response *rs, int64_t 
 
 /* Reads the body as the head says; *keep tells whether the connection can be reused. */
 static int
-http_read_body(struct http_req *r, struct http_conn *k, int minor, bool *keep,
-    struct err *e)
+http_read_body(struct http_req *r, struct http_conn *k, int minor, bool *keep, struct err *e)
 {
 	struct http_response *rs = r->rs;
 	const char *conn = NULL, *te = NULL;
@@ -833,17 +851,17 @@ http_read_body(struct http_req *r, struct http_conn *k, int minor, bool *keep,
 	for (i = 0; i < rs->nheaders; i++) {
 		const char *n = rs->headers[i].name;
 
-		if (strcasecmp(n, "Connection") == 0 && http_header_has_token(
-		    rs->headers[i].value, "close"))
+		if (strcasecmp(n, "Connection") == 0 &&
+		    http_header_has_token(rs->headers[i].value, "close"))
 			conn = "close";
-		else if (strcasecmp(n, "Connection") == 0 && http_header_has_token(
-		    rs->headers[i].value, "keep-alive") && conn == NULL)
+		else if (strcasecmp(n, "Connection") == 0 &&
+		    http_header_has_token(rs->headers[i].value, "keep-alive") && conn == NULL)
 			conn = "keep-alive";
 		else if (strcasecmp(n, "Transfer-Encoding") == 0)
-			te = rs->headers[i].value;	/* the last one ends the list */
+			te = rs->headers[i].value; /* the last one ends the list */
 	}
-	*keep = minor >= 1 ? conn == NULL || strcmp(conn, "close") != 0 :
-	    conn != NULL && strcmp(conn, "keep-alive") == 0;
+	*keep = minor >= 1 ? conn == NULL || strcmp(conn, "close") != 0
+	                   : conn != NULL && strcmp(conn, "keep-alive") == 0;
 	if (r->head_req || rs->status == 204 || rs->status == 304)
 		return 0;
 	if (te != NULL) {
@@ -887,22 +905,26 @@ http_exchange(struct http_req *r, struct http_conn *k, bool *keep, struct err *e
 		if (h.status >= 200)
 			break;
 		if (h.status == 101)
-			return err_set(e, ERR_PROTO, "%s: the server switched protocols (101) "
-			    "without being asked", r->what);
+			return err_set(e, ERR_PROTO,
+			    "%s: the server switched protocols (101) "
+			    "without being asked",
+			    r->what);
 		/* 100 Continue, 102, 103 Early Hints: informational, skipped. */
 	}
 	rs->status = h.status;
 	rs->minor_version = h.minor_version;
 	rs->reason = arena_strndup(r->a, h.reason.p, h.reason.len);
 	if (rs->reason == NULL)
-		return err_set(e, ERR_TOOBIG, "%s: the response does not fit in the request "
-		    "memory", r->what);
+		return err_set(e, ERR_TOOBIG,
+		    "%s: the response does not fit in the request "
+		    "memory",
+		    r->what);
 	rc = http_copy_fields(r, fields, h.nfields, &rs->headers, &rs->nheaders, e);
 	if (rc)
 		return rc;
 	rc = http_read_body(r, k, h.minor_version, keep, e);
 	if (rc == 0 && http_in_avail(k) > 0)
-		*keep = false;	/* bytes after the response: not a clean stream */
+		*keep = false; /* bytes after the response: not a clean stream */
 	return rc;
 }
 
@@ -923,16 +945,20 @@ http_check_request(const struct http_request *rq, struct err *e)
 		const struct http_header *h = &rq->headers[i];
 
 		if (h->name == NULL || !http_token_ok(h->name, 256))
-			return err_set(e, ERR_INVAL, "HTTP header name \"%.32s\" is not a valid "
-			    "token", h->name ? h->name : "(null)");
+			return err_set(e, ERR_INVAL,
+			    "HTTP header name \"%.32s\" is not a valid "
+			    "token",
+			    h->name ? h->name : "(null)");
 		if (h->value == NULL)
 			return err_set(e, ERR_INVAL, "HTTP header %s has no value", h->name);
 		for (j = 0; h->value[j]; j++) {
 			unsigned char c = (unsigned char)h->value[j];
 
 			if ((c < 0x20 && c != '\t') || c == 0x7f)
-				return err_set(e, ERR_INVAL, "HTTP header %s has a control "
-				    "character (CR, LF, ...) in its value", h->name);
+				return err_set(e, ERR_INVAL,
+				    "HTTP header %s has a control "
+				    "character (CR, LF, ...) in its value",
+				    h->name);
 		}
 	}
 	return 0;
@@ -965,16 +991,17 @@ http_prepare(struct http_req *r, struct err *e)
 	if (!http_no_proxy(c, r->u.host, r->u.port))
 		r->proxy = strcmp(r->u.scheme, "https") == 0 ? c->https_proxy : c->http_proxy;
 	r->key = r->proxy ? arena_printf(r->a, "%s://%s|%s:%d", r->u.scheme,
-	    url_hostport(&r->u, r->a), r->proxy->host, r->proxy->port) :
-	    arena_printf(r->a, "%s://%s", r->u.scheme, url_hostport(&r->u, r->a));
+	                        url_hostport(&r->u, r->a), r->proxy->host, r->proxy->port)
+	                  : arena_printf(r->a, "%s://%s", r->u.scheme, url_hostport(&r->u, r->a));
 	if (r->key == NULL)
 		return err_set(e, ERR_TOOBIG, "%s: out of request memory", r->what);
 	r->deadline = rq->deadline == 0 ? DEADLINE_NONE : rq->deadline;
-	r->idle_ms = rq->idle_timeout_ms == 0 ? c->idle_timeout_ms :
-	    rq->idle_timeout_ms < 0 ? -1 : rq->idle_timeout_ms;
+	r->idle_ms = rq->idle_timeout_ms == 0 ? c->idle_timeout_ms
+	    : rq->idle_timeout_ms < 0         ? -1
+	                                      : rq->idle_timeout_ms;
 	r->head_req = strcmp(m, "HEAD") == 0;
-	r->retryable = rq->body_producer == NULL && (rq->idempotent || strcmp(m, "GET") == 0 ||
-	    r->head_req || strcmp(m, "OPTIONS") == 0);
+	r->retryable = rq->body_producer == NULL &&
+	    (rq->idempotent || strcmp(m, "GET") == 0 || r->head_req || strcmp(m, "OPTIONS") == 0);
 	r->body_max = rq->body_max ? rq->body_max : HTTP_BODY_BYTES_MAX_DEFAULT;
 	return http_build_head(r, e);
 }
@@ -1022,10 +1049,12 @@ http_do(struct http_client *c, const struct http_request *rq, struct http_respon
 			break;
 		/* A pooled connection the server closed just as we reused it: once more
 		 * on a new one, when repeating the request cannot do harm. */
-		if (rs->reused && !r.got_bytes && r.retryable && (rc == ERR_IO ||
-		    rc == ERR_TLS || rc == ERR_PROTO)) {
-			log_msg(LOG_DEBUG, "http", "%s: a reused connection failed (%s); "
-			    "retrying on a new one", r.what, ae.msg);
+		if (rs->reused && !r.got_bytes && r.retryable &&
+		    (rc == ERR_IO || rc == ERR_TLS || rc == ERR_PROTO)) {
+			log_msg(LOG_DEBUG, "http",
+			    "%s: a reused connection failed (%s); "
+			    "retrying on a new one",
+			    r.what, ae.msg);
 			http_conn_close(k);
 			k = NULL;
 			continue;
@@ -1033,15 +1062,16 @@ http_do(struct http_client *c, const struct http_request *rq, struct http_respon
 		break;
 	}
 	if (rc != 0 && !(r.stopped && rc == HTTP_STOP)) {
-		if (rs->reused && !r.got_bytes && !r.retryable && (rc == ERR_IO ||
-		    rc == ERR_TLS || rc == ERR_PROTO))
-			err_prefix(&ae, "(on a reused connection; the request was not repeated "
+		if (rs->reused && !r.got_bytes && !r.retryable &&
+		    (rc == ERR_IO || rc == ERR_TLS || rc == ERR_PROTO))
+			err_prefix(&ae,
+			    "(on a reused connection; the request was not repeated "
 			    "because it may not be idempotent) ");
 		err_set(e, rc, "%s", ae.msg);
 		goto out;
 	}
 	if (r.stopped) {
-		rc = 0;	/* HTTP_STOP: a deliberate early end */
+		rc = 0; /* HTTP_STOP: a deliberate early end */
 		keep = false;
 	}
 	if (keep) {

@@ -76,17 +76,17 @@
 /* Caps on what a server may make us buffer for one response head (RFC 9110 §5.4 lets
  * us refuse large heads). Trailers share the field cap and get their own byte cap. */
 #define HTTP_STATUS_LINE_BYTES_MAX 1024
-#define HTTP_HEAD_BYTES_MAX (64 * 1024)
-#define HTTP_HEADERS_MAX 128
-#define HTTP_TRAILER_BYTES_MAX (16 * 1024)
+#define HTTP_HEAD_BYTES_MAX        (64 * 1024)
+#define HTTP_HEADERS_MAX           128
+#define HTTP_TRAILER_BYTES_MAX     (16 * 1024)
 /* Default cap for a body read into http_response.body (request.body_max == 0). */
 #define HTTP_BODY_BYTES_MAX_DEFAULT (64 * 1024 * 1024)
 
 /* Defaults for the zero values in struct http_config and struct http_request. */
-#define HTTP_POOL_CONNS_DEFAULT 16
-#define HTTP_POOL_IDLE_MS_DEFAULT 50000	/* under the common 60 s server keep-alive */
+#define HTTP_POOL_CONNS_DEFAULT         16
+#define HTTP_POOL_IDLE_MS_DEFAULT       50000 /* under the common 60 s server keep-alive */
 #define HTTP_CONNECT_TIMEOUT_MS_DEFAULT 30000
-#define HTTP_IDLE_TIMEOUT_MS_DEFAULT 300000
+#define HTTP_IDLE_TIMEOUT_MS_DEFAULT    300000
 
 struct http_header {
 	const char *name;
@@ -94,9 +94,9 @@ struct http_header {
 };
 
 struct http_config {
-	const char *ca_file;	/* PEM bundle; NULL: SSL_CERT_FILE, SSL_CERT_DIR, system */
-	const char *ca_dir;	/* directory of PEM files; NULL: as above */
-	bool insecure;		/* skip certificate checks; logs a warning per connection */
+	const char *ca_file; /* PEM bundle; NULL: SSL_CERT_FILE, SSL_CERT_DIR, system */
+	const char *ca_dir;  /* directory of PEM files; NULL: as above */
+	bool insecure;       /* skip certificate checks; logs a warning per connection */
 	/* Client certificate for servers that ask for one (mutual TLS, e.g. a Kubernetes
 	 * API server): a PEM or DER certificate and its unencrypted private key, both or
 	 * neither, each from a file or from memory (memory wins; copied by
@@ -108,11 +108,11 @@ struct http_config {
 	size_t client_cert_len;
 	const void *client_key;
 	size_t client_key_len;
-	const char *user_agent;	/* NULL: "sandbox-mcp" */
-	int pool_conns_max;	/* idle connections kept in all; 0: default, -1: no pool */
-	int pool_idle_ms;	/* drop pooled connections idle this long; 0: default */
-	int connect_timeout_ms;	/* per connection (DNS, TCP, TLS, CONNECT); 0: default */
-	int idle_timeout_ms;	/* default for requests that leave theirs 0; -1: none */
+	const char *user_agent; /* NULL: "sandbox-mcp" */
+	int pool_conns_max;     /* idle connections kept in all; 0: default, -1: no pool */
+	int pool_idle_ms;       /* drop pooled connections idle this long; 0: default */
+	int connect_timeout_ms; /* per connection (DNS, TCP, TLS, CONNECT); 0: default */
+	int idle_timeout_ms;    /* default for requests that leave theirs 0; -1: none */
 	/* Proxies. When ignore_proxy_env is false, unset fields come from the
 	 * environment as described above; "" means "none" and stops that lookup. */
 	bool ignore_proxy_env;
@@ -133,8 +133,8 @@ typedef int (*http_body_fn)(void *arg, const char *p, size_t n, struct err *e);
 #define HTTP_STOP (-1)
 
 struct http_request {
-	const char *method;		/* "GET", "POST", ... (upper-case token) */
-	const char *url;		/* absolute http:// or https:// URL */
+	const char *method; /* "GET", "POST", ... (upper-case token) */
+	const char *url;    /* absolute http:// or https:// URL */
 	const struct http_header *headers;
 	size_t nheaders;
 	/* Body: either body/body_len (sent with Content-Length; body_len 0 with a NULL
@@ -143,24 +143,24 @@ struct http_request {
 	size_t body_len;
 	http_producer_fn body_producer;
 	void *producer_arg;
-	int64_t deadline;		/* absolute monotonic ms (util/time.h); 0 or DEADLINE_NONE: none */
-	int idle_timeout_ms;		/* max silence while sending or receiving; 0: client default, -1: none */
-	struct cancel *cancel;		/* may be NULL */
-	bool idempotent;		/* may be retried once; GET, HEAD, OPTIONS always are */
-	size_t body_max;		/* cap on the in-memory body; 0: HTTP_BODY_BYTES_MAX_DEFAULT */
+	int64_t deadline;    /* absolute monotonic ms (util/time.h); 0 or DEADLINE_NONE: none */
+	int idle_timeout_ms; /* max silence while sending or receiving; 0: client default, -1: none */
+	struct cancel *cancel; /* may be NULL */
+	bool idempotent;       /* may be retried once; GET, HEAD, OPTIONS always are */
+	size_t body_max;       /* cap on the in-memory body; 0: HTTP_BODY_BYTES_MAX_DEFAULT */
 };
 
 struct http_response {
-	int status;			/* 200, 404, ...; never 1xx */
-	int minor_version;		/* 1 for HTTP/1.1, 0 for HTTP/1.0 */
-	const char *reason;		/* in the arena */
-	struct http_header *headers;	/* in the arena, in arrival order */
+	int status;                  /* 200, 404, ...; never 1xx */
+	int minor_version;           /* 1 for HTTP/1.1, 0 for HTTP/1.0 */
+	const char *reason;          /* in the arena */
+	struct http_header *headers; /* in the arena, in arrival order */
 	size_t nheaders;
-	struct http_header *trailers;	/* chunked trailer fields, in the arena */
+	struct http_header *trailers; /* chunked trailer fields, in the arena */
 	size_t ntrailers;
-	struct buf body;		/* the body, unless http_do() was given on_body */
-	int64_t content_length;		/* from Content-Length, or -1 */
-	bool reused;			/* served over a pooled connection */
+	struct buf body;        /* the body, unless http_do() was given on_body */
+	int64_t content_length; /* from Content-Length, or -1 */
+	bool reused;            /* served over a pooled connection */
 };
 
 /* Creates a client. Does no I/O: the CA bundle is loaded at the first https request,

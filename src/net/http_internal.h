@@ -24,12 +24,12 @@
 #include "util/err.h"
 
 struct http_conn {
-	struct http_conn *next;		/* in the pool */
+	struct http_conn *next; /* in the pool */
 	int fd;
 	struct tls_conn *tls;
-	char *key;			/* origin (+ proxy) it serves */
+	char *key; /* origin (+ proxy) it serves */
 	int64_t idle_since;
-	struct buf in;			/* bytes read: in.p[off..len) are unread */
+	struct buf in; /* bytes read: in.p[off..len) are unread */
 	size_t off;
 };
 
@@ -37,21 +37,21 @@ struct http_proxy {
 	char *host;
 	int port;
 	bool ipv6;
-	char *auth;			/* "Basic ..." or NULL */
-	const char *var;		/* "HTTPS_PROXY", for messages */
+	char *auth;      /* "Basic ..." or NULL */
+	const char *var; /* "HTTPS_PROXY", for messages */
 };
 
 struct http_client {
 	char *user_agent;
-	int pool_max;			/* -1: no pool */
+	int pool_max; /* -1: no pool */
 	int pool_idle_ms;
 	int connect_timeout_ms;
-	int idle_timeout_ms;		/* -1: none */
+	int idle_timeout_ms; /* -1: none */
 	struct tls_ctx *tls;
 	struct http_proxy *https_proxy, *http_proxy;
 	char *no_proxy;
-	pthread_mutex_t lock;		/* the pool */
-	struct http_conn *idle;		/* most recently used first */
+	pthread_mutex_t lock;   /* the pool */
+	struct http_conn *idle; /* most recently used first */
 	int nidle;
 };
 
@@ -66,15 +66,15 @@ struct http_req {
 	struct url u;
 	const struct http_proxy *proxy;
 	char *key;
-	char *what;			/* "GET https://host/path" for messages */
-	int64_t deadline;		/* DEADLINE_NONE for none */
-	int idle_ms;			/* -1: none */
+	char *what;       /* "GET https://host/path" for messages */
+	int64_t deadline; /* DEADLINE_NONE for none */
+	int idle_ms;      /* -1: none */
 	bool head_req;
 	bool retryable;
-	bool got_bytes;			/* some response byte arrived on this attempt */
-	bool stopped;			/* on_body stopped the transfer */
+	bool got_bytes; /* some response byte arrived on this attempt */
+	bool stopped;   /* on_body stopped the transfer */
 	size_t body_max;
-	struct buf head;		/* the request head */
+	struct buf head; /* the request head */
 };
 
 /* ---- http_proxy.c ----------------------------------------------------------------- */

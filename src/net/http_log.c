@@ -12,9 +12,8 @@
 #include <strings.h>
 
 /* Generic credential headers; the backends register their own. */
-static const char *const http_log_builtin[] = {
-	"authorization", "proxy-authorization", "cookie", "set-cookie",
-};
+static const char *const http_log_builtin[] = { "authorization", "proxy-authorization", "cookie",
+	"set-cookie" };
 
 /* Registered names; written only before threads start (see http_log.h). */
 static char http_log_names[HTTP_LOG_SECRET_HEADERS_MAX][HTTP_LOG_HEADER_NAME_MAX];
@@ -58,7 +57,7 @@ static bool
 http_secret_param(const char *k, size_t n)
 {
 	static const char *const words[] = { "sig", "token", "key", "secret", "auth", "pass",
-	    "cred" };
+		"cred" };
 	size_t i, j, wl;
 
 	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {

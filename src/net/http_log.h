@@ -32,7 +32,7 @@
 #include <stddef.h>
 
 #define HTTP_LOG_SECRET_HEADERS_MAX 32
-#define HTTP_LOG_HEADER_NAME_MAX 64
+#define HTTP_LOG_HEADER_NAME_MAX    64
 
 /* Registers a header whose values are redacted in logged heads; registering a name
  * again (in any case), or a built-in one, is a no-op. Returns 0 or an ERR_* code. */

@@ -5,21 +5,83 @@
 #include <string.h>
 
 /* RFC 9110 §5.6.2 tchar. */
-static const char http_tchar[256] = {
-	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
-	['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
+static const char http_tchar[256] = { ['!'] = 1,
+	['#'] = 1,
+	['$'] = 1,
+	['%'] = 1,
+	['&'] = 1,
+	['\''] = 1,
+	['*'] = 1,
+	['+'] = 1,
+	['-'] = 1,
+	['.'] = 1,
+	['^'] = 1,
+	['_'] = 1,
+	['`'] = 1,
+	['|'] = 1,
 	['~'] = 1,
-	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
-	['7'] = 1, ['8'] = 1, ['9'] = 1,
-	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
-	['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
-	['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
-	['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
-	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
-	['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-	['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
-	['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-};
+	['0'] = 1,
+	['1'] = 1,
+	['2'] = 1,
+	['3'] = 1,
+	['4'] = 1,
+	['5'] = 1,
+	['6'] = 1,
+	['7'] = 1,
+	['8'] = 1,
+	['9'] = 1,
+	['A'] = 1,
+	['B'] = 1,
+	['C'] = 1,
+	['D'] = 1,
+	['E'] = 1,
+	['F'] = 1,
+	['G'] = 1,
+	['H'] = 1,
+	['I'] = 1,
+	['J'] = 1,
+	['K'] = 1,
+	['L'] = 1,
+	['M'] = 1,
+	['N'] = 1,
+	['O'] = 1,
+	['P'] = 1,
+	['Q'] = 1,
+	['R'] = 1,
+	['S'] = 1,
+	['T'] = 1,
+	['U'] = 1,
+	['V'] = 1,
+	['W'] = 1,
+	['X'] = 1,
+	['Y'] = 1,
+	['Z'] = 1,
+	['a'] = 1,
+	['b'] = 1,
+	['c'] = 1,
+	['d'] = 1,
+	['e'] = 1,
+	['f'] = 1,
+	['g'] = 1,
+	['h'] = 1,
+	['i'] = 1,
+	['j'] = 1,
+	['k'] = 1,
+	['l'] = 1,
+	['m'] = 1,
+	['n'] = 1,
+	['o'] = 1,
+	['p'] = 1,
+	['q'] = 1,
+	['r'] = 1,
+	['s'] = 1,
+	['t'] = 1,
+	['u'] = 1,
+	['v'] = 1,
+	['w'] = 1,
+	['x'] = 1,
+	['y'] = 1,
+	['z'] = 1 };
 
 /* field-vchar / obs-text / SP / HTAB (RFC 9110 §5.5): anything but CTLs. */
 static inline bool
@@ -78,7 +140,8 @@ http_parse_status(const char *buf, size_t len, struct http_head *h, struct err *
 	if (ll == 0) {
 		if (len >= HTTP_STATUS_LINE_BYTES_MAX)
 			return err_set(e, ERR_TOOBIG, "a status line over %d bytes",
-			    HTTP_STATUS_LINE_BYTES_MAX), HTTP_PARSE_ERR;
+			           HTTP_STATUS_LINE_BYTES_MAX),
+			       HTTP_PARSE_ERR;
 		if (len > 12 && buf[12] != ' ' && buf[12] != '\r')
 			goto malformed;
 		return HTTP_PARSE_MORE;
@@ -124,7 +187,7 @@ http_parse_fields_in(char *buf, size_t len, struct http_field *fields, size_t *n
 		if (bad)
 			goto malformed;
 		if (ll == 0)
-			break;	/* more needed (or over the cap) */
+			break; /* more needed (or over the cap) */
 		if (eol == 0) {
 			*nfields = nf;
 			return (ssize_t)(off + ll);
@@ -132,8 +195,11 @@ http_parse_fields_in(char *buf, size_t len, struct http_field *fields, size_t *n
 		if (line[0] == ' ' || line[0] == '\t') {
 			/* obs-fold (RFC 9112 §5.2): join with the field above by spaces. */
 			if (nf == 0)
-				return err_set(e, ERR_PROTO, "a folded line before the first "
-				    "%s field", what), HTTP_PARSE_ERR;
+				return err_set(e, ERR_PROTO,
+				           "a folded line before the first "
+				           "%s field",
+				           what),
+				       HTTP_PARSE_ERR;
 			for (i = 0; i < eol; i++) {
 				if (!http_text_ok((unsigned char)line[i]))
 					goto malformed;
@@ -154,7 +220,7 @@ http_parse_fields_in(char *buf, size_t len, struct http_field *fields, size_t *n
 			continue;
 		}
 		for (name_end = 0; name_end < eol && http_tchar[(unsigned char)line[name_end]];
-		    name_end++)
+		     name_end++)
 			;
 		if (name_end == 0 || name_end == eol || line[name_end] != ':')
 			goto malformed;
@@ -164,7 +230,7 @@ http_parse_fields_in(char *buf, size_t len, struct http_field *fields, size_t *n
 		}
 		if (nf == cap)
 			return err_set(e, ERR_TOOBIG, "more than %zu %s fields", cap, what),
-			    HTTP_PARSE_ERR;
+			       HTTP_PARSE_ERR;
 		f = &fields[nf++];
 		f->name.p = line;
 		f->name.len = name_end;
@@ -212,22 +278,21 @@ ssize_t
 http_parse_fields(char *buf, size_t len, struct http_field *fields, size_t *nfields,
     size_t bytes_max, struct err *e)
 {
-	return http_parse_fields_in(buf, len, fields, nfields, bytes_max, bytes_max, "trailer",
-	    e);
+	return http_parse_fields_in(buf, len, fields, nfields, bytes_max, bytes_max, "trailer", e);
 }
 
 /* ---- chunked ---------------------------------------------------------------- */
 
 enum {
-	CH_SIZE0,	/* at the start of a chunk-size line: a hex digit must come */
-	CH_SIZE,	/* in the hex digits */
-	CH_BWS,		/* after the digits: only SP, HTAB, ';' or the line end */
-	CH_EXT,		/* chunk extensions (skipped) up to CR LF */
-	CH_SIZE_LF,	/* a CR ended the size line: LF must come */
-	CH_DATA,	/* `left` data bytes to go */
-	CH_DATA_END,	/* CR LF (or LF) after the data */
-	CH_DATA_LF,	/* LF after the CR after the data */
-	CH_TRAILERS,	/* after the last chunk: the caller parses the trailer section */
+	CH_SIZE0,    /* at the start of a chunk-size line: a hex digit must come */
+	CH_SIZE,     /* in the hex digits */
+	CH_BWS,      /* after the digits: only SP, HTAB, ';' or the line end */
+	CH_EXT,      /* chunk extensions (skipped) up to CR LF */
+	CH_SIZE_LF,  /* a CR ended the size line: LF must come */
+	CH_DATA,     /* `left` data bytes to go */
+	CH_DATA_END, /* CR LF (or LF) after the data */
+	CH_DATA_LF,  /* LF after the CR after the data */
+	CH_TRAILERS, /* after the last chunk: the caller parses the trailer section */
 	CH_DONE,
 };
 
@@ -257,10 +322,12 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len, struct s
 			v = str_hexval(c);
 			if (v >= 0) {
 				if (++d->line_bytes > HTTP_CHUNK_LINE_BYTES_MAX)
-					return http_chunk_err(e, ERR_TOOBIG, "a chunk-size line "
+					return http_chunk_err(e, ERR_TOOBIG,
+					    "a chunk-size line "
 					    "over 4 KiB");
 				if (d->left > (UINT64_MAX >> 4))
-					return http_chunk_err(e, ERR_PROTO, "a chunk size that "
+					return http_chunk_err(e, ERR_PROTO,
+					    "a chunk size that "
 					    "overflows 64 bits");
 				d->left = d->left << 4 | (uint64_t)v;
 				d->state = CH_SIZE;
@@ -270,7 +337,7 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len, struct s
 			if (d->state == CH_SIZE0)
 				return http_chunk_err(e, ERR_PROTO, "a malformed chunk size");
 			d->state = CH_BWS;
-			continue;	/* CH_BWS looks at this byte again */
+			continue; /* CH_BWS looks at this byte again */
 		case CH_BWS:
 			if (c == ';') {
 				d->state = CH_EXT;
@@ -287,14 +354,16 @@ http_chunked_decode(struct http_chunked *d, const char *in, size_t len, struct s
 				continue;
 			}
 			if (++d->line_bytes > HTTP_CHUNK_LINE_BYTES_MAX)
-				return http_chunk_err(e, ERR_TOOBIG, "a chunk-size line over 4 KiB");
+				return http_chunk_err(e, ERR_TOOBIG,
+				    "a chunk-size line over 4 KiB");
 			if (!http_text_ok(c))
 				return http_chunk_err(e, ERR_PROTO, "a malformed chunk extension");
 			i++;
 			continue;
 		case CH_SIZE_LF:
 			if (c != '\n')
-				return http_chunk_err(e, ERR_PROTO, "a chunk-size line with a CR "
+				return http_chunk_err(e, ERR_PROTO,
+				    "a chunk-size line with a CR "
 				    "but no LF");
 			i++;
 line_done:
@@ -307,7 +376,7 @@ line_done:
 			size_t n = len - i;
 
 			if (emitted)
-				return (ssize_t)i;	/* one data run per call */
+				return (ssize_t)i; /* one data run per call */
 			if ((uint64_t)n > d->left)
 				n = (size_t)d->left;
 			data->p = in + i;
@@ -326,14 +395,16 @@ line_done:
 				continue;
 			}
 			if (c != '\n')
-				return http_chunk_err(e, ERR_PROTO, "chunk data longer than its "
+				return http_chunk_err(e, ERR_PROTO,
+				    "chunk data longer than its "
 				    "size");
 			i++;
 			d->state = CH_SIZE0;
 			continue;
 		case CH_DATA_LF:
 			if (c != '\n')
-				return http_chunk_err(e, ERR_PROTO, "chunk data longer than its "
+				return http_chunk_err(e, ERR_PROTO,
+				    "chunk data longer than its "
 				    "size");
 			i++;
 			d->state = CH_SIZE0;
@@ -342,7 +413,8 @@ line_done:
 		case CH_DONE:
 			return (ssize_t)i;
 		default:
-			return http_chunk_err(e, ERR_PROTO, "a chunked body the decoder lost "
+			return http_chunk_err(e, ERR_PROTO,
+			    "a chunked body the decoder lost "
 			    "track of");
 		}
 	}

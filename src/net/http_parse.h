@@ -29,22 +29,22 @@
 #include "util/str.h"
 
 #define HTTP_PARSE_MORE (-2)
-#define HTTP_PARSE_ERR (-1)
+#define HTTP_PARSE_ERR  (-1)
 
 /* A chunk-size line with its extensions may not be longer than this. */
 #define HTTP_CHUNK_LINE_BYTES_MAX 4096
 
 struct http_field {
-	struct str name;	/* a token, never empty */
-	struct str value;	/* without leading and trailing spaces and tabs */
+	struct str name;  /* a token, never empty */
+	struct str value; /* without leading and trailing spaces and tabs */
 };
 
 struct http_head {
-	int minor_version;	/* 0 or 1 */
-	int status;		/* 100-999 */
+	int minor_version; /* 0 or 1 */
+	int status;        /* 100-999 */
 	struct str reason;
-	struct http_field *fields;	/* the caller's array */
-	size_t nfields;			/* in: its capacity; out: fields found */
+	struct http_field *fields; /* the caller's array */
+	size_t nfields;            /* in: its capacity; out: fields found */
 };
 
 /* Parses "HTTP/1.x NNN reason" CRLF, the header fields and the empty line. */
@@ -52,8 +52,8 @@ ssize_t http_parse_response(char *buf, size_t len, struct http_head *h, struct e
 
 /* Parses header fields up to and including the empty line that ends them, as in a
  * chunked trailer section; bytes_max caps the section. *nfields is capacity in, count out. */
-ssize_t http_parse_fields(char *buf, size_t len, struct http_field *fields,
-    size_t *nfields, size_t bytes_max, struct err *e);
+ssize_t http_parse_fields(char *buf, size_t len, struct http_field *fields, size_t *nfields,
+    size_t bytes_max, struct err *e);
 
 /*
  * Chunked decoder (RFC 9112 §7.1). The state is valid when zero-filled and keeps no
@@ -67,12 +67,12 @@ ssize_t http_parse_fields(char *buf, size_t len, struct http_field *fields,
  */
 struct http_chunked {
 	int state;
-	uint64_t left;		/* data bytes of the current chunk still to come */
-	size_t line_bytes;	/* bytes of the current chunk-size line seen so far */
+	uint64_t left;     /* data bytes of the current chunk still to come */
+	size_t line_bytes; /* bytes of the current chunk-size line seen so far */
 };
 
-ssize_t http_chunked_decode(struct http_chunked *d, const char *in, size_t len,
-    struct str *data, struct err *e);
+ssize_t http_chunked_decode(struct http_chunked *d, const char *in, size_t len, struct str *data,
+    struct err *e);
 bool http_chunked_in_trailers(const struct http_chunked *d);
 void http_chunked_end(struct http_chunked *d);
 bool http_chunked_done(const struct http_chunked *d);

@@ -44,8 +44,10 @@ http_proxy_parse(const char *s, const char *var, struct http_proxy **out, struct
 	if (s[0] == '\0')
 		return 0;
 	if (sep != NULL && !((sep - s) == 4 && strncasecmp(s, "http", 4) == 0))
-		return err_set(e, ERR_INVAL, "%s: the proxy scheme \"%.*s\" is not supported: "
-		    "use an http:// proxy URL", var, (int)((sep - s) < 10 ? (sep - s) : 10), s);
+		return err_set(e, ERR_INVAL,
+		    "%s: the proxy scheme \"%.*s\" is not supported: "
+		    "use an http:// proxy URL",
+		    var, (int)((sep - s) < 10 ? (sep - s) : 10), s);
 	a = arena_new(4 * URL_BYTES_MAX + 4096);
 	full = sep ? arena_strdup(a, s) : arena_printf(a, "http://%s", s);
 	if (full == NULL || url_parse(full, &u, a, &pe) != 0) {
@@ -229,15 +231,17 @@ http_connect_tunnel(struct http_req *r, struct http_conn *k, int64_t dl, struct 
 	if (hp == NULL)
 		return err_set(e, ERR_TOOBIG, "%s: out of request memory", r->what);
 	buf_init(&req, 0);
-	rc = buf_printf(&req, e, "CONNECT %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n%s%s%s"
-	    "\r\n", hp, hp, r->c->user_agent, px->auth ? "Proxy-Authorization: " : "",
+	rc = buf_printf(&req, e,
+	    "CONNECT %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n%s%s%s"
+	    "\r\n",
+	    hp, hp, r->c->user_agent, px->auth ? "Proxy-Authorization: " : "",
 	    px->auth ? px->auth : "", px->auth ? "\r\n" : "");
 	if (rc == 0) {
 		http_log_head(">", req.p, req.len);
 		rc = sock_write_all(k->fd, req.p, req.len, dl, r->rq->cancel, &we);
 		if (rc)
-			rc = err_set(e, rc, "%s: sending CONNECT to the proxy %s:%d: %s",
-			    r->what, px->host, px->port, we.msg);
+			rc = err_set(e, rc, "%s: sending CONNECT to the proxy %s:%d: %s", r->what,
+			    px->host, px->port, we.msg);
 	}
 	buf_fini(&req);
 	while (rc == 0) {
@@ -247,17 +251,21 @@ http_connect_tunnel(struct http_req *r, struct http_conn *k, int64_t dl, struct 
 		if (n > 0)
 			break;
 		if (n == HTTP_PARSE_ERR)
-			return err_set(e, we.code, "%s: the proxy %s:%d sent %s", r->what,
-			    px->host, px->port, we.msg);
+			return err_set(e, we.code, "%s: the proxy %s:%d sent %s", r->what, px->host,
+			    px->port, we.msg);
 		if ((rc = buf_reserve(&k->in, 4096, e)) != 0)
 			return rc;
 		rc = sock_read(k->fd, k->in.p + k->in.len, 4096, &got, dl, r->rq->cancel, &we);
 		if (rc)
-			return err_set(e, rc, "%s: waiting for the proxy %s:%d to open the "
-			    "tunnel: %s", r->what, px->host, px->port, we.msg);
+			return err_set(e, rc,
+			    "%s: waiting for the proxy %s:%d to open the "
+			    "tunnel: %s",
+			    r->what, px->host, px->port, we.msg);
 		if (got == 0)
-			return err_set(e, ERR_IO, "%s: the proxy %s:%d closed the connection "
-			    "instead of opening the tunnel", r->what, px->host, px->port);
+			return err_set(e, ERR_IO,
+			    "%s: the proxy %s:%d closed the connection "
+			    "instead of opening the tunnel",
+			    r->what, px->host, px->port);
 		k->in.len += got;
 		k->in.p[k->in.len] = '\0';
 	}
@@ -266,12 +274,16 @@ http_connect_tunnel(struct http_req *r, struct http_conn *k, int64_t dl, struct 
 	http_log_head("<", k->in.p, (size_t)n);
 	if (h.status / 100 != 2)
 		return err_set(e, ERR_IO, "%s: the proxy %s:%d refused the tunnel with %d %.*s%s",
-		    r->what, px->host, px->port, h.status, (int)(h.reason.len > 60 ? 60 :
-		    h.reason.len), h.reason.p, h.status == 407 ? ": check the user name and "
-		    "password in HTTPS_PROXY" : "");
+		    r->what, px->host, px->port, h.status,
+		    (int)(h.reason.len > 60 ? 60 : h.reason.len), h.reason.p,
+		    h.status == 407 ? ": check the user name and "
+		                      "password in HTTPS_PROXY"
+		                    : "");
 	if ((size_t)n != k->in.len)
-		return err_set(e, ERR_PROTO, "%s: the proxy %s:%d sent data after opening the "
-		    "tunnel", r->what, px->host, px->port);
+		return err_set(e, ERR_PROTO,
+		    "%s: the proxy %s:%d sent data after opening the "
+		    "tunnel",
+		    r->what, px->host, px->port);
 	k->in.len = 0;
 	return 0;
 }

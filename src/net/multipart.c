@@ -58,8 +58,9 @@ http_multipart_part_head(struct http_multipart *m, const char *name, const char 
 	struct buf *b = m->out;
 	int rc;
 
-	rc = buf_printf(b, e, "%s--%s\r\nContent-Disposition: form-data; name=",
-	    m->nparts > 0 ? "\r\n" : "", m->boundary);
+	rc = buf_printf(b, e,
+	    "%s--%s\r\nContent-Disposition: form-data; name=", m->nparts > 0 ? "\r\n" : "",
+	    m->boundary);
 	if (rc == 0)
 		rc = http_multipart_quoted(b, name, e);
 	if (rc == 0 && filename != NULL) {
@@ -68,8 +69,8 @@ http_multipart_part_head(struct http_multipart *m, const char *name, const char 
 			rc = http_multipart_quoted(b, filename, e);
 	}
 	if (rc == 0 && (content_type != NULL || filename != NULL))
-		rc = buf_printf(b, e, "\r\nContent-Type: %s", content_type ? content_type :
-		    "application/octet-stream");
+		rc = buf_printf(b, e, "\r\nContent-Type: %s",
+		    content_type ? content_type : "application/octet-stream");
 	if (rc == 0)
 		rc = buf_puts(b, "\r\n\r\n", e);
 	if (rc == 0)

@@ -32,8 +32,8 @@
 
 struct http_multipart {
 	struct buf *out;
-	char boundary[48];	/* "sandbox-mcp-" and 32 hex digits */
-	char content_type[96];	/* "multipart/form-data; boundary=..." */
+	char boundary[48];     /* "sandbox-mcp-" and 32 hex digits */
+	char content_type[96]; /* "multipart/form-data; boundary=..." */
 	size_t nparts;
 };
 

@@ -18,28 +18,45 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SOCK_KEEPIDLE_S 60
+#define SOCK_KEEPIDLE_S  60
 #define SOCK_KEEPINTVL_S 15
-#define SOCK_KEEPCNT 4
+#define SOCK_KEEPCNT     4
 
 const char *
 sock_strerror(int err)
 {
 	switch (err) {
-	case ECONNREFUSED: return "connection refused";
-	case ECONNRESET: return "connection reset by peer";
-	case EPIPE: return "connection closed by peer";
-	case ETIMEDOUT: return "timed out";
-	case EHOSTUNREACH: return "no route to host";
-	case ENETUNREACH: return "network unreachable";
-	case ENETDOWN: return "network is down";
-	case EADDRNOTAVAIL: return "address not available";
-	case EAFNOSUPPORT: return "address family not supported";
-	case ECONNABORTED: return "connection aborted";
-	case EMFILE: case ENFILE: return "too many open files";
-	case ENOBUFS: case ENOMEM: return "out of memory";
-	case EACCES: case EPERM: return "permission denied";
-	default: return strerror(err);
+	case ECONNREFUSED:
+		return "connection refused";
+	case ECONNRESET:
+		return "connection reset by peer";
+	case EPIPE:
+		return "connection closed by peer";
+	case ETIMEDOUT:
+		return "timed out";
+	case EHOSTUNREACH:
+		return "no route to host";
+	case ENETUNREACH:
+		return "network unreachable";
+	case ENETDOWN:
+		return "network is down";
+	case EADDRNOTAVAIL:
+		return "address not available";
+	case EAFNOSUPPORT:
+		return "address family not supported";
+	case ECONNABORTED:
+		return "connection aborted";
+	case EMFILE:
+	case ENFILE:
+		return "too many open files";
+	case ENOBUFS:
+	case ENOMEM:
+		return "out of memory";
+	case EACCES:
+	case EPERM:
+		return "permission denied";
+	default:
+		return strerror(err);
 	}
 }
 
@@ -100,8 +117,8 @@ sock_send(int fd, const void *p, size_t n)
 }
 
 int
-sock_read(int fd, void *p, size_t n, size_t *got, int64_t deadline,
-    const struct cancel *cancel, struct err *e)
+sock_read(int fd, void *p, size_t n, size_t *got, int64_t deadline, const struct cancel *cancel,
+    struct err *e)
 {
 	ssize_t r;
 	int rc;
@@ -124,8 +141,8 @@ sock_read(int fd, void *p, size_t n, size_t *got, int64_t deadline,
 }
 
 int
-sock_write_all(int fd, const void *p, size_t n, int64_t deadline,
-    const struct cancel *cancel, struct err *e)
+sock_write_all(int fd, const void *p, size_t n, int64_t deadline, const struct cancel *cancel,
+    struct err *e)
 {
 	const char *c = p;
 	ssize_t r;
@@ -201,11 +218,12 @@ sock_dns_thread(void *arg)
 }
 
 static int
-sock_resolve(const char *host, int64_t deadline, const struct cancel *cancel,
-    struct addrinfo **res, struct err *e)
+sock_resolve(const char *host, int64_t deadline, const struct cancel *cancel, struct addrinfo **res,
+    struct err *e)
 {
-	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICHOST };
+	struct addrinfo hints = { .ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_NUMERICHOST };
 	pthread_attr_t attr;
 	pthread_t tid;
 	struct sock_dns *d;
@@ -240,8 +258,10 @@ sock_resolve(const char *host, int64_t deadline, const struct cancel *cancel,
 			    gai == EAI_SYSTEM ? "system error" : gai_strerror(gai));
 		}
 	} else if (rc == ERR_TIMEOUT) {
-		rc = err_set(e, ERR_TIMEOUT, "resolving %s: timed out: check the DNS "
-		    "configuration", host);
+		rc = err_set(e, ERR_TIMEOUT,
+		    "resolving %s: timed out: check the DNS "
+		    "configuration",
+		    host);
 	} else {
 		rc = err_set(e, rc, "resolving %s: %s", host, we.msg);
 	}
@@ -312,8 +332,8 @@ fail:
 }
 
 int
-sock_connect(const char *host, int port, int64_t deadline, const struct cancel *cancel,
-    int *fdp, struct err *e)
+sock_connect(const char *host, int port, int64_t deadline, const struct cancel *cancel, int *fdp,
+    struct err *e)
 {
 	struct addrinfo *res = NULL, *ai;
 	struct err we = { 0 };
@@ -339,18 +359,20 @@ sock_connect(const char *host, int port, int64_t deadline, const struct cancel *
 		if (we.code != 0) {
 			rc = err_set(e, we.code, "connecting to %s: %s", hp,
 			    we.code == ERR_TIMEOUT ? "timed out: check the host, the port and "
-			    "the network" : we.msg);
+			                             "the network"
+			                           : we.msg);
 			goto out;
 		}
 		/* "Unreachable" from one family must not hide a refusal from another. */
-		if (best == 0 || (soerr != ENETUNREACH && soerr != EADDRNOTAVAIL &&
-		    soerr != EAFNOSUPPORT))
+		if (best == 0 ||
+		    (soerr != ENETUNREACH && soerr != EADDRNOTAVAIL && soerr != EAFNOSUPPORT))
 			best = soerr;
 	}
 	if (fd < 0) {
 		rc = err_set(e, ERR_IO, "connecting to %s: %s: %s", hp, sock_strerror(best),
 		    best == ECONNREFUSED ? "is the server running, and are the host and port "
-		    "right?" : "check the host, the port and the network");
+		                           "right?"
+		                         : "check the host, the port and the network");
 	}
 out:
 	if (res != NULL)

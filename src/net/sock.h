@@ -36,8 +36,7 @@ int sock_connect(const char *host, int port, int64_t deadline, const struct canc
 /* Waits until fd has one of `events` (POLLIN, POLLOUT), an error or a hang-up.
  * A ready descriptor wins over a deadline that passed during the wait; a fired
  * cancel token wins over both. */
-int sock_wait(int fd, short events, int64_t deadline, const struct cancel *cancel,
-    struct err *e);
+int sock_wait(int fd, short events, int64_t deadline, const struct cancel *cancel, struct err *e);
 
 /* One non-blocking attempt: bytes moved (> 0), 0 at end of stream (recv only), or -1
  * with errno (EAGAIN when it would block). EINTR is retried; send never raises SIGPIPE. */
@@ -45,11 +44,11 @@ ssize_t sock_recv(int fd, void *p, size_t n);
 ssize_t sock_send(int fd, const void *p, size_t n);
 
 /* Reads at least one byte (waiting as needed) into p[0..n); *got is 0 at end of stream. */
-int sock_read(int fd, void *p, size_t n, size_t *got, int64_t deadline,
-    const struct cancel *cancel, struct err *e);
+int sock_read(int fd, void *p, size_t n, size_t *got, int64_t deadline, const struct cancel *cancel,
+    struct err *e);
 /* Writes all n bytes, waiting as needed. */
-int sock_write_all(int fd, const void *p, size_t n, int64_t deadline,
-    const struct cancel *cancel, struct err *e);
+int sock_write_all(int fd, const void *p, size_t n, int64_t deadline, const struct cancel *cancel,
+    struct err *e);
 
 /* True while an idle connection looks usable: nothing to read and no hang-up. */
 bool sock_idle_alive(int fd);

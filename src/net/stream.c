@@ -71,8 +71,10 @@ dec_toobig(struct stream_dec *d, struct err *e, const char *what)
 {
 	char why[160];
 
-	snprintf(why, sizeof(why), "%s is over the %zu-byte event limit, so the stream "
-	    "cannot be decoded in bounded memory", what, cap_of(d));
+	snprintf(why, sizeof(why),
+	    "%s is over the %zu-byte event limit, so the stream "
+	    "cannot be decoded in bounded memory",
+	    what, cap_of(d));
 	return dec_fail(d, e, ERR_TOOBIG, why);
 }
 
@@ -202,8 +204,7 @@ sse_retry(struct stream_dec *d, const char *v, size_t n)
 }
 
 static int
-sse_line(struct stream_dec *d, const char *s, size_t n, struct stream_event *ev,
-    struct err *e)
+sse_line(struct stream_dec *d, const char *s, size_t n, struct stream_event *ev, struct err *e)
 {
 	const char *colon, *v;
 	size_t fn, vn;
@@ -301,8 +302,7 @@ execd_line(struct stream_dec *d, const char *s, size_t n, struct stream_event *e
 
 /* Returns 1 when the line completes an event (in *ev), 0 when not, -1 on error. */
 static int
-line_decode(struct stream_dec *d, const char *s, size_t n, struct stream_event *ev,
-    struct err *e)
+line_decode(struct stream_dec *d, const char *s, size_t n, struct stream_event *ev, struct err *e)
 {
 	if (n > cap_of(d))
 		return (int)dec_toobig(d, e, "a line");
@@ -325,8 +325,7 @@ line_decode(struct stream_dec *d, const char *s, size_t n, struct stream_event *
  * lines is not rescanned to its end for every line.
  */
 static bool
-line_find(struct stream_dec *d, const char *buf, size_t pos, size_t len, size_t *eol,
-    size_t *next)
+line_find(struct stream_dec *d, const char *buf, size_t pos, size_t len, size_t *eol, size_t *next)
 {
 	const char *p = buf + pos, *q;
 	size_t rest = len - pos, lf, cr;
@@ -511,8 +510,8 @@ stream_end(struct stream_dec *d, struct stream_event *ev, struct err *e)
 }
 
 int
-stream_feed(struct stream_dec *d, const char *buf, size_t len, stream_event_fn fn,
-    void *arg, struct err *e)
+stream_feed(struct stream_dec *d, const char *buf, size_t len, stream_event_fn fn, void *arg,
+    struct err *e)
 {
 	struct stream_event ev;
 	ssize_t n;

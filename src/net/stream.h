@@ -67,27 +67,27 @@
 #include "util/str.h"
 
 #ifndef DEC_ERR
-#define DEC_ERR (-1)	/* failed; *e says why */
+#define DEC_ERR (-1) /* failed; *e says why */
 #endif
 #ifndef DEC_MORE
-#define DEC_MORE (-2)	/* all input used; give more */
+#define DEC_MORE (-2) /* all input used; give more */
 #endif
 
 /* Default cap when stream_dec_init() gets 0 (and for a zero-filled decoder). */
 #define STREAM_EVENT_MAX (1024 * 1024)
 
 enum stream_mode {
-	STREAM_SSE,	/* zero, so a zero-filled decoder decodes SSE */
+	STREAM_SSE, /* zero, so a zero-filled decoder decodes SSE */
 	STREAM_NDJSON,
 	STREAM_EXECD,
 	STREAM__MAX
 };
 
 struct stream_event {
-	struct str data;	/* SSE: joined data; NDJSON/execd: one JSON text, trimmed */
-	struct str type;	/* SSE: event type, "message" when none; others: "" */
-	struct str id;		/* SSE: last event ID ("" when none); others: "" */
-	int64_t retry_ms;	/* SSE: last valid "retry" value, -1 when none; others: -1 */
+	struct str data;  /* SSE: joined data; NDJSON/execd: one JSON text, trimmed */
+	struct str type;  /* SSE: event type, "message" when none; others: "" */
+	struct str id;    /* SSE: last event ID ("" when none); others: "" */
+	int64_t retry_ms; /* SSE: last valid "retry" value, -1 when none; others: -1 */
 };
 
 /* All fields are private; a zero-filled struct is a valid SSE decoder with the
@@ -95,19 +95,19 @@ struct stream_event {
 struct stream_dec {
 	enum stream_mode mode;
 	size_t max;
-	struct err err;		/* sticky first error */
-	unsigned char bom_len;	/* bytes of a leading BOM matched so far */
+	struct err err;        /* sticky first error */
+	unsigned char bom_len; /* bytes of a leading BOM matched so far */
 	bool bom_done;
-	bool skip_lf;		/* a CR ended the last line: drop an LF right after it */
-	bool event_out;		/* the last call returned an event: clear it first */
-	bool line_out;		/* `line` holds a line already decoded: clear it first */
-	bool ended;		/* stream_end() ran */
-	size_t lf_free;		/* bytes ahead known to hold no LF (SSE CR-only streams) */
-	struct buf line;	/* partial line carried between calls */
+	bool skip_lf;    /* a CR ended the last line: drop an LF right after it */
+	bool event_out;  /* the last call returned an event: clear it first */
+	bool line_out;   /* `line` holds a line already decoded: clear it first */
+	bool ended;      /* stream_end() ran */
+	size_t lf_free;  /* bytes ahead known to hold no LF (SSE CR-only streams) */
+	struct buf line; /* partial line carried between calls */
 	/* SSE event under construction. */
 	bool has_data, has_type, has_retry;
-	bool data_own, type_own;	/* data/type point into data_buf/type_buf */
-	struct str data, type;	/* else into the input or `line` */
+	bool data_own, type_own; /* data/type point into data_buf/type_buf */
+	struct str data, type;   /* else into the input or `line` */
 	struct buf data_buf, type_buf, id_buf;
 	int64_t retry_ms;
 };
@@ -121,8 +121,8 @@ void stream_dec_fini(struct stream_dec *d);
 /* Decodes from the start of buf[0..len). Returns the bytes consumed (>= 1) up to
  * and including the end of one event, which is in *ev; DEC_MORE when all of len
  * was consumed without completing an event; or DEC_ERR with *e set. */
-ssize_t stream_next(struct stream_dec *d, const char *buf, size_t len,
-    struct stream_event *ev, struct err *e);
+ssize_t stream_next(struct stream_dec *d, const char *buf, size_t len, struct stream_event *ev,
+    struct err *e);
 
 /* Call at EOF, until it returns 0. Returns 1 with an event (NDJSON/execd: a last
  * line without a line end), 0 when the stream is done (SSE: an unfinished event is
@@ -135,8 +135,8 @@ typedef int (*stream_event_fn)(void *arg, const struct stream_event *ev, struct 
 
 /* Push form: decodes all of buf[0..len) and calls fn for each event. Returns 0, the
  * decoder's ERR_* code (e set), or fn's non-zero value. */
-int stream_feed(struct stream_dec *d, const char *buf, size_t len, stream_event_fn fn,
-    void *arg, struct err *e);
+int stream_feed(struct stream_dec *d, const char *buf, size_t len, stream_event_fn fn, void *arg,
+    struct err *e);
 /* Push form of stream_end(): delivers a last event if there is one. */
 int stream_feed_end(struct stream_dec *d, stream_event_fn fn, void *arg, struct err *e);
 

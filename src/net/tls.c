@@ -30,7 +30,7 @@
 #include <mbedtls/x509_crt.h>
 #include <psa/crypto.h>
 
-#define TLS_KEY_MAX 300
+#define TLS_KEY_MAX    300
 #define TLS_SUITES_MAX 64
 /* What one recv() may take: several 16 KiB records, so that a bulk download costs one
  * system call per 64 KiB instead of two per record (header, then body: mbedTLS asks for
@@ -38,15 +38,15 @@
 #define TLS_READ_AHEAD (64 * 1024)
 
 struct tls_sess {
-	char key[TLS_KEY_MAX];		/* "host:port"; "" for a free slot */
+	char key[TLS_KEY_MAX]; /* "host:port"; "" for a free slot */
 	mbedtls_ssl_session s;
-	uint64_t used;			/* LRU clock */
+	uint64_t used; /* LRU clock */
 };
 
 struct tls_ctx {
 	char *ca_file, *ca_dir;
 	bool insecure;
-	pthread_mutex_t lock;		/* setup and the session cache */
+	pthread_mutex_t lock; /* setup and the session cache */
 	bool ready;
 	bool seeded;
 	const char *ca_source;
@@ -56,7 +56,7 @@ struct tls_ctx {
 	mbedtls_x509_crt ca;
 	/* The client certificate: where it comes from, and once loaded, the parsed forms. */
 	char *own_cert_file, *own_key_file;
-	unsigned char *own_cert_buf, *own_key_buf;	/* copies, NUL-terminated */
+	unsigned char *own_cert_buf, *own_key_buf; /* copies, NUL-terminated */
 	size_t own_cert_len, own_key_len;
 	bool own_loaded;
 	mbedtls_x509_crt own_crt;
@@ -70,31 +70,29 @@ struct tls_conn {
 	struct tls_ctx *ctx;
 	mbedtls_ssl_context ssl;
 	int fd;
-	int sockerr;			/* errno of the last failed send/recv */
-	unsigned char *rbuf;		/* TLS_READ_AHEAD bytes read ahead from fd */
-	size_t roff, rlen;		/* rbuf[roff..rlen) not yet given to mbedTLS */
+	int sockerr;         /* errno of the last failed send/recv */
+	unsigned char *rbuf; /* TLS_READ_AHEAD bytes read ahead from fd */
+	size_t roff, rlen;   /* rbuf[roff..rlen) not yet given to mbedTLS */
 	bool eof_clean;
 	bool handshake_done;
-	char key[TLS_KEY_MAX];		/* host:port, also for messages */
+	char key[TLS_KEY_MAX]; /* host:port, also for messages */
 };
 
-static const char *tls_alpn[] = { "http/1.1", NULL };	/* mbedTLS keeps the pointer */
+static const char *tls_alpn[] = { "http/1.1", NULL }; /* mbedTLS keeps the pointer */
 
 /* Where distributions keep their bundles (Go's crypto/x509 root_linux.go, curl). */
 static const char *const tls_system_files[] = {
-	"/etc/ssl/certs/ca-certificates.crt",		/* Debian, Ubuntu, Gentoo, Arch, Alpine */
-	"/etc/pki/tls/certs/ca-bundle.crt",		/* Fedora, RHEL 6 */
-	"/etc/ssl/ca-bundle.pem",			/* openSUSE */
-	"/etc/pki/tls/cacert.pem",			/* OpenELEC */
+	"/etc/ssl/certs/ca-certificates.crt", /* Debian, Ubuntu, Gentoo, Arch, Alpine */
+	"/etc/pki/tls/certs/ca-bundle.crt",   /* Fedora, RHEL 6 */
+	"/etc/ssl/ca-bundle.pem",             /* openSUSE */
+	"/etc/pki/tls/cacert.pem",            /* OpenELEC */
 	"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", /* CentOS, RHEL 7+ */
-	"/etc/ssl/cert.pem",				/* Alpine, macOS, OpenBSD */
-	"/usr/local/etc/openssl/cert.pem",		/* macOS Homebrew */
-	"/usr/local/share/certs/ca-root-nss.crt",	/* FreeBSD */
+	"/etc/ssl/cert.pem",                                 /* Alpine, macOS, OpenBSD */
+	"/usr/local/etc/openssl/cert.pem",                   /* macOS Homebrew */
+	"/usr/local/share/certs/ca-root-nss.crt",            /* FreeBSD */
 };
 static const char *const tls_system_dirs[] = {
-	"/etc/ssl/certs",
-	"/etc/pki/tls/certs",
-	"/system/etc/security/cacerts",			/* Android */
+	"/etc/ssl/certs", "/etc/pki/tls/certs", "/system/etc/security/cacerts", /* Android */
 };
 
 static unsigned char *
@@ -225,8 +223,8 @@ tls_add_certs(struct tls_ctx *c, const char *path, bool dir)
 	size_t before = tls_chain_len(&c->ca);
 	int r;
 
-	r = dir ? mbedtls_x509_crt_parse_path(&c->ca, path) :
-	    mbedtls_x509_crt_parse_file(&c->ca, path);
+	r = dir ? mbedtls_x509_crt_parse_path(&c->ca, path)
+	        : mbedtls_x509_crt_parse_file(&c->ca, path);
 	(void)r;
 	return tls_chain_len(&c->ca) > before;
 }
@@ -239,22 +237,26 @@ tls_load_ca(struct tls_ctx *c, struct err *e)
 	size_t i;
 
 	if (c->ca_file != NULL || c->ca_dir != NULL) {
-		if (c->ca_file != NULL && !(tls_is_file(c->ca_file) &&
-		    tls_add_certs(c, c->ca_file, false)))
-			return err_set(e, ERR_TLS, "cannot load CA certificates from %s: it "
+		if (c->ca_file != NULL &&
+		    !(tls_is_file(c->ca_file) && tls_add_certs(c, c->ca_file, false)))
+			return err_set(e, ERR_TLS,
+			    "cannot load CA certificates from %s: it "
 			    "is not a readable PEM file of certificates: check --ca-file",
 			    c->ca_file);
-		if (c->ca_dir != NULL && !(tls_is_dir(c->ca_dir) &&
-		    tls_add_certs(c, c->ca_dir, true)))
-			return err_set(e, ERR_TLS, "cannot load CA certificates from the "
-			    "directory %s: it holds no readable PEM certificates", c->ca_dir);
+		if (c->ca_dir != NULL &&
+		    !(tls_is_dir(c->ca_dir) && tls_add_certs(c, c->ca_dir, true)))
+			return err_set(e, ERR_TLS,
+			    "cannot load CA certificates from the "
+			    "directory %s: it holds no readable PEM certificates",
+			    c->ca_dir);
 		c->ca_source = c->ca_file ? c->ca_file : c->ca_dir;
 		return 0;
 	}
 	if ((env_file != NULL && env_file[0]) || (env_dir != NULL && env_dir[0])) {
-		if (env_file != NULL && env_file[0] && !(tls_is_file(env_file) &&
-		    tls_add_certs(c, env_file, false)))
-			return err_set(e, ERR_TLS, "cannot load CA certificates from "
+		if (env_file != NULL && env_file[0] &&
+		    !(tls_is_file(env_file) && tls_add_certs(c, env_file, false)))
+			return err_set(e, ERR_TLS,
+			    "cannot load CA certificates from "
 			    "SSL_CERT_FILE=%s: it is not a readable PEM file of certificates",
 			    env_file);
 		if (env_dir != NULL && env_dir[0]) {
@@ -262,12 +264,15 @@ tls_load_ca(struct tls_ctx *c, struct err *e)
 			char *dirs = xstrdup(env_dir), *save = NULL, *d;
 			bool any = false;
 
-			for (d = strtok_r(dirs, ":", &save); d != NULL; d = strtok_r(NULL, ":", &save))
+			for (d = strtok_r(dirs, ":", &save); d != NULL;
+			     d = strtok_r(NULL, ":", &save))
 				any |= tls_is_dir(d) && tls_add_certs(c, d, true);
 			free(dirs);
 			if (!any && c->ca.version == 0)
-				return err_set(e, ERR_TLS, "cannot load CA certificates from "
-				    "SSL_CERT_DIR=%s: no readable PEM certificates there", env_dir);
+				return err_set(e, ERR_TLS,
+				    "cannot load CA certificates from "
+				    "SSL_CERT_DIR=%s: no readable PEM certificates there",
+				    env_dir);
 		}
 		c->ca_source_owned = xstrdup(env_file != NULL && env_file[0] ? env_file : env_dir);
 		c->ca_source = c->ca_source_owned;
@@ -281,13 +286,13 @@ tls_load_ca(struct tls_ctx *c, struct err *e)
 		}
 	}
 	for (i = 0; i < sizeof(tls_system_dirs) / sizeof(tls_system_dirs[0]); i++) {
-		if (tls_is_dir(tls_system_dirs[i]) &&
-		    tls_add_certs(c, tls_system_dirs[i], true)) {
+		if (tls_is_dir(tls_system_dirs[i]) && tls_add_certs(c, tls_system_dirs[i], true)) {
 			c->ca_source = tls_system_dirs[i];
 			return 0;
 		}
 	}
-	return err_set(e, ERR_TLS, "no CA certificates found (looked at SSL_CERT_FILE, "
+	return err_set(e, ERR_TLS,
+	    "no CA certificates found (looked at SSL_CERT_FILE, "
 	    "SSL_CERT_DIR, /etc/ssl/certs/ca-certificates.crt, /etc/pki/tls/certs/"
 	    "ca-bundle.crt, /etc/ssl/cert.pem and others): install the ca-certificates "
 	    "package or pass --ca-file");
@@ -318,43 +323,51 @@ tls_load_own(struct tls_ctx *c, struct err *e)
 
 	if ((c->own_cert_buf == NULL && c->own_cert_file == NULL) ||
 	    (c->own_key_buf == NULL && c->own_key_file == NULL))
-		return err_set(e, ERR_TLS, "a client certificate needs both the certificate and "
+		return err_set(e, ERR_TLS,
+		    "a client certificate needs both the certificate and "
 		    "its private key, and only the %s was given",
 		    c->own_cert_buf != NULL || c->own_cert_file != NULL ? "certificate" : "key");
 	if (c->own_cert_buf != NULL)
 		r = mbedtls_x509_crt_parse(&c->own_crt, c->own_cert_buf,
 		    tls_parse_len(c->own_cert_buf, c->own_cert_len));
 	else
-		r = tls_is_file(c->own_cert_file) ?
-		    mbedtls_x509_crt_parse_file(&c->own_crt, c->own_cert_file) :
-		    MBEDTLS_ERR_X509_FILE_IO_ERROR;
+		r = tls_is_file(c->own_cert_file)
+		    ? mbedtls_x509_crt_parse_file(&c->own_crt, c->own_cert_file)
+		    : MBEDTLS_ERR_X509_FILE_IO_ERROR;
 	if (r < 0 || tls_chain_len(&c->own_crt) == 0) {
 		tls_strerror(r < 0 ? r : MBEDTLS_ERR_X509_INVALID_FORMAT, msg, sizeof(msg));
-		return err_set(e, ERR_TLS, "cannot load the client certificate %s: %s; it must "
-		    "be a readable PEM or DER certificate", cname, msg);
+		return err_set(e, ERR_TLS,
+		    "cannot load the client certificate %s: %s; it must "
+		    "be a readable PEM or DER certificate",
+		    cname, msg);
 	}
 	if (c->own_key_buf != NULL)
 		r = mbedtls_pk_parse_key(&c->own_key, c->own_key_buf,
-		    tls_parse_len(c->own_key_buf, c->own_key_len), NULL, 0,
-		    mbedtls_ctr_drbg_random, &c->drbg);
+		    tls_parse_len(c->own_key_buf, c->own_key_len), NULL, 0, mbedtls_ctr_drbg_random,
+		    &c->drbg);
 	else
-		r = tls_is_file(c->own_key_file) ?
-		    mbedtls_pk_parse_keyfile(&c->own_key, c->own_key_file, NULL,
-		    mbedtls_ctr_drbg_random, &c->drbg) : MBEDTLS_ERR_PK_FILE_IO_ERROR;
+		r = tls_is_file(c->own_key_file)
+		    ? mbedtls_pk_parse_keyfile(&c->own_key, c->own_key_file, NULL,
+		          mbedtls_ctr_drbg_random, &c->drbg)
+		    : MBEDTLS_ERR_PK_FILE_IO_ERROR;
 	if (r == MBEDTLS_ERR_PK_PASSWORD_REQUIRED || r == MBEDTLS_ERR_PK_PASSWORD_MISMATCH)
-		return err_set(e, ERR_TLS, "the client key %s is protected by a password, which "
+		return err_set(e, ERR_TLS,
+		    "the client key %s is protected by a password, which "
 		    "is not supported: store it unencrypted (openssl pkey -in KEY -out PLAIN)",
 		    kname);
 	if (r != 0) {
 		tls_strerror(r, msg, sizeof(msg));
-		return err_set(e, ERR_TLS, "cannot load the client key %s: %s; it must be a "
-		    "readable, unencrypted PEM or DER private key (RSA or EC)", kname, msg);
+		return err_set(e, ERR_TLS,
+		    "cannot load the client key %s: %s; it must be a "
+		    "readable, unencrypted PEM or DER private key (RSA or EC)",
+		    kname, msg);
 	}
-	r = mbedtls_pk_check_pair(&c->own_crt.pk, &c->own_key, mbedtls_ctr_drbg_random,
-	    &c->drbg);
+	r = mbedtls_pk_check_pair(&c->own_crt.pk, &c->own_key, mbedtls_ctr_drbg_random, &c->drbg);
 	if (r != 0)
-		return err_set(e, ERR_TLS, "the client certificate %s does not match its private "
-		    "key %s: give the key the certificate was issued for", cname, kname);
+		return err_set(e, ERR_TLS,
+		    "the client certificate %s does not match its private "
+		    "key %s: give the key the certificate was issued for",
+		    cname, kname);
 	c->own_loaded = true;
 	return 0;
 }
@@ -472,8 +485,8 @@ tls_setup(struct tls_ctx *c, struct err *e)
 	mbedtls_ssl_conf_ciphersuites(&c->conf, tls_suites);
 	mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
 	mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_3);
-	mbedtls_ssl_conf_authmode(&c->conf, c->insecure ? MBEDTLS_SSL_VERIFY_NONE :
-	    MBEDTLS_SSL_VERIFY_REQUIRED);
+	mbedtls_ssl_conf_authmode(&c->conf,
+	    c->insecure ? MBEDTLS_SSL_VERIFY_NONE : MBEDTLS_SSL_VERIFY_REQUIRED);
 	if (!c->insecure)
 		mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
 	mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
@@ -554,7 +567,7 @@ tls_session_save(struct tls_conn *t)
 			slot = &c->cache[i];
 	}
 	mbedtls_ssl_session_free(&slot->s);
-	slot->s = s;	/* the cache owns what s pointed to now */
+	slot->s = s; /* the cache owns what s pointed to now */
 	snprintf(slot->key, sizeof(slot->key), "%s", t->key);
 	slot->used = ++c->clock;
 	pthread_mutex_unlock(&c->lock);
@@ -610,13 +623,12 @@ tls_bio_recv(void *arg, unsigned char *p, size_t n)
  * compatibility-mode ChangeCipherSpec): bytes already read ahead are then next, and the
  * socket may stay silent, so it is not waited for. */
 static int
-tls_wait(struct tls_conn *t, int ret, int64_t deadline, const struct cancel *cancel,
-    struct err *e)
+tls_wait(struct tls_conn *t, int ret, int64_t deadline, const struct cancel *cancel, struct err *e)
 {
 	if (ret == MBEDTLS_ERR_SSL_WANT_READ && t->roff < t->rlen)
 		return 0;
-	return sock_wait(t->fd, ret == MBEDTLS_ERR_SSL_WANT_WRITE ? POLLOUT : POLLIN,
-	    deadline, cancel, e);
+	return sock_wait(t->fd, ret == MBEDTLS_ERR_SSL_WANT_WRITE ? POLLOUT : POLLIN, deadline,
+	    cancel, e);
 }
 
 static bool
@@ -631,31 +643,56 @@ static const char *
 tls_alert_name(int a)
 {
 	switch (a) {
-	case MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE: return "unexpected_message";
-	case MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC: return "bad_record_mac";
-	case MBEDTLS_SSL_ALERT_MSG_RECORD_OVERFLOW: return "record_overflow";
-	case MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE: return "handshake_failure";
-	case MBEDTLS_SSL_ALERT_MSG_BAD_CERT: return "bad_certificate";
-	case MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT: return "unsupported_certificate";
-	case MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED: return "certificate_revoked";
-	case MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED: return "certificate_expired";
-	case MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN: return "certificate_unknown";
-	case MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER: return "illegal_parameter";
-	case MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA: return "unknown_ca";
-	case MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED: return "access_denied";
-	case MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR: return "decode_error";
-	case MBEDTLS_SSL_ALERT_MSG_DECRYPT_ERROR: return "decrypt_error";
-	case MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION: return "protocol_version";
-	case MBEDTLS_SSL_ALERT_MSG_INSUFFICIENT_SECURITY: return "insufficient_security";
-	case MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR: return "internal_error";
-	case MBEDTLS_SSL_ALERT_MSG_INAPROPRIATE_FALLBACK: return "inappropriate_fallback";
-	case MBEDTLS_SSL_ALERT_MSG_USER_CANCELED: return "user_canceled";
-	case MBEDTLS_SSL_ALERT_MSG_MISSING_EXTENSION: return "missing_extension";
-	case MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_EXT: return "unsupported_extension";
-	case MBEDTLS_SSL_ALERT_MSG_UNRECOGNIZED_NAME: return "unrecognized_name";
-	case MBEDTLS_SSL_ALERT_MSG_CERT_REQUIRED: return "certificate_required";
-	case MBEDTLS_SSL_ALERT_MSG_NO_APPLICATION_PROTOCOL: return "no_application_protocol";
-	default: return "unknown alert";
+	case MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE:
+		return "unexpected_message";
+	case MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC:
+		return "bad_record_mac";
+	case MBEDTLS_SSL_ALERT_MSG_RECORD_OVERFLOW:
+		return "record_overflow";
+	case MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE:
+		return "handshake_failure";
+	case MBEDTLS_SSL_ALERT_MSG_BAD_CERT:
+		return "bad_certificate";
+	case MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT:
+		return "unsupported_certificate";
+	case MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED:
+		return "certificate_revoked";
+	case MBEDTLS_SSL_ALERT_MSG_CERT_EXPIRED:
+		return "certificate_expired";
+	case MBEDTLS_SSL_ALERT_MSG_CERT_UNKNOWN:
+		return "certificate_unknown";
+	case MBEDTLS_SSL_ALERT_MSG_ILLEGAL_PARAMETER:
+		return "illegal_parameter";
+	case MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA:
+		return "unknown_ca";
+	case MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED:
+		return "access_denied";
+	case MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR:
+		return "decode_error";
+	case MBEDTLS_SSL_ALERT_MSG_DECRYPT_ERROR:
+		return "decrypt_error";
+	case MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION:
+		return "protocol_version";
+	case MBEDTLS_SSL_ALERT_MSG_INSUFFICIENT_SECURITY:
+		return "insufficient_security";
+	case MBEDTLS_SSL_ALERT_MSG_INTERNAL_ERROR:
+		return "internal_error";
+	case MBEDTLS_SSL_ALERT_MSG_INAPROPRIATE_FALLBACK:
+		return "inappropriate_fallback";
+	case MBEDTLS_SSL_ALERT_MSG_USER_CANCELED:
+		return "user_canceled";
+	case MBEDTLS_SSL_ALERT_MSG_MISSING_EXTENSION:
+		return "missing_extension";
+	case MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_EXT:
+		return "unsupported_extension";
+	case MBEDTLS_SSL_ALERT_MSG_UNRECOGNIZED_NAME:
+		return "unrecognized_name";
+	case MBEDTLS_SSL_ALERT_MSG_CERT_REQUIRED:
+		return "certificate_required";
+	case MBEDTLS_SSL_ALERT_MSG_NO_APPLICATION_PROTOCOL:
+		return "no_application_protocol";
+	default:
+		return "unknown alert";
 	}
 }
 
@@ -666,8 +703,9 @@ tls_cert_alert_hint(int a, bool have_cert)
 	switch (a) {
 	case MBEDTLS_SSL_ALERT_MSG_CERT_REQUIRED:
 	case MBEDTLS_SSL_ALERT_MSG_NO_CERT:
-		return have_cert ? "the server did not accept the client certificate offered" :
-		    "the server requires a client certificate and none is configured";
+		return have_cert
+		    ? "the server did not accept the client certificate offered"
+		    : "the server requires a client certificate and none is configured";
 	case MBEDTLS_SSL_ALERT_MSG_BAD_CERT:
 	case MBEDTLS_SSL_ALERT_MSG_UNSUPPORTED_CERT:
 	case MBEDTLS_SSL_ALERT_MSG_CERT_REVOKED:
@@ -676,7 +714,8 @@ tls_cert_alert_hint(int a, bool have_cert)
 	case MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA:
 	case MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED:
 		return have_cert ? "the server rejected the client certificate: check that a CA "
-		    "the server trusts issued it and that it has not expired" : NULL;
+		                   "the server trusts issued it and that it has not expired"
+		                 : NULL;
 	default:
 		return NULL;
 	}
@@ -693,9 +732,11 @@ tls_alert_hint(int a, bool have_cert)
 	case MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION:
 		return "the server does not accept TLS 1.2 or 1.3 (protocol version)";
 	case MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE:
-		return have_cert ? "no cipher suite or key exchange in common with the server, "
-		    "or it did not accept the client certificate" : "no cipher suite or key "
-		    "exchange in common with the server, or it requires a client certificate";
+		return have_cert
+		    ? "no cipher suite or key exchange in common with the server, "
+		      "or it did not accept the client certificate"
+		    : "no cipher suite or key "
+		      "exchange in common with the server, or it requires a client certificate";
 	case MBEDTLS_SSL_ALERT_MSG_INSUFFICIENT_SECURITY:
 		return "no cipher suite or key exchange in common with the server";
 	case MBEDTLS_SSL_ALERT_MSG_UNRECOGNIZED_NAME:
@@ -716,23 +757,32 @@ tls_verify_error(struct tls_conn *t, const char *host, struct err *e)
 	char info[160];
 
 	if (f & MBEDTLS_X509_BADCERT_NOT_TRUSTED) {
-		err_set(e, ERR_TLS, "TLS handshake with %s failed: the server's certificate "
+		err_set(e, ERR_TLS,
+		    "TLS handshake with %s failed: the server's certificate "
 		    "is signed by an unknown CA (not in %s): pass --ca-file with the CA that "
-		    "issued it, or use --insecure for testing", t->key, src);
+		    "issued it, or use --insecure for testing",
+		    t->key, src);
 	} else if (f & MBEDTLS_X509_BADCERT_CN_MISMATCH) {
-		err_set(e, ERR_TLS, "TLS handshake with %s failed: the server's certificate "
+		err_set(e, ERR_TLS,
+		    "TLS handshake with %s failed: the server's certificate "
 		    "is not valid for the host name %s (wrong host): check the host in the "
-		    "URL", t->key, host);
+		    "URL",
+		    t->key, host);
 	} else if (f & MBEDTLS_X509_BADCERT_EXPIRED) {
-		err_set(e, ERR_TLS, "TLS handshake with %s failed: the server's certificate "
+		err_set(e, ERR_TLS,
+		    "TLS handshake with %s failed: the server's certificate "
 		    "has expired: renew it on the server, or check this machine's clock",
 		    t->key);
 	} else if (f & MBEDTLS_X509_BADCERT_FUTURE) {
-		err_set(e, ERR_TLS, "TLS handshake with %s failed: the server's certificate "
-		    "is not valid yet: check this machine's clock", t->key);
+		err_set(e, ERR_TLS,
+		    "TLS handshake with %s failed: the server's certificate "
+		    "is not valid yet: check this machine's clock",
+		    t->key);
 	} else if (f & MBEDTLS_X509_BADCERT_REVOKED) {
-		err_set(e, ERR_TLS, "TLS handshake with %s failed: the server's certificate "
-		    "has been revoked", t->key);
+		err_set(e, ERR_TLS,
+		    "TLS handshake with %s failed: the server's certificate "
+		    "has been revoked",
+		    t->key);
 	} else {
 		int n = mbedtls_x509_crt_verify_info(info, sizeof(info), "", f);
 
@@ -741,8 +791,10 @@ tls_verify_error(struct tls_conn *t, const char *host, struct err *e)
 
 		if (nl != NULL)
 			*nl = '\0';
-		err_set(e, ERR_TLS, "TLS handshake with %s failed: the server's certificate "
-		    "was rejected: %s", t->key, n > 0 ? info : "verification failed");
+		err_set(e, ERR_TLS,
+		    "TLS handshake with %s failed: the server's certificate "
+		    "was rejected: %s",
+		    t->key, n > 0 ? info : "verification failed");
 	}
 }
 
@@ -759,28 +811,40 @@ tls_handshake_error(struct tls_conn *t, const char *host, int ret, struct err *e
 	case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
 		/* mbedTLS keeps the received alert in the record it just read; 3.6 has
 		 * no accessor for its description. */
-		alert = t->ssl.MBEDTLS_PRIVATE(in_msg) != NULL ?
-		    t->ssl.MBEDTLS_PRIVATE(in_msg)[1] : -1;
-		return err_set(e, ERR_TLS, "TLS handshake with %s failed: the server sent the "
-		    "handshake alert '%s' (%d): %s", t->key, tls_alert_name(alert), alert,
+		alert = t->ssl.MBEDTLS_PRIVATE(in_msg) != NULL ? t->ssl.MBEDTLS_PRIVATE(in_msg)[1]
+		                                               : -1;
+		return err_set(e, ERR_TLS,
+		    "TLS handshake with %s failed: the server sent the "
+		    "handshake alert '%s' (%d): %s",
+		    t->key, tls_alert_name(alert), alert,
 		    tls_alert_hint(alert, t->ctx->own_loaded));
 	case MBEDTLS_ERR_SSL_BAD_PROTOCOL_VERSION:
-		return err_set(e, ERR_TLS, "TLS handshake with %s failed: the server does not "
-		    "speak TLS 1.2 or 1.3 (protocol version)", t->key);
+		return err_set(e, ERR_TLS,
+		    "TLS handshake with %s failed: the server does not "
+		    "speak TLS 1.2 or 1.3 (protocol version)",
+		    t->key);
 	case MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE:
-		return err_set(e, ERR_TLS, "TLS handshake with %s failed: no protocol "
-		    "version, cipher suite or key exchange in common with the server", t->key);
+		return err_set(e, ERR_TLS,
+		    "TLS handshake with %s failed: no protocol "
+		    "version, cipher suite or key exchange in common with the server",
+		    t->key);
 	case MBEDTLS_ERR_SSL_NO_APPLICATION_PROTOCOL:
-		return err_set(e, ERR_TLS, "TLS handshake with %s failed: the server does not "
-		    "speak HTTP/1.1 (ALPN)", t->key);
+		return err_set(e, ERR_TLS,
+		    "TLS handshake with %s failed: the server does not "
+		    "speak HTTP/1.1 (ALPN)",
+		    t->key);
 	case MBEDTLS_ERR_SSL_CONN_EOF:
-		return err_set(e, ERR_TLS, "TLS handshake with %s failed: the server closed "
-		    "the connection: is it a TLS port?", t->key);
+		return err_set(e, ERR_TLS,
+		    "TLS handshake with %s failed: the server closed "
+		    "the connection: is it a TLS port?",
+		    t->key);
 	case MBEDTLS_ERR_SSL_INVALID_RECORD:
 	case MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE:
 	case MBEDTLS_ERR_SSL_DECODE_ERROR:
-		return err_set(e, ERR_TLS, "TLS handshake with %s failed: the server's answer "
-		    "is not TLS: is it a plain http:// port?", t->key);
+		return err_set(e, ERR_TLS,
+		    "TLS handshake with %s failed: the server's answer "
+		    "is not TLS: is it a plain http:// port?",
+		    t->key);
 	case MBEDTLS_ERR_NET_SEND_FAILED:
 	case MBEDTLS_ERR_NET_RECV_FAILED:
 		return err_set(e, ERR_IO, "TLS handshake with %s failed: %s", t->key,
@@ -815,14 +879,16 @@ tls_conn_new(struct tls_ctx *c, int fd, const char *host, int port, int64_t dead
 		ret = mbedtls_ssl_set_hostname(&t->ssl, host);
 	if (ret != 0) {
 		tls_strerror(ret, msg, sizeof(msg));
-		rc = err_set(e, ERR_TLS, "TLS with %s: cannot set up the connection: %s",
-		    t->key, msg);
+		rc = err_set(e, ERR_TLS, "TLS with %s: cannot set up the connection: %s", t->key,
+		    msg);
 		goto fail;
 	}
 	mbedtls_ssl_set_bio(&t->ssl, t, tls_bio_send, tls_bio_recv, NULL);
 	if (c->insecure)
-		log_msg(LOG_WARN, "tls", "certificate verification is OFF for %s (--insecure): "
-		    "anyone on the network path can read and change this connection", t->key);
+		log_msg(LOG_WARN, "tls",
+		    "certificate verification is OFF for %s (--insecure): "
+		    "anyone on the network path can read and change this connection",
+		    t->key);
 	tls_session_offer(t);
 	for (;;) {
 		ret = mbedtls_ssl_handshake(&t->ssl);
@@ -880,8 +946,8 @@ tls_io_error(struct tls_conn *t, int ret, struct err *e)
 	if (ret == MBEDTLS_ERR_NET_SEND_FAILED || ret == MBEDTLS_ERR_NET_RECV_FAILED)
 		return err_set(e, ERR_IO, "%s", sock_strerror(t->sockerr));
 	if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
-		int a = t->ssl.MBEDTLS_PRIVATE(in_msg) != NULL ?
-		    t->ssl.MBEDTLS_PRIVATE(in_msg)[1] : -1;
+		int a = t->ssl.MBEDTLS_PRIVATE(in_msg) != NULL ? t->ssl.MBEDTLS_PRIVATE(in_msg)[1]
+		                                               : -1;
 		/* TLS 1.3 servers judge the client certificate after the client's handshake
 		 * ended, so their verdict arrives here. */
 		const char *h = tls_cert_alert_hint(a, t->ctx->own_loaded);

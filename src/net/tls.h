@@ -54,9 +54,9 @@
 #define TLS_SESSION_CACHE_MAX 64
 
 struct tls_options {
-	const char *ca_file;	/* PEM bundle, or NULL */
-	const char *ca_dir;	/* directory of PEM files, or NULL */
-	bool insecure;		/* no certificate or host name checks (loud) */
+	const char *ca_file; /* PEM bundle, or NULL */
+	const char *ca_dir;  /* directory of PEM files, or NULL */
+	bool insecure;       /* no certificate or host name checks (loud) */
 	/* Client certificate and key, both or neither; the buffers (PEM need not be
 	 * NUL-terminated) are copied by tls_ctx_new. */
 	const char *client_cert_file;

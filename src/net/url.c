@@ -48,8 +48,10 @@ url_copy_wire(const char *s, size_t n, const char *what, struct arena *a, struct
 		if (c == '%') {
 			if (i + 2 >= n || str_hexval((unsigned char)s[i + 1]) < 0 ||
 			    str_hexval((unsigned char)s[i + 2]) < 0) {
-				err_set(e, ERR_INVAL, "URL %s has a '%%' that is not followed by "
-				    "two hex digits: write a literal '%%' as %%25", what);
+				err_set(e, ERR_INVAL,
+				    "URL %s has a '%%' that is not followed by "
+				    "two hex digits: write a literal '%%' as %%25",
+				    what);
 				return NULL;
 			}
 			*o++ = '%';
@@ -104,11 +106,13 @@ url_parse_port(const char *p, size_t n, struct url *u, struct err *e)
 	size_t i;
 
 	if (n == 0)
-		return 0;	/* "host:" means the default port (RFC 3986 §3.2.3) */
+		return 0; /* "host:" means the default port (RFC 3986 §3.2.3) */
 	for (i = 0; i < n; i++) {
 		if (!isdigit((unsigned char)p[i]) || i >= 5)
-			return err_set(e, ERR_INVAL, "URL port \"%.*s\" is not a number from 1 "
-			    "to 65535", (int)(n < 16 ? n : 16), p);
+			return err_set(e, ERR_INVAL,
+			    "URL port \"%.*s\" is not a number from 1 "
+			    "to 65535",
+			    (int)(n < 16 ? n : 16), p);
 		v = v * 10 + (p[i] - '0');
 	}
 	if (v < 1 || v > 65535)
@@ -132,7 +136,8 @@ url_parse_host(const char *p, size_t n, const char **rest, struct url *u, struct
 
 		hl = end ? (size_t)(end - p - 1) : 0;
 		if (end == NULL || hl == 0 || hl >= sizeof(tmp))
-			return err_set(e, ERR_INVAL, "URL has an IPv6 address without its "
+			return err_set(e, ERR_INVAL,
+			    "URL has an IPv6 address without its "
 			    "closing ']'");
 		memcpy(tmp, p + 1, hl);
 		tmp[hl] = '\0';
@@ -149,8 +154,10 @@ url_parse_host(const char *p, size_t n, const char **rest, struct url *u, struct
 		unsigned char c = (unsigned char)p[hl];
 
 		if (!isalnum(c) && c != '-' && c != '.' && c != '_')
-			return err_set(e, ERR_INVAL, "URL host has a character that may not be "
-			    "in a host name (0x%02x): check the URL", c);
+			return err_set(e, ERR_INVAL,
+			    "URL host has a character that may not be "
+			    "in a host name (0x%02x): check the URL",
+			    c);
 	}
 	if (hl == 0)
 		return err_set(e, ERR_INVAL, "URL has no host name");
@@ -175,7 +182,7 @@ url_parse_authority(const char *p, size_t n, struct url *u, struct arena *a, str
 
 	for (i = 0; i < n; i++) {
 		if (p[i] == '@')
-			at = p + i;	/* the last '@' ends the userinfo */
+			at = p + i; /* the last '@' ends the userinfo */
 	}
 	if (at != NULL) {
 		const char *colon = memchr(p, ':', (size_t)(at - p));
@@ -185,7 +192,8 @@ url_parse_authority(const char *p, size_t n, struct url *u, struct arena *a, str
 		if (colon != NULL)
 			u->password = url_decode(colon + 1, (size_t)(at - colon - 1), false, a);
 		if (u->user == NULL || (colon != NULL && u->password == NULL))
-			return err_set(e, ERR_INVAL, "URL user name or password has a bad "
+			return err_set(e, ERR_INVAL,
+			    "URL user name or password has a bad "
 			    "%%-escape");
 		n -= (size_t)(at + 1 - p);
 		p = at + 1;
@@ -196,7 +204,8 @@ url_parse_authority(const char *p, size_t n, struct url *u, struct arena *a, str
 	if (rest == end)
 		return 0;
 	if (*rest != ':')
-		return err_set(e, ERR_INVAL, "URL has junk after the IPv6 address: check the "
+		return err_set(e, ERR_INVAL,
+		    "URL has junk after the IPv6 address: check the "
 		    "URL");
 	return url_parse_port(rest + 1, (size_t)(end - rest - 1), u, e);
 }
@@ -222,14 +231,18 @@ url_parse(const char *s, struct url *u, struct arena *a, struct err *e)
 		return err_set(e, ERR_INVAL, "URL is over %d KiB", URL_BYTES_MAX / 1024);
 	for (i = 0; i < n; i++) {
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return err_set(e, ERR_INVAL, "URL contains a control character "
-			    "(0x%02x): check the URL", (unsigned char)s[i]);
+			return err_set(e, ERR_INVAL,
+			    "URL contains a control character "
+			    "(0x%02x): check the URL",
+			    (unsigned char)s[i]);
 	}
 	end = s + n;
 	p = memmem(s, n, "://", 3);
 	if (p == NULL)
-		return err_set(e, ERR_INVAL, "\"%.*s\" is not a URL: it needs http:// or "
-		    "https:// in front", (int)(n < 40 ? n : 40), s);
+		return err_set(e, ERR_INVAL,
+		    "\"%.*s\" is not a URL: it needs http:// or "
+		    "https:// in front",
+		    (int)(n < 40 ? n : 40), s);
 	if ((size_t)(p - s) == 4 && strncasecmp(s, "http", 4) == 0) {
 		u->scheme = "http";
 		u->port = 80;
@@ -237,8 +250,10 @@ url_parse(const char *s, struct url *u, struct arena *a, struct err *e)
 		u->scheme = "https";
 		u->port = 443;
 	} else {
-		return err_set(e, ERR_INVAL, "URL scheme \"%.*s\" is not supported: use http "
-		    "or https", (int)((p - s) < 16 ? (p - s) : 16), s);
+		return err_set(e, ERR_INVAL,
+		    "URL scheme \"%.*s\" is not supported: use http "
+		    "or https",
+		    (int)((p - s) < 16 ? (p - s) : 16), s);
 	}
 	auth = p + 3;
 	for (sep = auth; sep < end && *sep != '/' && *sep != '?' && *sep != '#'; sep++)
@@ -315,13 +330,15 @@ url_format_userinfo(const struct url *u, struct arena *a, struct err *e)
 		goto out;
 	if (u->user != NULL) {
 		if (url_encode(&b, u->user, strlen(u->user), URL_PART_QUERY, e) != 0 ||
-		    (u->password != NULL && (buf_putc(&b, ':', e) != 0 ||
-		    url_encode(&b, u->password, strlen(u->password), URL_PART_QUERY, e) != 0)) ||
+		    (u->password != NULL &&
+		        (buf_putc(&b, ':', e) != 0 ||
+		            url_encode(&b, u->password, strlen(u->password), URL_PART_QUERY, e) !=
+		                0)) ||
 		    buf_putc(&b, '@', e) != 0)
 			goto out;
 	}
 	if (buf_printf(&b, e, "%s%s%s%s", hh, u->path, u->query ? "?" : "",
-	    u->query ? u->query : "") != 0)
+	        u->query ? u->query : "") != 0)
 		goto out;
 	out = arena_strndup(a, b.p, b.len);
 out:
@@ -350,8 +367,10 @@ url_join(const char *base, const char *path, const char *default_scheme, char **
 	if (rc)
 		return rc;
 	if (bu.query != NULL)
-		return err_set(e, ERR_INVAL, "base URL %s has a query, so a path cannot be "
-		    "appended to it", bu.host);
+		return err_set(e, ERR_INVAL,
+		    "base URL %s has a query, so a path cannot be "
+		    "appended to it",
+		    bu.host);
 	bl = strlen(bu.path);
 	while (bl > 0 && bu.path[bl - 1] == '/')
 		bl--;
@@ -429,7 +448,7 @@ url_resolve(const char *base, const char *ref, char **out, struct arena *a, stru
 	for (r = ref; isalnum((unsigned char)*r) || *r == '+' || *r == '-' || *r == '.'; r++)
 		;
 	if (r > ref && *r == ':' && isalpha((unsigned char)ref[0])) {
-		full = arena_strdup(a, ref);	/* absolute: only its dots change */
+		full = arena_strdup(a, ref); /* absolute: only its dots change */
 	} else if (ref[0] == '/' && ref[1] == '/') {
 		full = arena_printf(a, "%s:%s", bu.scheme, ref);
 	} else {
@@ -456,14 +475,14 @@ url_resolve(const char *base, const char *ref, char **out, struct arena *a, stru
 			path = arena_strndup(a, ref, pl);
 		} else {
 			slash = strrchr(bpath, '/');
-			path = arena_printf(a, "%.*s%.*s", (int)(slash - bpath + 1), bpath,
-			    (int)pl, ref);
+			path = arena_printf(a, "%.*s%.*s", (int)(slash - bpath + 1), bpath, (int)pl,
+			    ref);
 		}
 		if (path == NULL)
 			return err_set(e, ERR_TOOBIG, "URL does not fit in memory");
 		url_remove_dots(path);
-		full = arena_printf(a, "%s://%s%s%.*s", bu.scheme, auth, path,
-		    (int)(rl - pl), ref + pl);
+		full = arena_printf(a, "%s://%s%s%.*s", bu.scheme, auth, path, (int)(rl - pl),
+		    ref + pl);
 	}
 parse:
 	if (full == NULL)

@@ -29,19 +29,19 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-#define URL_BYTES_MAX (64 * 1024)
-#define URL_HOST_BYTES_MAX 255	/* RFC 1035 §2.3.4 */
+#define URL_BYTES_MAX      (64 * 1024)
+#define URL_HOST_BYTES_MAX 255 /* RFC 1035 §2.3.4 */
 
 struct url {
-	const char *scheme;	/* "http" or "https" (static strings) */
-	const char *host;	/* lower case; an IPv6 address without brackets */
-	int port;		/* explicit, else 80 or 443 */
+	const char *scheme; /* "http" or "https" (static strings) */
+	const char *host;   /* lower case; an IPv6 address without brackets */
+	int port;           /* explicit, else 80 or 443 */
 	bool port_explicit;
-	bool ipv6;		/* host is an IPv6 literal: write it in brackets */
-	const char *user;	/* decoded userinfo, or NULL */
-	const char *password;	/* decoded, or NULL */
-	const char *path;	/* starts with '/'; "/" when the URL has none */
-	const char *query;	/* after '?', without it; NULL when there is no '?' */
+	bool ipv6;            /* host is an IPv6 literal: write it in brackets */
+	const char *user;     /* decoded userinfo, or NULL */
+	const char *password; /* decoded, or NULL */
+	const char *path;     /* starts with '/'; "/" when the URL has none */
+	const char *query;    /* after '?', without it; NULL when there is no '?' */
 };
 
 int url_parse(const char *s, struct url *u, struct arena *a, struct err *e);
@@ -65,15 +65,14 @@ int url_join(const char *base, const char *path, const char *default_scheme, cha
 
 /* Resolves a reference (a Location header, say) against an absolute base as RFC 3986
  * §5.2 says, removing dot segments. The result must again be http or https. */
-int url_resolve(const char *base, const char *ref, char **out, struct arena *a,
-    struct err *e);
+int url_resolve(const char *base, const char *ref, char **out, struct arena *a, struct err *e);
 
 /* Which bytes url_encode() leaves alone besides the unreserved ones
  * (ALPHA DIGIT - . _ ~): */
 enum url_part {
-	URL_PART_SEGMENT,	/* one path segment: '/' is encoded */
-	URL_PART_PATH,		/* a path: '/' is kept */
-	URL_PART_QUERY,		/* a query key or value: '&', '=', '+', '#' encoded */
+	URL_PART_SEGMENT, /* one path segment: '/' is encoded */
+	URL_PART_PATH,    /* a path: '/' is kept */
+	URL_PART_QUERY,   /* a query key or value: '&', '=', '+', '#' encoded */
 };
 /* Appends s[0..n) percent-encoded (upper-case hex) to out. */
 int url_encode(struct buf *out, const char *s, size_t n, enum url_part part, struct err *e);

@@ -18,13 +18,13 @@
 #include <string.h>
 #include <strings.h>
 
-#define EXEC_OUTPUT_DEFAULT (64 * 1024)
-#define EXEC_OUTPUT_CAP (1024 * 1024)
-#define EXEC_TIMEOUT_DEFAULT_S 50	/* under the 60 s after which many MCP clients give up */
-#define EXEC_TIMEOUT_MAX_S (24 * 3600)
-#define EXEC_GRACE_MS (30 * 1000)
-#define PROC_OUTPUT_DEFAULT (64 * 1024)
-#define PROC_WAIT_MAX_S 300
+#define EXEC_OUTPUT_DEFAULT    (64 * 1024)
+#define EXEC_OUTPUT_CAP        (1024 * 1024)
+#define EXEC_TIMEOUT_DEFAULT_S 50 /* under the 60 s after which many MCP clients give up */
+#define EXEC_TIMEOUT_MAX_S     (24 * 3600)
+#define EXEC_GRACE_MS          (30 * 1000)
+#define PROC_OUTPUT_DEFAULT    (64 * 1024)
+#define PROC_WAIT_MAX_S        300
 
 /* Capture ------------------------------------------------------------------------ */
 
@@ -32,7 +32,7 @@ struct cap {
 	struct arena *a;
 	size_t head_max, tail_max;
 	char *head, *ring;
-	size_t head_len, ring_len, ring_pos;	/* ring_pos: next write index */
+	size_t head_len, ring_len, ring_pos; /* ring_pos: next write index */
 	uint64_t total;
 };
 
@@ -66,7 +66,7 @@ cap_add(struct cap *c, const char *p, size_t n)
 	c->total += n;
 	if (c->head_len < c->head_max) {
 		if (c->head == NULL && (c->head = arena_alloc(c->a, c->head_max)) == NULL)
-			c->head_max = 0;	/* out of request memory: the bytes count as cut */
+			c->head_max = 0; /* out of request memory: the bytes count as cut */
 		take = c->head_max - c->head_len;
 		if (take > n)
 			take = n;
@@ -110,13 +110,14 @@ cap_finish(struct cap *c, const char **out, size_t *len, bool *truncated, struct
 	int ml = 0;
 
 	if (c->ring_len == c->tail_max)
-		start = c->ring_pos;	/* the ring is full: its oldest byte is at ring_pos */
+		start = c->ring_pos; /* the ring is full: its oldest byte is at ring_pos */
 	*truncated = c->total > (uint64_t)hl + tl;
 	if (*truncated) {
 		hl = str_utf8_safe_len(c->head, hl);
 		/* Skip continuation bytes so the tail starts on a character. */
 		while (tl > 0 && c->tail_max > 0 && c->ring_len - tl < 3 &&
-		    ((unsigned char)c->ring[(start + c->ring_len - tl) % c->tail_max] & 0xC0) == 0x80)
+		    ((unsigned char)c->ring[(start + c->ring_len - tl) % c->tail_max] & 0xC0) ==
+		        0x80)
 			tl--;
 		cut = (size_t)(c->total - hl - tl);
 		ml = snprintf(marker, sizeof(marker), "\n[... %zu bytes cut ...]\n", cut);
@@ -129,7 +130,7 @@ cap_finish(struct cap *c, const char **out, size_t *len, bool *truncated, struct
 	memcpy(s + hl, marker, (size_t)ml);
 	n = hl + (size_t)ml;
 	if (tl > 0) {
-		size_t first = start + (c->ring_len - tl);	/* index of the first kept tail byte */
+		size_t first = start + (c->ring_len - tl); /* index of the first kept tail byte */
 		size_t i;
 
 		for (i = 0; i < tl; i++)
@@ -159,7 +160,7 @@ live_send(struct tool_ctx *ctx, struct live *l, enum tool_stream s, const char *
 		size_t need = utf8_seq_len(l->pend[0]);
 
 		if (((unsigned char)*p & 0xC0) != 0x80) {
-			need = l->npend;	/* broken sequence: let it go as it is */
+			need = l->npend; /* broken sequence: let it go as it is */
 		} else {
 			l->pend[l->npend++] = (unsigned char)*p++;
 			n--;
@@ -247,16 +248,17 @@ exec_parse(struct tool_ctx *ctx, struct exec_req *req, int64_t *timeout_s, int64
 	    tools_arg_int(ctx, "timeout_s", 0, 1, EXEC_TIMEOUT_MAX_S, timeout_s, e) != 0 ||
 	    tools_arg_data(ctx, "stdin", &in, &inlen, e) != 0 ||
 	    tools_arg_bool(ctx, "background", false, &req->background, e) != 0 ||
-	    tools_arg_int(ctx, "max_output_bytes", EXEC_OUTPUT_DEFAULT, 0, EXEC_OUTPUT_CAP,
-	    max_out, e) != 0)
+	    tools_arg_int(ctx, "max_output_bytes", EXEC_OUTPUT_DEFAULT, 0, EXEC_OUTPUT_CAP, max_out,
+	        e) != 0)
 		return e->code;
 	if (req->command == NULL || *req->command == '\0')
-		return err_set(e, ERR_INVAL, "argument 'command' is required: the shell command "
+		return err_set(e, ERR_INVAL,
+		    "argument 'command' is required: the shell command "
 		    "to run");
 	req->env = env;
 	if (in != NULL) {
 		req->stdin_data = in;
-		req->stdin_len = inlen;	/* stdin is data: a NUL in it is a byte like any other */
+		req->stdin_len = inlen; /* stdin is data: a NUL in it is a byte like any other */
 	}
 	return 0;
 }
@@ -274,22 +276,25 @@ exec_background(struct tool_ctx *ctx, const char *id, struct exec_req *req, int6
 	st.ctx = ctx;
 	cap_init(&st.out, ctx->a, 0);
 	cap_init(&st.err, ctx->a, 0);
-	req->timeout_ms = timeout_s * 1000;	/* 0 (not given): runs until it ends or is killed */
+	req->timeout_ms = timeout_s * 1000; /* 0 (not given): runs until it ends or is killed */
 	tools_call_init(ctx, &c, TOOLS_OP_DEADLINE_MS);
 	if (ctx->t->be.ops->exec(ctx->t->be.b, id, req, exec_on_event, &st, &res, &c, e) != 0)
 		return e->code;
 	if (res.pid == NULL)
 		res.pid = st.pid;
 	if (res.pid == NULL)
-		return err_set(e, ERR_BACKEND, "the %s backend started the command but reported no "
-		    "process id", ctx->t->be.ops->name);
+		return err_set(e, ERR_BACKEND,
+		    "the %s backend started the command but reported no "
+		    "process id",
+		    ctx->t->be.ops->name);
 	jsonw_kstr(ctx->out, "sandbox_id", id);
 	jsonw_kstr(ctx->out, "pid", res.pid);
 	jsonw_kbool(ctx->out, "running", !res.exited);
 	if (res.exited)
 		jsonw_kint(ctx->out, "exit_code", res.exit_code);
 	jsonw_kstr(ctx->out, "command", req->command);
-	jsonw_kstr(ctx->out, "note", "started in the background; read its output with "
+	jsonw_kstr(ctx->out, "note",
+	    "started in the background; read its output with "
 	    "process_output (pid, offset), send input with process_send_stdin, stop it with "
 	    "process_kill");
 	return 0;
@@ -325,8 +330,7 @@ exec_run(struct tool_ctx *ctx, struct err *e)
 	rc = ctx->t->be.ops->exec(ctx->t->be.b, id, &req, exec_on_event, &st, &res, &c, e);
 	/* A backend timeout is the command's only when the command had its whole time; an
 	 * earlier one (the platform did not answer) keeps the backend's own sentence. */
-	timed_out = res.timed_out ||
-	    (rc == ERR_TIMEOUT && time_mono_ms() - t0 >= req.timeout_ms);
+	timed_out = res.timed_out || (rc == ERR_TIMEOUT && time_mono_ms() - t0 >= req.timeout_ms);
 	if (rc != 0 && !timed_out)
 		return rc;
 	err_clear(e);
@@ -347,10 +351,13 @@ exec_run(struct tool_ctx *ctx, struct err *e)
 	if (timed_out) {
 		ctx->is_error = true;
 		jsonw_key(ctx->out, "note");
-		jsonw_str(ctx->out, arena_printf(ctx->a, "the command did not finish within %lld s "
-		    "and was killed; the output up to then is shown. Run long commands with "
-		    "background: true and read their output with process_output, or raise "
-		    "timeout_s", (long long)timeout_s));
+		jsonw_str(ctx->out,
+		    arena_printf(ctx->a,
+		        "the command did not finish within %lld s "
+		        "and was killed; the output up to then is shown. Run long commands with "
+		        "background: true and read their output with process_output, or raise "
+		        "timeout_s",
+		        (long long)timeout_s));
 	} else if (res.note != NULL) {
 		jsonw_kstr(ctx->out, "note", res.note);
 	}
@@ -372,7 +379,8 @@ proc_pid(struct tool_ctx *ctx, const char **pid, struct err *e)
 	if (tools_arg_id(ctx, "pid", pid, e) != 0)
 		return e->code;
 	if (*pid == NULL || **pid == '\0')
-		return err_set(e, ERR_INVAL, "argument 'pid' is required: the id exec returned for "
+		return err_set(e, ERR_INVAL,
+		    "argument 'pid' is required: the id exec returned for "
 		    "a background command (process_list shows them)");
 	return 0;
 }
@@ -392,13 +400,13 @@ proc_output_run(struct tool_ctx *ctx, struct err *e)
 	    tools_arg_int(ctx, "offset", 0, 0, INT64_MAX, &offset, e) != 0 ||
 	    tools_arg_num(ctx, "wait_s", 0, 0, PROC_WAIT_MAX_S, &wait_s, e) != 0 ||
 	    tools_arg_int(ctx, "max_bytes", PROC_OUTPUT_DEFAULT, 1, EXEC_OUTPUT_CAP, &max_bytes,
-	    e) != 0 ||
+	        e) != 0 ||
 	    tools_sandbox_id(ctx, true, &id, e) != 0)
 		return e->code;
 	memset(&out, 0, sizeof(out));
 	tools_call_init(ctx, &c, (int64_t)(wait_s * 1000) + TOOLS_OP_DEADLINE_MS);
 	if (ctx->t->be.ops->proc_output(ctx->t->be.b, id, pid, (uint64_t)offset,
-	    (int64_t)(wait_s * 1000), (size_t)max_bytes, &out, &c, e) != 0) {
+	        (int64_t)(wait_s * 1000), (size_t)max_bytes, &out, &c, e) != 0) {
 		buf_fini(&out.data);
 		return e->code;
 	}
@@ -436,19 +444,18 @@ proc_stdin_run(struct tool_ctx *ctx, struct err *e)
 	struct call c;
 	size_t len;
 
-	if (proc_pid(ctx, &pid, e) != 0 ||
-	    tools_arg_data(ctx, "data", &data, &len, e) != 0 ||
+	if (proc_pid(ctx, &pid, e) != 0 || tools_arg_data(ctx, "data", &data, &len, e) != 0 ||
 	    tools_arg_bool(ctx, "close", false, &close_stdin, e) != 0 ||
 	    tools_sandbox_id(ctx, true, &id, e) != 0)
 		return e->code;
 	if (data == NULL)
 		data = "";
 	if (len == 0 && !close_stdin)
-		return err_set(e, ERR_INVAL, "nothing to send: give 'data', or set close: true to "
+		return err_set(e, ERR_INVAL,
+		    "nothing to send: give 'data', or set close: true to "
 		    "end the process's input");
 	tools_call_init(ctx, &c, TOOLS_OP_DEADLINE_MS);
-	if (ctx->t->be.ops->proc_stdin(ctx->t->be.b, id, pid, data, len, close_stdin, &c,
-	    e) != 0)
+	if (ctx->t->be.ops->proc_stdin(ctx->t->be.b, id, pid, data, len, close_stdin, &c, e) != 0)
 		return e->code;
 	jsonw_kstr(ctx->out, "pid", pid);
 	jsonw_kint(ctx->out, "bytes_sent", (int64_t)len);
@@ -460,9 +467,18 @@ static const struct {
 	const char *name;
 	int signo;
 } signals[] = {
-	{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "KILL", SIGKILL },
-	{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "TERM", SIGTERM }, { "STOP", SIGSTOP },
-	{ "CONT", SIGCONT }, { "ALRM", SIGALRM }, { "PIPE", SIGPIPE }, { "TSTP", SIGTSTP },
+	{ "HUP", SIGHUP },
+	{ "INT", SIGINT },
+	{ "QUIT", SIGQUIT },
+	{ "KILL", SIGKILL },
+	{ "USR1", SIGUSR1 },
+	{ "USR2", SIGUSR2 },
+	{ "TERM", SIGTERM },
+	{ "STOP", SIGSTOP },
+	{ "CONT", SIGCONT },
+	{ "ALRM", SIGALRM },
+	{ "PIPE", SIGPIPE },
+	{ "TSTP", SIGTSTP },
 	{ "WINCH", SIGWINCH },
 };
 
@@ -490,9 +506,11 @@ signal_parse(const struct json *v, int *signo, struct err *e)
 	if (v == NULL)
 		return 0;
 	if (v->type == JSON_NUMBER || (v->type == JSON_STRING && isdigit((unsigned char)*v->s))) {
-		if (!(v->type == JSON_NUMBER ? json_int(v, &n) :
-		    str_to_i64((struct str){ v->s, v->len }, &n)) || n < 1 || n > 64)
-			return err_set(e, ERR_INVAL, "signal must be a signal name such as SIGTERM "
+		if (!(v->type == JSON_NUMBER ? json_int(v, &n)
+		                             : str_to_i64((struct str){ v->s, v->len }, &n)) ||
+		    n < 1 || n > 64)
+			return err_set(e, ERR_INVAL,
+			    "signal must be a signal name such as SIGTERM "
 			    "or SIGKILL, or a number from 1 to 64");
 		*signo = (int)n;
 		return 0;
@@ -508,8 +526,10 @@ signal_parse(const struct json *v, int *signo, struct err *e)
 			return 0;
 		}
 	}
-	return err_set(e, ERR_INVAL, "unknown signal '%.32s'; use SIGTERM, SIGKILL, SIGINT, "
-	    "SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGSTOP, SIGCONT or a number", v->s);
+	return err_set(e, ERR_INVAL,
+	    "unknown signal '%.32s'; use SIGTERM, SIGKILL, SIGINT, "
+	    "SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGSTOP, SIGCONT or a number",
+	    v->s);
 }
 
 static int
@@ -570,8 +590,9 @@ proc_list_run(struct tool_ctx *ctx, struct err *e)
 static bool
 mime_is_image(const char *m)
 {
-	return m != NULL && (strcmp(m, "image/png") == 0 || strcmp(m, "image/jpeg") == 0 ||
-	    strcmp(m, "image/gif") == 0 || strcmp(m, "image/webp") == 0);
+	return m != NULL &&
+	    (strcmp(m, "image/png") == 0 || strcmp(m, "image/jpeg") == 0 ||
+	        strcmp(m, "image/gif") == 0 || strcmp(m, "image/webp") == 0);
 }
 
 static int
@@ -592,14 +613,15 @@ run_code_run(struct tool_ctx *ctx, struct err *e)
 	    tools_arg_str(ctx, "language", &req.language, e) != 0 ||
 	    tools_arg_id(ctx, "context_id", &req.context_id, e) != 0 ||
 	    tools_arg_int(ctx, "timeout_s", EXEC_TIMEOUT_DEFAULT_S, 1, EXEC_TIMEOUT_MAX_S,
-	    &timeout_s, e) != 0)
+	        &timeout_s, e) != 0)
 		return e->code;
 	if (req.code == NULL)
 		return err_set(e, ERR_INVAL, "argument 'code' is required");
 	/* The platforms' code APIs take code as text without a length, so a NUL would end
 	 * it early: say so rather than run the first part. */
 	if (memchr(req.code, '\0', code_len) != NULL)
-		return err_set(e, ERR_INVAL, "argument 'code' contains U+0000 (NUL), which the "
+		return err_set(e, ERR_INVAL,
+		    "argument 'code' contains U+0000 (NUL), which the "
 		    "interpreter cannot be given; write the bytes with file_write (encoding "
 		    "base64) and read them from the code");
 	if (req.language == NULL || *req.language == '\0')
@@ -663,7 +685,8 @@ ctx_create_run(struct tool_ctx *ctx, struct err *e)
 	jsonw_kstr(ctx->out, "sandbox_id", id);
 	jsonw_kstr(ctx->out, "context_id", out.id != NULL ? out.id : "");
 	jsonw_kstr(ctx->out, "language", out.language != NULL ? out.language : lang);
-	jsonw_kstr(ctx->out, "note", "pass context_id to run_code to run code in this context; "
+	jsonw_kstr(ctx->out, "note",
+	    "pass context_id to run_code to run code in this context; "
 	    "delete it with code_context_delete when done");
 	return 0;
 }
@@ -707,7 +730,8 @@ ctx_delete_run(struct tool_ctx *ctx, struct err *e)
 	if (tools_arg_id(ctx, "context_id", &cid, e) != 0)
 		return e->code;
 	if (cid == NULL || *cid == '\0')
-		return err_set(e, ERR_INVAL, "argument 'context_id' is required: the id "
+		return err_set(e, ERR_INVAL,
+		    "argument 'context_id' is required: the id "
 		    "code_context_create returned (code_context_list shows them)");
 	if (tools_sandbox_id(ctx, false, &id, e) != 0)
 		return e->code;
@@ -718,7 +742,7 @@ ctx_delete_run(struct tool_ctx *ctx, struct err *e)
 	jsonw_kstr(ctx->out, "context_id", cid);
 	jsonw_kbool(ctx->out, "deleted", rc == 0);
 	if (rc == ERR_NOTFOUND)
-		jsonw_kstr(ctx->out, "note", e->msg);	/* already gone: nothing to do */
+		jsonw_kstr(ctx->out, "note", e->msg); /* already gone: nothing to do */
 	err_clear(e);
 	return 0;
 }
@@ -741,12 +765,13 @@ static const char exec_in[] =
 
 static const char exec_out[] =
     "{\"type\":\"object\",\"properties\":{"
-    "\"exit_code\":{" TOOLS_OR_NULL("integer") "},"
-    "\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"},"
-    "\"truncated\":{\"type\":\"boolean\"},"
-    "\"stdout_bytes\":{\"type\":\"integer\"},\"stderr_bytes\":{\"type\":\"integer\"},"
-    "\"duration_ms\":{\"type\":\"integer\"},\"timed_out\":{\"type\":\"boolean\"},"
-    "\"pid\":{\"type\":\"string\"},\"running\":{\"type\":\"boolean\"}}}";
+    "\"exit_code\":{" TOOLS_OR_NULL(
+        "integer") "},"
+                   "\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"},"
+                   "\"truncated\":{\"type\":\"boolean\"},"
+                   "\"stdout_bytes\":{\"type\":\"integer\"},\"stderr_bytes\":{\"type\":\"integer\"},"
+                   "\"duration_ms\":{\"type\":\"integer\"},\"timed_out\":{\"type\":\"boolean\"},"
+                   "\"pid\":{\"type\":\"string\"},\"running\":{\"type\":\"boolean\"}}}";
 
 #define PID_PROP "\"pid\":{\"type\":\"string\"}"
 
@@ -785,9 +810,9 @@ static const char proc_kill_out[] =
     "{\"type\":\"object\",\"properties\":{\"pid\":{\"type\":\"string\"},"
     "\"signal\":{\"type\":\"string\"},\"sent\":{\"type\":\"boolean\"}}}";
 
-static const char proc_list_in[] =
-    "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP "},"
-    "\"additionalProperties\":false}";
+static const char proc_list_in[] = "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP
+                                   "},"
+                                   "\"additionalProperties\":false}";
 
 static const char proc_list_out[] =
     "{\"type\":\"object\",\"properties\":{\"sandbox_id\":{\"type\":\"string\"},"
@@ -810,13 +835,14 @@ static const char run_code_in[] =
 static const char run_code_out[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"ok\":{\"type\":\"boolean\"},"
-    "\"text\":{" TOOLS_OR_NULL("string") ",\"description\":\"the last expression's "
-    "value\"},"
-    "\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"},"
-    "\"results\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
-    "\"description\":\"by MIME type\"},"
-    "\"error\":{\"type\":\"object\"}},"
-    "\"required\":[\"ok\",\"stdout\",\"stderr\"]}";
+    "\"text\":{" TOOLS_OR_NULL(
+        "string") ",\"description\":\"the last expression's "
+                  "value\"},"
+                  "\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"},"
+                  "\"results\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
+                  "\"description\":\"by MIME type\"},"
+                  "\"error\":{\"type\":\"object\"}},"
+                  "\"required\":[\"ok\",\"stdout\",\"stderr\"]}";
 
 static const char ctx_create_in[] =
     "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
@@ -841,10 +867,10 @@ static const char ctx_list_out[] =
     "\"context_id\":{\"type\":\"string\"},\"language\":{\"type\":\"string\"}}}}},"
     "\"required\":[\"contexts\"]}";
 
-static const char ctx_delete_in[] =
-    "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    "\"context_id\":{\"type\":\"string\"}},"
-    "\"required\":[\"context_id\"],\"additionalProperties\":false}";
+static const char ctx_delete_in[] = "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP
+                                    ","
+                                    "\"context_id\":{\"type\":\"string\"}},"
+                                    "\"required\":[\"context_id\"],\"additionalProperties\":false}";
 
 static const char ctx_delete_out[] =
     "{\"type\":\"object\",\"properties\":{\"context_id\":{\"type\":\"string\"},"
@@ -876,15 +902,14 @@ const struct tool_def tools_exec_defs[] = {
 	{ "process_output", "Read process output",
 	    "Read a background process's output from a byte offset, waiting up to wait_s "
 	    "seconds for more or its exit.",
-	    proc_output_in, proc_output_out, TOOL_READONLY | TOOL_IDEMPOTENT, true,
-	    has_proc_output, proc_output_run, NULL },
+	    proc_output_in, proc_output_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_proc_output,
+	    proc_output_run, NULL },
 	{ "process_send_stdin", "Send input to process",
-	    "Write to a background process's standard input; close: true ends it.",
-	    proc_stdin_in, proc_stdin_out, 0, false, has_proc_stdin, proc_stdin_run, "data" },
+	    "Write to a background process's standard input; close: true ends it.", proc_stdin_in,
+	    proc_stdin_out, 0, false, has_proc_stdin, proc_stdin_run, "data" },
 	{ "process_kill", "Signal process",
-	    "Send a signal to a background process (default SIGTERM).",
-	    proc_kill_in, proc_kill_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, false,
-	    has_proc_kill, proc_kill_run, NULL },
+	    "Send a signal to a background process (default SIGTERM).", proc_kill_in, proc_kill_out,
+	    TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, false, has_proc_kill, proc_kill_run, NULL },
 	{ "run_code", "Run code",
 	    "Run code in a stateful interpreter (Python by default), like a notebook cell. "
 	    "Returns stdout, stderr, the last value and rich results (charts as images).",
@@ -894,12 +919,11 @@ const struct tool_def tools_exec_defs[] = {
 	    "Start an interpreter context with its own state, for run_code's context_id.",
 	    ctx_create_in, ctx_create_out, 0, false, has_ctx_create, ctx_create_run, NULL },
 	{ "code_context_list", "List code contexts",
-	    "List the interpreter contexts in a sandbox, the default ones included.",
-	    ctx_list_in, ctx_list_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_ctx_list,
-	    ctx_list_run, NULL },
+	    "List the interpreter contexts in a sandbox, the default ones included.", ctx_list_in,
+	    ctx_list_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_ctx_list, ctx_list_run,
+	    NULL },
 	{ "code_context_delete", "Delete code context",
-	    "Delete an interpreter context and its state.",
-	    ctx_delete_in, ctx_delete_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, false,
-	    has_ctx_delete, ctx_delete_run, NULL },
+	    "Delete an interpreter context and its state.", ctx_delete_in, ctx_delete_out,
+	    TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, false, has_ctx_delete, ctx_delete_run, NULL },
 };
 const size_t tools_exec_ndefs = sizeof(tools_exec_defs) / sizeof(tools_exec_defs[0]);

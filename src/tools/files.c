@@ -15,12 +15,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#define FILE_CHUNK (1024 * 1024)
-#define FILE_TEXT_MAX (1024 * 1024)
-#define FILE_SCAN_MAX (64 * 1024 * 1024)
-#define FILE_B64_MAX (2 * 1024 * 1024)
+#define FILE_CHUNK     (1024 * 1024)
+#define FILE_TEXT_MAX  (1024 * 1024)
+#define FILE_SCAN_MAX  (64 * 1024 * 1024)
+#define FILE_B64_MAX   (2 * 1024 * 1024)
 #define FILE_IMAGE_MAX (2 * 1024 * 1024)
-#define FILE_EDIT_MAX (16 * 1024 * 1024)
+#define FILE_EDIT_MAX  (16 * 1024 * 1024)
 #define FILE_DEPTH_MAX 10
 
 /* Helpers ----------------------------------------------------------------------- */
@@ -31,7 +31,8 @@ arg_path(struct tool_ctx *ctx, const char *key, const char **path, struct err *e
 	if (tools_arg_str(ctx, key, path, e) != 0)
 		return e->code;
 	if (*path == NULL || **path == '\0')
-		return err_set(e, ERR_INVAL, "argument '%s' is required: a path in the sandbox", key);
+		return err_set(e, ERR_INVAL, "argument '%s' is required: a path in the sandbox",
+		    key);
 	return 0;
 }
 
@@ -68,8 +69,8 @@ write_entry(struct jsonw *w, const struct file_entry *f)
 
 /* Reads [offset, offset+max) into out (appending), looping over short reads. */
 static int
-read_range(struct tool_ctx *ctx, const char *id, const char *path, uint64_t offset,
-    size_t max, struct buf *out, int64_t *size, struct err *e)
+read_range(struct tool_ctx *ctx, const char *id, const char *path, uint64_t offset, size_t max,
+    struct buf *out, int64_t *size, struct err *e)
 {
 	const struct backend_ops *ops = ctx->t->be.ops;
 	size_t start = out->len, before;
@@ -80,10 +81,10 @@ read_range(struct tool_ctx *ctx, const char *id, const char *path, uint64_t offs
 	while (out->len - start < max) {
 		before = out->len;
 		if (ops->file_read(ctx->t->be.b, id, path, offset + (out->len - start),
-		    max - (out->len - start), out, size, &c, e) != 0)
+		        max - (out->len - start), out, size, &c, e) != 0)
 			return e->code;
 		if (out->len == before)
-			break;	/* end of file */
+			break; /* end of file */
 		if (*size >= 0 && offset + (out->len - start) >= (uint64_t)*size)
 			break;
 	}
@@ -111,7 +112,7 @@ image_mime(const unsigned char *p, size_t n)
 struct rd {
 	struct tool_ctx *ctx;
 	const char *id, *path;
-	int64_t offset, limit;	/* limit < 0: not given */
+	int64_t offset, limit; /* limit < 0: not given */
 	bool explicit_encoding;
 };
 
@@ -130,9 +131,10 @@ read_base64(struct rd *r, struct buf *first, int64_t size, const char *note, str
 		buf_append(&data, first->p, first->len < (size_t)limit ? first->len : (size_t)limit,
 		    NULL);
 	}
-	if (data.len < (size_t)limit && (size < 0 || (uint64_t)r->offset + data.len < (uint64_t)size) &&
+	if (data.len < (size_t)limit &&
+	    (size < 0 || (uint64_t)r->offset + data.len < (uint64_t)size) &&
 	    read_range(ctx, r->id, r->path, (uint64_t)r->offset + data.len,
-	    (size_t)limit - data.len, &data, &size, e) != 0) {
+	        (size_t)limit - data.len, &data, &size, e) != 0) {
 		buf_fini(&data);
 		return e->code;
 	}
@@ -170,13 +172,15 @@ read_image(struct rd *r, struct buf *first, int64_t size, const char *mime, stru
 	char *b64;
 
 	if (size > FILE_IMAGE_MAX)
-		return read_base64(r, first, size, "the image is too large to show; these are its "
-		    "first bytes as base64 (read more with offset/limit)", e);
+		return read_base64(r, first, size,
+		    "the image is too large to show; these are its "
+		    "first bytes as base64 (read more with offset/limit)",
+		    e);
 	buf_init(&data, FILE_IMAGE_MAX + 1);
 	buf_append(&data, first->p, first->len, NULL);
 	if ((size < 0 || data.len < (size_t)size) &&
-	    read_range(ctx, r->id, r->path, data.len, FILE_IMAGE_MAX + 1 - data.len, &data,
-	    &size, e) != 0) {
+	    read_range(ctx, r->id, r->path, data.len, FILE_IMAGE_MAX + 1 - data.len, &data, &size,
+	        e) != 0) {
 		buf_fini(&data);
 		return e->code;
 	}
@@ -205,8 +209,8 @@ read_image(struct rd *r, struct buf *first, int64_t size, const char *mime, stru
 
 struct lines {
 	struct buf content;
-	int64_t line;		/* index of the line the scan is in */
-	int64_t nlines;		/* complete lines collected */
+	int64_t line;   /* index of the line the scan is in */
+	int64_t nlines; /* complete lines collected */
 	bool done, capped;
 };
 
@@ -264,9 +268,10 @@ read_text(struct rd *r, struct buf *chunk, int64_t size, struct err *e)
 		if (l.done || chunk->len == 0 || (size >= 0 && pos >= (uint64_t)size))
 			break;
 		if (l.line < r->offset && pos >= FILE_SCAN_MAX) {
-			rc = err_set(e, ERR_TOOBIG, "line %lld of %s is beyond the first %d MiB; read "
-			    "that part with encoding base64 and a byte offset", (long long)r->offset,
-			    r->path, FILE_SCAN_MAX >> 20);
+			rc = err_set(e, ERR_TOOBIG,
+			    "line %lld of %s is beyond the first %d MiB; read "
+			    "that part with encoding base64 and a byte offset",
+			    (long long)r->offset, r->path, FILE_SCAN_MAX >> 20);
 			goto out;
 		}
 		buf_reset(chunk);
@@ -279,9 +284,10 @@ read_text(struct rd *r, struct buf *chunk, int64_t size, struct err *e)
 		/* Cut at the last line end; a single line over the cap is cut mid-line. */
 		const char *nl = len ? memrchr(l.content.p, '\n', len) : NULL;
 
-		len = nl != NULL ? (size_t)(nl - l.content.p) + 1 : str_utf8_safe_len(l.content.p, len);
+		len = nl != NULL ? (size_t)(nl - l.content.p) + 1
+		                 : str_utf8_safe_len(l.content.p, len);
 	} else if (!l.done && len > 0 && l.content.p[len - 1] != '\n') {
-		l.nlines++;	/* the last line of the file has no newline */
+		l.nlines++; /* the last line of the file has no newline */
 	}
 	valid = str_utf8_valid(l.content.p != NULL ? l.content.p : "", len);
 	jsonw_kstr(ctx->out, "path", r->path);
@@ -296,17 +302,21 @@ read_text(struct rd *r, struct buf *chunk, int64_t size, struct err *e)
 		jsonw_kint(ctx->out, "next_offset", r->offset + l.nlines);
 	_Static_assert(FILE_TEXT_MAX == 1024 * 1024, "the notes below name the cap");
 	if (l.capped && l.nlines == 0)
-		jsonw_kstr(ctx->out, "note", "this line is longer than 1 MiB; read the rest with "
+		jsonw_kstr(ctx->out, "note",
+		    "this line is longer than 1 MiB; read the rest with "
 		    "encoding base64 and a byte offset");
 	else if (l.capped)
-		jsonw_kstr(ctx->out, "note", "output stops at 1 MiB; continue with offset "
+		jsonw_kstr(ctx->out, "note",
+		    "output stops at 1 MiB; continue with offset "
 		    "next_offset");
 	else if (!valid)
-		jsonw_kstr(ctx->out, "note", "the file is not valid UTF-8; invalid bytes are shown "
+		jsonw_kstr(ctx->out, "note",
+		    "the file is not valid UTF-8; invalid bytes are shown "
 		    "as U+FFFD. Read it with encoding base64 for the exact bytes");
 	else if (l.line < r->offset)
-		jsonw_kstr(ctx->out, "note", arena_printf(ctx->a, "the file has only %lld lines",
-		    (long long)(l.line + (pos > 0 && last != '\n'))));
+		jsonw_kstr(ctx->out, "note",
+		    arena_printf(ctx->a, "the file has only %lld lines",
+		        (long long)(l.line + (pos > 0 && last != '\n'))));
 out:
 	buf_fini(&l.content);
 	return rc;
@@ -331,8 +341,10 @@ file_read_run(struct tool_ctx *ctx, struct err *e)
 	if (enc != NULL && strcmp(enc, "text") != 0 && strcmp(enc, "base64") != 0)
 		return err_set(e, ERR_INVAL, "argument 'encoding' must be \"text\" or \"base64\"");
 	if (enc != NULL && strcmp(enc, "base64") == 0 && r.limit > FILE_B64_MAX)
-		return err_set(e, ERR_INVAL, "limit for base64 is at most %d bytes; read large files "
-		    "in ranges with offset", FILE_B64_MAX);
+		return err_set(e, ERR_INVAL,
+		    "limit for base64 is at most %d bytes; read large files "
+		    "in ranges with offset",
+		    FILE_B64_MAX);
 	r.explicit_encoding = enc != NULL;
 	if (tools_sandbox_id(ctx, true, &r.id, e) != 0)
 		return e->code;
@@ -352,8 +364,10 @@ file_read_run(struct tool_ctx *ctx, struct err *e)
 			/* Line numbers mean nothing in a binary file: start at byte 0. */
 			r.offset = 0;
 			r.limit = -1;
-			rc = read_base64(&r, &chunk, size, "the file is binary (it contains NUL bytes), "
-			    "so it is returned as base64; use offset/limit in bytes for more", e);
+			rc = read_base64(&r, &chunk, size,
+			    "the file is binary (it contains NUL bytes), "
+			    "so it is returned as base64; use offset/limit in bytes for more",
+			    e);
 			goto out;
 		}
 	}
@@ -377,7 +391,8 @@ parse_mode(const struct json *v, uint32_t *mode, struct err *e)
 	if (v == NULL)
 		return 0;
 	if (v->type != JSON_STRING && v->type != JSON_NUMBER)
-		return err_set(e, ERR_INVAL, "mode must be an octal string such as \"0644\" or "
+		return err_set(e, ERR_INVAL,
+		    "mode must be an octal string such as \"0644\" or "
 		    "\"0755\"");
 	s = v->s;
 	len = v->len;
@@ -397,8 +412,10 @@ parse_mode(const struct json *v, uint32_t *mode, struct err *e)
 	*mode = m;
 	return 0;
 bad:
-	return err_set(e, ERR_INVAL, "mode must be octal digits such as \"0644\" or \"0755\", "
-	    "not '%.16s'", v->s);
+	return err_set(e, ERR_INVAL,
+	    "mode must be octal digits such as \"0644\" or \"0755\", "
+	    "not '%.16s'",
+	    v->s);
 }
 
 static int
@@ -411,12 +428,12 @@ file_write_run(struct tool_ctx *ctx, struct err *e)
 	uint32_t mode;
 	struct call c;
 
-	if (arg_path(ctx, "path", &path, e) != 0 ||
-	    tools_arg_str(ctx, "encoding", &enc, e) != 0 ||
+	if (arg_path(ctx, "path", &path, e) != 0 || tools_arg_str(ctx, "encoding", &enc, e) != 0 ||
 	    parse_mode(tools_arg(ctx, "mode"), &mode, e) != 0)
 		return e->code;
 	if (content == NULL || content->type != JSON_STRING)
-		return err_set(e, ERR_INVAL, "argument 'content' is required: the file's text (or "
+		return err_set(e, ERR_INVAL,
+		    "argument 'content' is required: the file's text (or "
 		    "base64 with encoding base64)");
 	data = content->s;
 	len = content->len;
@@ -428,7 +445,8 @@ file_write_run(struct tool_ctx *ctx, struct err *e)
 			return err_set(e, ERR_TOOBIG, "content is too large");
 		n = b64_decode(content->s, len, bin);
 		if (n < 0)
-			return err_set(e, ERR_INVAL, "content is not valid base64; send the text with "
+			return err_set(e, ERR_INVAL,
+			    "content is not valid base64; send the text with "
 			    "encoding text, or fix the base64");
 		data = bin;
 		len = (size_t)n;
@@ -453,8 +471,8 @@ count_occurrences(const char *hay, size_t hlen, const char *needle, size_t nlen)
 	const char *p = hay, *end = hay + hlen, *q;
 	size_t n = 0;
 
-	while ((size_t)(end - p) >= nlen &&
-	    (q = memmem(p, (size_t)(end - p), needle, nlen)) != NULL) {
+	while (
+	    (size_t)(end - p) >= nlen && (q = memmem(p, (size_t)(end - p), needle, nlen)) != NULL) {
 		n++;
 		p = q + nlen;
 	}
@@ -483,7 +501,8 @@ file_edit_run(struct tool_ctx *ctx, struct err *e)
 	if (old == NULL || old->type != JSON_STRING || new == NULL || new->type != JSON_STRING)
 		return err_set(e, ERR_INVAL, "arguments 'old_text' and 'new_text' are required");
 	if (old->len == 0)
-		return err_set(e, ERR_INVAL, "old_text must not be empty; to create or overwrite a "
+		return err_set(e, ERR_INVAL,
+		    "old_text must not be empty; to create or overwrite a "
 		    "file use file_write");
 	if (tools_sandbox_id(ctx, true, &id, e) != 0)
 		return e->code;
@@ -491,8 +510,10 @@ file_edit_run(struct tool_ctx *ctx, struct err *e)
 	if ((rc = read_range(ctx, id, path, 0, FILE_EDIT_MAX + 1, &data, &size, e)) != 0)
 		goto out;
 	if (data.len > FILE_EDIT_MAX) {
-		rc = err_set(e, ERR_TOOBIG, "%s is larger than %d MiB, too large to edit this way; "
-		    "use exec with sed or a script", path, FILE_EDIT_MAX >> 20);
+		rc = err_set(e, ERR_TOOBIG,
+		    "%s is larger than %d MiB, too large to edit this way; "
+		    "use exec with sed or a script",
+		    path, FILE_EDIT_MAX >> 20);
 		goto out;
 	}
 	p = data.p != NULL ? data.p : "";
@@ -502,8 +523,10 @@ file_edit_run(struct tool_ctx *ctx, struct err *e)
 		goto out;
 	}
 	if (count > 1 && !all) {
-		rc = err_set(e, ERR_INVAL, "old_text occurs %zu times in %s; add context or set "
-		    "replace_all", count, path);
+		rc = err_set(e, ERR_INVAL,
+		    "old_text occurs %zu times in %s; add context or set "
+		    "replace_all",
+		    count, path);
 		goto out;
 	}
 	outlen = data.len - count * old->len + count * new->len;
@@ -654,11 +677,11 @@ file_search_run(struct tool_ctx *ctx, struct err *e)
 	const char *path, *pattern, *id;
 	struct call c;
 
-	if (arg_path(ctx, "path", &path, e) != 0 ||
-	    tools_arg_str(ctx, "pattern", &pattern, e) != 0)
+	if (arg_path(ctx, "path", &path, e) != 0 || tools_arg_str(ctx, "pattern", &pattern, e) != 0)
 		return e->code;
 	if (pattern == NULL || *pattern == '\0')
-		return err_set(e, ERR_INVAL, "argument 'pattern' is required: a glob such as "
+		return err_set(e, ERR_INVAL,
+		    "argument 'pattern' is required: a glob such as "
 		    "\"**/*.py\"");
 	if (tools_sandbox_id(ctx, true, &id, e) != 0)
 		return e->code;
@@ -718,29 +741,29 @@ static const char edit_out[] =
     "\"replacements\":{\"type\":\"integer\"}},"
     "\"required\":[\"path\",\"replacements\"]}";
 
-#define ENTRY_PROPS                                                                       \
-	"\"name\":{\"type\":\"string\"},\"path\":{\"type\":\"string\"},"                  \
-	"\"type\":{\"type\":\"string\"},"                                                \
-	"\"size\":{\"type\":\"integer\"},\"mode\":{\"type\":\"string\"},"                  \
+#define ENTRY_PROPS                                                       \
+	"\"name\":{\"type\":\"string\"},\"path\":{\"type\":\"string\"},"  \
+	"\"type\":{\"type\":\"string\"},"                                 \
+	"\"size\":{\"type\":\"integer\"},\"mode\":{\"type\":\"string\"}," \
 	"\"modified_at\":{" TOOLS_OR_NULL("string") "}"
 
 static const char list_in[] =
-    "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    PATH_PROP(". is the workspace.") ","
-    "\"depth\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10,\"description\":"
-    "\"Default 1.\"}},"
-    "\"required\":[\"path\"],\"additionalProperties\":false}";
+    "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP "," PATH_PROP(
+        ". is the workspace.") ","
+                               "\"depth\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":10,\"description\":"
+                               "\"Default 1.\"}},"
+                               "\"required\":[\"path\"],\"additionalProperties\":false}";
 
 static const char list_out[] =
     "{\"type\":\"object\",\"properties\":{"
-    "\"entries\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
-    ENTRY_PROPS "}}},"
+    "\"entries\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{" ENTRY_PROPS
+    "}}},"
     "\"truncated\":{\"type\":\"boolean\"}},"
     "\"required\":[\"entries\"]}";
 
-#define PATH_ONLY_SCHEMA                                                                 \
-	"{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","                  \
-	"\"path\":{\"type\":\"string\"}},"                                                 \
+#define PATH_ONLY_SCHEMA                                                  \
+	"{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP "," \
+	"\"path\":{\"type\":\"string\"}},"                                \
 	"\"required\":[\"path\"],\"additionalProperties\":false}"
 
 static const char stat_out[] =
@@ -772,11 +795,10 @@ static const char search_in[] =
     "\"pattern\":{\"type\":\"string\"}},"
     "\"required\":[\"path\",\"pattern\"],\"additionalProperties\":false}";
 
-static const char search_out[] =
-    "{\"type\":\"object\",\"properties\":{"
-    "\"matches\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-    "\"truncated\":{\"type\":\"boolean\"}},"
-    "\"required\":[\"matches\"]}";
+static const char search_out[] = "{\"type\":\"object\",\"properties\":{"
+                                 "\"matches\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+                                 "\"truncated\":{\"type\":\"boolean\"}},"
+                                 "\"required\":[\"matches\"]}";
 
 /* Table ------------------------------------------------------------------------- */
 
@@ -799,7 +821,8 @@ const struct tool_def tools_files_defs[] = {
 	{ "file_read", "Read file",
 	    "Read a file: text by lines (1 MiB a call at most; continue at next_offset) or "
 	    "base64 byte ranges. Images come back as images, binary files as base64.",
-	    read_in, read_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_read, file_read_run, NULL },
+	    read_in, read_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_read, file_read_run,
+	    NULL },
 	{ "file_write", "Write file",
 	    "Create or overwrite a file (text, or base64 for binary) and its parent "
 	    "directories; mode like \"0755\".",
@@ -811,18 +834,17 @@ const struct tool_def tools_files_defs[] = {
 	    edit_in, edit_out, TOOL_DESTRUCTIVE, true, has_edit, file_edit_run,
 	    "old_text new_text" },
 	{ "file_list", "List directory",
-	    "List a directory's entries (type, size, mode, mtime), depth levels deep.",
-	    list_in, list_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_list, file_list_run, NULL },
+	    "List a directory's entries (type, size, mode, mtime), depth levels deep.", list_in,
+	    list_out, TOOL_READONLY | TOOL_IDEMPOTENT, true, has_list, file_list_run, NULL },
 	{ "file_stat", "File info",
 	    "Tell whether a path exists, and its type, size, mode and modified time.",
 	    PATH_ONLY_SCHEMA, stat_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_stat,
 	    file_stat_run, NULL },
 	{ "file_mkdir", "Make directory",
-	    "Create a directory and missing parents; fine if it exists.",
-	    PATH_ONLY_SCHEMA, mkdir_out, TOOL_IDEMPOTENT, false, has_mkdir, file_mkdir_run, NULL },
-	{ "file_move", "Move file",
-	    "Move or rename a file or directory.",
-	    move_in, move_out, TOOL_DESTRUCTIVE, false, has_move, file_move_run, NULL },
+	    "Create a directory and missing parents; fine if it exists.", PATH_ONLY_SCHEMA,
+	    mkdir_out, TOOL_IDEMPOTENT, false, has_mkdir, file_mkdir_run, NULL },
+	{ "file_move", "Move file", "Move or rename a file or directory.", move_in, move_out,
+	    TOOL_DESTRUCTIVE, false, has_move, file_move_run, NULL },
 	{ "file_remove", "Remove file",
 	    "Delete a file, or a directory and everything in it; fine if it does not exist.",
 	    PATH_ONLY_SCHEMA, remove_out, TOOL_DESTRUCTIVE | TOOL_IDEMPOTENT, false, has_remove,

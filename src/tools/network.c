@@ -41,13 +41,15 @@ net_run(struct tool_ctx *ctx, struct err *e)
 		return e->code;
 	if (def != NULL) {
 		if (strcmp(def, "allow") != 0 && strcmp(def, "deny") != 0)
-			return err_set(e, ERR_INVAL, "argument 'default' must be \"allow\" or \"deny\"");
+			return err_set(e, ERR_INVAL,
+			    "argument 'default' must be \"allow\" or \"deny\"");
 		req.default_action = strcmp(def, "allow") == 0;
 	}
 	set = def != NULL || tools_arg(ctx, "allow") != NULL || tools_arg(ctx, "deny") != NULL ||
 	    tools_arg(ctx, "replace") != NULL;
 	if (set && ops->net_set == NULL)
-		return err_set(e, ERR_UNSUPPORTED, "the %s backend cannot change a sandbox's network "
+		return err_set(e, ERR_UNSUPPORTED,
+		    "the %s backend cannot change a sandbox's network "
 		    "policy after creation; create a sandbox with the network argument instead",
 		    ops->name);
 	if (tools_sandbox_id(ctx, true, &id, e) != 0)

@@ -15,8 +15,8 @@
 
 /* Schemas ----------------------------------------------------------------------- */
 
-#define SB_ONLY_ID_SCHEMA                                                                \
-	"{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP "},"               \
+#define SB_ONLY_ID_SCHEMA                                                  \
+	"{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP "}," \
 	"\"additionalProperties\":false}"
 
 static const char create_in[] =
@@ -25,53 +25,64 @@ static const char create_in[] =
     "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Lifetime in "
     "seconds.\"},"
     "\"env\":" TOOLS_KV_PLAIN ","
-    "\"metadata\":" TOOLS_KV_SCHEMA("Labels.") ","
-    "\"resources\":{\"type\":\"object\",\"properties\":{"
-    "\"cpu\":{\"type\":\"string\"},\"memory\":{\"type\":\"string\"}},"
-    "\"additionalProperties\":false,\"description\":\"e.g. cpu 500m, memory 512Mi\"},"
-    "\"network\":{\"type\":\"object\",\"properties\":{"
-    "\"default\":{\"type\":\"string\",\"enum\":[\"allow\",\"deny\"]},"
-    "\"allow\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-    "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},"
-    "\"additionalProperties\":false,\"description\":\"Egress; allow/deny: hosts, domains, "
-    "CIDRs.\"},"
-    "\"auto_pause\":{\"type\":\"boolean\",\"description\":\"Pause, not remove, at "
-    "timeout.\"},"
-    "\"secure\":{\"type\":\"boolean\",\"description\":\"Runtime API needs a "
-    "token.\"}},"
-    "\"additionalProperties\":false}";
+    "\"metadata\":" TOOLS_KV_SCHEMA(
+        "Labels.") ","
+                   "\"resources\":{\"type\":\"object\",\"properties\":{"
+                   "\"cpu\":{\"type\":\"string\"},\"memory\":{\"type\":\"string\"}},"
+                   "\"additionalProperties\":false,\"description\":\"e.g. cpu 500m, memory 512Mi\"},"
+                   "\"network\":{\"type\":\"object\",\"properties\":{"
+                   "\"default\":{\"type\":\"string\",\"enum\":[\"allow\",\"deny\"]},"
+                   "\"allow\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+                   "\"deny\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},"
+                   "\"additionalProperties\":false,\"description\":\"Egress; allow/deny: hosts, domains, "
+                   "CIDRs.\"},"
+                   "\"auto_pause\":{\"type\":\"boolean\",\"description\":\"Pause, not remove, at "
+                   "timeout.\"},"
+                   "\"secure\":{\"type\":\"boolean\",\"description\":\"Runtime API needs a "
+                   "token.\"}},"
+                   "\"additionalProperties\":false}";
 
 static const char create_out[] =
     "{\"type\":\"object\",\"properties\":{\"sandbox_id\":{\"type\":\"string\"},"
-    "\"state\":{\"type\":\"string\"},\"template\":{" TOOLS_OR_NULL("string") "},"
-    "\"expires_at\":{" TOOLS_OR_NULL("string") "}},"
-    "\"required\":[\"sandbox_id\",\"state\",\"template\",\"expires_at\"]}";
+    "\"state\":{\"type\":\"string\"},\"template\":{" TOOLS_OR_NULL(
+        "string") "},"
+                  "\"expires_at\":{" TOOLS_OR_NULL(
+                      "string") "}},"
+                                "\"required\":[\"sandbox_id\",\"state\",\"template\",\"expires_at\"]}";
 
 static const char list_in[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"state\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"e.g. "
     "running, paused\"},"
-    "\"metadata\":" TOOLS_KV_SCHEMA("Labels to match.") ","
-    "\"cursor\":{\"type\":\"string\"},"
-    "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}},"
-    "\"additionalProperties\":false}";
+    "\"metadata\":" TOOLS_KV_SCHEMA(
+        "Labels to match.") ","
+                            "\"cursor\":{\"type\":\"string\"},"
+                            "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000}},"
+                            "\"additionalProperties\":false}";
 
 static const char list_out[] =
     "{\"type\":\"object\",\"properties\":{"
     "\"sandboxes\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{"
     "\"sandbox_id\":{\"type\":\"string\"},\"state\":{\"type\":\"string\"},"
-    "\"template\":{" TOOLS_OR_NULL("string") "},\"metadata\":" TOOLS_MAP_SCHEMA ","
-    "\"expires_at\":{" TOOLS_OR_NULL("string") "}}}},"
-    "\"next_cursor\":{" TOOLS_OR_NULL("string") "}},"
-    "\"required\":[\"sandboxes\"]}";
+    "\"template\":{" TOOLS_OR_NULL(
+        "string") "},\"metadata\":" TOOLS_MAP_SCHEMA ","
+                  "\"expires_at\":{" TOOLS_OR_NULL(
+                      "string") "}}}},"
+                                "\"next_cursor\":{" TOOLS_OR_NULL(
+                                    "string") "}},"
+                                              "\"required\":[\"sandboxes\"]}";
 
 static const char info_out[] =
     "{\"type\":\"object\",\"properties\":{\"sandbox_id\":{\"type\":\"string\"},"
-    "\"state\":{\"type\":\"string\"},\"template\":{" TOOLS_OR_NULL("string") "},"
-    "\"created_at\":{" TOOLS_OR_NULL("string") "},"
-    "\"expires_at\":{" TOOLS_OR_NULL("string") "},"
-    "\"metadata\":" TOOLS_MAP_SCHEMA ",\"limits\":" TOOLS_MAP_SCHEMA "},"
-    "\"required\":[\"sandbox_id\",\"state\"]}";
+    "\"state\":{\"type\":\"string\"},\"template\":{" TOOLS_OR_NULL(
+        "string") "},"
+                  "\"created_at\":{" TOOLS_OR_NULL(
+                      "string") "},"
+                                "\"expires_at\":{" TOOLS_OR_NULL(
+                                    "string") "},"
+                                              "\"metadata\":" TOOLS_MAP_SCHEMA
+                                              ",\"limits\":" TOOLS_MAP_SCHEMA "},"
+                                              "\"required\":[\"sandbox_id\",\"state\"]}";
 
 static const char state_out[] =
     "{\"type\":\"object\",\"properties\":{"
@@ -84,16 +95,15 @@ static const char set_timeout_in[] =
     "now.\"}},"
     "\"required\":[\"timeout_s\"],\"additionalProperties\":false}";
 
-static const char set_timeout_out[] =
-    "{\"type\":\"object\",\"properties\":{"
-    "\"sandbox_id\":{\"type\":\"string\"},"
-    "\"expires_at\":{" TOOLS_OR_NULL("string") "}},"
-    "\"required\":[\"sandbox_id\",\"expires_at\"]}";
+static const char set_timeout_out[] = "{\"type\":\"object\",\"properties\":{"
+                                      "\"sandbox_id\":{\"type\":\"string\"},"
+                                      "\"expires_at\":{" TOOLS_OR_NULL(
+                                          "string") "}},"
+                                                    "\"required\":[\"sandbox_id\",\"expires_at\"]}";
 
-static const char url_in[] =
-    "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
-    "\"port\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":65535}},"
-    "\"required\":[\"port\"],\"additionalProperties\":false}";
+static const char url_in[] = "{\"type\":\"object\",\"properties\":{" TOOLS_SANDBOX_ID_PROP ","
+                             "\"port\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":65535}},"
+                             "\"required\":[\"port\"],\"additionalProperties\":false}";
 
 static const char url_out[] =
     "{\"type\":\"object\",\"properties\":{"
@@ -106,14 +116,13 @@ static const char url_out[] =
 
 static const char metrics_out[] =
     "{\"type\":\"object\",\"properties\":{"
-    "\"sandbox_id\":{\"type\":\"string\"},"
-    SB_NUM_OR_NULL("cpu_count", "number") ","
-    SB_NUM_OR_NULL("cpu_used_pct", "number") ","
-    SB_NUM_OR_NULL("mem_total_bytes", "integer") ","
-    SB_NUM_OR_NULL("mem_used_bytes", "integer") ","
-    SB_NUM_OR_NULL("disk_total_bytes", "integer") ","
-    SB_NUM_OR_NULL("disk_used_bytes", "integer") "},"
-    "\"required\":[\"sandbox_id\"]}";
+    "\"sandbox_id\":{\"type\":\"string\"}," SB_NUM_OR_NULL("cpu_count",
+        "number") "," SB_NUM_OR_NULL("cpu_used_pct", "number") "," SB_NUM_OR_NULL("mem_total_bytes",
+        "integer") "," SB_NUM_OR_NULL("mem_used_bytes",
+        "integer") "," SB_NUM_OR_NULL("disk_total_bytes",
+        "integer") "," SB_NUM_OR_NULL("disk_used_bytes",
+        "integer") "},"
+                   "\"required\":[\"sandbox_id\"]}";
 
 /* Helpers ----------------------------------------------------------------------- */
 
@@ -154,21 +163,21 @@ sb_parse_network(struct tool_ctx *ctx, struct net_policy *np, bool *set, struct 
 	def = json_get_str(net, "default");
 	if (def != NULL) {
 		if (strcmp(def, "allow") != 0 && strcmp(def, "deny") != 0)
-			return err_set(e, ERR_INVAL, "network.default must be \"allow\" or \"deny\"");
+			return err_set(e, ERR_INVAL,
+			    "network.default must be \"allow\" or \"deny\"");
 		np->default_action = strcmp(def, "allow") == 0;
 	}
 	if (tools_json_strs(ctx->a, json_get(net, "allow"), "network.allow", &np->allow,
-	    &np->nallow, e) != 0 ||
-	    tools_json_strs(ctx->a, json_get(net, "deny"), "network.deny", &np->deny,
-	    &np->ndeny, e) != 0)
+	        &np->nallow, e) != 0 ||
+	    tools_json_strs(ctx->a, json_get(net, "deny"), "network.deny", &np->deny, &np->ndeny,
+	        e) != 0)
 		return e->code;
 	*set = true;
 	return 0;
 }
 
 static int
-sb_parse_create(struct tool_ctx *ctx, struct sb_create *req, struct net_policy *np,
-    struct err *e)
+sb_parse_create(struct tool_ctx *ctx, struct sb_create *req, struct net_policy *np, struct err *e)
 {
 	const struct json *res = tools_arg(ctx, "resources");
 	struct kv *env, *md;
@@ -462,9 +471,8 @@ const struct tool_def tools_sandbox_defs[] = {
 	{ "sandbox_pause", "Pause sandbox",
 	    "Pause a sandbox; its processes keep their state until sandbox_resume.",
 	    SB_ONLY_ID_SCHEMA, state_out, TOOL_IDEMPOTENT, false, has_pause, sb_pause_run, NULL },
-	{ "sandbox_resume", "Resume sandbox",
-	    "Resume a paused sandbox.",
-	    SB_ONLY_ID_SCHEMA, state_out, TOOL_IDEMPOTENT, false, has_resume, sb_resume_run, NULL },
+	{ "sandbox_resume", "Resume sandbox", "Resume a paused sandbox.", SB_ONLY_ID_SCHEMA,
+	    state_out, TOOL_IDEMPOTENT, false, has_resume, sb_resume_run, NULL },
 	{ "sandbox_set_timeout", "Set sandbox timeout",
 	    "Set how long a sandbox lives from now; it is removed when the time is up.",
 	    set_timeout_in, set_timeout_out, TOOL_IDEMPOTENT, false, has_set_timeout,
@@ -475,7 +483,7 @@ const struct tool_def tools_sandbox_defs[] = {
 	    url_in, url_out, TOOL_READONLY | TOOL_IDEMPOTENT, false, has_url, sb_url_run, NULL },
 	{ "sandbox_metrics", "Sandbox metrics",
 	    "Show CPU, memory and disk usage (null: not reported by the backend).",
-	    SB_ONLY_ID_SCHEMA, metrics_out, TOOL_READONLY, false, has_metrics,
-	    sb_metrics_run, NULL },
+	    SB_ONLY_ID_SCHEMA, metrics_out, TOOL_READONLY, false, has_metrics, sb_metrics_run,
+	    NULL },
 };
 const size_t tools_sandbox_ndefs = sizeof(tools_sandbox_defs) / sizeof(tools_sandbox_defs[0]);

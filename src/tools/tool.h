@@ -45,7 +45,7 @@ enum tool_stream { TOOL_STDOUT = 1, TOOL_STDERR = 2 };
 struct tool_ctx {
 	struct arena *a;
 	struct cancel *cancel;
-	const struct json *args;	/* an object; validated against the input schema */
+	const struct json *args; /* an object; validated against the input schema */
 	struct tools *t;
 	/* Live output (exec): MCP turns it into progress notifications, the CLI prints it.
 	 * NULL when nobody listens. */
@@ -54,9 +54,9 @@ struct tool_ctx {
 	void (*on_progress)(void *arg, const char *message);
 	void *listener;
 	/* Result. */
-	struct jsonw *out;		/* structuredContent object, opened by the caller */
-	struct buf *text;		/* human text; empty = mirror the structured JSON */
-	const char *image_b64;		/* optional image content block */
+	struct jsonw *out;     /* structuredContent object, opened by the caller */
+	struct buf *text;      /* human text; empty = mirror the structured JSON */
+	const char *image_b64; /* optional image content block */
 	const char *image_mime;
 	bool is_error;
 };
@@ -65,10 +65,10 @@ struct tool_def {
 	const char *name;
 	const char *title;
 	const char *description;
-	const char *input_schema;	/* JSON Schema text, type object */
-	const char *output_schema;	/* JSON Schema text, type object */
+	const char *input_schema;  /* JSON Schema text, type object */
+	const char *output_schema; /* JSON Schema text, type object */
 	unsigned hints;
-	bool core;			/* in the `core` profile */
+	bool core; /* in the `core` profile */
 	/* True when the active backend can run this tool. */
 	bool (*available)(const struct tools *t);
 	int (*run)(struct tool_ctx *ctx, struct err *e);

@@ -99,7 +99,8 @@ tools_free(struct tools *t)
 			log_msg(LOG_INFO, "tools", "removed the default sandbox %s", t->default_id);
 		arena_free(a);
 	} else if (t->default_id != NULL && t->default_owned) {
-		log_msg(LOG_INFO, "tools", "keeping the default sandbox %s (--keep)", t->default_id);
+		log_msg(LOG_INFO, "tools", "keeping the default sandbox %s (--keep)",
+		    t->default_id);
 	}
 	if (t->be.ops != NULL && t->be.ops->free != NULL)
 		t->be.ops->free(t->be.b);
@@ -127,8 +128,10 @@ default_create(struct tool_ctx *ctx, char **id, struct err *e)
 	struct call c;
 
 	if (t->be.ops->create == NULL)
-		return err_set(e, ERR_UNSUPPORTED, "the %s backend cannot create sandboxes; "
-		    "attach to one with --sandbox ID or pass sandbox_id", t->be.ops->name);
+		return err_set(e, ERR_UNSUPPORTED,
+		    "the %s backend cannot create sandboxes; "
+		    "attach to one with --sandbox ID or pass sandbox_id",
+		    t->be.ops->name);
 	memset(&req, 0, sizeof(req));
 	memset(&info, 0, sizeof(info));
 	req.template_name = t->cfg != NULL ? t->cfg->template_name : NULL;
@@ -166,7 +169,8 @@ default_wait(struct tool_ctx *ctx, struct err *e)
 		}
 		pthread_cond_timedwait(&t->cond, &t->lock, &ts);
 		if (cancel_fired(ctx->cancel))
-			return err_set(e, ERR_CANCELLED, "the call was cancelled while the default "
+			return err_set(e, ERR_CANCELLED,
+			    "the call was cancelled while the default "
 			    "sandbox was being created");
 	}
 	if (t->gen != gen && t->default_id == NULL && t->create_err.code != ERR_CANCELLED) {
@@ -199,7 +203,8 @@ tools_sandbox_id(struct tool_ctx *ctx, bool create, const char **id, struct err 
 		}
 		if (!create) {
 			pthread_mutex_unlock(&t->lock);
-			return err_set(e, ERR_NOTFOUND, "this session has no default sandbox; pass "
+			return err_set(e, ERR_NOTFOUND,
+			    "this session has no default sandbox; pass "
 			    "sandbox_id (sandbox_list shows the sandboxes)");
 		}
 		if (!t->creating)
@@ -275,8 +280,9 @@ void
 tools_call_init(const struct tool_ctx *ctx, struct call *c, int64_t deadline_ms)
 {
 	int64_t ms = deadline_ms;
-	int64_t cfg_ms = ctx->t != NULL && ctx->t->cfg != NULL ?
-	    (int64_t)ctx->t->cfg->timeout_s * 1000 : 0;
+	int64_t cfg_ms = ctx->t != NULL && ctx->t->cfg != NULL
+	    ? (int64_t)ctx->t->cfg->timeout_s * 1000
+	    : 0;
 
 	/* A configured per-request timeout longer than ours widens the outer bound. */
 	if (ms >= 0 && cfg_ms > ms)
@@ -306,8 +312,10 @@ tools_arg_str(const struct tool_ctx *ctx, const char *key, const char **out, str
 	if (tools_arg_data(ctx, key, &s, &len, e) != 0)
 		return e->code;
 	if (s != NULL && memchr(s, '\0', len) != NULL)
-		return err_set(e, ERR_INVAL, "argument '%s' contains U+0000 (NUL); paths, commands, "
-		    "names and ids cannot hold it", key);
+		return err_set(e, ERR_INVAL,
+		    "argument '%s' contains U+0000 (NUL); paths, commands, "
+		    "names and ids cannot hold it",
+		    key);
 	*out = s;
 	return 0;
 }
@@ -328,8 +336,10 @@ tools_arg_id(const struct tool_ctx *ctx, const char *key, const char **out, stru
 		return e->code;
 	if (*out != NULL && tools_has_ctl(*out, strlen(*out))) {
 		*out = NULL;
-		return err_set(e, ERR_INVAL, "argument '%s' contains a control character; ids and "
-		    "names are printable text", key);
+		return err_set(e, ERR_INVAL,
+		    "argument '%s' contains a control character; ids and "
+		    "names are printable text",
+		    key);
 	}
 	return 0;
 }
@@ -352,8 +362,8 @@ tools_arg_data(const struct tool_ctx *ctx, const char *key, const char **out, si
 }
 
 int
-tools_arg_int(const struct tool_ctx *ctx, const char *key, int64_t def, int64_t min,
-    int64_t max, int64_t *out, struct err *e)
+tools_arg_int(const struct tool_ctx *ctx, const char *key, int64_t def, int64_t min, int64_t max,
+    int64_t *out, struct err *e)
 {
 	const struct json *v = tools_arg(ctx, key);
 	int64_t x;
@@ -364,8 +374,9 @@ tools_arg_int(const struct tool_ctx *ctx, const char *key, int64_t def, int64_t 
 	if (v->type != JSON_NUMBER || !json_int(v, &x))
 		return err_set(e, ERR_INVAL, "argument '%s' must be an integer", key);
 	if (x < min || x > max)
-		return err_set(e, ERR_INVAL, "argument '%s' must be between %lld and %lld, not %lld",
-		    key, (long long)min, (long long)max, (long long)x);
+		return err_set(e, ERR_INVAL,
+		    "argument '%s' must be between %lld and %lld, not %lld", key, (long long)min,
+		    (long long)max, (long long)x);
 	*out = x;
 	return 0;
 }
@@ -390,8 +401,7 @@ tools_arg_num(const struct tool_ctx *ctx, const char *key, double def, double mi
 }
 
 int
-tools_arg_bool(const struct tool_ctx *ctx, const char *key, bool def, bool *out,
-    struct err *e)
+tools_arg_bool(const struct tool_ctx *ctx, const char *key, bool def, bool *out, struct err *e)
 {
 	const struct json *v = tools_arg(ctx, key);
 
@@ -412,17 +422,25 @@ kv_check(const char *what, bool env, const struct json *name, const struct json 
 	if (name->len == 0)
 		return err_set(e, ERR_INVAL, "'%s' has an empty name", what);
 	if (tools_has_ctl(name->s, name->len))
-		return err_set(e, ERR_INVAL, "the name '%.64s' in '%s' contains a control "
-		    "character; names are printable text", name->s, what);
+		return err_set(e, ERR_INVAL,
+		    "the name '%.64s' in '%s' contains a control "
+		    "character; names are printable text",
+		    name->s, what);
 	if (env && memchr(name->s, '=', name->len) != NULL)
-		return err_set(e, ERR_INVAL, "the name '%.64s' in '%s' contains '='; an "
-		    "environment variable's name cannot", name->s, what);
+		return err_set(e, ERR_INVAL,
+		    "the name '%.64s' in '%s' contains '='; an "
+		    "environment variable's name cannot",
+		    name->s, what);
 	if (value->type != JSON_STRING)
-		return err_set(e, ERR_INVAL, "every value in '%s' must be a string ('%.64s' is "
-		    "not)", what, name->s);
+		return err_set(e, ERR_INVAL,
+		    "every value in '%s' must be a string ('%.64s' is "
+		    "not)",
+		    what, name->s);
 	if (memchr(value->s, '\0', value->len) != NULL)
-		return err_set(e, ERR_INVAL, "the value of '%.64s' in '%s' contains U+0000 (NUL), "
-		    "which it cannot carry", name->s, what);
+		return err_set(e, ERR_INVAL,
+		    "the value of '%.64s' in '%s' contains U+0000 (NUL), "
+		    "which it cannot carry",
+		    name->s, what);
 	return 0;
 }
 
@@ -433,8 +451,8 @@ kv_cmp(const void *x, const void *y)
 }
 
 int
-tools_json_kv(struct arena *a, const struct json *v, const char *what, bool env,
-    struct kv **out, size_t *n, struct err *e)
+tools_json_kv(struct arena *a, const struct json *v, const char *what, bool env, struct kv **out,
+    size_t *n, struct err *e)
 {
 	const struct json *x, *name, *value;
 	struct kv *kv, *sorted;
@@ -445,7 +463,8 @@ tools_json_kv(struct arena *a, const struct json *v, const char *what, bool env,
 	if (v == NULL || v->type == JSON_NULL)
 		return 0;
 	if (v->type != JSON_OBJECT && v->type != JSON_ARRAY)
-		return err_set(e, ERR_INVAL, "'%s' must be an array of {name, value} objects", what);
+		return err_set(e, ERR_INVAL, "'%s' must be an array of {name, value} objects",
+		    what);
 	if (v->count == 0)
 		return 0;
 	kv = arena_zalloc(a, v->count * sizeof(*kv));
@@ -458,8 +477,10 @@ tools_json_kv(struct arena *a, const struct json *v, const char *what, bool env,
 		name = v->type == JSON_OBJECT ? &key : json_get(x, "name");
 		value = v->type == JSON_OBJECT ? x : json_get(x, "value");
 		if (name == NULL || name->type != JSON_STRING || value == NULL)
-			return err_set(e, ERR_INVAL, "every item of '%s' must be an object with a "
-			    "string name and value", what);
+			return err_set(e, ERR_INVAL,
+			    "every item of '%s' must be an object with a "
+			    "string name and value",
+			    what);
 		if (kv_check(what, env, name, value, e) != 0)
 			return e->code;
 		kv[i].key = name->s;
@@ -471,8 +492,8 @@ tools_json_kv(struct arena *a, const struct json *v, const char *what, bool env,
 	qsort(sorted, i, sizeof(*sorted), kv_cmp);
 	for (size_t k = 1; k < i; k++)
 		if (strcmp(sorted[k - 1].key, sorted[k].key) == 0)
-			return err_set(e, ERR_INVAL, "'%s' names '%.64s' twice; give each name once",
-			    what, sorted[k].key);
+			return err_set(e, ERR_INVAL,
+			    "'%s' names '%.64s' twice; give each name once", what, sorted[k].key);
 	*out = kv;
 	*n = i;
 	return 0;
@@ -501,8 +522,10 @@ tools_json_strs(struct arena *a, const struct json *v, const char *what, const c
 		if (x->type != JSON_STRING)
 			return err_set(e, ERR_INVAL, "every item of '%s' must be a string", what);
 		if (memchr(x->s, '\0', x->len) != NULL)
-			return err_set(e, ERR_INVAL, "an item of '%s' contains U+0000 (NUL), which it "
-			    "cannot carry", what);
+			return err_set(e, ERR_INVAL,
+			    "an item of '%s' contains U+0000 (NUL), which it "
+			    "cannot carry",
+			    what);
 		s[i++] = x->s;
 	}
 	*out = s;
@@ -511,8 +534,7 @@ tools_json_strs(struct arena *a, const struct json *v, const char *what, const c
 }
 
 int
-tools_arg_kv(const struct tool_ctx *ctx, const char *key, struct kv **out, size_t *n,
-    struct err *e)
+tools_arg_kv(const struct tool_ctx *ctx, const char *key, struct kv **out, size_t *n, struct err *e)
 {
 	return tools_json_kv(ctx->a, tools_arg(ctx, key), key, false, out, n, e);
 }

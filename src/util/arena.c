@@ -14,7 +14,7 @@
 #include <string.h>
 
 #define ARENA_BLOCK_MIN (16 * 1024)
-#define ARENA_ALIGN 16
+#define ARENA_ALIGN     16
 
 struct block {
 	struct block *next;

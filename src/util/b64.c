@@ -1,8 +1,7 @@
 /* b64.c -- base64 encode and strict decode. */
 #include "util/b64.h"
 
-static const char b64_alpha[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 size_t
 b64_encoded_len(size_t n)
@@ -80,7 +79,7 @@ b64_decode(const char *in, size_t len, unsigned char *out)
 			continue;
 		}
 		if (pad)
-			return -1;	/* data after padding */
+			return -1; /* data after padding */
 		v = b64_val(c);
 		if (v < 0)
 			return -1;
@@ -95,6 +94,6 @@ b64_decode(const char *in, size_t len, unsigned char *out)
 	if (pad > 2 || bits >= 6 || (pad > 0 && (nd + (size_t)pad) % 4 != 0))
 		return -1;
 	if ((acc & ((1u << bits) - 1)) != 0)
-		return -1;	/* non-zero padding bits */
+		return -1; /* non-zero padding bits */
 	return (ssize_t)o;
 }

@@ -17,7 +17,7 @@
 struct buf {
 	char *p;
 	size_t len, cap;
-	size_t max;	/* 0 = no cap */
+	size_t max; /* 0 = no cap */
 };
 
 void buf_init(struct buf *b, size_t max);

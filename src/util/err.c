@@ -56,10 +56,8 @@ err_clear(struct err *e)
 const char *
 err_name(int code)
 {
-	static const char *names[ERR__MAX] = {
-		"ok", "invalid", "too big", "io", "tls", "protocol", "http",
-		"timeout", "cancelled", "not found", "backend", "unsupported", "exists",
-	};
+	static const char *names[ERR__MAX] = { "ok", "invalid", "too big", "io", "tls", "protocol",
+		"http", "timeout", "cancelled", "not found", "backend", "unsupported", "exists" };
 
 	if (code < 0 || code >= ERR__MAX)
 		return "unknown";

@@ -14,18 +14,18 @@
 
 enum {
 	ERR_OK,
-	ERR_INVAL,	/* bad argument or bad input */
-	ERR_TOOBIG,	/* over a size cap */
-	ERR_IO,		/* local I/O or socket failure */
-	ERR_TLS,	/* TLS handshake or record failure */
-	ERR_PROTO,	/* peer broke a protocol */
-	ERR_HTTP,	/* peer answered with an HTTP error status */
-	ERR_TIMEOUT,	/* a deadline passed */
-	ERR_CANCELLED,	/* the call was cancelled */
-	ERR_NOTFOUND,	/* no such sandbox, file, process */
-	ERR_BACKEND,	/* the platform refused or failed */
+	ERR_INVAL,       /* bad argument or bad input */
+	ERR_TOOBIG,      /* over a size cap */
+	ERR_IO,          /* local I/O or socket failure */
+	ERR_TLS,         /* TLS handshake or record failure */
+	ERR_PROTO,       /* peer broke a protocol */
+	ERR_HTTP,        /* peer answered with an HTTP error status */
+	ERR_TIMEOUT,     /* a deadline passed */
+	ERR_CANCELLED,   /* the call was cancelled */
+	ERR_NOTFOUND,    /* no such sandbox, file, process */
+	ERR_BACKEND,     /* the platform refused or failed */
 	ERR_UNSUPPORTED, /* the backend cannot do this */
-	ERR_EXISTS,	/* target already exists */
+	ERR_EXISTS,      /* target already exists */
 	ERR__MAX
 };
 
@@ -38,8 +38,7 @@ struct err {
 
 /* Sets code and message unless an error is already set; returns the code in force.
  * A NULL e is accepted and ignored. */
-int err_set(struct err *e, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int err_set(struct err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Prepends context ("sandbox_create: ") to a set message; no-op when none is set. */
 void err_prefix(struct err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -21,9 +21,8 @@ static enum log_level log_hook_level = LOG__MAX;
 static char **log_secrets;
 static int log_nsecrets;
 
-static const char *log_names[LOG__MAX] = {
-	"debug", "info", "notice", "warning", "error", "critical", "alert", "emergency",
-};
+static const char *log_names[LOG__MAX] = { "debug", "info", "notice", "warning", "error",
+	"critical", "alert", "emergency" };
 
 const char *
 log_level_name(enum log_level lvl)

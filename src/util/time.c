@@ -170,8 +170,7 @@ time_parse_rfc3339(const char *s, int64_t *wall_ms)
 	    !take_digits(&p, 2, &h) || !take_char(&p, ":") || !take_digits(&p, 2, &mi) ||
 	    !take_char(&p, ":") || !take_digits(&p, 2, &sec))
 		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 ||
-	    sec > 60)
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
 		return -1;
 	if (*p == '.') {
 		p++;
@@ -193,6 +192,8 @@ time_parse_rfc3339(const char *s, int64_t *wall_ms)
 	if (*p != '\0')
 		return -1;
 	*wall_ms = (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 +
-	    sec - (int64_t)sign * (oh * 60 + om) * 60) * 1000 + ms;
+	               sec - (int64_t)sign * (oh * 60 + om) * 60) *
+	        1000 +
+	    ms;
 	return 0;
 }

@@ -140,7 +140,7 @@ page_says(const char *p, size_t n)
 	if (c != NULL) {
 		size_t i = 0;
 
-		for (c += 12; c < p + n && *c > ' ' && i < sizeof(page_cipher) - 1; c++)
+		for (c += 12; c<p + n && * c> ' ' && i < sizeof(page_cipher) - 1; c++)
 			page_cipher[i++] = *c;
 		page_cipher[i] = '\0';
 	}
@@ -220,7 +220,7 @@ handshake_tls(const struct url *u, const char *ca_file, int runs)
 	}
 	shared = tls_ctx_new(&o);
 	if (rc == 0)
-		rc = tls_once(shared, u, &dummy, &seen, &version, &e);	/* primes the cache */
+		rc = tls_once(shared, u, &dummy, &seen, &version, &e); /* primes the cache */
 	for (i = 0; i < runs && rc == 0; i++) {
 		rc = tls_once(shared, u, &res[i], &seen, &version, &e);
 		res[i] *= 1000;
@@ -260,8 +260,7 @@ static int
 get_once(struct http_client *c, const char *url, double *ms, enum seen *seen, struct err *e)
 {
 	static struct page pg;
-	struct http_request rq = { .method = "GET", .url = url,
-		.deadline = deadline_in_ms(10000) };
+	struct http_request rq = { .method = "GET", .url = url, .deadline = deadline_in_ms(10000) };
 	struct http_response rs;
 	struct arena *a = arena_new(1 << 20);
 	double t0 = now_s();
@@ -281,7 +280,8 @@ get_once(struct http_client *c, const char *url, double *ms, enum seen *seen, st
 static int
 handshake_http(const char *url, const char *ca_file, int runs)
 {
-	struct http_config cfg = { .ca_file = ca_file, .ignore_proxy_env = true,
+	struct http_config cfg = { .ca_file = ca_file,
+		.ignore_proxy_env = true,
 		.pool_conns_max = -1 };
 	struct http_client *c;
 	struct err e = { 0 };
@@ -299,12 +299,12 @@ handshake_http(const char *url, const char *ca_file, int runs)
 		}
 		rc = get_once(c, url, &fresh[i], &seen, &e);
 		http_client_free(c);
-		fresh[i] = (now_s() - t0) * 1000;	/* with the client's setup */
+		fresh[i] = (now_s() - t0) * 1000; /* with the client's setup */
 		fresh_new += seen == SEEN_NEW;
 	}
 	c = rc == 0 ? http_client_new(&cfg, &e) : NULL;
 	if (c != NULL) {
-		rc = get_once(c, url, &dummy, &seen, &e);	/* loads the CA, primes the cache */
+		rc = get_once(c, url, &dummy, &seen, &e); /* loads the CA, primes the cache */
 		for (i = 0; i < runs && rc == 0; i++) {
 			rc = get_once(c, url, &shared[i], &seen, &e);
 			reused += seen == SEEN_REUSED;
@@ -333,7 +333,8 @@ handshake(const char *url, const char *ca_file, int runs)
 	int rc;
 
 	if (url_parse(url, &u, a, &e) != 0 || strcmp(u.scheme, "https") != 0) {
-		fprintf(stderr, "bench_http: %s\n", e.msg[0] ? e.msg : "handshake needs an https URL");
+		fprintf(stderr, "bench_http: %s\n",
+		    e.msg[0] ? e.msg : "handshake needs an https URL");
 		arena_free(a);
 		return 2;
 	}
@@ -353,7 +354,8 @@ main(int argc, char **argv)
 	int i, runs = -1, bad = 0;
 
 	if (argc < 2) {
-		printf("bench_http: needs loopback servers; tools/bench.sh starts them and runs it\n");
+		printf(
+		    "bench_http: needs loopback servers; tools/bench.sh starts them and runs it\n");
 		return 0;
 	}
 	mode = argv[1];
@@ -367,8 +369,10 @@ main(int argc, char **argv)
 		else
 			bad = 1;
 	}
-	if (bad || url == NULL || (strcmp(mode, "download") != 0 && strcmp(mode, "handshake") != 0)) {
-		fprintf(stderr, "usage: bench_http download|handshake [--ca-file F] [--runs N] URL\n");
+	if (bad || url == NULL ||
+	    (strcmp(mode, "download") != 0 && strcmp(mode, "handshake") != 0)) {
+		fprintf(stderr,
+		    "usage: bench_http download|handshake [--ca-file F] [--runs N] URL\n");
 		return 2;
 	}
 	if (runs < 0)

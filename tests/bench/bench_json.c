@@ -64,18 +64,28 @@ gen_number(char *out, size_t cap)
 	const char *sign = (r >> 8) & 1 ? "-" : "";
 
 	switch (r % 10) {
-	case 0: case 1: case 2: case 3:
-		return snprintf(out, cap, "%s%llu", sign, (unsigned long long)(next_rand() % 10000000000ULL));
-	case 4: case 5: case 6:
+	case 0:
+	case 1:
+	case 2:
+	case 3:
+		return snprintf(out, cap, "%s%llu", sign,
+		    (unsigned long long)(next_rand() % 10000000000ULL));
+	case 4:
+	case 5:
+	case 6:
 		return snprintf(out, cap, "%s%llu.%04llu", sign,
-		    (unsigned long long)(next_rand() % 100000), (unsigned long long)(next_rand() % 10000));
-	case 7: case 8:
+		    (unsigned long long)(next_rand() % 100000),
+		    (unsigned long long)(next_rand() % 10000));
+	case 7:
+	case 8:
 		return snprintf(out, cap, "%s%llu.%08llue%s%d", sign,
-		    (unsigned long long)(next_rand() % 9 + 1), (unsigned long long)(next_rand() % 100000000),
-		    (r >> 9) & 1 ? "-" : "+", (int)(next_rand() % 308));
+		    (unsigned long long)(next_rand() % 9 + 1),
+		    (unsigned long long)(next_rand() % 100000000), (r >> 9) & 1 ? "-" : "+",
+		    (int)(next_rand() % 308));
 	default:
 		return snprintf(out, cap, "%s%llu", sign,
-		    (unsigned long long)(next_rand() % 9000000000000000000ULL + 1000000000000000000ULL));
+		    (unsigned long long)(next_rand() % 9000000000000000000ULL +
+		        1000000000000000000ULL));
 	}
 }
 
@@ -128,7 +138,8 @@ main(void)
 		parse_s[i] = now_s() - t;
 		parse_cpu[i] = user_s() - c;
 		if (v == NULL || v->count != count) {
-			fprintf(stderr, "bench_json: the generated document did not parse: %s\n", e.msg);
+			fprintf(stderr, "bench_json: the generated document did not parse: %s\n",
+			    e.msg);
 			return 1;
 		}
 		used = arena_used(a);
@@ -149,12 +160,12 @@ main(void)
 	t = (double)(p - doc) / 1e6;
 	printf("bench_json: %.1f MB document of %zu numbers, %d runs\n", t, count, runs);
 	printf("bench_json: parse  best %.0f MB/s, median %.0f MB/s (%.0f ns/number); "
-	    "arena %.0f MB (%.1f bytes/input byte)\n", t / parse_s[0], t / parse_s[runs / 2],
-	    parse_s[runs / 2] * 1e9 / (double)count, (double)used / 1e6,
-	    (double)used / (double)(p - doc));
+	       "arena %.0f MB (%.1f bytes/input byte)\n",
+	    t / parse_s[0], t / parse_s[runs / 2], parse_s[runs / 2] * 1e9 / (double)count,
+	    (double)used / 1e6, (double)used / (double)(p - doc));
 	printf("bench_json: parse  user CPU only: best %.0f MB/s, median %.0f MB/s (wall time adds "
-	    "page faults for the arena and other processes)\n", t / parse_cpu[0],
-	    t / parse_cpu[runs / 2]);
+	       "page faults for the arena and other processes)\n",
+	    t / parse_cpu[0], t / parse_cpu[runs / 2]);
 	printf("bench_json: write  best %.0f MB/s, median %.0f MB/s (jsonw_value of the DOM)\n",
 	    t / write_s[0], t / write_s[runs / 2]);
 	buf_fini(&out);

@@ -53,7 +53,8 @@ send_file(int fd, int file, off_t size)
 	off_t off = 0;
 
 	while (off < size) {
-		size_t want = size - off > (off_t)(1 << 30) ? (size_t)1 << 30 : (size_t)(size - off);
+		size_t want = size - off > (off_t)(1 << 30) ? (size_t)1 << 30
+		                                            : (size_t)(size - off);
 		ssize_t w = sendfile(fd, file, &off, want);
 
 		if (w < 0 && errno == EINTR)
@@ -105,9 +106,10 @@ serve(int fd, char *head)
 			close(file);
 		return respond_status(fd, 404, "Not Found", close_conn) || close_conn ? -1 : 0;
 	}
-	n = snprintf(h, sizeof(h), "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-	    "Content-Length: %lld\r\n%s\r\n", (long long)st.st_size,
-	    close_conn ? "Connection: close\r\n" : "");
+	n = snprintf(h, sizeof(h),
+	    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+	    "Content-Length: %lld\r\n%s\r\n",
+	    (long long)st.st_size, close_conn ? "Connection: close\r\n" : "");
 	rc = send_all(fd, h, (size_t)n);
 	if (rc == 0 && !head_only)
 		rc = send_file(fd, file, st.st_size);
@@ -136,7 +138,7 @@ conn_main(void *arg)
 			if (serve(fd, buf) != 0)
 				break;
 			buf[used] = save;
-			memmove(buf, buf + used, len - used);	/* pipelined bytes */
+			memmove(buf, buf + used, len - used); /* pipelined bytes */
 			len -= used;
 			continue;
 		}

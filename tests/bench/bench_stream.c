@@ -37,13 +37,17 @@ gen_sse(size_t *len)
 		if (i % 10 == 0)
 			n += (size_t)sprintf(p + n, "id: %zu\n", i);
 		if (i % 50 == 0)
-			n += (size_t)sprintf(p + n, "data: {\"type\":\"stdout\",\n"
+			n += (size_t)sprintf(p + n,
+			    "data: {\"type\":\"stdout\",\n"
 			    "data:  \"text\":\"line %zu of a multi-line event\",\n"
-			    "data:  \"timestamp\":1718000000%03zu}\n\n", i, i % 1000);
+			    "data:  \"timestamp\":1718000000%03zu}\n\n",
+			    i, i % 1000);
 		else
-			n += (size_t)sprintf(p + n, "event: stdout\ndata: {\"type\":\"stdout\","
+			n += (size_t)sprintf(p + n,
+			    "event: stdout\ndata: {\"type\":\"stdout\","
 			    "\"text\":\"output line number %zu from the command, some text\","
-			    "\"timestamp\":1718000000%03zu}\n\n", i, i % 1000);
+			    "\"timestamp\":1718000000%03zu}\n\n",
+			    i, i % 1000);
 		i++;
 	}
 	*len = n;
@@ -57,9 +61,10 @@ gen_ndjson(size_t *len)
 	size_t n = 0, i = 0;
 
 	while (n < STREAM_BYTES) {
-		n += (size_t)sprintf(p + n, "{\"type\":\"stdout\",\"text\":\"output line number %zu "
-		    "from the command, some text\",\"timestamp\":1718000000%03zu}%s", i, i % 1000,
-		    i % 2 ? "\r\n" : "\n");
+		n += (size_t)sprintf(p + n,
+		    "{\"type\":\"stdout\",\"text\":\"output line number %zu "
+		    "from the command, some text\",\"timestamp\":1718000000%03zu}%s",
+		    i, i % 1000, i % 2 ? "\r\n" : "\n");
 		i++;
 	}
 	*len = n;

@@ -21,8 +21,8 @@ struct outcome {
 	struct buf data;
 	struct buf tail;
 	int code;
-	int trailers;		/* reached the trailer section */
-	ssize_t tparse;		/* http_parse_fields on the tail */
+	int trailers;   /* reached the trailer section */
+	ssize_t tparse; /* http_parse_fields on the tail */
 	size_t ntrailers;
 };
 
@@ -102,8 +102,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run(data + 1, size - 1, size, &b);
 	if (a.code != b.code || a.trailers != b.trailers)
 		fail("pieces and whole disagree on the verdict");
-	if (a.code == 0 && (a.data.len != b.data.len ||
-	    memcmp(a.data.p ? a.data.p : "", b.data.p ? b.data.p : "", a.data.len) != 0))
+	if (a.code == 0 &&
+	    (a.data.len != b.data.len ||
+	        memcmp(a.data.p ? a.data.p : "", b.data.p ? b.data.p : "", a.data.len) != 0))
 		fail("pieces and whole give different data");
 	if (a.trailers && (a.tparse != b.tparse || a.ntrailers != b.ntrailers))
 		fail("pieces and whole give different trailers");

@@ -115,7 +115,8 @@ decode(size_t max, const char *in, size_t len, int split)
 				ended = true;
 				memset(&st, 0, sizeof(st));
 				st.message = "";
-				if (connect_end_parse(f.payload.p, f.payload.len, &st, a, NULL) == 0) {
+				if (connect_end_parse(f.payload.p, f.payload.len, &st, a, NULL) ==
+				    0) {
 					if (st.code != CONNECT_OK)
 						check_sentence(&st);
 					h = hash(h, &st.code, sizeof(st.code));

@@ -39,7 +39,7 @@ check_name(const struct dns_query *q)
 		char c = q->name[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		    (c == '.' && q->name[i + 1] != '.')))
+		        (c == '.' && q->name[i + 1] != '.')))
 			fail("name is not a lower-case host name");
 	}
 	if (q->qrawlen != (n == 0 ? 1 : n + 2) + 4)
@@ -63,10 +63,9 @@ check_round_trip(const struct dns_query *q)
 }
 
 static void
-check_reply(const struct dns_query *q, int rcode, const uint8_t (*a4)[4], size_t na4,
-    size_t cap)
+check_reply(const struct dns_query *q, int rcode, const uint8_t (*a4)[4], size_t na4, size_t cap)
 {
-	uint8_t *out = malloc(cap ? cap : 1);	/* exactly cap: ASan sees any overrun */
+	uint8_t *out = malloc(cap ? cap : 1); /* exactly cap: ASan sees any overrun */
 	size_t n = dns_reply(q, rcode, a4, na4, 300, out, cap);
 	size_t qd, an, want_an = 0;
 	bool tc, full;
@@ -111,7 +110,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const size_t caps[] = { 0, 11, 12, 13, 30, 64, 100, 300, DNS_UDP_MAX, 4096 };
 	uint8_t a4[16][4];
-	uint8_t *msg = malloc(size ? size : 1);	/* exactly size: ASan sees any over-read */
+	uint8_t *msg = malloc(size ? size : 1); /* exactly size: ASan sees any over-read */
 	struct dns_query q;
 	size_t na4 = size > 0 ? data[0] % 17 : 0;
 	int rc;
@@ -142,8 +141,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fail("a question kept for FORMERR or NOTIMP");
 	}
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
-		check_reply(&q, q.rcode, (const uint8_t (*)[4])a4, na4, caps[i]);
-		check_reply(&q, DNS_NXDOMAIN, (const uint8_t (*)[4])a4, na4, caps[i]);
+		check_reply(&q, q.rcode, (const uint8_t(*)[4])a4, na4, caps[i]);
+		check_reply(&q, DNS_NXDOMAIN, (const uint8_t(*)[4])a4, na4, caps[i]);
 	}
 	free(msg);
 	return 0;

@@ -46,7 +46,7 @@ check_head(const char *buf, const struct hreq *r)
 		char c = r->host[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		    c == '.' || c == ':'))
+		        c == '.' || c == ':'))
 			fail("host is not lower case");
 	}
 }
@@ -67,7 +67,7 @@ check_rewrite(const char *buf, const struct hreq *r)
 	}
 	if (n < 0)
 		fail("an absolute-form head did not rewrite in 33 KiB");
-	out = malloc((size_t)n);	/* exactly n: ASan sees any overrun */
+	out = malloc((size_t)n); /* exactly n: ASan sees any overrun */
 	if (hreq_rewrite(buf, r, out, (size_t)n) != n || memcmp(out, big, (size_t)n) != 0)
 		fail("rewrite into its own length differs");
 	if (hreq_rewrite(buf, r, out, (size_t)n - 1) != -1 || hreq_rewrite(buf, r, out, 0) != -1)
@@ -112,12 +112,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	buf = malloc(size + 1);
 	memcpy(buf, data, size);
-	buf[size] = '\0';	/* for check_head's look one past a CR, never for the parser */
+	buf[size] = '\0'; /* for check_head's look one past a CR, never for the parser */
 	rc = hreq_parse(buf, size, &r);
 	if (rc == 0 && size >= HREQ_HEAD_MAX)
 		fail("more wanted past the limit");
-	if (rc == -1 && (r.why == NULL || (r.status != 400 && r.status != 405 &&
-	    r.status != 414 && r.status != 431 && r.status != 501)))
+	if (rc == -1 &&
+	    (r.why == NULL ||
+	        (r.status != 400 && r.status != 405 && r.status != 414 && r.status != 431 &&
+	            r.status != 501)))
 		fail("error without status or reason");
 	if (rc != 1 && rc != 0 && rc != -1)
 		fail("return value");

@@ -52,8 +52,8 @@ json_equal(const struct json *a, const struct json *b)
 		if (a->count != b->count)
 			return 0;
 		for (x = a->head, y = b->head; x != NULL && y != NULL; x = x->next, y = y->next) {
-			if (a->type == JSON_OBJECT && (x->key_len != y->key_len ||
-			    memcmp(x->key, y->key, x->key_len) != 0))
+			if (a->type == JSON_OBJECT &&
+			    (x->key_len != y->key_len || memcmp(x->key, y->key, x->key_len) != 0))
 				return 0;
 			if (!json_equal(x, y))
 				return 0;
@@ -95,7 +95,8 @@ names_bad(const struct json *v)
 			if (memchr(x->key, '\0', x->key_len) != NULL)
 				return 1;
 			for (y = x->next; y != NULL; y = y->next)
-				if (x->key_len == y->key_len && memcmp(x->key, y->key, x->key_len) == 0)
+				if (x->key_len == y->key_len &&
+				    memcmp(x->key, y->key, x->key_len) == 0)
 					return 1;
 		}
 		if (names_bad(x))
@@ -112,8 +113,10 @@ check_names(const struct json *v, struct arena *a)
 
 	if (rc == ERR_TOOBIG)
 		return;
-	if (rc != 0 && (rc != ERR_INVAL || (strstr(e.msg, "duplicate member name") == NULL &&
-	    strstr(e.msg, "U+0000") == NULL)))
+	if (rc != 0 &&
+	    (rc != ERR_INVAL ||
+	        (strstr(e.msg, "duplicate member name") == NULL &&
+	            strstr(e.msg, "U+0000") == NULL)))
 		fail("bad json_check_names error", e.msg);
 	if ((rc != 0) != names_bad(v))
 		fail("json_check_names disagrees with the pairwise search", e.msg);

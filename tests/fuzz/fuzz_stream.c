@@ -121,8 +121,8 @@ decode(enum stream_mode mode, size_t max, const char *in, size_t len, int split)
 				break;
 			if (r == DEC_ERR) {
 				free(piece);
-				if (stream_next(&d, "x\n", 2, &ev, &e2) != DEC_ERR || e2.code != e.code ||
-				    strcmp(e2.msg, e.msg) != 0)
+				if (stream_next(&d, "x\n", 2, &ev, &e2) != DEC_ERR ||
+				    e2.code != e.code || strcmp(e2.msg, e.msg) != 0)
 					fail("an error did not stick");
 				h = hash(h, "ERR", 3);
 				h = hash(h, &e.code, sizeof(e.code));

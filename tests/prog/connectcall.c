@@ -174,7 +174,8 @@ main(int argc, char **argv)
 			if (rc == 0)
 				print_msg(resp.p ? resp.p : "", resp.len);
 		} else if (strcmp(mode, "stream") == 0) {
-			rc = connect_stream(c, &call, payload.p, payload.len, on_msg, NULL, &st, a, &e);
+			rc = connect_stream(c, &call, payload.p, payload.len, on_msg, NULL, &st, a,
+			    &e);
 		} else {
 			goto usage;
 		}
@@ -200,7 +201,8 @@ main(int argc, char **argv)
 		free((char *)hdrs[r].name);
 	return 0;
 usage:
-	fprintf(stderr, "usage: connectcall [--timeout-ms N] [--idle-ms N] [--max N] "
+	fprintf(stderr,
+	    "usage: connectcall [--timeout-ms N] [--idle-ms N] [--max N] "
 	    "[--header 'K: V'] [--stop-after N] [--fail-after N] [--repeat N] "
 	    "unary|stream BASE_URL PROCEDURE [HEX|@FILE]\n");
 	return 2;

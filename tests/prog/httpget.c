@@ -50,7 +50,7 @@
 #include <unistd.h>
 
 #define MAX_HEADERS 64
-#define MAX_FORM 32
+#define MAX_FORM    32
 #define MAX_THREADS 32
 
 struct sink {
@@ -79,7 +79,7 @@ static struct {
 	size_t body_len, piece, body_max, stop_after;
 	int repeat, timeout_ms, idle_ms, cancel_ms, sleep_ms;
 	bool raw, stream, flush, idempotent;
-	pthread_mutex_t lock;	/* stdout and failures */
+	pthread_mutex_t lock; /* stdout and failures */
 	int failures;
 } g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
@@ -208,7 +208,8 @@ run_requests(void *unused)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: httpget [-X M] [-H 'K: V'] [-d BODY|@FILE] [--ca-file F] "
+	fprintf(stderr,
+	    "usage: httpget [-X M] [-H 'K: V'] [-d BODY|@FILE] [--ca-file F] "
 	    "[--insecure] [--repeat N] [--raw] URL (see the top of tests/prog/httpget.c)\n");
 	exit(2);
 }
@@ -230,8 +231,8 @@ print_headers_json(struct jsonw *w, const char *key, const struct http_header *h
 }
 
 static void
-print_result(int rc, const struct err *e, const struct http_response *rs,
-    const struct sink *s, bool stream, bool raw)
+print_result(int rc, const struct err *e, const struct http_response *rs, const struct sink *s,
+    bool stream, bool raw)
 {
 	const struct buf *body = stream ? &s->body : &rs->body;
 	struct buf out;
@@ -305,7 +306,12 @@ main(int argc, char **argv)
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
-#define NEEDV() do { if (v == NULL) usage(); i++; } while (0)
+#define NEEDV()                  \
+	do {                     \
+		if (v == NULL)   \
+			usage(); \
+		i++;             \
+	} while (0)
 		if (strcmp(a, "-X") == 0) {
 			NEEDV();
 			method = v;
@@ -439,8 +445,8 @@ main(int argc, char **argv)
 			const char *eq = strchr(forms[k], '=');
 			char *name = strndup(forms[k], eq ? (size_t)(eq - forms[k]) : 0);
 
-			if (eq == NULL || http_multipart_part(&mp, name, NULL, NULL, eq + 1,
-			    strlen(eq + 1), &e))
+			if (eq == NULL ||
+			    http_multipart_part(&mp, name, NULL, NULL, eq + 1, strlen(eq + 1), &e))
 				goto fatal;
 			free(name);
 		}

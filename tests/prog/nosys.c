@@ -30,7 +30,7 @@
 #endif
 
 #define MAX_INSNS 256
-#define NEWUSER 0x10000000u
+#define NEWUSER   0x10000000u
 
 static struct sock_filter prog[MAX_INSNS];
 static int n;
@@ -94,7 +94,7 @@ main(int argc, char **argv)
 		}
 	}
 	if (userns) {
-		nr_rule(435, SECCOMP_RET_ERRNO | ENOSYS);	/* clone3 */
+		nr_rule(435, SECCOMP_RET_ERRNO | ENOSYS); /* clone3 */
 		newuser_rule(SYS_clone);
 		newuser_rule(SYS_unshare);
 	}

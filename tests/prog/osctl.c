@@ -45,8 +45,10 @@ on_event(void *arg, const struct exec_event *ev)
 	(void)arg;
 	jsonw_init(&w, &b);
 	jsonw_obj_begin(&w);
-	jsonw_kstr(&w, "event", ev->type == EXEC_EV_START ? "start" : ev->type == EXEC_EV_STDOUT ?
-	    "stdout" : "stderr");
+	jsonw_kstr(&w, "event",
+	    ev->type == EXEC_EV_START        ? "start"
+	        : ev->type == EXEC_EV_STDOUT ? "stdout"
+	                                     : "stderr");
 	if (ev->type == EXEC_EV_START)
 		jsonw_kstr(&w, "pid", ev->pid);
 	else
@@ -357,13 +359,14 @@ main(int argc, char **argv)
 		buf_fini(&data);
 	} else if (strcmp(op, "write") == 0) {
 		rc = be.ops->file_write(be.b, id, argv[i + 1], argv[i + 2], strlen(argv[i + 2]),
-		    arg(argc, argv, i + 3) ? (uint32_t)strtoul(argv[i + 3], NULL, 8) :
-		    FILE_MODE_DEFAULT, &c, &e);
+		    arg(argc, argv, i + 3) ? (uint32_t)strtoul(argv[i + 3], NULL, 8)
+		                           : FILE_MODE_DEFAULT,
+		    &c, &e);
 	} else if (strcmp(op, "ls") == 0) {
 		struct file_list l;
 
 		if ((rc = be.ops->file_list(be.b, id, argv[i + 1], atoi(argv[i + 2]), &l, &c,
-		    &e)) == 0) {
+		         &e)) == 0) {
 			jsonw_key(&w, "entries");
 			jsonw_arr_begin(&w);
 			for (size_t k = 0; k < l.n; k++) {
@@ -402,7 +405,8 @@ main(int argc, char **argv)
 	} else if (strcmp(op, "search") == 0) {
 		struct file_search s;
 
-		if ((rc = be.ops->file_search(be.b, id, argv[i + 1], argv[i + 2], &s, &c, &e)) == 0) {
+		if ((rc = be.ops->file_search(be.b, id, argv[i + 1], argv[i + 2], &s, &c, &e)) ==
+		    0) {
 			jsonw_key(&w, "matches");
 			jsonw_arr_begin(&w);
 			for (size_t k = 0; k < s.n; k++)
@@ -422,8 +426,8 @@ main(int argc, char **argv)
 			r.default_action = strcmp(d, "allow") == 0;
 		r.allow = split(a, arg(argc, argv, i + 3), &r.nallow);
 		r.deny = split(a, arg(argc, argv, i + 4), &r.ndeny);
-		if ((rc = be.ops->net_set(be.b, id, &r, strcmp(argv[i + 1], "replace") == 0, &np, &c,
-		    &e)) == 0)
+		if ((rc = be.ops->net_set(be.b, id, &r, strcmp(argv[i + 1], "replace") == 0, &np,
+		         &c, &e)) == 0)
 			write_policy(&w, &np);
 	} else {
 		fprintf(stderr, "osctl: unknown op %s\n", op);

@@ -89,7 +89,7 @@ encode(int argc, char **argv, struct buf *out, struct err *e)
 	}
 	if (strcmp(kind, "argv") == 0 && argc >= 2) {
 		struct envd_start_req rq = { .argv = (const char *const *)argv + 1,
-		    .argc = (size_t)argc - 1 };
+			.argc = (size_t)argc - 1 };
 
 		return envd_pb_start_request(out, &rq, e);
 	}
@@ -101,7 +101,8 @@ encode(int argc, char **argv, struct buf *out, struct err *e)
 	if (strcmp(kind, "input") == 0 && argc == 3) {
 		char *data = malloc(strlen(argv[2]) / 2 + 1);
 		size_t n = unhex(argv[2], data);
-		int rc = envd_pb_input_request(out, (uint32_t)strtoul(argv[1], NULL, 10), data, n, e);
+		int rc = envd_pb_input_request(out, (uint32_t)strtoul(argv[1], NULL, 10), data, n,
+		    e);
 
 		free(data);
 		return rc;
@@ -111,7 +112,8 @@ encode(int argc, char **argv, struct buf *out, struct err *e)
 	if (strcmp(kind, "move") == 0 && argc == 3)
 		return envd_pb_move_request(out, argv[1], argv[2], e);
 	if (strcmp(kind, "listdir") == 0 && argc == 3)
-		return envd_pb_list_dir_request(out, argv[1], (uint32_t)strtoul(argv[2], NULL, 10), e);
+		return envd_pb_list_dir_request(out, argv[1], (uint32_t)strtoul(argv[2], NULL, 10),
+		    e);
 	usage();
 	return 2;
 }
@@ -119,8 +121,10 @@ encode(int argc, char **argv, struct buf *out, struct err *e)
 static const char *
 type_name(enum file_type t)
 {
-	return t == FILE_T_FILE ? "file" : t == FILE_T_DIR ? "dir" :
-	    t == FILE_T_SYMLINK ? "symlink" : "other";
+	return t == FILE_T_FILE   ? "file"
+	    : t == FILE_T_DIR     ? "dir"
+	    : t == FILE_T_SYMLINK ? "symlink"
+	                          : "other";
 }
 
 static void
@@ -149,8 +153,11 @@ decode(const char *kind, const char *p, size_t n, struct arena *a, struct err *e
 			case ENVD_EV_STDOUT:
 			case ENVD_EV_STDERR:
 			case ENVD_EV_PTY:
-				printf("%s len=%zu data=\"", ev.type == ENVD_EV_STDOUT ? "stdout" :
-				    ev.type == ENVD_EV_STDERR ? "stderr" : "pty", ev.len);
+				printf("%s len=%zu data=\"",
+				    ev.type == ENVD_EV_STDOUT       ? "stdout"
+				        : ev.type == ENVD_EV_STDERR ? "stderr"
+				                                    : "pty",
+				    ev.len);
 				put_escaped(ev.data, ev.len);
 				printf("\"\n");
 				break;

@@ -17,11 +17,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define GUARD_REGION_MAX (8u << 20)	/* largest piece a test may feed */
+#define GUARD_REGION_MAX (8u << 20) /* largest piece a test may feed */
 
 struct guard_region {
-	char *base;	/* GUARD_REGION_MAX bytes, then one PROT_NONE page */
-	char *piece;	/* where the current piece starts, or NULL */
+	char *base;  /* GUARD_REGION_MAX bytes, then one PROT_NONE page */
+	char *piece; /* where the current piece starts, or NULL */
 	size_t len;
 };
 

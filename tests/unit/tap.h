@@ -16,8 +16,7 @@
 
 static int tap_n, tap_failed;
 
-static inline int __attribute__((format(printf, 2, 3)))
-ok(int cond, const char *fmt, ...)
+static inline int __attribute__((format(printf, 2, 3))) ok(int cond, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -33,8 +32,7 @@ ok(int cond, const char *fmt, ...)
 	return cond;
 }
 
-static inline void __attribute__((format(printf, 1, 2)))
-note(const char *fmt, ...)
+static inline void __attribute__((format(printf, 1, 2))) note(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -45,19 +43,19 @@ note(const char *fmt, ...)
 	printf("\n");
 }
 
-#define is_int(got, want, ...)                                                        \
-	do {                                                                          \
-		long long g_ = (long long)(got), w_ = (long long)(want);              \
-		if (!ok(g_ == w_, __VA_ARGS__))                                       \
+#define is_int(got, want, ...)                                                             \
+	do {                                                                               \
+		long long g_ = (long long)(got), w_ = (long long)(want);                   \
+		if (!ok(g_ == w_, __VA_ARGS__))                                            \
 			note("  got %lld, want %lld (%s:%d)", g_, w_, __FILE__, __LINE__); \
 	} while (0)
 
-#define is_str(got, want, ...)                                                        \
-	do {                                                                          \
-		const char *g_ = (got), *w_ = (want);                                 \
+#define is_str(got, want, ...)                                                         \
+	do {                                                                           \
+		const char *g_ = (got), *w_ = (want);                                  \
 		if (!ok(g_ != NULL && w_ != NULL && strcmp(g_, w_) == 0, __VA_ARGS__)) \
-			note("  got \"%s\", want \"%s\" (%s:%d)", g_ ? g_ : "(null)",   \
-			    w_ ? w_ : "(null)", __FILE__, __LINE__);                  \
+			note("  got \"%s\", want \"%s\" (%s:%d)", g_ ? g_ : "(null)",  \
+			    w_ ? w_ : "(null)", __FILE__, __LINE__);                   \
 	} while (0)
 
 static inline int

@@ -163,12 +163,20 @@ test_decoder(void)
 	CASE("end with error", 0,
 	    "\x02\x00\x00\x00\x36{\"error\":{\"code\":\"not_found\",\"message\":\"no such pid\"}}",
 	    "F2 54 7b226572726f72223a7b22636f646522\nEND\n");
-	CASE("compressed is refused", 0, "\x00\x00\x00\x00\x01x\x01\x00\x00\x00\x03" "abc",
+	CASE("compressed is refused", 0,
+	    "\x00\x00\x00\x00\x01x\x01\x00\x00\x00\x03"
+	    "abc",
 	    "F0 1 78\nERR 5\n");
 	CASE("compressed end is refused", 0, "\x03\x00\x00\x00\x02{}", "ERR 5\n");
 	CASE("reserved bits pass", 0, "\x80\x00\x00\x00\x01z", "F80 1 7a\nEOF\n");
-	CASE("message == max", 4, "\x00\x00\x00\x00\x04" "abcd", "F0 4 61626364\nEOF\n");
-	CASE("message > max", 4, "\x00\x00\x00\x00\x03" "abc\x00\x00\x00\x00\x05" "abcde",
+	CASE("message == max", 4,
+	    "\x00\x00\x00\x00\x04"
+	    "abcd",
+	    "F0 4 61626364\nEOF\n");
+	CASE("message > max", 4,
+	    "\x00\x00\x00\x00\x03"
+	    "abc\x00\x00\x00\x00\x05"
+	    "abcde",
 	    "F0 3 616263\nERR 2\n");
 	CASE("huge length > default max", 0, "\x00\xff\xff\xff\xff", "ERR 2\n");
 	CASE("end stream > max", 4, "\x02\x00\x00\x00\x05{    }", "ERR 2\n");
@@ -197,10 +205,12 @@ test_decoder(void)
 		for (i = 3; i < n && nc < 400; i += 601)
 			cuts[nc++] = i;
 		run(0, in, n, cuts, nc, &got);
-		ok(strcmp(got.s, "F0 200000 000102030405060708090a0b0c0d0e0f\nF2 2 7b7d\nEND\n") == 0,
+		ok(strcmp(got.s, "F0 200000 000102030405060708090a0b0c0d0e0f\nF2 2 7b7d\nEND\n") ==
+		        0,
 		    "a 200 KB message across %zu reads", nc + 1);
 		run(0, in, n, NULL, 0, &got);
-		ok(strcmp(got.s, "F0 200000 000102030405060708090a0b0c0d0e0f\nF2 2 7b7d\nEND\n") == 0,
+		ok(strcmp(got.s, "F0 200000 000102030405060708090a0b0c0d0e0f\nF2 2 7b7d\nEND\n") ==
+		        0,
 		    "a 200 KB message in one read");
 		free(in);
 	}
@@ -218,10 +228,17 @@ test_zero_copy_and_put(void)
 	size_t i;
 
 	ok(connect_envelope_put(&b, 0, "abc", 3, &e) == 0 &&
-	    connect_envelope_put(&b, 0, NULL, 0, &e) == 0 &&
-	    connect_envelope_put(&b, CONNECT_FLAG_END, "{}", 2, &e) == 0, "envelope_put x3");
-	ok(b.len == 8 + 5 + 7 && memcmp(b.p, "\x00\x00\x00\x00\x03" "abc" "\x00\x00\x00\x00\x00"
-	    "\x02\x00\x00\x00\x02{}", b.len) == 0, "envelope_put bytes");
+	        connect_envelope_put(&b, 0, NULL, 0, &e) == 0 &&
+	        connect_envelope_put(&b, CONNECT_FLAG_END, "{}", 2, &e) == 0,
+	    "envelope_put x3");
+	ok(b.len == 8 + 5 + 7 &&
+	        memcmp(b.p,
+	            "\x00\x00\x00\x00\x03"
+	            "abc"
+	            "\x00\x00\x00\x00\x00"
+	            "\x02\x00\x00\x00\x02{}",
+	            b.len) == 0,
+	    "envelope_put bytes");
 
 	connect_dec_init(&d, 0);
 	p = guard_copy(b.p, b.len);
@@ -262,7 +279,8 @@ test_zero_copy_and_put(void)
 	err_clear(&e);
 	r = connect_dec_next(&d, "\x00\x00\x00\x00\x0b", 5, &f, &e);
 	ok(r == DEC_ERR && e.code == ERR_TOOBIG && strstr(e.msg, "11 bytes") != NULL &&
-	    strstr(e.msg, "10-byte") != NULL, "too big: %s", e.msg);
+	        strstr(e.msg, "10-byte") != NULL,
+	    "too big: %s", e.msg);
 	connect_dec_fini(&d);
 	connect_dec_init(&d, 0);
 	err_clear(&e);
@@ -325,7 +343,8 @@ test_codes(void)
 	}
 	ok(bad == 0, "every code name parses back to its code");
 	is_str(connect_code_name(CONNECT_NOT_FOUND), "not_found", "name not_found");
-	is_str(connect_code_name(CONNECT_UNAUTHENTICATED), "unauthenticated", "name unauthenticated");
+	is_str(connect_code_name(CONNECT_UNAUTHENTICATED), "unauthenticated",
+	    "name unauthenticated");
 	is_str(connect_code_name(0), "ok", "name ok");
 	is_str(connect_code_name(99), "unknown", "name out of range");
 	is_str(connect_code_name(-3), "unknown", "name negative");
@@ -371,9 +390,11 @@ end_case(const char *name, const char *p, size_t n, int want_rc, int want_code,
 
 	st.message = "";
 	rc = connect_end_parse(p, n, &st, a, &e);
-	if (!ok(rc == want_rc && (rc != 0 || (st.code == want_code &&
-	    strcmp(st.message, want_msg) == 0 && st.remote == (want_code != CONNECT_OK))),
-	    "end-of-stream: %s", name))
+	if (!ok(rc == want_rc &&
+	            (rc != 0 ||
+	                (st.code == want_code && strcmp(st.message, want_msg) == 0 &&
+	                    st.remote == (want_code != CONNECT_OK))),
+	        "end-of-stream: %s", name))
 		note("  rc %d code %d message \"%s\" err \"%s\"", rc, st.code, st.message, e.msg);
 	arena_free(a);
 }
@@ -385,18 +406,23 @@ test_end_parse(void)
 	end_case("spaces", S(" { } "), 0, CONNECT_OK, "");
 	end_case("metadata only", S("{\"metadata\":{\"k\":[\"v\"]}}"), 0, CONNECT_OK, "");
 	end_case("error null", S("{\"error\":null}"), 0, CONNECT_OK, "");
-	end_case("not_found", S("{\"error\":{\"code\":\"not_found\",\"message\":\"process with "
-	    "pid 12 not found\"}}"), 0, CONNECT_NOT_FOUND, "process with pid 12 not found");
-	end_case("with details and metadata", S("{\"error\":{\"code\":\"invalid_argument\","
-	    "\"message\":\"cwd '/x' does not exist\",\"details\":[{\"type\":\"t\",\"value\":"
-	    "\"AAA\"}]},\"metadata\":{\"k\":[\"v\"]}}"), 0, CONNECT_INVALID_ARGUMENT,
-	    "cwd '/x' does not exist");
+	end_case("not_found",
+	    S("{\"error\":{\"code\":\"not_found\",\"message\":\"process with "
+	      "pid 12 not found\"}}"),
+	    0, CONNECT_NOT_FOUND, "process with pid 12 not found");
+	end_case("with details and metadata",
+	    S("{\"error\":{\"code\":\"invalid_argument\","
+	      "\"message\":\"cwd '/x' does not exist\",\"details\":[{\"type\":\"t\",\"value\":"
+	      "\"AAA\"}]},\"metadata\":{\"k\":[\"v\"]}}"),
+	    0, CONNECT_INVALID_ARGUMENT, "cwd '/x' does not exist");
 	end_case("unknown code string", S("{\"error\":{\"code\":\"bogus\",\"message\":\"m\"}}"), 0,
 	    CONNECT_UNKNOWN, "m");
 	end_case("missing code", S("{\"error\":{\"message\":\"m\"}}"), 0, CONNECT_UNKNOWN, "m");
 	end_case("numeric code", S("{\"error\":{\"code\":5}}"), 0, CONNECT_UNKNOWN, "");
-	end_case("message with newline", S("{\"error\":{\"code\":\"internal\",\"message\":"
-	    "\"a\\nb\\tc\"}}"), 0, CONNECT_INTERNAL, "a b c");
+	end_case("message with newline",
+	    S("{\"error\":{\"code\":\"internal\",\"message\":"
+	      "\"a\\nb\\tc\"}}"),
+	    0, CONNECT_INTERNAL, "a b c");
 	end_case("empty payload", S(""), ERR_PROTO, 0, "");
 	end_case("array", S("[]"), ERR_PROTO, 0, "");
 	end_case("truncated", S("{\"error\":"), ERR_PROTO, 0, "");
@@ -405,8 +431,8 @@ test_end_parse(void)
 }
 
 static void
-body_case(const char *name, int status, const char *reason, const char *p, size_t n,
-    int want_code, bool want_http, int want_err, const char *want_sentence)
+body_case(const char *name, int status, const char *reason, const char *p, size_t n, int want_code,
+    bool want_http, int want_err, const char *want_sentence)
 {
 	struct arena *a = arena_new(1 << 16);
 	struct connect_status st;
@@ -417,9 +443,9 @@ body_case(const char *name, int status, const char *reason, const char *p, size_
 	connect_error_body(status, reason, p, n, &st, a);
 	rc = connect_status_err(&st, &e);
 	if (!ok(st.code == want_code && st.from_http == want_http && st.http_status == status &&
-	    st.remote &&
-	    rc == want_err && e.code == want_err && strcmp(e.msg, want_sentence) == 0,
-	    "error body: %s", name))
+	            st.remote && rc == want_err && e.code == want_err &&
+	            strcmp(e.msg, want_sentence) == 0,
+	        "error body: %s", name))
 		note("  code %d from_http %d rc %d msg \"%s\"", st.code, st.from_http, rc, e.msg);
 	arena_free(a);
 }
@@ -435,38 +461,46 @@ test_error_body(void)
 	    false, ERR_EXISTS, "already_exists: dir exists");
 	body_case("connect with details", 400, NULL,
 	    S("{\"code\":\"invalid_argument\",\"message\":\"bad\",\"details\":[{\"type\":\"x\","
-	    "\"value\":\"AA\"}]}"), CONNECT_INVALID_ARGUMENT, false, ERR_INVAL,
-	    "invalid_argument: bad");
+	      "\"value\":\"AA\"}]}"),
+	    CONNECT_INVALID_ARGUMENT, false, ERR_INVAL, "invalid_argument: bad");
 	body_case("connect without message", 404, "Not Found", S("{\"code\":\"not_found\"}"),
-	    CONNECT_NOT_FOUND, false, ERR_NOTFOUND, "not_found: the requested object was not found");
+	    CONNECT_NOT_FOUND, false, ERR_NOTFOUND,
+	    "not_found: the requested object was not found");
 	body_case("envd 401 numeric code", 401, "Unauthorized",
 	    S("{\"code\":401,\"message\":\"unauthorized access, please provide a valid access "
-	    "token or method signing if supported\"}"), CONNECT_UNAUTHENTICATED, true, ERR_BACKEND,
+	      "token or method signing if supported\"}"),
+	    CONNECT_UNAUTHENTICATED, true, ERR_BACKEND,
 	    "unauthenticated: the server answered HTTP 401, not a Connect response: unauthorized "
 	    "access, please provide a valid access token or method signing if supported");
 	body_case("proxy 502 text", 502, "Bad Gateway", S("Bad Gateway\n"), CONNECT_UNAVAILABLE,
-	    true, ERR_BACKEND, "unavailable: the server answered HTTP 502, not a Connect response: "
+	    true, ERR_BACKEND,
+	    "unavailable: the server answered HTTP 502, not a Connect response: "
 	    "Bad Gateway");
 	body_case("gateway 502 text", 502, "Bad Gateway",
 	    S("API Error: healthy sandbox abc not found\nmore"), CONNECT_UNAVAILABLE, true,
-	    ERR_BACKEND, "unavailable: the server answered HTTP 502, not a Connect response: "
+	    ERR_BACKEND,
+	    "unavailable: the server answered HTTP 502, not a Connect response: "
 	    "API Error: healthy sandbox abc not found");
 	body_case("503 empty body uses reason", 503, "Service Unavailable", "", 0,
-	    CONNECT_UNAVAILABLE, true, ERR_BACKEND, "unavailable: the server answered HTTP 503, "
+	    CONNECT_UNAVAILABLE, true, ERR_BACKEND,
+	    "unavailable: the server answered HTTP 503, "
 	    "not a Connect response: Service Unavailable");
 	body_case("html body", 500, "Internal Server Error", S("<html><body>oops</body></html>"),
-	    CONNECT_UNKNOWN, true, ERR_BACKEND, "unknown: the server answered HTTP 500, not a "
+	    CONNECT_UNKNOWN, true, ERR_BACKEND,
+	    "unknown: the server answered HTTP 500, not a "
 	    "Connect response: Internal Server Error");
 	body_case("400 junk", 400, NULL, S("{not json"), CONNECT_INTERNAL, true, ERR_BACKEND,
 	    "internal: the server answered HTTP 400, not a Connect response");
 	body_case("404 fastapi", 404, "Not Found", S("{\"detail\":\"Not Found\"}"),
-	    CONNECT_UNIMPLEMENTED, true, ERR_UNSUPPORTED, "unimplemented: the server answered "
+	    CONNECT_UNIMPLEMENTED, true, ERR_UNSUPPORTED,
+	    "unimplemented: the server answered "
 	    "HTTP 404, not a Connect response: Not Found");
 	body_case("429", 429, "Too Many Requests", "", 0, CONNECT_UNAVAILABLE, true, ERR_BACKEND,
 	    "unavailable: the server answered HTTP 429, not a Connect response: Too Many Requests");
 	body_case("403 unknown code string", 403, "Forbidden",
 	    S("{\"code\":\"FORBIDDEN\",\"message\":\"no\"}"), CONNECT_PERMISSION_DENIED, true,
-	    ERR_BACKEND, "permission_denied: the server answered HTTP 403, not a Connect "
+	    ERR_BACKEND,
+	    "permission_denied: the server answered HTTP 403, not a Connect "
 	    "response: no");
 	body_case("control bytes cleaned", 404, NULL,
 	    S("{\"code\":\"not_found\",\"message\":\"a\\r\\nb\\u0000c\\u001b[31m\"}"),
@@ -478,9 +512,9 @@ static void
 test_arena_sweep(void)
 {
 	static const char body[] = "{\"code\":\"not_found\",\"message\":\"process with pid 12 "
-	    "not found\",\"details\":[{\"type\":\"x\",\"value\":\"AA\"}]}";
+	                           "not found\",\"details\":[{\"type\":\"x\",\"value\":\"AA\"}]}";
 	static const char end[] = "{\"error\":{\"code\":\"internal\",\"message\":\"m\"},"
-	    "\"metadata\":{\"k\":[\"v\"]}}";
+	                          "\"metadata\":{\"k\":[\"v\"]}}";
 	size_t max;
 	int bad = 0;
 

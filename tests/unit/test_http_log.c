@@ -36,19 +36,19 @@ static void
 test_redaction(void)
 {
 	const char *req = "GET /p?path=/x&signature=S3CRETq HTTP/1.1\r\n"
-	    "Host: h\r\n"
-	    "Authorization: Bearer S3CRETbearer\r\n"
-	    "X-My-Token: S3CRETmine\r\n"
-	    "X-Plain: visible-value\r\n"
-	    "\r\n";
+	                  "Host: h\r\n"
+	                  "Authorization: Bearer S3CRETbearer\r\n"
+	                  "X-My-Token: S3CRETmine\r\n"
+	                  "X-Plain: visible-value\r\n"
+	                  "\r\n";
 	const char *line;
 
 	line = logged(">", req);
 	ok(strstr(line, "> GET /p?path=/x&signature=[redacted] HTTP/1.1") == line,
-	    "the request line comes first, its credential-like query value redacted: %s",
-	    line);
+	    "the request line comes first, its credential-like query value redacted: %s", line);
 	ok(strstr(line, "Authorization: [redacted]") != NULL &&
-	    strstr(line, "S3CRETbearer") == NULL, "Authorization is redacted without "
+	        strstr(line, "S3CRETbearer") == NULL,
+	    "Authorization is redacted without "
 	    "registration (built in)");
 	ok(strstr(line, "X-My-Token: S3CRETmine") != NULL,
 	    "an unregistered header's value is logged as it is");
@@ -62,12 +62,13 @@ test_redaction(void)
 	    "an unregistered header is still logged after another one is registered");
 	ok(strstr(line, "Host: h") != NULL, "Host is logged");
 
-	line = logged("<", "HTTP/1.1 200 OK\r\nSet-Cookie: S3CRETcookie\r\nx-MY-token: "
+	line = logged("<",
+	    "HTTP/1.1 200 OK\r\nSet-Cookie: S3CRETcookie\r\nx-MY-token: "
 	    "S3CRETagain\r\nContent-Length: 0\r\n\r\n");
 	ok(strstr(line, "< HTTP/1.1 200 OK") == line && strstr(line, "S3CRET") == NULL &&
-	    strstr(line, "Set-Cookie: [redacted]") != NULL &&
-	    strstr(line, "x-MY-token: [redacted]") != NULL &&
-	    strstr(line, "Content-Length: 0") != NULL,
+	        strstr(line, "Set-Cookie: [redacted]") != NULL &&
+	        strstr(line, "x-MY-token: [redacted]") != NULL &&
+	        strstr(line, "Content-Length: 0") != NULL,
 	    "a response head: Set-Cookie (built in) and the registered name redacted: %s", line);
 
 	log_add_secret("S3CRETsomewhere");
@@ -104,11 +105,12 @@ test_registration(void)
 		rc = http_log_secret_header(name);
 	}
 	is_int(rc, 0, "the table takes HTTP_LOG_SECRET_HEADERS_MAX names");
-	is_int(http_log_secret_header("X-One-Too-Many"), ERR_TOOBIG,
-	    "one more is ERR_TOOBIG");
+	is_int(http_log_secret_header("X-One-Too-Many"), ERR_TOOBIG, "one more is ERR_TOOBIG");
 	is_int(http_log_secret_header("x-fill-0"), 0, "a registered name is still a no-op");
-	snprintf(head, sizeof(head), "GET / HTTP/1.1\r\nX-Fill-%d: S3CRET\r\n"
-	    "X-One-Too-Many: v\r\n\r\n", i - 1);
+	snprintf(head, sizeof(head),
+	    "GET / HTTP/1.1\r\nX-Fill-%d: S3CRET\r\n"
+	    "X-One-Too-Many: v\r\n\r\n",
+	    i - 1);
 	snprintf(want, sizeof(want), "X-Fill-%d: [redacted] | X-One-Too-Many: v", i - 1);
 	ok(strstr(logged(">", head), want) != NULL,
 	    "the last name that fit is redacted, the refused one is not: %s", last);

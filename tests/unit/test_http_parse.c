@@ -11,43 +11,41 @@
 struct head_case {
 	const char *name;
 	const char *in;
-	int code;		/* 0: parses; else ERR_* on the whole input */
+	int code; /* 0: parses; else ERR_* on the whole input */
 	int status, minor;
 	const char *reason;
-	const char *fields;	/* "name=value|name=value" */
-	size_t trailing;	/* bytes after the head that belong to the body */
+	const char *fields; /* "name=value|name=value" */
+	size_t trailing;    /* bytes after the head that belong to the body */
 };
 
 static const struct head_case head_cases[] = {
 	{ "simple", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", 0, 200, 1, "OK",
 	    "Content-Length=5", 0 },
-	{ "with body bytes after", "HTTP/1.1 200 OK\r\nA: b\r\n\r\nhello", 0, 200, 1, "OK",
-	    "A=b", 5 },
+	{ "with body bytes after", "HTTP/1.1 200 OK\r\nA: b\r\n\r\nhello", 0, 200, 1, "OK", "A=b",
+	    5 },
 	{ "HTTP/1.0", "HTTP/1.0 404 Not Found\r\n\r\n", 0, 404, 0, "Not Found", "", 0 },
 	{ "no reason", "HTTP/1.1 204\r\n\r\n", 0, 204, 1, "", "", 0 },
 	{ "empty reason", "HTTP/1.1 500 \r\nX: y\r\n\r\n", 0, 500, 1, "", "X=y", 0 },
-	{ "reason with spaces and obs-text", "HTTP/1.1 200 Very \xc3\xa9 OK\r\n\r\n", 0, 200,
-	    1, "Very \xc3\xa9 OK", "", 0 },
-	{ "bare LF everywhere", "HTTP/1.1 301 Moved\nLocation: /x\nA:  b  \n\n", 0, 301, 1,
-	    "Moved", "Location=/x|A=b", 0 },
-	{ "mixed line ends", "HTTP/1.1 200 OK\r\nA: 1\nB: 2\r\n\n", 0, 200, 1, "OK",
-	    "A=1|B=2", 0 },
+	{ "reason with spaces and obs-text", "HTTP/1.1 200 Very \xc3\xa9 OK\r\n\r\n", 0, 200, 1,
+	    "Very \xc3\xa9 OK", "", 0 },
+	{ "bare LF everywhere", "HTTP/1.1 301 Moved\nLocation: /x\nA:  b  \n\n", 0, 301, 1, "Moved",
+	    "Location=/x|A=b", 0 },
+	{ "mixed line ends", "HTTP/1.1 200 OK\r\nA: 1\nB: 2\r\n\n", 0, 200, 1, "OK", "A=1|B=2", 0 },
 	{ "empty value", "HTTP/1.1 200 OK\r\nX-Empty:\r\nY:   \r\n\r\n", 0, 200, 1, "OK",
 	    "X-Empty=|Y=", 0 },
-	{ "tabs around value", "HTTP/1.1 200 OK\r\nA:\t v \t\r\n\r\n", 0, 200, 1, "OK",
-	    "A=v", 0 },
-	{ "obs-fold", "HTTP/1.1 200 OK\r\nA: one\r\n two\r\n\tthree\r\nB: x\r\n\r\n", 0, 200,
-	    1, "OK", "A=one   two  \tthree|B=x", 0 },
+	{ "tabs around value", "HTTP/1.1 200 OK\r\nA:\t v \t\r\n\r\n", 0, 200, 1, "OK", "A=v", 0 },
+	{ "obs-fold", "HTTP/1.1 200 OK\r\nA: one\r\n two\r\n\tthree\r\nB: x\r\n\r\n", 0, 200, 1,
+	    "OK", "A=one   two  \tthree|B=x", 0 },
 	{ "obs-fold with bare LF", "HTTP/1.1 200 OK\nA: one\n two\n\n", 0, 200, 1, "OK",
 	    "A=one  two", 0 },
-	{ "obs-fold onto an empty value", "HTTP/1.1 200 OK\r\nA:\r\n  v\r\n\r\n", 0, 200, 1,
-	    "OK", "A=v", 0 },
+	{ "obs-fold onto an empty value", "HTTP/1.1 200 OK\r\nA:\r\n  v\r\n\r\n", 0, 200, 1, "OK",
+	    "A=v", 0 },
 	{ "100 continue", "HTTP/1.1 100 Continue\r\n\r\n", 0, 100, 1, "Continue", "", 0 },
 	{ "999", "HTTP/1.1 999 Odd\r\n\r\n", 0, 999, 1, "Odd", "", 0 },
-	{ "token chars in names", "HTTP/1.1 200 OK\r\nX-!#$%&'*+.^_`|~: v\r\n\r\n", 0, 200,
-	    1, "OK", "X-!#$%&'*+.^_`|~=v", 0 },
-	{ "value with colon", "HTTP/1.1 200 OK\r\nLocation: http://h:1/p\r\n\r\n", 0, 200,
-	    1, "OK", "Location=http://h:1/p", 0 },
+	{ "token chars in names", "HTTP/1.1 200 OK\r\nX-!#$%&'*+.^_`|~: v\r\n\r\n", 0, 200, 1, "OK",
+	    "X-!#$%&'*+.^_`|~=v", 0 },
+	{ "value with colon", "HTTP/1.1 200 OK\r\nLocation: http://h:1/p\r\n\r\n", 0, 200, 1, "OK",
+	    "Location=http://h:1/p", 0 },
 	/* errors */
 	{ "not HTTP", "HTTX/1.1 200 OK\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL, 0 },
 	{ "HTTP/2", "HTTP/2 200 OK\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL, 0 },
@@ -56,26 +54,21 @@ static const struct head_case head_cases[] = {
 	{ "four-digit status", "HTTP/1.1 2000 OK\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL, 0 },
 	{ "status 099", "HTTP/1.1 099 X\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL, 0 },
 	{ "letters in status", "HTTP/1.1 2x0 OK\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL, 0 },
-	{ "no space after version", "HTTP/1.1\t200 OK\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL,
+	{ "no space after version", "HTTP/1.1\t200 OK\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL, 0 },
+	{ "control char in reason", "HTTP/1.1 200 O\x01K\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL, 0 },
+	{ "bare CR in status line", "HTTP/1.1 200 O\rK\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL, 0 },
+	{ "space before colon", "HTTP/1.1 200 OK\r\nA : b\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL,
 	    0 },
-	{ "control char in reason", "HTTP/1.1 200 O\x01K\r\n\r\n", ERR_PROTO, 0, 0, NULL,
-	    NULL, 0 },
-	{ "bare CR in status line", "HTTP/1.1 200 O\rK\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL,
-	    0 },
-	{ "space before colon", "HTTP/1.1 200 OK\r\nA : b\r\n\r\n", ERR_PROTO, 0, 0, NULL,
-	    NULL, 0 },
 	{ "no colon", "HTTP/1.1 200 OK\r\nAbc\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL, 0 },
 	{ "empty name", "HTTP/1.1 200 OK\r\n: b\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL, 0 },
-	{ "bad name char", "HTTP/1.1 200 OK\r\nA(b: c\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL,
+	{ "bad name char", "HTTP/1.1 200 OK\r\nA(b: c\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL, 0 },
+	{ "NUL in value", "HTTP/1.1 200 OK\r\nA: b\0c\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL, 0 },
+	{ "bare CR in value", "HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL,
 	    0 },
-	{ "NUL in value", "HTTP/1.1 200 OK\r\nA: b\0c\r\n\r\n", ERR_PROTO, 0, 0, NULL, NULL,
-	    0 },
-	{ "bare CR in value", "HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n", ERR_PROTO, 0, 0, NULL,
+	{ "fold before first field", "HTTP/1.1 200 OK\r\n folded\r\n\r\n", ERR_PROTO, 0, 0, NULL,
 	    NULL, 0 },
-	{ "fold before first field", "HTTP/1.1 200 OK\r\n folded\r\n\r\n", ERR_PROTO, 0, 0,
-	    NULL, NULL, 0 },
-	{ "status line only LF then junk", "HTTP/1.1 200 OK\n\x7f: x\n\n", ERR_PROTO, 0, 0,
-	    NULL, NULL, 0 },
+	{ "status line only LF then junk", "HTTP/1.1 200 OK\n\x7f: x\n\n", ERR_PROTO, 0, 0, NULL,
+	    NULL, 0 },
 };
 
 /* The sizes of the "NUL in value" case: strlen would stop at the NUL. */
@@ -95,8 +88,8 @@ fields_str(const struct http_head *h, char *out, size_t n)
 	out[0] = '\0';
 	for (i = 0; i < h->nfields && o < n; i++) {
 		o += (size_t)snprintf(out + o, n - o, "%s%.*s=%.*s", i ? "|" : "",
-		    (int)h->fields[i].name.len, h->fields[i].name.p,
-		    (int)h->fields[i].value.len, h->fields[i].value.p);
+		    (int)h->fields[i].name.len, h->fields[i].name.p, (int)h->fields[i].value.len,
+		    h->fields[i].value.p);
 	}
 }
 
@@ -118,8 +111,9 @@ test_head_case(const struct head_case *c)
 		h.nfields = HTTP_HEADERS_MAX;
 		err_clear(&e);
 		r = http_parse_response(buf, i, &h, &e);
-		if (c->code == 0 ? r != HTTP_PARSE_MORE :
-		    !(r == HTTP_PARSE_MORE || (r == HTTP_PARSE_ERR && e.code == c->code))) {
+		if (c->code == 0
+		        ? r != HTTP_PARSE_MORE
+		        : !(r == HTTP_PARSE_MORE || (r == HTTP_PARSE_ERR && e.code == c->code))) {
 			bad_prefix = i + 1;
 			break;
 		}
@@ -188,7 +182,8 @@ test_head_caps(void)
 	buf_init(&b, 0);
 	buf_puts(&b, "HTTP/1.1 200 OK\r\n", NULL);
 	while (b.len < HTTP_HEAD_BYTES_MAX + 100)
-		buf_puts(&b, "X-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		buf_puts(&b,
+		    "X-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -205,8 +200,9 @@ test_head_caps(void)
 	h.nfields = HTTP_HEADERS_MAX;
 	err_clear(&e);
 	r = http_parse_response(b.p, HTTP_HEAD_BYTES_MAX - 1, &h, &e);
-	ok(r == HTTP_PARSE_MORE || (r == HTTP_PARSE_ERR && e.code == ERR_TOOBIG &&
-	    strstr(e.msg, "fields") != NULL), "head just under 64 KiB: more (or too many "
+	ok(r == HTTP_PARSE_MORE ||
+	        (r == HTTP_PARSE_ERR && e.code == ERR_TOOBIG && strstr(e.msg, "fields") != NULL),
+	    "head just under 64 KiB: more (or too many "
 	    "fields)");
 	h.nfields = HTTP_HEADERS_MAX + 8;
 	err_clear(&e);
@@ -250,7 +246,8 @@ test_head_caps(void)
 
 		err_clear(&e);
 		r = http_parse_fields(t, strlen(t), fields, &nf, 16, &e);
-		ok(r == HTTP_PARSE_ERR && e.code == ERR_TOOBIG, "trailers over their cap: too "
+		ok(r == HTTP_PARSE_ERR && e.code == ERR_TOOBIG,
+		    "trailers over their cap: too "
 		    "big");
 		nf = 4;
 		err_clear(&e);
@@ -276,29 +273,27 @@ test_head_caps(void)
 struct chunk_case {
 	const char *name;
 	const char *in;
-	int code;		/* 0: decodes; else the error */
-	const char *data;	/* expected body */
-	const char *trailers;	/* "name=value|..." */
-	bool incomplete;	/* input ends before the body does */
+	int code;             /* 0: decodes; else the error */
+	const char *data;     /* expected body */
+	const char *trailers; /* "name=value|..." */
+	bool incomplete;      /* input ends before the body does */
 };
 
 static const struct chunk_case chunk_cases[] = {
 	{ "one chunk", "5\r\nhello\r\n0\r\n\r\n", 0, "hello", "", false },
-	{ "two chunks", "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", 0, "hello world", "",
-	    false },
+	{ "two chunks", "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", 0, "hello world", "", false },
 	{ "hex upper and lower", "a\r\n0123456789\r\nA\r\nabcdefghij\r\n0\r\n\r\n", 0,
 	    "0123456789abcdefghij", "", false },
 	{ "leading zeros", "0005\r\nhello\r\n000\r\n\r\n", 0, "hello", "", false },
 	{ "bare LF", "5\nhello\n0\n\n", 0, "hello", "", false },
-	{ "extensions", "5;name=value\r\nhello\r\n3 ; a=\"q;x\" ; b\r\nabc\r\n0;last\r\n\r\n",
-	    0, "helloabc", "", false },
+	{ "extensions", "5;name=value\r\nhello\r\n3 ; a=\"q;x\" ; b\r\nabc\r\n0;last\r\n\r\n", 0,
+	    "helloabc", "", false },
 	{ "BWS before extension", "5 \t;x\r\nhello\r\n0\r\n\r\n", 0, "hello", "", false },
-	{ "trailers", "3\r\nabc\r\n0\r\nX-Sum: 42\r\nY:  z \r\n\r\n", 0, "abc",
-	    "X-Sum=42|Y=z", false },
+	{ "trailers", "3\r\nabc\r\n0\r\nX-Sum: 42\r\nY:  z \r\n\r\n", 0, "abc", "X-Sum=42|Y=z",
+	    false },
 	{ "trailers with bare LF", "3\nabc\n0\nA: 1\n\n", 0, "abc", "A=1", false },
 	{ "empty body", "0\r\n\r\n", 0, "", "", false },
-	{ "binary data with CRLF inside", "4\r\n\r\n\r\n\r\n0\r\n\r\n", 0, "\r\n\r\n", "",
-	    false },
+	{ "binary data with CRLF inside", "4\r\n\r\n\r\n\r\n0\r\n\r\n", 0, "\r\n\r\n", "", false },
 	{ "missing final CRLF", "5\r\nhello\r\n0\r\n", 0, "hello", "", true },
 	{ "missing last chunk", "5\r\nhello\r\n", 0, "hello", "", true },
 	{ "cut in data", "5\r\nhel", 0, "hel", "", true },
@@ -318,7 +313,7 @@ static const struct chunk_case chunk_cases[] = {
 
 struct chunk_run {
 	struct buf data;
-	struct buf tail;	/* bytes after the last chunk: the trailer section */
+	struct buf tail; /* bytes after the last chunk: the trailer section */
 	char trailers[512];
 	int code;
 	bool done;
@@ -350,7 +345,8 @@ chunk_feed(const char *in, size_t len, const size_t *cuts, size_t ncuts, struct 
 
 				buf_append(&run->tail, p + off, n - off, NULL);
 				off = n;
-				r = http_parse_fields(run->tail.p, run->tail.len, tf, &nf, 1024, &e);
+				r = http_parse_fields(run->tail.p, run->tail.len, tf, &nf, 1024,
+				    &e);
 				if (r == HTTP_PARSE_ERR) {
 					run->code = e.code;
 				} else if (r > 0) {
@@ -369,13 +365,13 @@ chunk_feed(const char *in, size_t len, const size_t *cuts, size_t ncuts, struct 
 			}
 			if (data.len > 0) {
 				if (data.p < p + off || data.p + data.len > p + n) {
-					run->code = -100;	/* data outside the input */
+					run->code = -100; /* data outside the input */
 					break;
 				}
 				buf_append(&run->data, data.p, data.len, NULL);
 			}
 			if (r == 0 && !http_chunked_in_trailers(&d)) {
-				run->code = -101;	/* no progress */
+				run->code = -101; /* no progress */
 				break;
 			}
 			off += (size_t)r;
@@ -483,7 +479,8 @@ test_chunk_caps(void)
 
 		r = http_chunked_decode(&d, b.p + i, n, &data, &e);
 	}
-	ok(r == HTTP_PARSE_ERR && e.code == ERR_TOOBIG, "huge chunk-size line in pieces: too "
+	ok(r == HTTP_PARSE_ERR && e.code == ERR_TOOBIG,
+	    "huge chunk-size line in pieces: too "
 	    "big");
 	buf_fini(&b);
 	/* Many leading zeros: still a line cap, not a number problem. */

@@ -71,16 +71,20 @@ json_eq(const struct json *a, const struct json *b)
 	if (a == NULL || b == NULL || a->type != b->type)
 		return false;
 	switch (a->type) {
-	case JSON_NULL: case JSON_TRUE: case JSON_FALSE:
+	case JSON_NULL:
+	case JSON_TRUE:
+	case JSON_FALSE:
 		return true;
-	case JSON_NUMBER: case JSON_STRING:
+	case JSON_NUMBER:
+	case JSON_STRING:
 		return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
-	case JSON_ARRAY: case JSON_OBJECT:
+	case JSON_ARRAY:
+	case JSON_OBJECT:
 		if (a->count != b->count)
 			return false;
 		for (x = a->head, y = b->head; x != NULL && y != NULL; x = x->next, y = y->next) {
-			if (a->type == JSON_OBJECT && (x->key_len != y->key_len ||
-			    memcmp(x->key, y->key, x->key_len) != 0))
+			if (a->type == JSON_OBJECT &&
+			    (x->key_len != y->key_len || memcmp(x->key, y->key, x->key_len) != 0))
 				return false;
 			if (!json_eq(x, y))
 				return false;
@@ -234,8 +238,8 @@ check_prefixes(const char *doc, size_t n)
 		bool valid;
 
 		trim(doc, k, &pb, &pe);
-		valid = pe > pb && ((pe - pb == de - db && pb == db) ||
-		    is_number(doc + pb, pe - pb));
+		valid = pe > pb &&
+		    ((pe - pb == de - db && pb == db) || is_number(doc + pb, pe - pb));
 		if (valid && v == NULL) {
 			if (bad++ < 3)
 				note("  prefix %zu should parse: %s", k, e.msg);
@@ -253,12 +257,15 @@ check_prefixes(const char *doc, size_t n)
 
 struct rej {
 	const char *doc;
-	size_t len;	/* 0: strlen(doc) */
+	size_t len; /* 0: strlen(doc) */
 	size_t off;
 	const char *reason;
 };
 
-#define REJ(d, o, r) { d, sizeof(d) - 1, o, r }
+#define REJ(d, o, r)                   \
+	{                              \
+		d, sizeof(d) - 1, o, r \
+	}
 
 static const struct rej rejects[] = {
 	/* nothing */
@@ -411,7 +418,9 @@ static const struct rej rejects[] = {
 	REJ("[\f]", 1, "unexpected byte 0x0c"),
 	REJ("[\0]", 1, "unexpected byte 0x00"),
 	REJ("1\0", 1, "trailing characters after value"),
-	REJ("\xc2\xa0" "1", 0, "unexpected byte 0xc2"),
+	REJ("\xc2\xa0"
+	    "1",
+	    0, "unexpected byte 0xc2"),
 	/* unclosed */
 	REJ("[", 1, "unexpected end of input"),
 	REJ("{", 1, "unexpected end of input"),
@@ -448,7 +457,7 @@ test_reject_rules(void)
 		struct json *v = parse_n(p, r->len, &a, &e);
 
 		if (!ok(v == NULL && msg_is(&e, r->off, r->reason), "rejects #%zu at byte %zu: %s",
-		    i, r->off, r->reason))
+		        i, r->off, r->reason))
 			note("  got %s", v != NULL ? "a value" : e.msg);
 		arena_free(a);
 		guard_retire();
@@ -490,15 +499,50 @@ test_reject_rules(void)
 }
 
 static const char *const accepts[] = {
-	"0", "-0", "1", "-1", "0.0", "-0.0", "0e0", "0E+0", "0e-0", "1.5e10", "-1.5E-10",
-	"10", "123456789012345678901234567890", "1e999999", "1e-999999", "0.000001",
-	"true", "false", "null", "\"\"", " \"a\" ", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
-	"[]", "{}", " [ ] ", "\t\n\r {\"a\" : [ 1 , 2 ] } \t\n\r", "[[],{},[{}]]",
-	"{\"\":\"\"}", "\"/*not a comment*/\"", "[1,\"a\",true,false,null,{\"k\":[]}]",
-	"\"\x7f\"", "\"\xc2\x80\"", "\"\xdf\xbf\"", "\"\xe0\xa0\x80\"", "\"\xed\x9f\xbf\"",
-	"\"\xee\x80\x80\"", "\"\xef\xbf\xbf\"", "\"\xf0\x90\x80\x80\"", "\"\xf4\x8f\xbf\xbf\"",
-	"\"\\uD7FF\\uE000\\uFFFF\\uFDD0\\uDBFF\\uDFFE\"", "\"\\u0000\"", "\"\xe2\x80\xa8\"",
-	"{\"a\":{\"b\":{\"c\":[0,-0.5e+3,\"\\u00e9\"]}}}", "[\"a\" ,\"b\"\n,\n\"c\"]",
+	"0",
+	"-0",
+	"1",
+	"-1",
+	"0.0",
+	"-0.0",
+	"0e0",
+	"0E+0",
+	"0e-0",
+	"1.5e10",
+	"-1.5E-10",
+	"10",
+	"123456789012345678901234567890",
+	"1e999999",
+	"1e-999999",
+	"0.000001",
+	"true",
+	"false",
+	"null",
+	"\"\"",
+	" \"a\" ",
+	"\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"",
+	"[]",
+	"{}",
+	" [ ] ",
+	"\t\n\r {\"a\" : [ 1 , 2 ] } \t\n\r",
+	"[[],{},[{}]]",
+	"{\"\":\"\"}",
+	"\"/*not a comment*/\"",
+	"[1,\"a\",true,false,null,{\"k\":[]}]",
+	"\"\x7f\"",
+	"\"\xc2\x80\"",
+	"\"\xdf\xbf\"",
+	"\"\xe0\xa0\x80\"",
+	"\"\xed\x9f\xbf\"",
+	"\"\xee\x80\x80\"",
+	"\"\xef\xbf\xbf\"",
+	"\"\xf0\x90\x80\x80\"",
+	"\"\xf4\x8f\xbf\xbf\"",
+	"\"\\uD7FF\\uE000\\uFFFF\\uFDD0\\uDBFF\\uDFFE\"",
+	"\"\\u0000\"",
+	"\"\xe2\x80\xa8\"",
+	"{\"a\":{\"b\":{\"c\":[0,-0.5e+3,\"\\u00e9\"]}}}",
+	"[\"a\" ,\"b\"\n,\n\"c\"]",
 };
 
 static void
@@ -529,7 +573,7 @@ test_accept_rules(void)
 
 static const char *const prefix_docs[] = {
 	("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
-	    "\"arguments\":{\"cmd\":[\"ls\",\"-l\"],\"timeout\":-1.5e+3}}}"),
+	 "\"arguments\":{\"cmd\":[\"ls\",\"-l\"],\"timeout\":-1.5e+3}}}"),
 	" [ true , false , null , -0.25E-7 , \"\\ud834\\udd1e\\u00e9\\n\" , { } , [ ] ] ",
 	"\"\xc3\xa9\xe2\x82\xac\xf0\x9d\x84\x9e\"",
 	"-1234.5678e+90",
@@ -683,11 +727,9 @@ test_numbers(void)
 {
 	static const char doc[] =
 	    "[12345678901234567890123, 1.0e+28, -0.0, 1E400, 9223372036854775807, 0.1]";
-	static const char dbls[] =
-	    "[1.5, -0, 1e400, -1e400, 1e-400, 9007199254740993, 0.1, \"1\"]";
-	static const char *const texts[] = {
-		"12345678901234567890123", "1.0e+28", "-0.0", "1E400", "9223372036854775807", "0.1",
-	};
+	static const char dbls[] = "[1.5, -0, 1e400, -1e400, 1e-400, 9007199254740993, 0.1, \"1\"]";
+	static const char *const texts[] = { "12345678901234567890123", "1.0e+28", "-0.0", "1E400",
+		"9223372036854775807", "0.1" };
 	struct arena *a;
 	struct err e;
 	struct json *v;
@@ -700,7 +742,8 @@ test_numbers(void)
 	ok(v != NULL && v->count == 6, "number array parses");
 	for (i = 0, c = v ? v->head : NULL; c != NULL && i < 6; c = c->next, i++) {
 		ok(c->type == JSON_NUMBER && c->len == strlen(texts[i]) &&
-		    strcmp(c->s, texts[i]) == 0, "number text kept verbatim: %s", texts[i]);
+		        strcmp(c->s, texts[i]) == 0,
+		    "number text kept verbatim: %s", texts[i]);
 	}
 	arena_free(a);
 
@@ -729,8 +772,7 @@ test_numbers(void)
 	ok(json_double(json_at(v, 4), &d) && d == 0, "json_double 1e-400 is 0");
 	ok(json_double(json_at(v, 5), &d) && d == 9007199254740992.0,
 	    "json_double 2^53+1 rounds to nearest even");
-	ok(json_int(json_at(v, 5), &iv) && iv == 9007199254740993LL,
-	    "json_int 2^53+1 is exact");
+	ok(json_int(json_at(v, 5), &iv) && iv == 9007199254740993LL, "json_int 2^53+1 is exact");
 	ok(json_double(json_at(v, 6), &d) && d == 0.1, "json_double 0.1");
 	ok(!json_double(json_at(v, 7), &d) && !json_int(json_at(v, 7), &iv),
 	    "json_double/json_int refuse a string");
@@ -746,8 +788,12 @@ struct strcase {
 	size_t want_len;
 };
 
-#define STRC(d, w) { d, w, sizeof(w) - 1 }
+#define STRC(d, w)                  \
+	{                           \
+		d, w, sizeof(w) - 1 \
+	}
 
+/* clang-format off */
 static const struct strcase strcases[] = {
 	STRC("\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\/\b\f\n\r\t"),
 	STRC("\"\\u0041\\u00e9\\u00E9\"", "A\xc3\xa9\xc3\xa9"),
@@ -768,6 +814,7 @@ static const struct strcase strcases[] = {
 	STRC("\"/*c*/ //x\"", "/*c*/ //x"),
 	STRC("\"\"", ""),
 };
+/* clang-format on */
 
 static void
 test_strings(void)
@@ -785,7 +832,7 @@ test_strings(void)
 
 		v = parse_n(t->doc, strlen(t->doc), &a, &e);
 		ok(v != NULL && v->type == JSON_STRING && v->len == t->want_len &&
-		    memcmp(v->s, t->want, t->want_len) == 0 && v->s[v->len] == '\0',
+		        memcmp(v->s, t->want, t->want_len) == 0 && v->s[v->len] == '\0',
 		    "decodes %s", t->doc);
 		arena_free(a);
 	}
@@ -804,8 +851,8 @@ test_strings(void)
 	v = parse_n(copy, strlen(copy), &a, &e);
 	memset(copy, '#', strlen(copy));
 	ok(v != NULL && strcmp(json_get_str(v, "k"), "v\n") == 0 &&
-	    strcmp(json_get(v, "n")->s, "12") == 0 &&
-	    strcmp(json_at(json_get(v, "a"), 0)->s, "x") == 0,
+	        strcmp(json_get(v, "n")->s, "12") == 0 &&
+	        strcmp(json_at(json_get(v, "a"), 0)->s, "x") == 0,
 	    "the DOM does not point into the input buffer");
 	free(copy);
 	arena_free(a);
@@ -830,26 +877,31 @@ test_dom(void)
 	ok(c != NULL && strcmp(c->key, "a") == 0 && strcmp(c->s, "c") == 0,
 	    "the second duplicate follows in document order");
 	ok(json_truthy(json_get(v, "t")) && !json_truthy(json_get(v, "f")) &&
-	    !json_truthy(json_get(v, "z")) && !json_truthy(NULL), "json_truthy");
+	        !json_truthy(json_get(v, "z")) && !json_truthy(NULL),
+	    "json_truthy");
 	ok(json_is_bool(json_get(v, "t")) && json_is_bool(json_get(v, "f")) &&
-	    !json_is_bool(json_get(v, "z")) && !json_is_bool(NULL), "json_is_bool");
+	        !json_is_bool(json_get(v, "z")) && !json_is_bool(NULL),
+	    "json_is_bool");
 	ok(json_get(v, "z") != NULL && json_get(v, "z")->type == JSON_NULL, "null member");
 	ok(json_get(v, "missing") == NULL && json_get(NULL, "a") == NULL &&
-	    json_get(json_get(v, "arr"), "a") == NULL && json_get(v, NULL) == NULL,
+	        json_get(json_get(v, "arr"), "a") == NULL && json_get(v, NULL) == NULL,
 	    "json_get: missing key, NULL, non-object");
 	ok(json_get_str(v, "t") == NULL, "json_get_str of a non-string is NULL");
 	c = json_get(v, "arr");
 	ok(c != NULL && c->count == 3 && json_int(json_at(c, 2), &iv) && iv == 30 &&
-	    json_at(c, 3) == NULL && json_at(v, 0) == NULL, "json_at in range, out, non-array");
+	        json_at(c, 3) == NULL && json_at(v, 0) == NULL,
+	    "json_at in range, out, non-array");
 	ok(json_get(v, "o") != NULL && json_get(v, "o")->count == 0 &&
-	    json_get(v, "o")->head == NULL, "empty object");
+	        json_get(v, "o")->head == NULL,
+	    "empty object");
 	ok(strcmp(json_type_name(JSON_NULL), "null") == 0 &&
-	    strcmp(json_type_name(JSON_TRUE), "boolean") == 0 &&
-	    strcmp(json_type_name(JSON_FALSE), "boolean") == 0 &&
-	    strcmp(json_type_name(JSON_NUMBER), "number") == 0 &&
-	    strcmp(json_type_name(JSON_STRING), "string") == 0 &&
-	    strcmp(json_type_name(JSON_ARRAY), "array") == 0 &&
-	    strcmp(json_type_name(JSON_OBJECT), "object") == 0, "json_type_name");
+	        strcmp(json_type_name(JSON_TRUE), "boolean") == 0 &&
+	        strcmp(json_type_name(JSON_FALSE), "boolean") == 0 &&
+	        strcmp(json_type_name(JSON_NUMBER), "number") == 0 &&
+	        strcmp(json_type_name(JSON_STRING), "string") == 0 &&
+	        strcmp(json_type_name(JSON_ARRAY), "array") == 0 &&
+	        strcmp(json_type_name(JSON_OBJECT), "object") == 0,
+	    "json_type_name");
 	ok(v != NULL && v->key == NULL && json_at(c, 0)->key == NULL,
 	    "root and array elements have no key");
 	arena_free(a);
@@ -869,7 +921,8 @@ test_arena_limit(void)
 		buf_puts(&b, i ? ",\"abcdefgh\"" : "\"abcdefgh\"", NULL);
 	buf_puts(&b, "]", NULL);
 	ok(json_parse(b.p, b.len, a, &e) == NULL && e.code == ERR_TOOBIG &&
-	    strstr(e.msg, "memory limit") != NULL, "a full arena gives ERR_TOOBIG: %s", e.msg);
+	        strstr(e.msg, "memory limit") != NULL,
+	    "a full arena gives ERR_TOOBIG: %s", e.msg);
 	arena_free(a);
 	a = arena_new(ARENA_MAX);
 	err_clear(&e);
@@ -954,8 +1007,9 @@ test_corpus(void)
 		} else if (nm[0] == 'n') {
 			nn++;
 			if (!ok(v == NULL && e.code == ERR_INVAL &&
-			    strncmp(e.msg, "invalid JSON at byte ", 21) == 0 &&
-			    strtoul(e.msg + 21, NULL, 10) <= n, "%s is rejected", nm))
+			            strncmp(e.msg, "invalid JSON at byte ", 21) == 0 &&
+			            strtoul(e.msg + 21, NULL, 10) <= n,
+			        "%s is rejected", nm))
 				note("  got %s", v != NULL ? "a value" : e.msg);
 			else
 				note("  %s", e.msg);
@@ -974,7 +1028,8 @@ test_corpus(void)
 		if (nm[0] == 'y') {
 			ok(round_trips(data, n), "%s round-trips through jsonw", nm);
 			if (n <= 4096)
-				ok(check_prefixes(data, n) == 0, "every prefix of %s is handled", nm);
+				ok(check_prefixes(data, n) == 0, "every prefix of %s is handled",
+				    nm);
 		}
 		free(data);
 		free(names[i]);
@@ -1007,8 +1062,12 @@ struct esccase {
 	const char *want;
 };
 
-#define ESC(i, w) { i, sizeof(i) - 1, w }
+#define ESC(i, w)                   \
+	{                           \
+		i, sizeof(i) - 1, w \
+	}
 
+/* clang-format off */
 static const struct esccase esccases[] = {
 	ESC("", "\"\""),
 	ESC("plain ascii / ok", "\"plain ascii / ok\""),
@@ -1033,6 +1092,7 @@ static const struct esccase esccases[] = {
 	ESC("\xe2\x28\xa1", "\"\xef\xbf\xbd(\xef\xbf\xbd\""),
 	ESC("\xc3\n", "\"\xef\xbf\xbd\\n\""),
 };
+/* clang-format on */
 
 static void
 test_writer_escapes(void)
@@ -1087,7 +1147,8 @@ test_writer_random(void)
 			/* Bias towards UTF-8 structure bytes and controls. */
 			unsigned r = seed >> 16;
 			static const unsigned char pick[] = { 0x00, 0x0a, 0x22, 0x5c, 0x7f, 0x80,
-				0xbf, 0xc2, 0xdf, 0xe0, 0xe2, 0xed, 0xef, 0xf0, 0xf4, 0xff, 0xa0, 0x9f };
+				0xbf, 0xc2, 0xdf, 0xe0, 0xe2, 0xed, 0xef, 0xf0, 0xf4, 0xff, 0xa0,
+				0x9f };
 			in[i] = (char)(r & 1 ? pick[(r >> 1) % sizeof(pick)] : (r >> 1) & 0xff);
 		}
 		buf_init(&b, 0);
@@ -1108,8 +1169,10 @@ test_writer_random(void)
 		arena_free(a);
 		buf_fini(&b);
 	}
-	is_int(bad, 0, "20000 random keys/strings: one clean line, parses, exact when valid "
-	    "(%d valid inputs)", valid_in);
+	is_int(bad, 0,
+	    "20000 random keys/strings: one clean line, parses, exact when valid "
+	    "(%d valid inputs)",
+	    valid_in);
 }
 
 static void
@@ -1146,9 +1209,11 @@ test_writer_structure(void)
 	jsonw_raw(&w, "{\"r\":[1]}", 9);
 	jsonw_obj_end(&w);
 	is_int(jsonw_error(&w), 0, "structured write has no error");
-	is_str(b.p, "{\"a\":\"x\",\"arr\":[1,-2,[],{},{\"n\":null},null,true],"
+	is_str(b.p,
+	    "{\"a\":\"x\",\"arr\":[1,-2,[],{},{\"n\":null},null,true],"
 	    "\"i\":-9223372036854775808,\"f\":false,\"s\":\"a\",\"u\":18446744073709551615,"
-	    "\"raw\":{\"r\":[1]}}", "commas and nesting");
+	    "\"raw\":{\"r\":[1]}}",
+	    "commas and nesting");
 	buf_fini(&b);
 
 	buf_init(&b, 0);
@@ -1178,20 +1243,43 @@ test_writer_structure(void)
 		const char *what;
 		int steps;
 	} mis[] = {
-		{ "key outside an object", 0 }, { "two keys in a row", 1 },
-		{ "end with no open", 2 }, { "key with no value", 3 }, { "NULL key", 4 },
+		{ "key outside an object", 0 },
+		{ "two keys in a row", 1 },
+		{ "end with no open", 2 },
+		{ "key with no value", 3 },
+		{ "NULL key", 4 },
 		{ "empty raw value", 5 },
 	};
 	for (i = 0; i < (int)(sizeof(mis) / sizeof(mis[0])); i++) {
 		buf_init(&b, 0);
 		jsonw_init(&w, &b);
 		switch (mis[i].steps) {
-		case 0: jsonw_key(&w, "k"); break;
-		case 1: jsonw_obj_begin(&w); jsonw_key(&w, "a"); jsonw_key(&w, "b"); break;
-		case 2: jsonw_arr_begin(&w); jsonw_arr_end(&w); jsonw_arr_end(&w); break;
-		case 3: jsonw_obj_begin(&w); jsonw_key(&w, "a"); jsonw_obj_end(&w); break;
-		case 4: jsonw_obj_begin(&w); jsonw_key(&w, NULL); break;
-		case 5: jsonw_arr_begin(&w); jsonw_raw(&w, "", 0); break;
+		case 0:
+			jsonw_key(&w, "k");
+			break;
+		case 1:
+			jsonw_obj_begin(&w);
+			jsonw_key(&w, "a");
+			jsonw_key(&w, "b");
+			break;
+		case 2:
+			jsonw_arr_begin(&w);
+			jsonw_arr_end(&w);
+			jsonw_arr_end(&w);
+			break;
+		case 3:
+			jsonw_obj_begin(&w);
+			jsonw_key(&w, "a");
+			jsonw_obj_end(&w);
+			break;
+		case 4:
+			jsonw_obj_begin(&w);
+			jsonw_key(&w, NULL);
+			break;
+		case 5:
+			jsonw_arr_begin(&w);
+			jsonw_raw(&w, "", 0);
+			break;
 		}
 		ok(jsonw_error(&w) == ERR_INVAL, "misuse: %s (%s)", mis[i].what, w.err.msg);
 		buf_fini(&b);
@@ -1214,8 +1302,8 @@ test_writer_structure(void)
 	jsonw_arr_begin(&w);
 	for (i = 0; i < 10; i++)
 		jsonw_str(&w, "abc");
-	ok(jsonw_error(&w) == ERR_TOOBIG && b.len <= 16, "capped buffer: ERR_TOOBIG (%s), %zu bytes",
-	    w.err.msg, b.len);
+	ok(jsonw_error(&w) == ERR_TOOBIG && b.len <= 16,
+	    "capped buffer: ERR_TOOBIG (%s), %zu bytes", w.err.msg, b.len);
 	jsonw_arr_end(&w);
 	ok(jsonw_error(&w) == ERR_TOOBIG, "the error sticks");
 	buf_fini(&b);
@@ -1228,10 +1316,20 @@ test_writer_doubles(void)
 		double v;
 		const char *want;
 	} dc[] = {
-		{ 0.0, "0" }, { -0.0, "-0" }, { 1.0, "1" }, { -1.5, "-1.5" }, { 0.1, "0.1" },
-		{ 1.0 / 3, "0.3333333333333333" }, { 100.0, "100" }, { 1.5e10, "15000000000" },
-		{ 1e20, "100000000000000000000" }, { 1e21, "1e+21" }, { 123456789012.0, "123456789012" },
-		{ 1e-7, "1e-07" }, { 5e-324, "5e-324" }, { 1.7976931348623157e308, "1.7976931348623157e+308" },
+		{ 0.0, "0" },
+		{ -0.0, "-0" },
+		{ 1.0, "1" },
+		{ -1.5, "-1.5" },
+		{ 0.1, "0.1" },
+		{ 1.0 / 3, "0.3333333333333333" },
+		{ 100.0, "100" },
+		{ 1.5e10, "15000000000" },
+		{ 1e20, "100000000000000000000" },
+		{ 1e21, "1e+21" },
+		{ 123456789012.0, "123456789012" },
+		{ 1e-7, "1e-07" },
+		{ 5e-324, "5e-324" },
+		{ 1.7976931348623157e308, "1.7976931348623157e+308" },
 		{ 9007199254740993.0, "9007199254740992" },
 	};
 	struct buf b;
@@ -1290,7 +1388,7 @@ test_writer_doubles(void)
 
 static const char *const rt_docs[] = {
 	("{\"jsonrpc\":\"2.0\",\"id\":9223372036854775807,\"result\":{\"content\":[{\"type\":"
-	    "\"text\",\"text\":\"line1\\nline2\\u2028\\u0000\\\"q\\\"\"}],\"isError\":false}}"),
+	 "\"text\",\"text\":\"line1\\nline2\\u2028\\u0000\\\"q\\\"\"}],\"isError\":false}}"),
 	"[1.0e+28, -0.0, 12345678901234567890123, 1E-2, 0]",
 	"{\"a\":\"b\",\"a\":\"c\"}",
 	"\"\xe2\x80\xa8\xe2\x80\xa9\\/\"",
@@ -1320,7 +1418,7 @@ test_writer_value(void)
 	v = parse_n(rt_docs[0], strlen(rt_docs[0]), &a, &e);
 	out = write_value(v, &n);
 	ok(out != NULL && memchr(out, '\n', n) == NULL && strstr(out, "\\n") != NULL &&
-	    strstr(out, "\\u2028") != NULL && strstr(out, "\\u0000") != NULL,
+	        strstr(out, "\\u2028") != NULL && strstr(out, "\\u0000") != NULL,
 	    "jsonw_value output has no raw newline: %s", out ? out : "(null)");
 	free(out);
 	arena_free(a);
@@ -1377,8 +1475,14 @@ static void
 test_names(void)
 {
 	static const char *unique[] = {
-		"{}", "[]", "1", "\"x\"", "{\"a\":1,\"b\":2}", "{\"a\":{\"a\":{\"a\":1}}}",
-		"[{\"a\":1},{\"a\":2}]", "{\"a\":1,\"A\":2,\"a \":3,\"\":4}",
+		"{}",
+		"[]",
+		"1",
+		"\"x\"",
+		"{\"a\":1,\"b\":2}",
+		"{\"a\":{\"a\":{\"a\":1}}}",
+		"[{\"a\":1},{\"a\":2}]",
+		"{\"a\":1,\"A\":2,\"a \":3,\"\":4}",
 		"{\"\\u00e9\":1,\"e\\u0301\":2}",
 		"{\"name\":\"exec\",\"arguments\":{\"name\":\"x\"}}",
 	};
@@ -1394,11 +1498,13 @@ test_names(void)
 	is_str(e.msg, "duplicate member name \"name\" in the top-level object",
 	    "the sentence names the member and the top level");
 	names_rc("{\"jsonrpc\":\"2.0\",\"params\":{\"arguments\":{\"path\":\"/a\",\"x\":1,"
-	    "\"path\":\"/etc/shadow\"}}}", &e);
+	         "\"path\":\"/etc/shadow\"}}}",
+	    &e);
 	is_str(e.msg, "duplicate member name \"path\" in params.arguments",
 	    "a nested duplicate is named with its path");
 	names_rc("{\"a\":[1,{\"b\":[{},{\"c\":0,\"c\":1}]}]}", &e);
-	is_str(e.msg, "duplicate member name \"c\" in a[1].b[1]", "array indexes appear in the path");
+	is_str(e.msg, "duplicate member name \"c\" in a[1].b[1]",
+	    "array indexes appear in the path");
 	names_rc("[[{\"k\":1,\"k\":1}]]", &e);
 	is_str(e.msg, "duplicate member name \"k\" in [0][0]", "a path that starts in an array");
 	is_int(names_rc("{\"\\u00e9\":1,\"\\u00E9\":2}", &e), ERR_INVAL,
@@ -1414,8 +1520,8 @@ test_names(void)
 		int at = k == 0 ? 1 : k == 1 ? 2500 : 4999;
 		char *doc = names_object(5000, at);
 
-		is_int(names_rc(doc, &e), ERR_INVAL, "a duplicate among 5000 names (at %d) is found",
-		    at);
+		is_int(names_rc(doc, &e), ERR_INVAL,
+		    "a duplicate among 5000 names (at %d) is found", at);
 		free(doc);
 	}
 	{
@@ -1427,8 +1533,8 @@ test_names(void)
 	/* Every path fits in the sentence, however deep or long the names. */
 	{
 		size_t sn;
-		char *s = nested("{\"a-rather-long-member-name-to-fill-the-path\":", "{\"d\":1,\"d\":2}",
-		    "}", 100, &sn);
+		char *s = nested("{\"a-rather-long-member-name-to-fill-the-path\":",
+		    "{\"d\":1,\"d\":2}", "}", 100, &sn);
 
 		is_int(names_rc(s, &e), ERR_INVAL, "a duplicate 100 objects deep is found");
 		ok(strlen(e.msg) < sizeof(e.msg) - 1 && strstr(e.msg, "...") != NULL,
@@ -1443,7 +1549,8 @@ test_names(void)
 
 		small = arena_new(64);
 		err_clear(&e);
-		is_int(json_check_names(v, small, &e), ERR_TOOBIG, "no room for the index: ERR_TOOBIG");
+		is_int(json_check_names(v, small, &e), ERR_TOOBIG,
+		    "no room for the index: ERR_TOOBIG");
 		arena_free(small);
 		arena_free(a);
 		free(doc);

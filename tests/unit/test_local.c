@@ -49,7 +49,7 @@ mkcall(void)
 struct cap {
 	struct buf out, err;
 	char pid[32];
-	int stop_after;		/* stop after this many output chunks (0 = never) */
+	int stop_after; /* stop after this many output chunks (0 = never) */
 	int chunks;
 };
 
@@ -264,14 +264,17 @@ static void
 test_glob(void)
 {
 	ok(glob_match("*.c", "a.c") && !glob_match("*.c", "d/a.c"), "glob * stays in a segment");
-	ok(glob_match("**/*.c", "a.c") && glob_match("**/*.c", "x/y/a.c"), "glob **/ spans zero or more directories");
+	ok(glob_match("**/*.c", "a.c") && glob_match("**/*.c", "x/y/a.c"),
+	    "glob **/ spans zero or more directories");
 	ok(glob_match("src/**", "src/a/b") && !glob_match("src/**", "lib/a"), "glob trailing **");
 	ok(glob_match("a?c", "abc") && !glob_match("a?c", "a/c"), "glob ? is one non-slash byte");
-	ok(glob_match("[a-c]x", "bx") && !glob_match("[!a-c]x", "bx") && glob_match("[!a-c]x", "dx"),
+	ok(glob_match("[a-c]x", "bx") && !glob_match("[!a-c]x", "bx") &&
+	        glob_match("[!a-c]x", "dx"),
 	    "glob classes and negation");
 	ok(glob_match("\\*", "*") && !glob_match("\\*", "a"), "glob backslash escapes");
 	ok(glob_match("[x", "[x"), "glob unclosed [ is literal");
-	ok(!glob_match("*a*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+	ok(!glob_match("*a*a*a*a*a*a*a*a*a*b",
+	       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
 	    "glob pathological pattern ends (no match)");
 }
 
@@ -291,10 +294,12 @@ test_exec(const char *id)
 	memset(&cap, 0, sizeof(cap));
 	rc = run(id, "echo hello; echo oops >&2; exit 3", &res, &cap, &e);
 	is_int(rc, 0, "exec returns 0");
-	ok(res.exited && res.exit_code == 3, "exit code 3 (exited=%d code=%d)", res.exited, res.exit_code);
+	ok(res.exited && res.exit_code == 3, "exit code 3 (exited=%d code=%d)", res.exited,
+	    res.exit_code);
 	is_str(s(&cap.out), "hello\n", "stdout streamed");
 	is_str(s(&cap.err), "oops\n", "stderr streamed");
-	ok(cap.pid[0] != '\0' && res.pid != NULL && strcmp(cap.pid, res.pid) == 0, "START event carries the pid (%s)", cap.pid);
+	ok(cap.pid[0] != '\0' && res.pid != NULL && strcmp(cap.pid, res.pid) == 0,
+	    "START event carries the pid (%s)", cap.pid);
 	cap_fini(&cap);
 
 	memset(&r, 0, sizeof(r));
@@ -306,7 +311,8 @@ test_exec(const char *id)
 	memset(&cap, 0, sizeof(cap));
 	err_clear(&e);
 	rc = H.ops->exec(H.b, id, &r, on_ev, &cap, &res, &c, &e);
-	ok(rc == 0 && strcmp(s(&cap.out), "abc\nbar baz\n") == 0, "stdin and env reach the command (%s)", esc(s(&cap.out)));
+	ok(rc == 0 && strcmp(s(&cap.out), "abc\nbar baz\n") == 0,
+	    "stdin and env reach the command (%s)", esc(s(&cap.out)));
 	cap_fini(&cap);
 
 	is_str(chomp(sh(id, "pwd")), "/workspace", "default cwd is /workspace");
@@ -323,12 +329,14 @@ test_exec(const char *id)
 	r.cwd = "sub/dir";
 	memset(&cap, 0, sizeof(cap));
 	rc = H.ops->exec(H.b, id, &r, on_ev, &cap, &res, &c, &e);
-	ok(rc == 0 && strcmp(s(&cap.out), "/workspace/sub/dir\n") == 0, "relative cwd (%s)", esc(s(&cap.out)));
+	ok(rc == 0 && strcmp(s(&cap.out), "/workspace/sub/dir\n") == 0, "relative cwd (%s)",
+	    esc(s(&cap.out)));
 	cap_fini(&cap);
 	r.cwd = "/nope/missing";
 	err_clear(&e);
 	rc = H.ops->exec(H.b, id, &r, on_ev, &cap, &res, &c, &e);
-	ok(rc == ERR_NOTFOUND && strstr(e.msg, "/nope/missing") != NULL, "missing cwd is ERR_NOTFOUND: %s", e.msg);
+	ok(rc == ERR_NOTFOUND && strstr(e.msg, "/nope/missing") != NULL,
+	    "missing cwd is ERR_NOTFOUND: %s", e.msg);
 	if (rc != ERR_NOTFOUND)
 		note("missing cwd: rc %d exited %d code %d out %s err %s note %s", rc, res.exited,
 		    res.exit_code, esc(s(&cap.out)), esc(s(&cap.err)), res.note ? res.note : "");
@@ -343,7 +351,8 @@ test_exec(const char *id)
 		memset(&cap, 0, sizeof(cap));
 		err_clear(&e);
 		rc = run(id, "head -c 1000000 /dev/zero | tr '\\0' x", &res, &cap, &e);
-		ok(rc == 0 && cap.out.len == 1000000, "1 MB of output arrives whole (%zu)", cap.out.len);
+		ok(rc == 0 && cap.out.len == 1000000, "1 MB of output arrives whole (%zu)",
+		    cap.out.len);
 		cap_fini(&cap);
 		buf_fini(&big);
 	}
@@ -355,9 +364,11 @@ test_exec(const char *id)
 	memset(&cap, 0, sizeof(cap));
 	err_clear(&e);
 	rc = H.ops->exec(H.b, id, &r, on_ev, &cap, &res, &c, &e);
-	ok(rc == 0 && res.timed_out && !res.exited, "timeout: timed_out, not exited (rc=%d %s)", rc, e.msg);
+	ok(rc == 0 && res.timed_out && !res.exited, "timeout: timed_out, not exited (rc=%d %s)", rc,
+	    e.msg);
 	is_str(s(&cap.out), "started\n", "timeout keeps the partial output");
-	ok(res.note != NULL && strstr(res.note, "timeout") != NULL, "timeout note: %s", res.note ? res.note : "");
+	ok(res.note != NULL && strstr(res.note, "timeout") != NULL, "timeout note: %s",
+	    res.note ? res.note : "");
 	is_int(wait_procs_gone("sleep 4711", 3000), 0, "the timed-out process is gone");
 	cap_fini(&cap);
 
@@ -438,10 +449,11 @@ test_isolation(const char *id)
 	is_int(sh_code(id, "echo x > /usr/sbx-should-fail"), 1, "cannot write /usr");
 	is_int(sh_code(id, "echo x > /dev/null && head -c 4 /dev/urandom | wc -c | grep -q 4"), 0,
 	    "/dev/null and /dev/urandom work");
-	is_int(sh_code(id, "test $(ls /proc | grep -c '^[0-9]') -lt 10"), 0, "host processes are invisible");
+	is_int(sh_code(id, "test $(ls /proc | grep -c '^[0-9]') -lt 10"), 0,
+	    "host processes are invisible");
 	is_int(sh_code(id, "cat /proc/1/environ"), 1, "pid 1 (init) is not readable: non-dumpable");
-	is_int(sh_code(id, "! grep -qs s3cr3t-valu[e] /proc/[0-9]*/environ /proc/[0-9]*/cmdline"), 0,
-	    "no process inside sees sandbox-mcp's environment");
+	is_int(sh_code(id, "! grep -qs s3cr3t-valu[e] /proc/[0-9]*/environ /proc/[0-9]*/cmdline"),
+	    0, "no process inside sees sandbox-mcp's environment");
 	is_int(sh_code(id, "ls /proc/1/fd /proc/1/root/"), 2, "pid 1's fds and root are closed");
 	snprintf(hostfile, sizeof(hostfile), "/tmp/sbx-host-secret-%d", (int)getpid());
 	fd = open(hostfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -455,7 +467,8 @@ test_isolation(const char *id)
 	is_int(sh_code(id, cmd), 1, "the host's /tmp is not visible");
 	is_int(sh_code(id, "echo inside > /tmp/made-inside"), 0, "/tmp is writable");
 	ok(!host_exists("/tmp/made-inside"), "writes to /tmp stay in the sandbox");
-	is_str(chomp(sh(id, "cat /tmp/made-inside")), "inside", "sandbox /tmp is the sandbox's own");
+	is_str(chomp(sh(id, "cat /tmp/made-inside")), "inside",
+	    "sandbox /tmp is the sandbox's own");
 	is_int(sh_code(id, "echo w > /workspace/ws-file"), 0, "workspace writable");
 	snprintf(path, sizeof(path), "%s/%s/workspace/ws-file", root, id);
 	ok(host_exists(path), "workspace file lands in the sandbox dir");
@@ -484,11 +497,14 @@ test_files(const char *id)
 	char secret[512], cmd[PATH_MAX];
 	struct stat st_before, st_after;
 
-	rc = H.ops->file_write(H.b, id, "notes/a/b.txt", "line1\nline2\n", 12, FILE_MODE_DEFAULT, &c, &e);
+	rc = H.ops->file_write(H.b, id, "notes/a/b.txt", "line1\nline2\n", 12, FILE_MODE_DEFAULT,
+	    &c, &e);
 	is_int(rc, 0, "file_write creates parents: %s", e.msg);
-	is_str(chomp(sh(id, "cat /workspace/notes/a/b.txt | tail -1")), "line2", "the sandbox sees the written file");
+	is_str(chomp(sh(id, "cat /workspace/notes/a/b.txt | tail -1")), "line2",
+	    "the sandbox sees the written file");
 	rc = H.ops->file_read(H.b, id, "/workspace/notes/a/b.txt", 0, 1 << 20, &b, &size, &c, &e);
-	ok(rc == 0 && strcmp(s(&b), "line1\nline2\n") == 0 && size == 12, "file_read absolute path");
+	ok(rc == 0 && strcmp(s(&b), "line1\nline2\n") == 0 && size == 12,
+	    "file_read absolute path");
 	buf_reset(&b);
 	rc = H.ops->file_read(H.b, id, "notes/a/b.txt", 6, 3, &b, &size, &c, &e);
 	ok(rc == 0 && b.len == 3 && memcmp(b.p, "lin", 3) == 0, "file_read offset and max_bytes");
@@ -498,13 +514,15 @@ test_files(const char *id)
 	buf_reset(&b);
 	err_clear(&e);
 	rc = H.ops->file_read(H.b, id, "missing.txt", 0, 100, &b, &size, &c, &e);
-	ok(rc == ERR_NOTFOUND && strstr(e.msg, "/workspace/missing.txt") != NULL, "missing file: %s", e.msg);
+	ok(rc == ERR_NOTFOUND && strstr(e.msg, "/workspace/missing.txt") != NULL,
+	    "missing file: %s", e.msg);
 	err_clear(&e);
 	rc = H.ops->file_read(H.b, id, "notes", 0, 100, &b, &size, &c, &e);
 	ok(rc == ERR_INVAL && strstr(e.msg, "directory") != NULL, "reading a directory: %s", e.msg);
 	err_clear(&e);
 	rc = H.ops->file_write(H.b, id, "/etc/evil", "x", 1, FILE_MODE_DEFAULT, &c, &e);
-	ok(rc == ERR_INVAL && strstr(e.msg, "read-only") != NULL, "write outside the workspace refused: %s", e.msg);
+	ok(rc == ERR_INVAL && strstr(e.msg, "read-only") != NULL,
+	    "write outside the workspace refused: %s", e.msg);
 	ok(!host_exists("/etc/evil"), "host /etc untouched");
 	err_clear(&e);
 	rc = H.ops->file_write(H.b, id, "run.sh", "#!/bin/sh\necho ran\n", 19, 0755, &c, &e);
@@ -514,7 +532,8 @@ test_files(const char *id)
 	memset(&fe, 0, sizeof(fe));
 	rc = H.ops->file_stat(H.b, id, "run.sh", &fe, &c, &e);
 	ok(rc == 0 && fe.type == FILE_T_FILE && fe.size == 19 && fe.mode == 0755 &&
-	    strcmp(fe.path, "/workspace/run.sh") == 0 && strcmp(fe.name, "run.sh") == 0, "file_stat (%s %o)", fe.path ? fe.path : "", fe.mode);
+	        strcmp(fe.path, "/workspace/run.sh") == 0 && strcmp(fe.name, "run.sh") == 0,
+	    "file_stat (%s %o)", fe.path ? fe.path : "", fe.mode);
 	err_clear(&e);
 	rc = H.ops->file_stat(H.b, id, "nope", &fe, &c, &e);
 	is_int(rc, ERR_NOTFOUND, "file_stat of a missing path is ERR_NOTFOUND");
@@ -529,13 +548,15 @@ test_files(const char *id)
 	memset(&fl, 0, sizeof(fl));
 	rc = H.ops->file_list(H.b, id, "notes", 3, &fl, &c, &e);
 	ok(rc == 0 && fl.n == 2 && strcmp(fl.items[0].path, "/workspace/notes/a") == 0 &&
-	    fl.items[0].type == FILE_T_DIR && strcmp(fl.items[1].path, "/workspace/notes/a/b.txt") == 0,
+	        fl.items[0].type == FILE_T_DIR &&
+	        strcmp(fl.items[1].path, "/workspace/notes/a/b.txt") == 0,
 	    "file_list depth 3 (n=%zu)", fl.n);
 	rc = H.ops->file_list(H.b, id, "notes", 1, &fl, &c, &e);
 	ok(rc == 0 && fl.n == 1, "file_list depth 1");
 	err_clear(&e);
 	rc = H.ops->file_list(H.b, id, "run.sh", 1, &fl, &c, &e);
-	ok(rc == ERR_INVAL && strstr(e.msg, "not a directory") != NULL, "file_list of a file: %s", e.msg);
+	ok(rc == ERR_INVAL && strstr(e.msg, "not a directory") != NULL, "file_list of a file: %s",
+	    e.msg);
 	rc = H.ops->file_list(H.b, id, "/", 1, &fl, &c, &e);
 	{
 		bool ws = false;
@@ -550,33 +571,42 @@ test_files(const char *id)
 	rc |= H.ops->file_write(H.b, id, "src/top.h", "int z;\n", 7, FILE_MODE_DEFAULT, &c, &e);
 	rc = H.ops->file_search(H.b, id, "src", "**/*.c", &fs, &c, &e);
 	ok(rc == 0 && fs.n == 2 && strcmp(fs.matches[0], "/workspace/src/top.c") == 0 &&
-	    strcmp(fs.matches[1], "/workspace/src/x/y/deep.c") == 0, "file_search **/*.c (n=%zu)", fs.n);
+	        strcmp(fs.matches[1], "/workspace/src/x/y/deep.c") == 0,
+	    "file_search **/*.c (n=%zu)", fs.n);
 	rc = H.ops->file_search(H.b, id, ".", "*.h", &fs, &c, &e);
-	ok(rc == 0 && fs.n == 1 && strcmp(fs.matches[0], "/workspace/src/top.h") == 0, "file_search name pattern at any depth");
+	ok(rc == 0 && fs.n == 1 && strcmp(fs.matches[0], "/workspace/src/top.h") == 0,
+	    "file_search name pattern at any depth");
 	rc = H.ops->file_search(H.b, id, "/workspace", "src/*/y", &fs, &c, &e);
-	ok(rc == 0 && fs.n == 1 && strcmp(fs.matches[0], "/workspace/src/x/y") == 0, "file_search path pattern");
+	ok(rc == 0 && fs.n == 1 && strcmp(fs.matches[0], "/workspace/src/x/y") == 0,
+	    "file_search path pattern");
 
 	rc = H.ops->file_move(H.b, id, "src/top.h", "inc/top.h", &c, &e);
-	ok(rc == 0 && sh_code(id, "test -f inc/top.h && ! test -e src/top.h") == 0, "file_move renames (creating parents)");
+	ok(rc == 0 && sh_code(id, "test -f inc/top.h && ! test -e src/top.h") == 0,
+	    "file_move renames (creating parents)");
 	err_clear(&e);
 	rc = H.ops->file_move(H.b, id, "inc", "/tmp/inc-moved", &c, &e);
 	ok(rc == 0 && sh_code(id, "test -f /tmp/inc-moved/top.h && ! test -e /workspace/inc") == 0,
 	    "file_move across mounts copies and removes: %s", e.msg);
 	err_clear(&e);
 	rc = H.ops->file_move(H.b, id, "/etc/hostname", "stolen", &c, &e);
-	ok(rc != 0 && host_exists("/etc/hostname"), "file_move of a read-only file fails: %s", e.msg);
+	ok(rc != 0 && host_exists("/etc/hostname"), "file_move of a read-only file fails: %s",
+	    e.msg);
 	ok(sh_code(id, "test -e stolen") != 0, "and leaves no copy behind");
 	rc = H.ops->file_remove(H.b, id, "src", &flag, &c, &e);
 	ok(rc == 0 && flag && sh_code(id, "test -e src") == 1, "file_remove recursive");
 	rc = H.ops->file_remove(H.b, id, "src", &flag, &c, &e);
 	ok(rc == 0 && !flag, "file_remove of a missing path: removed=false");
-	is_int(sh_code(id, "mkdir -p locked/sub && touch locked/sub/f && chmod 000 locked/sub && "
-	    "chmod 555 locked"), 0, "the sandbox makes directories without permissions");
+	is_int(sh_code(id,
+	           "mkdir -p locked/sub && touch locked/sub/f && chmod 000 locked/sub && "
+	           "chmod 555 locked"),
+	    0, "the sandbox makes directories without permissions");
 	rc = H.ops->file_remove(H.b, id, "locked", &flag, &c, &e);
-	ok(rc == 0 && flag && sh_code(id, "test -e locked") == 1, "file_remove removes them anyway: %s", e.msg);
+	ok(rc == 0 && flag && sh_code(id, "test -e locked") == 1,
+	    "file_remove removes them anyway: %s", e.msg);
 	err_clear(&e);
 	rc = H.ops->file_remove(H.b, id, "/workspace", &flag, &c, &e);
-	ok(rc == ERR_INVAL && sh_code(id, "test -d /workspace") == 0, "cannot remove the workspace mount: %s", e.msg);
+	ok(rc == ERR_INVAL && sh_code(id, "test -d /workspace") == 0,
+	    "cannot remove the workspace mount: %s", e.msg);
 	err_clear(&e);
 	rc = H.ops->file_remove(H.b, id, "/etc/passwd", &flag, &c, &e);
 	ok(rc != 0 && host_exists("/etc/passwd"), "cannot remove host files: %s", e.msg);
@@ -593,14 +623,17 @@ test_files(const char *id)
 			close(fd);
 		}
 	}
-	snprintf(cmd, sizeof(cmd), "ln -s / rootlink && ln -s %s secretlink && "
+	snprintf(cmd, sizeof(cmd),
+	    "ln -s / rootlink && ln -s %s secretlink && "
 	    "ln -s ../../../../../../../../..%s dotdot && ln -s /tmp tmplink && "
-	    "ln -s /etc/passwd passwdlink && mkdir keep && ln -s keep keeplink", secret, secret);
+	    "ln -s /etc/passwd passwdlink && mkdir keep && ln -s keep keeplink",
+	    secret, secret);
 	is_int(sh_code(id, cmd), 0, "sandbox makes hostile symlinks");
 	err_clear(&e);
 	buf_reset(&b);
 	rc = H.ops->file_read(H.b, id, "secretlink", 0, 100, &b, &size, &c, &e);
-	ok(rc == ERR_NOTFOUND && b.len == 0, "symlink to a host file in the state root does not resolve: %s", e.msg);
+	ok(rc == ERR_NOTFOUND && b.len == 0,
+	    "symlink to a host file in the state root does not resolve: %s", e.msg);
 	err_clear(&e);
 	rc = H.ops->file_read(H.b, id, "dotdot", 0, 100, &b, &size, &c, &e);
 	ok(rc == ERR_NOTFOUND && b.len == 0, "../ chains stop at the sandbox root: %s", e.msg);
@@ -615,14 +648,16 @@ test_files(const char *id)
 	err_clear(&e);
 	rc = H.ops->file_write(H.b, id, "passwdlink", "pwned\n", 6, FILE_MODE_DEFAULT, &c, &e);
 	stat("/etc/passwd", &st_after);
-	ok(rc != 0 && st_before.st_size == st_after.st_size && st_before.st_mtime == st_after.st_mtime,
+	ok(rc != 0 && st_before.st_size == st_after.st_size &&
+	        st_before.st_mtime == st_after.st_mtime,
 	    "writing through a link to /etc/passwd fails: %s", e.msg);
 	err_clear(&e);
 	rc = H.ops->file_write(H.b, id, "rootlink/etc/evil2", "x", 1, FILE_MODE_DEFAULT, &c, &e);
 	ok(rc != 0 && !host_exists("/etc/evil2"), "writing under a link to / fails");
 	rc = H.ops->file_write(H.b, id, "tmplink/via-link", "v", 1, FILE_MODE_DEFAULT, &c, &e);
 	ok(rc == 0 && strcmp(chomp(sh(id, "cat /tmp/via-link")), "v") == 0 &&
-	    !host_exists("/tmp/via-link"), "a link to /tmp writes the sandbox's tmp, not the host's");
+	        !host_exists("/tmp/via-link"),
+	    "a link to /tmp writes the sandbox's tmp, not the host's");
 	rc = H.ops->file_remove(H.b, id, "keeplink", &flag, &c, &e);
 	ok(rc == 0 && flag && sh_code(id, "test -d keep && ! test -e keeplink") == 0,
 	    "removing a link removes the link, not its target");
@@ -630,7 +665,8 @@ test_files(const char *id)
 	ok(rc == 0 && flag && sh_code(id, "test -d /usr") == 0, "removing a link to / is harmless");
 	rc = H.ops->file_stat(H.b, id, "secretlink", &fe, &c, &e);
 	ok(rc == 0 && fe.type == FILE_T_SYMLINK && fe.link_target != NULL &&
-	    strcmp(fe.link_target, secret) == 0, "file_stat reports a symlink and its target");
+	        strcmp(fe.link_target, secret) == 0,
+	    "file_stat reports a symlink and its target");
 	unlink(secret);
 	buf_fini(&b);
 }
@@ -678,8 +714,8 @@ output_until(const char *id, const char *pid, uint64_t *off, struct buf *acc, co
 		buf_append(acc, last->data.p, last->data.len, NULL);
 		*off = last->next_offset;
 		buf_fini(&last->data);
-		if ((want != NULL && strstr(s(acc), want) != NULL) || (want == NULL && !last->running) ||
-		    deadline_passed(dl))
+		if ((want != NULL && strstr(s(acc), want) != NULL) ||
+		    (want == NULL && !last->running) || deadline_passed(dl))
 			return 0;
 	}
 }
@@ -697,7 +733,8 @@ test_background(const char *id)
 	uint64_t off = 0;
 	int rc;
 
-	rc = bg(id, "echo one; read x; echo got $x; read y; echo also $y; exit 7", pid, sizeof(pid), &e);
+	rc = bg(id, "echo one; read x; echo got $x; read y; echo also $y; exit 7", pid, sizeof(pid),
+	    &e);
 	ok(rc == 0 && atoi(pid) > 1, "background exec returns a pid (%s): %s", pid, e.msg);
 	output_until(id, pid, &off, &acc, "one\n", 5000, &po);
 	ok(strcmp(s(&acc), "one\n") == 0 && po.running, "process_output from 0 (%s)", esc(s(&acc)));
@@ -707,14 +744,17 @@ test_background(const char *id)
 	ok(strstr(s(&acc), "got hello\n") != NULL, "the process read stdin");
 	rc = H.ops->proc_stdin(H.b, id, pid, "world\n", 6, false, &c, &e);
 	output_until(id, pid, &off, &acc, NULL, 5000, &po);
-	is_str(s(&acc), "one\ngot hello\nalso world\n", "stdin stays open between writes; output complete");
-	ok(!po.running && po.has_exit && po.exit_code == 7, "exit code recorded (%d)", po.exit_code);
+	is_str(s(&acc), "one\ngot hello\nalso world\n",
+	    "stdin stays open between writes; output complete");
+	ok(!po.running && po.has_exit && po.exit_code == 7, "exit code recorded (%d)",
+	    po.exit_code);
 	{
 		struct proc_output p2;
 
 		memset(&p2, 0, sizeof(p2));
 		rc = H.ops->proc_output(H.b, id, pid, 4, 0, 0, &p2, &c, &e);
-		ok(rc == 0 && strcmp(s(&p2.data), "got hello\nalso world\n") == 0 && p2.next_offset == 25,
+		ok(rc == 0 && strcmp(s(&p2.data), "got hello\nalso world\n") == 0 &&
+		        p2.next_offset == 25,
 		    "process_output from an offset");
 		buf_fini(&p2.data);
 		memset(&p2, 0, sizeof(p2));
@@ -738,7 +778,8 @@ test_background(const char *id)
 	    "closing stdin gives EOF (%s)", esc(s(&acc)));
 	buf_reset(&acc);
 
-	rc = bg(id, "trap 'echo term; exit 5' TERM; echo ready; while :; do sleep 0.05; done", pid3, sizeof(pid3), &e);
+	rc = bg(id, "trap 'echo term; exit 5' TERM; echo ready; while :; do sleep 0.05; done", pid3,
+	    sizeof(pid3), &e);
 	off = 0;
 	output_until(id, pid3, &off, &acc, "ready", 5000, &po);
 	err_clear(&e);
@@ -752,7 +793,8 @@ test_background(const char *id)
 	rc |= H.ops->proc_kill(H.b, id, pid3, SIGKILL, &c, &e);
 	memset(&po, 0, sizeof(po));
 	rc |= H.ops->proc_output(H.b, id, pid3, 0, 3000, 0, &po, &c, &e);
-	ok(rc == 0 && !po.running && po.exit_code == 137, "SIGKILL reads as 137 (%d)", po.exit_code);
+	ok(rc == 0 && !po.running && po.exit_code == 137, "SIGKILL reads as 137 (%d)",
+	    po.exit_code);
 	buf_fini(&po.data);
 	is_int(wait_procs_gone("sleep 4716", 3000), 0, "and the process is gone");
 	err_clear(&e);
@@ -766,7 +808,8 @@ test_background(const char *id)
 		for (size_t i = 0; rc == 0 && i < n; i++)
 			if (strcmp(pi[i].pid, pid) == 0)
 				found = !pi[i].running && pi[i].has_exit && pi[i].exit_code == 7 &&
-				    pi[i].command != NULL && strstr(pi[i].command, "exit 7") != NULL;
+				    pi[i].command != NULL &&
+				    strstr(pi[i].command, "exit 7") != NULL;
 		ok(rc == 0 && n >= 4 && found, "process_list shows finished processes (n=%zu)", n);
 	}
 
@@ -827,7 +870,7 @@ listener_main(void *arg)
 	return NULL;
 }
 
-static struct listener L_host;	/* this machine's service, opened as host.internal */
+static struct listener L_host; /* this machine's service, opened as host.internal */
 
 static int
 listener_start(struct listener *l)
@@ -877,9 +920,11 @@ test_network(const char *allow_id)
 	    L_host.port);
 	snprintf(own, sizeof(own), "exec 3<>/dev/tcp/127.0.0.1/%d && head -c 3 <&3", L_host.port);
 	snprintf(what, sizeof(what), "host.internal:%d", L_host.port);
-	ok(sh_code(allow_id, own) != 0, "network: 127.0.0.1 inside is the sandbox's own, not this "
+	ok(sh_code(allow_id, own) != 0,
+	    "network: 127.0.0.1 inside is the sandbox's own, not this "
 	    "machine's");
-	is_str(sh(allow_id, cmd), "hi\n", "network allow: host.internal reaches the port the "
+	is_str(sh(allow_id, cmd), "hi\n",
+	    "network allow: host.internal reaches the port the "
 	    "operator opened");
 
 	memset(&req, 0, sizeof(req));
@@ -896,11 +941,13 @@ test_network(const char *allow_id)
 	    res.nnetwork_denied > 0 ? res.network_denied[0] : "nothing");
 	cap_fini(&cap);
 	if (access("/usr/bin/ip", X_OK) == 0 || access("/sbin/ip", X_OK) == 0)
-		is_str(chomp(sh(deny_id, "ip -o link | wc -l")), "1", "network: only loopback inside");
+		is_str(chomp(sh(deny_id, "ip -o link | wc -l")), "1",
+		    "network: only loopback inside");
 	memset(&eff, 0, sizeof(eff));
 	rc = H.ops->net_get(H.b, deny_id, &eff, &c, &e);
 	ok(rc == 0 && eff.default_action == 0 && eff.nrecent > 0 &&
-	    strstr(eff.recent[eff.nrecent - 1], what) != NULL, "net_get says deny, with the refusal");
+	        strstr(eff.recent[eff.nrecent - 1], what) != NULL,
+	    "net_get says deny, with the refusal");
 	if (access("/usr/bin/python3", X_OK) == 0) {
 		char pid[32];
 		struct buf acc = { 0 };
@@ -909,13 +956,16 @@ test_network(const char *allow_id)
 		char cmd2[256];
 		struct sb_url u;
 
-		rc = bg(deny_id, "exec python3 -c \"import socket;s=socket.socket();s.bind(('127.0.0.1',0));"
+		rc = bg(deny_id,
+		    "exec python3 -c \"import socket;s=socket.socket();s.bind(('127.0.0.1',0));"
 		    "s.listen();print(s.getsockname()[1],flush=True);"
 		    "[(lambda c:(c.send(b'lo\\n'),c.close()))(s.accept()[0]) for _ in range(2)]\"",
 		    pid, sizeof(pid), &e);
 		output_until(deny_id, pid, &off, &acc, "\n", 10000, &po);
-		snprintf(cmd2, sizeof(cmd2), "exec 3<>/dev/tcp/127.0.0.1/%d && head -c 3 <&3", atoi(s(&acc)));
-		is_str(sh(deny_id, cmd2), "lo\n", "network deny: loopback between the sandbox's processes works");
+		snprintf(cmd2, sizeof(cmd2), "exec 3<>/dev/tcp/127.0.0.1/%d && head -c 3 <&3",
+		    atoi(s(&acc)));
+		is_str(sh(deny_id, cmd2), "lo\n",
+		    "network deny: loopback between the sandbox's processes works");
 		/* Ingress is not egress: sandbox_url forwards into a denied sandbox too. */
 		rc = H.ops->url(H.b, deny_id, atoi(s(&acc)), &u, &c, &e);
 		ok(rc == 0 && strncmp(u.url, "http://127.0.0.1:", 17) == 0, "sandbox_url: %s",
@@ -937,7 +987,8 @@ test_network(const char *allow_id)
 			}
 			if (fd >= 0)
 				close(fd);
-			is_str(got, "lo\n", "sandbox_url's port on this machine reaches the listener inside");
+			is_str(got, "lo\n",
+			    "sandbox_url's port on this machine reaches the listener inside");
 		}
 		buf_fini(&acc);
 	} else {
@@ -948,24 +999,29 @@ test_network(const char *allow_id)
 	memset(&np, 0, sizeof(np));
 	np.default_action = 1;
 	rc = H.ops->net_set(H.b, deny_id, &np, false, &eff, &c, &e);
-	ok(rc == 0 && eff.default_action == 1 && eff.note != NULL, "net_set allow (note: %s)", eff.note ? eff.note : "");
+	ok(rc == 0 && eff.default_action == 1 && eff.note != NULL, "net_set allow (note: %s)",
+	    eff.note ? eff.note : "");
 	is_str(sh(deny_id, cmd), "hi\n", "after allow, new commands reach host.internal");
 	np.default_action = 0;
 	rc = H.ops->net_set(H.b, allow_id, &np, false, &eff, &c, &e);
-	ok(rc == 0 && eff.default_action == 0 && sh_code(allow_id, cmd) != 0, "net_set deny on a running sandbox blocks new connections");
+	ok(rc == 0 && eff.default_action == 0 && sh_code(allow_id, cmd) != 0,
+	    "net_set deny on a running sandbox blocks new connections");
 	np.default_action = -1;
 	np.allow = hosts;
 	np.nallow = 1;
 	err_clear(&e);
 	rc = H.ops->net_set(H.b, allow_id, &np, false, &eff, &c, &e);
 	ok(rc == 0 && eff.default_action == 0 && eff.nallow == 1 &&
-	    strcmp(eff.allow[0], "example.com") == 0, "host rules merge into the policy: %s", e.msg);
+	        strcmp(eff.allow[0], "example.com") == 0,
+	    "host rules merge into the policy: %s", e.msg);
 	ok(sh_code(allow_id, cmd) != 0, "a name outside the allow list stays refused");
 	hosts[0] = "10.0.0.0/8";
 	err_clear(&e);
 	rc = H.ops->net_set(H.b, allow_id, &np, false, &eff, &c, &e);
-	ok(rc == ERR_INVAL && strstr(e.msg, "--local-egress") != NULL, "allowing private addresses "
-	    "is refused, naming the flag: %s", e.msg);
+	ok(rc == ERR_INVAL && strstr(e.msg, "--local-egress") != NULL,
+	    "allowing private addresses "
+	    "is refused, naming the flag: %s",
+	    e.msg);
 	memset(&np, 0, sizeof(np));
 	np.default_action = 1;
 	rc = H.ops->net_set(H.b, allow_id, &np, true, &eff, &c, &e);
@@ -1050,7 +1106,8 @@ test_list_and_expiry(void)
 		}
 		cursor = l.next_cursor;
 	} while (cursor != NULL && total < 100);
-	ok(rc == 0 && seen_a == 1 && seen_b == 1 && total >= 3, "paging with limit 1 visits each once (%d)", total);
+	ok(rc == 0 && seen_a == 1 && seen_b == 1 && total >= 3,
+	    "paging with limit 1 visits each once (%d)", total);
 	{
 		const char *st[1] = { "paused" };
 
@@ -1072,29 +1129,34 @@ test_list_and_expiry(void)
 	poll(NULL, 0, 1300);
 	err_clear(&e);
 	rc = H.ops->info(H.b, a, &info, &c, &e);
-	ok(rc == ERR_NOTFOUND && strstr(e.msg, "expired") != NULL, "expired sandbox is gone: %s", e.msg);
+	ok(rc == ERR_NOTFOUND && strstr(e.msg, "expired") != NULL, "expired sandbox is gone: %s",
+	    e.msg);
 	snprintf(path, sizeof(path), "%s/%s", root, a);
 	ok(!host_exists(path), "and its directory is removed");
 	is_int(wait_procs_gone("sleep 4717", 3000), 0, "and its processes are killed");
 
 	rc = bg(b2, "exec sleep 4718", x, sizeof(x), &e);
-	ok(rc == 0 && wait_procs_count("sleep 4718", 1, 3000) == 1, "a process runs in a sandbox to kill");
+	ok(rc == 0 && wait_procs_count("sleep 4718", 1, 3000) == 1,
+	    "a process runs in a sandbox to kill");
 	rc = H.ops->kill(H.b, b2, &c, &e);
 	is_int(rc, 0, "sandbox_kill");
 	is_int(wait_procs_gone("sleep 4718", 3000), 0, "kill leaves no process");
 	snprintf(path, sizeof(path), "%s/%s", root, b2);
 	ok(!host_exists(path), "kill removes the directory");
 	err_clear(&e);
-	is_int(sh_code(b2, "true"), -1000 - ERR_NOTFOUND, "exec in a killed sandbox is ERR_NOTFOUND");
+	is_int(sh_code(b2, "true"), -1000 - ERR_NOTFOUND,
+	    "exec in a killed sandbox is ERR_NOTFOUND");
 	{
 		bool flag = true;
 
 		err_clear(&e);
 		rc = H.ops->file_remove(H.b, b2, "x", &flag, &c, &e);
-		ok(rc == ERR_NOTFOUND && !flag, "file_remove in a killed sandbox is ERR_NOTFOUND, not removed=false");
+		ok(rc == ERR_NOTFOUND && !flag,
+		    "file_remove in a killed sandbox is ERR_NOTFOUND, not removed=false");
 	}
 	err_clear(&e);
-	is_int(H.ops->info(H.b, "sbx-../../etc", &info, &c, &e), ERR_NOTFOUND, "a hostile id is just unknown");
+	is_int(H.ops->info(H.b, "sbx-../../etc", &info, &c, &e), ERR_NOTFOUND,
+	    "a hostile id is just unknown");
 }
 
 struct conc {
@@ -1192,7 +1254,7 @@ test_restart(const struct config *cfg, const char *id)
 	}
 	/* The supervisor and init die (as after a reboot): the next exec starts new ones. */
 	for (const char *key = "\"pid\":"; key != NULL;
-	    key = strcmp(key, "\"pid\":") == 0 ? "\"init_pid\":" : NULL) {
+	     key = strcmp(key, "\"pid\":") == 0 ? "\"init_pid\":" : NULL) {
 		p = strstr(buf, key);
 		if (p != NULL) {
 			pid_t sup = (pid_t)atoi(p + strlen(key));
@@ -1202,7 +1264,8 @@ test_restart(const struct config *cfg, const char *id)
 				poll(NULL, 0, 10);
 		}
 	}
-	is_str(chomp(sh(id, "cat /workspace/ws-file")), "w", "after its init died, exec restarts it; files are intact");
+	is_str(chomp(sh(id, "cat /workspace/ws-file")), "w",
+	    "after its init died, exec restarts it; files are intact");
 }
 
 static void
@@ -1271,7 +1334,7 @@ main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], LOCAL_SUPERVISOR_ARG) == 0)
 		return local_supervisor_main(argc, argv);
 	signal(SIGPIPE, SIG_DFL);
-	setenv("SBX_TEST_SECRET", "s3cr3t-value", 1);	/* must never be visible inside */
+	setenv("SBX_TEST_SECRET", "s3cr3t-value", 1); /* must never be visible inside */
 	A = arena_new(512u << 20);
 	snprintf(root, sizeof(root), "%s/sbxmcp-test-XXXXXX", tmpdir);
 	if (mkdtemp(root) == NULL) {
@@ -1283,7 +1346,8 @@ main(int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.local_root = root;
 	cfg.local_isolation = "bogus";
-	is_int(local_backend_new(&cfg, &H, &e), ERR_INVAL, "unknown isolation is refused: %s", e.msg);
+	is_int(local_backend_new(&cfg, &H, &e), ERR_INVAL, "unknown isolation is refused: %s",
+	    e.msg);
 	cfg.local_isolation = NULL;
 	err_clear(&e);
 	if (listener_start(&L_host) != 0) {
@@ -1311,12 +1375,14 @@ main(int argc, char **argv)
 		is_int(rc, 0, "create: %s", e.msg);
 		ok(strncmp(id, "sbx-", 4) == 0, "id %s", id);
 		rc = H.ops->info(H.b, id, &info, &c, &e);
-		ok(rc == 0 && strcmp(info.state, "running") == 0 && info.expires_at > info.created_at &&
-		    info.note != NULL, "info: running, expires, note");
+		ok(rc == 0 && strcmp(info.state, "running") == 0 &&
+		        info.expires_at > info.created_at && info.note != NULL,
+		    "info: running, expires, note");
 		memset(&req, 0, sizeof(req));
 		req.template_name = "ubuntu:22.04";
 		err_clear(&e);
-		is_int(create_sb(&req, id2, sizeof(id2), &e), ERR_UNSUPPORTED, "unknown template refused: %s", e.msg);
+		is_int(create_sb(&req, id2, sizeof(id2), &e), ERR_UNSUPPORTED,
+		    "unknown template refused: %s", e.msg);
 		err_clear(&e);
 		rc = create_sb(NULL, id2, sizeof(id2), &e);
 		is_int(rc, 0, "second sandbox");
@@ -1334,13 +1400,15 @@ main(int argc, char **argv)
 
 			c = mkcall();
 			rc = H.ops->metrics(H.b, id, &m, &c, &e);
-			ok(rc == 0 && m.cpu_count >= 1 && m.mem_total_bytes > 0 && m.disk_used_bytes > 0 &&
-			    m.cpu_used_pct >= 0, "metrics (cpu %.0f, mem %lld, disk %lld)", m.cpu_count,
+			ok(rc == 0 && m.cpu_count >= 1 && m.mem_total_bytes > 0 &&
+			        m.disk_used_bytes > 0 && m.cpu_used_pct >= 0,
+			    "metrics (cpu %.0f, mem %lld, disk %lld)", m.cpu_count,
 			    (long long)m.mem_total_bytes, (long long)m.disk_used_bytes);
 		}
 		test_restart(&cfg, id);
 		test_list_and_expiry();
-		sh_code(id, "mkdir -p /workspace/ro/x && chmod 000 /workspace/ro/x && chmod 500 /workspace/ro");
+		sh_code(id,
+		    "mkdir -p /workspace/ro/x && chmod 000 /workspace/ro/x && chmod 500 /workspace/ro");
 		c = mkcall();
 		H.ops->kill(H.b, id, &c, &e);
 		H.ops->kill(H.b, id2, &c, &e);

@@ -45,44 +45,44 @@
 #include "tap.h"
 
 #ifndef SYS_io_uring_setup
-#define SYS_io_uring_setup	425
-#define SYS_io_uring_enter	426
-#define SYS_io_uring_register	427
+#define SYS_io_uring_setup    425
+#define SYS_io_uring_enter    426
+#define SYS_io_uring_register 427
 #endif
 #ifndef SYS_open_tree
-#define SYS_open_tree		428
-#define SYS_move_mount		429
-#define SYS_fsopen		430
-#define SYS_fsconfig		431
-#define SYS_fsmount		432
-#define SYS_fspick		433
+#define SYS_open_tree  428
+#define SYS_move_mount 429
+#define SYS_fsopen     430
+#define SYS_fsconfig   431
+#define SYS_fsmount    432
+#define SYS_fspick     433
 #endif
 #ifndef SYS_clone3
-#define SYS_clone3		435
+#define SYS_clone3 435
 #endif
 #ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd		438
+#define SYS_pidfd_getfd 438
 #endif
 #ifndef SYS_mount_setattr
-#define SYS_mount_setattr	442
+#define SYS_mount_setattr 442
 #endif
 #ifndef CLONE_NEWTIME
-#define CLONE_NEWTIME		0x80
+#define CLONE_NEWTIME 0x80
 #endif
 #ifndef CLONE_NEWCGROUP
-#define CLONE_NEWCGROUP		0x02000000
+#define CLONE_NEWCGROUP 0x02000000
 #endif
 #ifndef AF_VSOCK
-#define AF_VSOCK		40
+#define AF_VSOCK 40
 #endif
 #ifndef TIOCLINUX
-#define TIOCLINUX		0x541C
+#define TIOCLINUX 0x541C
 #endif
 
-#define SETUP_FAILED	200	/* the child could not install what it was to test */
-#define SIG_BASE	1000	/* status() of a child killed by signal s is SIG_BASE + s */
-#define HIGH		(1L << 32)	/* must be ignored: only the low word is compared */
-#define P(s)		((long)(s))
+#define SETUP_FAILED 200        /* the child could not install what it was to test */
+#define SIG_BASE     1000       /* status() of a child killed by signal s is SIG_BASE + s */
+#define HIGH         (1L << 32) /* must be ignored: only the low word is compared */
+#define P(s)         ((long)(s))
 
 typedef int (*child_fn)(const void *arg);
 
@@ -149,8 +149,8 @@ do_probe(const void *arg)
 static void
 test_denied(void)
 {
-	const long nothread = CLONE_THREAD;	/* without CLONE_SIGHAND: EINVAL unfiltered */
-	const long badunshare = CLONE_PARENT;	/* not an unshare flag: EINVAL unfiltered */
+	const long nothread = CLONE_THREAD;   /* without CLONE_SIGHAND: EINVAL unfiltered */
+	const long badunshare = CLONE_PARENT; /* not an unshare flag: EINVAL unfiltered */
 	const struct probe probes[] = {
 		{ "mount", SYS_mount, { 0, 0, 0, 0, 0 }, EPERM },
 		{ "umount2", SYS_umount2, { P(""), 0 }, EPERM },
@@ -217,8 +217,8 @@ test_denied(void)
 		{ "clone NEWUSER", SYS_clone, { CLONE_NEWUSER | nothread }, EPERM },
 		{ "clone NEWPID", SYS_clone, { CLONE_NEWPID | nothread }, EPERM },
 		{ "clone NEWNET", SYS_clone, { CLONE_NEWNET | nothread }, EPERM },
-		{ "clone NEWUSER, high bits set", SYS_clone,
-		    { HIGH | CLONE_NEWUSER | nothread }, EPERM },
+		{ "clone NEWUSER, high bits set", SYS_clone, { HIGH | CLONE_NEWUSER | nothread },
+		    EPERM },
 		{ "ioctl TIOCSTI", SYS_ioctl, { -1, TIOCSTI, 0 }, EPERM },
 		{ "ioctl TIOCLINUX", SYS_ioctl, { -1, TIOCLINUX, 0 }, EPERM },
 		{ "ioctl TIOCSTI, high bits set", SYS_ioctl, { -1, HIGH | TIOCSTI, 0 }, EPERM },
@@ -236,7 +236,7 @@ test_denied(void)
 		got = in_child(true, do_probe, p);
 		ctl = in_child(false, do_probe, p);
 		if (!ok(got == p->want, "%s: %s under the filter (%s without)", p->name,
-		    strerror(p->want), ctl >= 0 && ctl < SIG_BASE ? strerror(ctl) : "killed"))
+		        strerror(p->want), ctl >= 0 && ctl < SIG_BASE ? strerror(ctl) : "killed"))
 			note("  got %d, want %d; unfiltered %d", got, p->want, ctl);
 		else if (ctl == p->want)
 			blind++;
@@ -244,13 +244,14 @@ test_denied(void)
 	/* Only a uid without the capability gets the kernel's own EPERM; root sees none. */
 	if (blind > 0)
 		note("%d of these answer EPERM for this uid without the filter too; they "
-		    "prove the filter only when run as root", blind);
+		     "prove the filter only when run as root",
+		    blind);
 }
 
 /* ---- killed: foreign architecture, x32 ----------------------------------------------- */
 
 #if defined(__x86_64__)
-#define NO_IA32 99	/* int $0x80 faulted: the kernel has no IA32 emulation */
+#define NO_IA32 99 /* int $0x80 faulted: the kernel has no IA32 emulation */
 
 static void
 on_segv(int sig)
@@ -262,13 +263,13 @@ static int
 do_int80_getpid(const void *arg)
 {
 	struct sigaction sa;
-	long r = 20;	/* getpid in the i386 table */
+	long r = 20; /* getpid in the i386 table */
 
 	/* Our handler, not the sanitizer's, so the parent can tell a fault from a kill. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_segv;
 	sigaction(SIGSEGV, &sa, NULL);
-	__asm__ volatile ("int $0x80" : "+a"(r) : : "r8", "r9", "r10", "r11", "memory", "cc");
+	__asm__ volatile("int $0x80" : "+a"(r) : : "r8", "r9", "r10", "r11", "memory", "cc");
 	return r == getpid() ? 0 : 1;
 }
 
@@ -298,7 +299,7 @@ test_killed(void)
 	ctl = in_child(false, do_x32_getpid, NULL);
 	got = in_child(true, do_x32_getpid, NULL);
 	if (!ok(got == SIG_BASE + SIGSYS && ctl < SIG_BASE,
-	    "x32 getpid (nr | 0x40000000) kills with SIGSYS"))
+	        "x32 getpid (nr | 0x40000000) kills with SIGSYS"))
 		note("  got %d, unfiltered %d", got, ctl);
 #else
 	skip("i386 int $0x80 is killed", "not x86_64");
@@ -436,8 +437,7 @@ open_pty(int fd[2])
 
 	if ((fd[0] = posix_openpt(O_RDWR | O_NOCTTY)) == -1)
 		return -1;
-	if (grantpt(fd[0]) == -1 || unlockpt(fd[0]) == -1 ||
-	    (name = ptsname(fd[0])) == NULL ||
+	if (grantpt(fd[0]) == -1 || unlockpt(fd[0]) == -1 || (name = ptsname(fd[0])) == NULL ||
 	    (fd[1] = open(name, O_RDWR | O_NOCTTY)) == -1) {
 		close(fd[0]);
 		return -1;
@@ -495,10 +495,30 @@ probe_main(void)
 /* ---- Landlock ---------------------------------------------------------------------- */
 
 enum ll_op {
-	LL_APPLY, LL_A_CREATE, LL_A_TRUNCATE, LL_A_RENAME, LL_A_MKDIR, LL_A_RMDIR,
-	LL_A_SYMLINK, LL_A_MKFIFO, LL_A_UNLINK, LL_B_CREATE, LL_B_OPENW, LL_B_TRUNCATE,
-	LL_B_UNLINK, LL_B_RENAME, LL_B_MKDIR, LL_B_RMDIR, LL_B_SYMLINK, LL_B_MKFIFO,
-	LL_A_TO_B, LL_B_READ, LL_B_LIST, LL_UNIX_OUT, LL_UNIX_OWN, LL_KILL_PARENT,
+	LL_APPLY,
+	LL_A_CREATE,
+	LL_A_TRUNCATE,
+	LL_A_RENAME,
+	LL_A_MKDIR,
+	LL_A_RMDIR,
+	LL_A_SYMLINK,
+	LL_A_MKFIFO,
+	LL_A_UNLINK,
+	LL_B_CREATE,
+	LL_B_OPENW,
+	LL_B_TRUNCATE,
+	LL_B_UNLINK,
+	LL_B_RENAME,
+	LL_B_MKDIR,
+	LL_B_RMDIR,
+	LL_B_SYMLINK,
+	LL_B_MKFIFO,
+	LL_A_TO_B,
+	LL_B_READ,
+	LL_B_LIST,
+	LL_UNIX_OUT,
+	LL_UNIX_OWN,
+	LL_KILL_PARENT,
 	LL_KILL_OWN
 };
 
@@ -545,7 +565,7 @@ static char *
 path(char *out, const char *dir, const char *name)
 {
 	if (snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
-		abort();	/* short names under a mkdtemp directory: cannot happen */
+		abort(); /* short names under a mkdtemp directory: cannot happen */
 	return out;
 }
 
@@ -623,7 +643,7 @@ ll_do(enum ll_op op, int abi)
 
 	switch (op) {
 	case LL_APPLY:
-		path(p, dir_b, "keep");		/* a file: ENOTDIR, skipped */
+		path(p, dir_b, "keep"); /* a file: ENOTDIR, skipped */
 		dirs[2] = p;
 		r = local_landlock_apply(dirs, 3);
 		return r == abi ? 0 : r < 0 ? -r : 255;
@@ -788,7 +808,7 @@ test_landlock_describe(int abi)
 	for (i = 1; i <= 9; i++) {
 		snprintf(want, sizeof(want), i <= 7 ? "ABI %d:" : "ABI 8+:", i);
 		if (!ok(strncmp(local_landlock_describe(i), want, strlen(want)) == 0,
-		    "describe(%d) starts \"%s\"", i, want))
+		        "describe(%d) starts \"%s\"", i, want))
 			note("  got \"%s\"", local_landlock_describe(i));
 	}
 	ok(strstr(local_landlock_describe(6), "abstract unix sockets and signals") != NULL,
@@ -851,9 +871,9 @@ test_landlock(void)
 			continue;
 		}
 		if (!ok(res[i] == c->want, "%s: %s", c->desc,
-		    c->want == 0 ? "works" : strerror(c->want)))
-			note("  got %d (%s)", res[i], res[i] > 0 && res[i] < 200 ?
-			    strerror(res[i]) : "?");
+		        c->want == 0 ? "works" : strerror(c->want)))
+			note("  got %d (%s)", res[i],
+			    res[i] > 0 && res[i] < 200 ? strerror(res[i]) : "?");
 	}
 	/* The parent, unconfined, still writes to B: the refusals above were Landlock's. */
 	path(p, dir_b, "parent-can");

@@ -13,7 +13,7 @@
 #include "split.h"
 #include "tap.h"
 
-#define GLIBC_FLAGS 0x0120		/* RD and AD, as glibc's res_mkquery with EDNS sets */
+#define GLIBC_FLAGS 0x0120 /* RD and AD, as glibc's res_mkquery with EDNS sets */
 
 /* A query: header (id, flags, counts), then the question's name bytes as given, then
  * type and class, then an EDNS OPT record when ar is 1. Returns its length. */
@@ -79,12 +79,10 @@ static void
 test_glibc_query(void)
 {
 	static const char name[] = "\7example\3com";
-	static const uint8_t want[] = {
-		0xbe, 0xef, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
-		7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1,
-		0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 93, 184, 215, 14,
-		0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 1, 2, 3, 4,
-	};
+	static const uint8_t want[] = { 0xbe, 0xef, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0, 7, 'e', 'x',
+		'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1, 0xc0, 0x0c, 0, 1, 0, 1, 0,
+		0, 0, 60, 0, 4, 93, 184, 215, 14, 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 1, 2,
+		3, 4 };
 	static const uint8_t a4[][4] = { { 93, 184, 215, 14 }, { 1, 2, 3, 4 } };
 	uint8_t m[512], out[512];
 	struct dns_query q;
@@ -153,14 +151,14 @@ test_pointers(void)
 	is_int(parse_guarded(m, len, &q), 0, "a compression pointer into the header");
 	is_int(q.rcode, DNS_NOERROR, "  is followed");
 	is_str(q.name, "www", "  name");
-	ok(q.qrawlen == 9 && memcmp(q.qraw, "\3www\0\0\1\0\1", 9) == 0,
-	    "  qraw is uncompressed");
+	ok(q.qrawlen == 9 && memcmp(q.qraw, "\3www\0\0\1\0\1", 9) == 0, "  qraw is uncompressed");
 	is_int(q.qtype, DNS_T_A, "  type read after the pointer, not after its target");
 
 	/* NSCOUNT (offset 8) holds a pointer to offset 4: a chain of two. */
 	len = query(m, 1, 0, 1, 0xc004, 0, "\3www\xc0\x08", 6, DNS_T_AAAA, DNS_C_IN);
-	ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_NOERROR &&
-	    strcmp(q.name, "www") == 0 && q.qtype == DNS_T_AAAA, "a pointer to a pointer");
+	ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_NOERROR && strcmp(q.name, "www") == 0 &&
+	        q.qtype == DNS_T_AAAA,
+	    "a pointer to a pointer");
 
 	len = query(m, 1, 0, 1, 0, 0, "\xc0\x0c", 2, DNS_T_A, DNS_C_IN);
 	ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_FORMERR && q.qrawlen == 0,
@@ -172,8 +170,7 @@ test_pointers(void)
 	ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_FORMERR,
 	    "a loop inside the header: FORMERR");
 	len = query(m, 1, 0, 1, 0, 0, "\xc0\x10\0\1\0\1\0", 7, DNS_T_A, DNS_C_IN);
-	ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_FORMERR,
-	    "a pointer forwards: FORMERR");
+	ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_FORMERR, "a pointer forwards: FORMERR");
 	len = query(m, 1, 0, 1, 0, 0, "\xff\xff", 2, DNS_T_A, DNS_C_IN);
 	ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_FORMERR,
 	    "a pointer past the message: FORMERR");
@@ -212,7 +209,7 @@ test_limits(void)
 	k = long_name(name, 63, 63, 63, 61);
 	len = query(m, 2, 0, 1, 0, 0, name, k, DNS_T_A, DNS_C_IN);
 	ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_NOERROR &&
-	    strlen(q.name) == NPOL_NAME_MAX && q.qrawlen == 259,
+	        strlen(q.name) == NPOL_NAME_MAX && q.qrawlen == 259,
 	    "a name of 253 characters (255 octets) is taken");
 	n = dns_reply(&q, DNS_NOERROR, a4, 20, 1, out, DNS_UDP_MAX);
 	ok(n == 12 + 259 + 15 * 16 && (out[2] & 0x02) != 0 && out[7] == 15,
@@ -236,15 +233,19 @@ test_limits(void)
 	    "a label of 64 (label type 0x40): FORMERR");
 	name[0] = (char)0x80;
 	len = query(m, 2, 0, 1, 0, 0, name, 66, DNS_T_A, DNS_C_IN);
-	ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_FORMERR,
-	    "label type 0x80: FORMERR");
-	len = query(m, 2, 0, 1, 0, 0, "\x05" "abc", 4, DNS_T_A, DNS_C_IN) - 4;
+	ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_FORMERR, "label type 0x80: FORMERR");
+	len = query(m, 2, 0, 1, 0, 0,
+	          "\x05"
+	          "abc",
+	          4, DNS_T_A, DNS_C_IN) -
+	    4;
 	ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_FORMERR && q.qrawlen == 0,
 	    "a label running past the message: FORMERR");
 
 	len = query(m, 2, 0, 1, 0, 0, "", 1, 2, DNS_C_IN);
 	ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_NOERROR && q.name[0] == '\0' &&
-	    q.qrawlen == 5 && q.qtype == 2, "the root (NS .) is the empty name");
+	        q.qrawlen == 5 && q.qtype == 2,
+	    "the root (NS .) is the empty name");
 }
 
 static void
@@ -262,19 +263,22 @@ test_refused(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		len = query(m, 3, 0x0100, 1, 0, 0, bad[i].p, bad[i].n, DNS_T_A, DNS_C_IN);
 		ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_REFUSED &&
-		    q.qrawlen == bad[i].n + 4 && memcmp(q.qraw, bad[i].p, bad[i].n) == 0 &&
-		    q.name[0] == '\0', "a label with a byte outside [A-Za-z0-9_-] (case %zu): "
-		    "REFUSED, question kept", i);
+		        q.qrawlen == bad[i].n + 4 && memcmp(q.qraw, bad[i].p, bad[i].n) == 0 &&
+		        q.name[0] == '\0',
+		    "a label with a byte outside [A-Za-z0-9_-] (case %zu): "
+		    "REFUSED, question kept",
+		    i);
 	}
 	len = query(m, 3, 0x0100, 1, 0, 0, "\4_dns\3a-b\0", 10, 16, DNS_C_IN);
 	ok(parse_guarded(m, len, &q) == 0 && q.rcode == DNS_NOERROR &&
-	    strcmp(q.name, "_dns.a-b") == 0, "'_' and '-' are taken");
+	        strcmp(q.name, "_dns.a-b") == 0,
+	    "'_' and '-' are taken");
 
 	len = query(m, 3, 0x0100, 1, 0, 0, "\3w w\3com", 9, DNS_T_A, DNS_C_IN);
 	dns_parse(m, len, &q);
 	n = dns_reply(&q, q.rcode, NULL, 0, 0, out, sizeof(out));
 	ok(n == 12 + 13 && out[3] == (0x80 | DNS_REFUSED) && out[5] == 1 && out[7] == 0 &&
-	    memcmp(out + 12, "\3w w\3com\0\0\1\0\1", 13) == 0,
+	        memcmp(out + 12, "\3w w\3com\0\0\1\0\1", 13) == 0,
 	    "the REFUSED reply echoes the question and has no answer");
 }
 

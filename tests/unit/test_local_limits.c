@@ -36,7 +36,7 @@
 #define MiB (1024LL * 1024)
 #define GiB (1024 * MiB)
 
-static struct lim_cg g_cg;		/* the real cgroup under test, removed at exit */
+static struct lim_cg g_cg; /* the real cgroup under test, removed at exit */
 static bool g_cg_live;
 
 /* ---- helpers ----------------------------------------------------------------------------- */
@@ -166,8 +166,8 @@ test_parse_memory(void)
 {
 	static const struct {
 		const char *s;
-		int64_t want;		/* -1: rejected */
-		const char *msg;	/* part of the sentence when rejected */
+		int64_t want;    /* -1: rejected */
+		const char *msg; /* part of the sentence when rejected */
 	} t[] = {
 		{ "256Mi", 256 * MiB, NULL },
 		{ "1Gi", GiB, NULL },
@@ -226,21 +226,25 @@ test_parse_memory(void)
 		rc = limits_parse_memory(t[i].s, &v, &e);
 		if (t[i].want >= 0) {
 			if (!ok(rc == 0 && v == t[i].want, "memory \"%s\" = %lld", t[i].s,
-			    (long long)t[i].want))
+			        (long long)t[i].want))
 				note("  rc %d, got %lld: %s", rc, (long long)v, e.msg);
 		} else if (!ok(rc == ERR_INVAL && v == -7 && strstr(e.msg, t[i].msg) != NULL &&
-		    strncmp(e.msg, "resources.memory \"", 18) == 0, "memory \"%s\" rejected: %s",
-		    t[i].s, t[i].msg))
+		                   strncmp(e.msg, "resources.memory \"", 18) == 0,
+		               "memory \"%s\" rejected: %s", t[i].s, t[i].msg))
 			note("  rc %d: %s", rc, e.msg);
 	}
 	memset(&e, 0, sizeof(e));
 	limits_parse_memory("12Mi", &v, &e);
-	is_str(e.msg, "resources.memory \"12Mi\" is below the 32Mi minimum a sandbox needs; "
-	    "ask for at least 32Mi", "the minimum sentence");
+	is_str(e.msg,
+	    "resources.memory \"12Mi\" is below the 32Mi minimum a sandbox needs; "
+	    "ask for at least 32Mi",
+	    "the minimum sentence");
 	memset(&e, 0, sizeof(e));
 	limits_parse_memory("lots", &v, &e);
-	is_str(e.msg, "resources.memory \"lots\" is not a quantity: use bytes or a suffix such "
-	    "as 512Mi or 2Gi", "the not-a-quantity sentence");
+	is_str(e.msg,
+	    "resources.memory \"lots\" is not a quantity: use bytes or a suffix such "
+	    "as 512Mi or 2Gi",
+	    "the not-a-quantity sentence");
 }
 
 static void
@@ -287,11 +291,11 @@ test_parse_cpu(void)
 		rc = limits_parse_cpu(t[i].s, &v, &e);
 		if (t[i].want >= 0) {
 			if (!ok(rc == 0 && v == t[i].want, "cpu \"%s\" = %lldm", t[i].s,
-			    (long long)t[i].want))
+			        (long long)t[i].want))
 				note("  rc %d, got %lld: %s", rc, (long long)v, e.msg);
 		} else if (!ok(rc == ERR_INVAL && v == -7 && strstr(e.msg, t[i].msg) != NULL &&
-		    strncmp(e.msg, "resources.cpu \"", 15) == 0, "cpu \"%s\" rejected: %s", t[i].s,
-		    t[i].msg))
+		                   strncmp(e.msg, "resources.cpu \"", 15) == 0,
+		               "cpu \"%s\" rejected: %s", t[i].s, t[i].msg))
 			note("  rc %d: %s", rc, e.msg);
 	}
 }
@@ -332,19 +336,29 @@ test_format(void)
 		x ^= x >> 7;
 		x ^= x << 17;
 		switch (i % 5) {
-		case 0: v = LIMITS_MEMORY_MIN + (int64_t)(x % (1ULL << 42)); break;
-		case 1: v = (int64_t)(x % 4096 + 32) * MiB; break;
-		case 2: v = (int64_t)(x % 100000 + 34) * 1000000; break;
-		case 3: v = (int64_t)(x % (1ULL << 20) + 1) << (x % 15 + 25); break;
-		default: v = (int64_t)(x % 7 + 1) << (x % 36 + 25); break;
+		case 0:
+			v = LIMITS_MEMORY_MIN + (int64_t)(x % (1ULL << 42));
+			break;
+		case 1:
+			v = (int64_t)(x % 4096 + 32) * MiB;
+			break;
+		case 2:
+			v = (int64_t)(x % 100000 + 34) * 1000000;
+			break;
+		case 3:
+			v = (int64_t)(x % (1ULL << 20) + 1) << (x % 15 + 25);
+			break;
+		default:
+			v = (int64_t)(x % 7 + 1) << (x % 36 + 25);
+			break;
 		}
 		limits_format_memory(v, buf, sizeof(buf));
 		memset(&e, 0, sizeof(e));
 		back = -1;
 		if (limits_parse_memory(buf, &back, &e) != 0 || back != v) {
 			if (bad++ < 5)
-				note("  %lld -> \"%s\" -> %lld %s", (long long)v, buf, (long long)back,
-				    e.msg);
+				note("  %lld -> \"%s\" -> %lld %s", (long long)v, buf,
+				    (long long)back, e.msg);
 		}
 	}
 	is_int(bad, 0, "20000 memory values survive format and parse");
@@ -383,9 +397,9 @@ rm_dir(const char *dir, const char *const *files)
 static void
 test_fake_v2(const char *tmp)
 {
-	static const char *const files[] = { "memory.max", "memory.swap.max", "pids.max",
-		"cpu.max", "cgroup.freeze", "cgroup.events", "memory.current", "memory.events",
-		"cpu.stat", "cgroup.procs", NULL };
+	static const char *const files[] = { "memory.max", "memory.swap.max", "pids.max", "cpu.max",
+		"cgroup.freeze", "cgroup.events", "memory.current", "memory.events", "cpu.stat",
+		"cgroup.procs", NULL };
 	struct lim_host h = { .mode = LIM_CG_V2 };
 	struct lim l = { 64 * MiB, 500, 16 }, zero = { 0, 0, 0 };
 	struct lim_cg cg;
@@ -410,8 +424,8 @@ test_fake_v2(const char *tmp)
 	is_int(limits_cg_create(&h, "sbx", &l, &cg, &e), 0, "v2 create reuses a directory: %s",
 	    e.msg);
 	is_str(cg.memory, dir, "v2: one directory");
-	ok(strcmp(cg.pids, dir) == 0 && strcmp(cg.cpu, dir) == 0 &&
-	    strcmp(cg.freezer, dir) == 0, "v2: every controller in it");
+	ok(strcmp(cg.pids, dir) == 0 && strcmp(cg.cpu, dir) == 0 && strcmp(cg.freezer, dir) == 0,
+	    "v2: every controller in it");
 	is_str(slurp(dir, "memory.max", buf, sizeof(buf)), "67108864", "memory.max");
 	is_str(slurp(dir, "memory.swap.max", buf, sizeof(buf)), "0", "memory.swap.max");
 	is_str(slurp(dir, "pids.max", buf, sizeof(buf)), "16", "pids.max");
@@ -425,8 +439,10 @@ test_fake_v2(const char *tmp)
 
 	/* cgroup.events never says frozen 1 here: the freeze times out and is undone. */
 	rc = limits_cg_freeze(&cg, true, &e);
-	ok(rc == ERR_TIMEOUT && strstr(e.msg, "did not freeze") != NULL, "a freeze that does "
-	    "not take effect times out: %s", e.msg);
+	ok(rc == ERR_TIMEOUT && strstr(e.msg, "did not freeze") != NULL,
+	    "a freeze that does "
+	    "not take effect times out: %s",
+	    e.msg);
 	is_str(slurp(dir, "cgroup.freeze", buf, sizeof(buf)), "0", "and is undone");
 
 	memset(&e, 0, sizeof(e));
@@ -449,10 +465,9 @@ test_fake_v2(const char *tmp)
 static void
 test_fake_v1(const char *tmp)
 {
-	static const char *const files[] = { "memory.limit_in_bytes",
-		"memory.memsw.limit_in_bytes", "pids.max", "cpu.cfs_period_us",
-		"cpu.cfs_quota_us", "memory.oom_control", "memory.usage_in_bytes",
-		"cpuacct.usage", "freezer.state", "cgroup.procs", NULL };
+	static const char *const files[] = { "memory.limit_in_bytes", "memory.memsw.limit_in_bytes",
+		"pids.max", "cpu.cfs_period_us", "cpu.cfs_quota_us", "memory.oom_control",
+		"memory.usage_in_bytes", "cpuacct.usage", "freezer.state", "cgroup.procs", NULL };
 	struct lim_host h = { .mode = LIM_CG_V1 }, none = { .mode = LIM_CG_NONE };
 	struct lim l = { 64 * MiB, 500, 16 };
 	struct lim_cg cg;
@@ -473,8 +488,8 @@ test_fake_v1(const char *tmp)
 	 * made for it is removed. */
 	rc = limits_cg_create(&h, "fresh", &l, &cg, &e);
 	ok(rc == ERR_IO && strstr(e.msg, "memory.limit_in_bytes") != NULL &&
-	    strstr(e.msg, "No such file") != NULL, "a failed write names the file and errno: %s",
-	    e.msg);
+	        strstr(e.msg, "No such file") != NULL,
+	    "a failed write names the file and errno: %s", e.msg);
 	snprintf(made, sizeof(made), "%s/v1/fresh", tmp);
 	ok(access(made, F_OK) == -1 && errno == ENOENT, "and what was made is removed");
 	ok(cg.memory[0] == '\0' && cg.mode == LIM_CG_NONE, "cg is cleared on failure");
@@ -511,8 +526,7 @@ test_fake_v1(const char *tmp)
 	is_int(limits_cg_freeze(&cg, true, &e), ERR_UNSUPPORTED, "no freezer: %s", e.msg);
 	memset(&e, 0, sizeof(e));
 	snprintf(none.why, sizeof(none.why), "nothing here");
-	is_int(limits_cg_create(&none, "x", &l, &cg, &e), ERR_UNSUPPORTED, "mode none: %s",
-	    e.msg);
+	is_int(limits_cg_create(&none, "x", &l, &cg, &e), ERR_UNSUPPORTED, "mode none: %s", e.msg);
 	is_str(limits_describe(&none, desc, sizeof(desc)), "none: nothing here", "describe none");
 	is_int(limits_cg_oom_kills(&cg), -1, "no memory cgroup: oom kills unknown");
 	is_int(limits_cg_memory(&cg), -1, "nor memory");
@@ -531,7 +545,7 @@ cleanup_cg(void)
 	limits_cg_destroy(&g_cg, 2000);
 }
 
-static int g_res[2];			/* children report numbers here */
+static int g_res[2]; /* children report numbers here */
 
 /* Forks until fork fails; reports how many processes the cgroup held and the errno. */
 static int
@@ -587,8 +601,8 @@ static int
 child_count(void *arg)
 {
 	volatile long *counter = arg;
-	volatile char *p = mmap(NULL, 4 * MiB, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	volatile char *p = mmap(NULL, 4 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
 	size_t i;
 
 	/* Touch a few MiB inside the cgroup so it has memory charged to it. */
@@ -619,7 +633,8 @@ test_cg_files(const struct lim_cg *cg)
 		is_str(slurp(cg->memory, "memory.max", buf, sizeof(buf)), "67108864", "memory.max");
 		is_str(slurp(cg->pids, "pids.max", buf, sizeof(buf)), "16", "pids.max");
 		if (cg->cpu[0] != '\0')
-			is_str(slurp(cg->cpu, "cpu.max", buf, sizeof(buf)), "50000 100000", "cpu.max");
+			is_str(slurp(cg->cpu, "cpu.max", buf, sizeof(buf)), "50000 100000",
+			    "cpu.max");
 		return;
 	}
 	is_str(slurp(cg->memory, "memory.limit_in_bytes", buf, sizeof(buf)), "67108864",
@@ -689,7 +704,8 @@ test_cg_run(struct lim_cg *cg)
 		ok(limits_cg_cpu_usec(cg) >= 200000, "cpu usage is counted (%lld us)",
 		    (long long)limits_cg_cpu_usec(cg));
 	else
-		ok(cg->mode == LIM_CG_V1, "cpu usage unknown: v1 without cpuacct in the cpu "
+		ok(cg->mode == LIM_CG_V1,
+		    "cpu usage unknown: v1 without cpuacct in the cpu "
 		    "hierarchy");
 
 	/* freeze: a counting child stops while frozen and goes on when thawed. */
@@ -697,8 +713,8 @@ test_cg_run(struct lim_cg *cg)
 		skip("no freezer");
 		return;
 	}
-	counter = mmap(NULL, sizeof(*counter), PROT_READ | PROT_WRITE,
-	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	counter = mmap(NULL, sizeof(*counter), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
 	if (counter == MAP_FAILED)
 		return;
 	pid = spawn(child_count, (void *)counter, &go);
@@ -736,8 +752,9 @@ test_cgroup(void)
 		note("why: %s", h.why);
 	limits_probe(&h2);
 	ok(h.mode == h2.mode && strcmp(h.memory, h2.memory) == 0 && strcmp(h.pids, h2.pids) == 0 &&
-	    strcmp(h.cpu, h2.cpu) == 0 && strcmp(h.freezer, h2.freezer) == 0 &&
-	    strcmp(h.why, h2.why) == 0, "probing twice finds the same");
+	        strcmp(h.cpu, h2.cpu) == 0 && strcmp(h.freezer, h2.freezer) == 0 &&
+	        strcmp(h.why, h2.why) == 0,
+	    "probing twice finds the same");
 	if (h.mode == LIM_CG_NONE) {
 		ok(h.why[0] != '\0' && strncmp(desc, "none: ", 6) == 0, "mode none says why");
 		if (geteuid() != 0 && access("/sys/fs/cgroup/memory/tasks", F_OK) == 0)
@@ -782,9 +799,9 @@ test_cgroup(void)
  * so a directory in place of cgroup.subtree_control stands for a refused write.
  */
 struct v2case {
-	const char *self;		/* the 0:: line's path */
+	const char *self; /* the 0:: line's path */
 	const char *controllers;
-	const char *subtree;		/* NULL: cgroup.subtree_control is a directory */
+	const char *subtree; /* NULL: cgroup.subtree_control is a directory */
 };
 
 static void
@@ -863,7 +880,7 @@ test_probe_v2_shared(const char *tmp)
 	put(a, "cgroup.procs", "");
 	put(b, "cgroup.controllers", "memory pids\n");
 	put(b, "cgroup.subtree_control", "");
-	put(b, "cgroup.procs", "1\n");	/* not alone */
+	put(b, "cgroup.procs", "1\n"); /* not alone */
 	put(b, "cgroup.freeze", "0\n");
 	put(tmp, "cgroup2", "0::/a/b\n");
 	snprintf(buf, sizeof(buf), "40 30 0:37 / %s rw - cgroup2 cgroup2 rw\n", fs);
@@ -889,19 +906,23 @@ test_probe_v2_shared(const char *tmp)
 		h.mode = -1;
 	close(p[0]);
 	waitpid(pid, &st, 0);
-	if (h.mode == (enum lim_cg_mode)-1) {
+	if (h.mode == (enum lim_cg_mode) - 1) {
 		skip("no mount namespace for the fake v2 probe");
 	} else {
 		ok(h.mode == LIM_CG_V2 && strcmp(h.memory, a) == 0 && strcmp(h.pids, a) == 0 &&
-		    strcmp(h.freezer, a) == 0, "v2, our cgroup shared: sandboxes go under its parent");
+		        strcmp(h.freezer, a) == 0,
+		    "v2, our cgroup shared: sandboxes go under its parent");
 		is_str(slurp(b, "cgroup.procs", buf, sizeof(buf)), "1",
 		    "v2, our cgroup shared: nothing was moved");
-		ok(h.cpu[0] == '\0' || strcmp(h.cpu, a) == 0, "v2 parent: cpu where it is handed down");
+		ok(h.cpu[0] == '\0' || strcmp(h.cpu, a) == 0,
+		    "v2 parent: cpu where it is handed down");
 	}
-	rm_dir(b, (const char *const[]){ "cgroup.controllers", "cgroup.subtree_control",
-	    "cgroup.procs", "cgroup.freeze", NULL });
-	rm_dir(a, (const char *const[]){ "cgroup.controllers", "cgroup.subtree_control",
-	    "cgroup.procs", NULL });
+	rm_dir(b,
+	    (const char *const[]){ "cgroup.controllers", "cgroup.subtree_control", "cgroup.procs",
+	        "cgroup.freeze", NULL });
+	rm_dir(a,
+	    (const char *const[]){ "cgroup.controllers", "cgroup.subtree_control", "cgroup.procs",
+	        NULL });
 	rmdir(fs);
 	rm_dir(tmp, (const char *const[]){ "cgroup2", "mountinfo2", NULL });
 }
@@ -910,9 +931,10 @@ static void
 test_probe_v2(const char *tmp)
 {
 	static const struct v2case fresh = { "/a", "cpuset cpu io memory pids\n", "" },
-	    refused = { "/a", "cpu memory pids\n", NULL },
-	    bare = { "/a", "cpu io\n", "" },
-	    again = { "/a/sandbox-mcp-server", "cpu memory pids\n", "cpu memory pids\n" };
+	                           refused = { "/a", "cpu memory pids\n", NULL },
+	                           bare = { "/a", "cpu io\n", "" },
+	                           again = { "/a/sandbox-mcp-server", "cpu memory pids\n",
+		                           "cpu memory pids\n" };
 	char dir[PATH_MAX], leaf[PATH_MAX], buf[PATH_MAX], desc[PATH_MAX + 64];
 	char want[PATH_MAX + 64];
 	struct lim_host h;
@@ -924,12 +946,13 @@ test_probe_v2(const char *tmp)
 	snprintf(dir, sizeof(dir), "%s/fs/a", tmp);
 	snprintf(leaf, sizeof(leaf), "%s/fs/a/sandbox-mcp-server", tmp);
 	fake_probe(tmp, &fresh, &h);
-	if (h.mode == (enum lim_cg_mode)-1) {
+	if (h.mode == (enum lim_cg_mode) - 1) {
 		skip("no mount namespace for the fake v2 probe");
 		return;
 	}
 	ok(h.mode == LIM_CG_V2 && strcmp(h.memory, dir) == 0 && strcmp(h.pids, dir) == 0 &&
-	    strcmp(h.freezer, dir) == 0, "v2: sandboxes go under the process's cgroup");
+	        strcmp(h.freezer, dir) == 0,
+	    "v2: sandboxes go under the process's cgroup");
 	ok(atoi(slurp(leaf, "cgroup.procs", buf, sizeof(buf))) > 0,
 	    "v2: the process moved into the sandbox-mcp-server leaf");
 	is_str(slurp(dir, "cgroup.subtree_control", buf, sizeof(buf)), "+cpu",
@@ -941,7 +964,8 @@ test_probe_v2(const char *tmp)
 
 	fake_probe(tmp, &again, &h);
 	ok(h.mode == LIM_CG_V2 && strcmp(h.memory, dir) == 0 && strcmp(h.cpu, dir) == 0 &&
-	    h.why[0] == '\0', "v2 from inside the leaf: the parent, with cpu");
+	        h.why[0] == '\0',
+	    "v2 from inside the leaf: the parent, with cpu");
 
 	put(dir, "cgroup.procs", "");
 	put(leaf, "cgroup.procs", "");
@@ -956,8 +980,9 @@ test_probe_v2(const char *tmp)
 	    "v2 without controllers: %s", h.why);
 
 	rm_dir(leaf, (const char *const[]){ "cgroup.procs", "cgroup.freeze", NULL });
-	rm_dir(dir, (const char *const[]){ "cgroup.controllers", "cgroup.procs",
-	    "cgroup.subtree_control", NULL });
+	rm_dir(dir,
+	    (const char *const[]){ "cgroup.controllers", "cgroup.procs", "cgroup.subtree_control",
+	        NULL });
 	snprintf(dir, sizeof(dir), "%s/fs", tmp);
 	rmdir(dir);
 	rm_dir(tmp, (const char *const[]){ "cgroup", "mountinfo", NULL });
@@ -978,8 +1003,9 @@ test_rlimits(void)
 		return;
 	if ((pid = fork()) == 0) {
 		/* RLIMIT_NPROC does not hold for uid 0: become an ordinary user first. */
-		if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setresgid(1000, 1000, 1000) != 0 ||
-		    setresuid(1000, 1000, 1000) != 0))
+		if (geteuid() == 0 &&
+		    (setgroups(0, NULL) != 0 || setresgid(1000, 1000, 1000) != 0 ||
+		        setresuid(1000, 1000, 1000) != 0))
 			_exit(97);
 		rl.rlim_cur = rl.rlim_max = 512;
 		setrlimit(RLIMIT_NOFILE, &rl);
@@ -1016,8 +1042,8 @@ test_rlimits(void)
 		v[i] = read_int(res[0]);
 	is_int(v[0], 0, "limits_rlimits_apply as uid %d", geteuid() == 0 ? 1000 : (int)geteuid());
 	ok(v[1] == 8 && v[2] == 8, "RLIMIT_NPROC 8/8 (%d/%d)", v[1], v[2]);
-	ok(v[3] == 512 && v[4] == 512, "RLIMIT_NOFILE stays under a lower hard limit (%d/%d)",
-	    v[3], v[4]);
+	ok(v[3] == 512 && v[4] == 512, "RLIMIT_NOFILE stays under a lower hard limit (%d/%d)", v[3],
+	    v[4]);
 	is_int(v[5], 0, "RLIMIT_CORE 0");
 	ok(v[6] >= 0 && v[6] < 8, "forking stops before 8 processes of the user (%d forks)", v[6]);
 	is_int(v[7], EAGAIN, "with EAGAIN");
@@ -1036,8 +1062,10 @@ test_rlimits(void)
 		_exit(rl.rlim_cur == rl.rlim_max && rl.rlim_max <= LIMITS_NOFILE ? 0 : 3);
 	}
 	waitpid(pid, &i, 0);
-	ok(WIFEXITED(i) && WEXITSTATUS(i) == 0, "no pids limit leaves RLIMIT_NPROC alone; "
-	    "NOFILE at most %d (status %#x)", LIMITS_NOFILE, i);
+	ok(WIFEXITED(i) && WEXITSTATUS(i) == 0,
+	    "no pids limit leaves RLIMIT_NPROC alone; "
+	    "NOFILE at most %d (status %#x)",
+	    LIMITS_NOFILE, i);
 }
 
 /* ---- the process tree ---------------------------------------------------------------------- */
@@ -1149,7 +1177,8 @@ test_tree(void)
 	if (pipe(g_tree) == -1)
 		return;
 	if ((pid = fork()) == 0) {
-		p = mmap(NULL, 50 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		p = mmap(NULL, 50 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		    0);
 		if (p == MAP_FAILED)
 			_exit(1);
 		memset((void *)p, 1, 50 * MiB);

@@ -65,10 +65,12 @@ test_head_only(void)
 	append_stream(&o, 0, 1000);
 	is_int(outrec_total(dir), 1000, "total counts what was appended");
 	ok(outrec_read(dir, 0, 1 << 20, &b, &next, &e) == 0 && b.len == 1000 && next == 1000 &&
-	    is_stream(b.p, b.len, 0), "the whole short stream reads back");
+	        is_stream(b.p, b.len, 0),
+	    "the whole short stream reads back");
 	buf_reset(&b);
 	ok(outrec_read(dir, 990, 5, &b, &next, &e) == 0 && b.len == 5 && next == 995 &&
-	    is_stream(b.p, b.len, 990), "a slice from an offset, capped at max");
+	        is_stream(b.p, b.len, 990),
+	    "a slice from an offset, capped at max");
 	buf_reset(&b);
 	ok(outrec_read(dir, 1000, 10, &b, &next, &e) == 0 && b.len == 0 && next == 1000,
 	    "reading at the end gives nothing and stays there");
@@ -104,19 +106,22 @@ test_ring(void)
 	ok(stat(path, &st) == 0 && st.st_size == BG_HEAD_MAX, "the head file stops at %u bytes",
 	    BG_HEAD_MAX);
 	ok(outrec_read(dir, BG_HEAD_MAX - 10, 10, &b, &next, &e) == 0 && b.len == 10 &&
-	    next == BG_HEAD_MAX && is_stream(b.p, 10, BG_HEAD_MAX - 10), "the head's last bytes");
+	        next == BG_HEAD_MAX && is_stream(b.p, 10, BG_HEAD_MAX - 10),
+	    "the head's last bytes");
 	buf_reset(&b);
 	ok(outrec_read(dir, BG_HEAD_MAX - 10, 30, &b, &next, &e) == 0 &&
-	    is_stream(b.p, 10, BG_HEAD_MAX - 10) && strstr(b.p, "bytes of output dropped") &&
-	    next == tail_from + 20, "across the gap: head, a marker, the ring's first bytes");
+	        is_stream(b.p, 10, BG_HEAD_MAX - 10) && strstr(b.p, "bytes of output dropped") &&
+	        next == tail_from + 20,
+	    "across the gap: head, a marker, the ring's first bytes");
 	nl = b.p != NULL ? strrchr(b.p, '\n') : NULL;
 	ok(nl != NULL && is_stream(nl + 1, 20, tail_from), "... and those are the right bytes");
 	buf_reset(&b);
 	ok(outrec_read(dir, tail_from, 100, &b, &next, &e) == 0 && b.len == 100 &&
-	    is_stream(b.p, 100, tail_from), "the ring's oldest byte");
+	        is_stream(b.p, 100, tail_from),
+	    "the ring's oldest byte");
 	buf_reset(&b);
 	ok(outrec_read(dir, total - 70000, 1 << 20, &b, &next, &e) == 0 && b.len == 70000 &&
-	    next == total && is_stream(b.p, b.len, total - 70000),
+	        next == total && is_stream(b.p, b.len, total - 70000),
 	    "the newest bytes, across the ring's wrap point");
 	buf_reset(&b);
 	/* Every split of the ring's wrap into two reads. */
@@ -230,7 +235,8 @@ test_pipe_grow_quota(void)
 	}
 	if (geteuid() != 0 || soft <= 0 || soft > 65536) {
 		note("skip: the per-user quota case needs root (to become a spare uid) and a soft "
-		    "limit (pipe-user-pages-soft %ld)", soft);
+		     "limit (pipe-user-pages-soft %ld)",
+		    soft);
 		return;
 	}
 	if (pipe(rep) < 0)
@@ -323,7 +329,8 @@ test_drain_bulk(void)
 		uint64_t next;
 
 		ok(outrec_read(b->dir, 0, (size_t)total, &r, &next, &e) == 0 && r.len == total &&
-		    is_stream(r.p, r.len, 0), "in order, byte for byte");
+		        is_stream(r.p, r.len, 0),
+		    "in order, byte for byte");
 		buf_fini(&r);
 	}
 	if (geteuid() == 0)

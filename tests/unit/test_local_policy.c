@@ -39,8 +39,7 @@ pol_str(const struct npol *p)
 
 /* Builds p in rules[] from "+target"/"-target" items, in the order given. */
 static void
-mkpol(struct npol *p, struct npol_rule *rules, bool allow, const char *const *items,
-    size_t n)
+mkpol(struct npol *p, struct npol_rule *rules, bool allow, const char *const *items, size_t n)
 {
 	char why[160];
 
@@ -49,7 +48,7 @@ mkpol(struct npol *p, struct npol_rule *rules, bool allow, const char *const *it
 	p->n = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (npol_target_parse(items[i] + 1, items[i][0] == '+', &rules[p->n], why,
-		    sizeof(why)) != 0) {
+		        sizeof(why)) != 0) {
 			note("  mkpol: %s: %s", items[i], why);
 			continue;
 		}
@@ -57,9 +56,9 @@ mkpol(struct npol *p, struct npol_rule *rules, bool allow, const char *const *it
 	}
 }
 
-#define MKPOL(p, rules, allow, ...)                                                   \
-	do {                                                                          \
-		static const char *const items_[] = { __VA_ARGS__ };                  \
+#define MKPOL(p, rules, allow, ...)                                                       \
+	do {                                                                              \
+		static const char *const items_[] = { __VA_ARGS__ };                      \
 		mkpol((p), (rules), (allow), items_, sizeof(items_) / sizeof(items_[0])); \
 	} while (0)
 
@@ -125,8 +124,8 @@ target_is(const char *in, int kind, const char *want, int family, int prefix)
 		return;
 	}
 	if (!ok(rc == 0 && r.kind == kind && strcmp(r.target, want) == 0 &&
-	    (kind != NPOL_ADDR || (r.family == family && r.prefix == prefix)),
-	    "target \"%.50s\" -> \"%.50s\"", in, want))
+	            (kind != NPOL_ADDR || (r.family == family && r.prefix == prefix)),
+	        "target \"%.50s\" -> \"%.50s\"", in, want))
 		note("  got rc %d (%s), kind %d, target \"%s\", family %d, prefix %u", rc, why,
 		    r.kind, r.target, r.family, r.prefix);
 }
@@ -172,11 +171,12 @@ test_target_names(void)
 	snprintf(w, sizeof(w), "%s.%s.%s.%s.%s", l63, l63, l63, l63, l63);
 	memset(why, 0, sizeof(why));
 	ok(npol_target_parse(w, true, &r, why, sizeof(why)) == -1 &&
-	    has(why, "longer than a domain can be"), "a 319-character target: too long");
+	        has(why, "longer than a domain can be"),
+	    "a 319-character target: too long");
 
 	target_is("", 0, NULL, 0, 0);
-	ok(npol_target_parse(" \t ", true, &r, why, sizeof(why)) == -1 &&
-	    has(why, "empty target"), "blanks only: an empty target");
+	ok(npol_target_parse(" \t ", true, &r, why, sizeof(why)) == -1 && has(why, "empty target"),
+	    "blanks only: an empty target");
 	target_is("a..b", 0, NULL, 0, 0);
 	target_is(".a.com", 0, NULL, 0, 0);
 	target_is(".", 0, NULL, 0, 0);
@@ -208,7 +208,7 @@ test_target_names(void)
 
 	/* The sentence names the target and the forms accepted; allow is kept. */
 	ok(npol_target_parse("bad target", false, &r, why, sizeof(why)) == -1 &&
-	    has(why, "\"bad target\"") && has(why, "*.example.com"),
+	        has(why, "\"bad target\"") && has(why, "*.example.com"),
 	    "the refusal names the target and the accepted forms");
 	ok(npol_target_parse("pypi.org", false, &r, why, sizeof(why)) == 0 && !r.allow,
 	    "a deny rule keeps allow false");
@@ -237,7 +237,8 @@ test_target_addrs(void)
 	target_is(" 8.8.8.8 ", NPOL_ADDR, "8.8.8.8", AF_INET, 32);
 	target_is("10.1.2.3/8", NPOL_ADDR, "10.0.0.0/8", AF_INET, 8);
 	ok(npol_target_parse("10.1.2.3/8", true, &r, why, sizeof(why)) == 0 &&
-	    memcmp(r.addr, ten, 16) == 0, "10.1.2.3/8: host bits cleared in addr, rest zero");
+	        memcmp(r.addr, ten, 16) == 0,
+	    "10.1.2.3/8: host bits cleared in addr, rest zero");
 	target_is("10.0.0.5/32", NPOL_ADDR, "10.0.0.5", AF_INET, 32);
 	target_is("192.168.1.200/25", NPOL_ADDR, "192.168.1.128/25", AF_INET, 25);
 	target_is("172.31.255.255/12", NPOL_ADDR, "172.16.0.0/12", AF_INET, 12);
@@ -247,13 +248,17 @@ test_target_addrs(void)
 	target_is("10.0.0.0/08", NPOL_ADDR, "10.0.0.0/8", AF_INET, 8);
 
 	ok(npol_target_parse("10.0.0.0/33", true, &r, why, sizeof(why)) == -1 &&
-	    has(why, "bad prefix length") && has(why, "10.0.0.0/33"), "/33: bad prefix length");
+	        has(why, "bad prefix length") && has(why, "10.0.0.0/33"),
+	    "/33: bad prefix length");
 	ok(npol_target_parse("10.0.0.0/-1", true, &r, why, sizeof(why)) == -1 &&
-	    has(why, "bad prefix length"), "/-1: bad prefix length");
+	        has(why, "bad prefix length"),
+	    "/-1: bad prefix length");
 	ok(npol_target_parse("10.0.0.0/x", true, &r, why, sizeof(why)) == -1 &&
-	    has(why, "bad prefix length"), "/x: bad prefix length");
+	        has(why, "bad prefix length"),
+	    "/x: bad prefix length");
 	ok(npol_target_parse("10.0.0.0/", true, &r, why, sizeof(why)) == -1 &&
-	    has(why, "bad prefix length"), "a bare slash: bad prefix length");
+	        has(why, "bad prefix length"),
+	    "a bare slash: bad prefix length");
 	target_is("10.0.0.0/+8", 0, NULL, 0, 0);
 	target_is("10.0.0.0/8x", 0, NULL, 0, 0);
 	target_is("10.0.0.0/8/8", 0, NULL, 0, 0);
@@ -261,7 +266,7 @@ test_target_addrs(void)
 	target_is("10.0.0.0/99999999999999999999", 0, NULL, 0, 0);
 	target_is("/8", 0, NULL, 0, 0);
 	target_is("/", 0, NULL, 0, 0);
-	target_is("10.0.0.256", NPOL_DOMAIN, "10.0.0.256", 0, 0);	/* not an address */
+	target_is("10.0.0.256", NPOL_DOMAIN, "10.0.0.256", 0, 0); /* not an address */
 	target_is("10.0.0.256/8", 0, NULL, 0, 0);
 	target_is("010.0.0.1/8", 0, NULL, 0, 0);
 	target_is("10.0.0.0 /8", 0, NULL, 0, 0);
@@ -376,7 +381,7 @@ test_addr_class(void)
 		{ "198.20.0.1", NULL },
 		{ "8.8.8.8", NULL },
 		{ "1.1.1.1", NULL },
-		{ "203.0.113.5", NULL },		/* documentation ranges stay reachable */
+		{ "203.0.113.5", NULL }, /* documentation ranges stay reachable */
 		{ "192.0.2.1", NULL },
 		{ "198.51.100.1", NULL },
 		{ "223.255.255.255", NULL },
@@ -393,7 +398,7 @@ test_addr_class(void)
 		{ "ff02::1", "multicast" },
 		{ "ff0e::1", "multicast" },
 		{ "100::1", "reserved" },
-		{ "2001::1", "reserved" },		/* Teredo */
+		{ "2001::1", "reserved" }, /* Teredo */
 		{ "2606:4700::1", NULL },
 		{ "2001:4860:4860::8888", NULL },
 		{ "2001:db8::1", NULL },
@@ -425,9 +430,9 @@ test_addr_class(void)
 	for (size_t i = 0; i < N(cases); i++) {
 		const char *got = class_of(cases[i].a);
 
-		if (!ok(got == cases[i].why || (got != NULL && cases[i].why != NULL &&
-		    strcmp(got, cases[i].why) == 0), "%s: %s", cases[i].a,
-		    cases[i].why != NULL ? cases[i].why : "public"))
+		if (!ok(got == cases[i].why ||
+		            (got != NULL && cases[i].why != NULL && strcmp(got, cases[i].why) == 0),
+		        "%s: %s", cases[i].a, cases[i].why != NULL ? cases[i].why : "public"))
 			note("  got %s", got != NULL ? got : "NULL (public)");
 	}
 	ok(npol_addr_class(AF_UNIX, a) != NULL, "another family is never judged public");
@@ -443,8 +448,8 @@ test_match_name(void)
 	const struct npol_rule *r;
 
 	note("npol_match_name");
-	MKPOL(&p, rules, false, "-bad.example.com", "+*.example.com", "+pypi.org",
-	    "+10.0.0.0/8", "+10.0.0.1", "-*.b.example.com");
+	MKPOL(&p, rules, false, "-bad.example.com", "+*.example.com", "+pypi.org", "+10.0.0.0/8",
+	    "+10.0.0.1", "-*.b.example.com");
 	r = npol_match_name(&p, "pypi.org");
 	ok(r == &rules[2], "pypi.org: its exact rule");
 	ok(npol_match_name(&p, "www.pypi.org") == NULL, "an exact rule does not match a subdomain");
@@ -633,8 +638,8 @@ test_merge(void)
 	is_int(npol_merge(&cur, &np, false, a, &e), 0, "merge");
 	is_str(pol_str(&cur), "deny: -pypi.org +evil.com +10.0.0.0/8 +*.a.org",
 	    "the request's rules first (deny, allow), then the current ones it does not name");
-	ok(cur.rules != base.rules && base.n == 4 && strcmp(base.rules[0].target,
-	    "evil.com") == 0, "the old rules are left as they were");
+	ok(cur.rules != base.rules && base.n == 4 && strcmp(base.rules[0].target, "evil.com") == 0,
+	    "the old rules are left as they were");
 
 	cur = base;
 	np = lists(1, NULL, 0, NULL, 0);
@@ -647,8 +652,7 @@ test_merge(void)
 	    "an empty request changes nothing");
 	np = lists(0, NULL, 0, NULL, 0);
 	npol_merge(&cur, &np, false, a, &e);
-	is_str(pol_str(&cur), "deny: -evil.com +pypi.org +10.0.0.0/8 +*.a.org",
-	    "and back to deny");
+	is_str(pol_str(&cur), "deny: -evil.com +pypi.org +10.0.0.0/8 +*.a.org", "and back to deny");
 
 	cur = base;
 	np = lists(-1, NULL, 0, ten, 1);
@@ -704,7 +708,8 @@ test_merge(void)
 	is_int(npol_merge(&cur, &np, false, a, &e), 0,
 	    "denying one of 4096 existing targets: the result holds 4096 rules, within the limit");
 	ok(cur.n == NPOL_RULES_MAX && !cur.rules[0].allow &&
-	    strcmp(cur.rules[0].target, "h7.example.com") == 0, "the request's deny first");
+	        strcmp(cur.rules[0].target, "h7.example.com") == 0,
+	    "the request's deny first");
 	err_clear(&e);
 	arena_free(a);
 }
@@ -725,10 +730,12 @@ test_to_lists(void)
 	npol_to_lists(&p, &out, a);
 	ok(out.default_action == 0 && out.nallow == 3 && out.ndeny == 2, "deny, 3 allow, 2 deny");
 	ok(out.nallow == 3 && strcmp(out.allow[0], "pypi.org") == 0 &&
-	    strcmp(out.allow[1], "10.0.0.0/8") == 0 && strcmp(out.allow[2], "2001:db8::/32") == 0,
+	        strcmp(out.allow[1], "10.0.0.0/8") == 0 &&
+	        strcmp(out.allow[2], "2001:db8::/32") == 0,
 	    "allow list in order");
 	ok(out.ndeny == 2 && strcmp(out.deny[0], "evil.com") == 0 &&
-	    strcmp(out.deny[1], "*.bad.org") == 0, "deny list in order");
+	        strcmp(out.deny[1], "*.bad.org") == 0,
+	    "deny list in order");
 	ok(out.nallow == 3 && out.allow[0] != p.rules[0].target, "strings are copies in a");
 	out.default_action = -1;
 	is_int(npol_from_lists(&q, false, &out, a, &e), 0, "back through npol_from_lists");
@@ -745,7 +752,8 @@ test_to_lists(void)
 	p.n = 0;
 	npol_to_lists(&p, &out, a);
 	ok(out.default_action == 1 && out.nallow == 0 && out.ndeny == 0 && out.allow != NULL &&
-	    out.deny != NULL, "an empty allow policy: default 1, empty lists");
+	        out.deny != NULL,
+	    "an empty allow policy: default 1, empty lists");
 	arena_free(a);
 }
 
@@ -775,21 +783,22 @@ test_json(void)
 	struct jsonw w;
 
 	note("npol_write_json and npol_read_json");
-	MKPOL(&p, rules, false, "-evil.com", "+pypi.org", "+*.example.com", "+10.0.0.0/8",
-	    "-::1");
+	MKPOL(&p, rules, false, "-evil.com", "+pypi.org", "+*.example.com", "+10.0.0.0/8", "-::1");
 	buf_init(&b, 0);
 	jsonw_init(&w, &b);
 	npol_write_json(&w, &p);
 	is_int(jsonw_error(&w), 0, "written without error");
-	is_str(b.p, "{\"default\":\"deny\",\"rules\":[{\"action\":\"deny\",\"target\":\"evil.com\"},"
+	is_str(b.p,
+	    "{\"default\":\"deny\",\"rules\":[{\"action\":\"deny\",\"target\":\"evil.com\"},"
 	    "{\"action\":\"allow\",\"target\":\"pypi.org\"},{\"action\":\"allow\",\"target\":"
 	    "\"*.example.com\"},{\"action\":\"allow\",\"target\":\"10.0.0.0/8\"},{\"action\":"
-	    "\"deny\",\"target\":\"::1\"}]}", "the JSON, exactly");
+	    "\"deny\",\"target\":\"::1\"}]}",
+	    "the JSON, exactly");
 	is_int(read_text(b.p, &q, a, &e), 0, "read back");
 	is_str(pol_str(&q), "deny: -evil.com +pypi.org +*.example.com +10.0.0.0/8 -::1",
 	    "round trip: the same policy");
 	ok(q.n == 5 && q.rules[3].kind == NPOL_ADDR && q.rules[3].prefix == 8 &&
-	    q.rules[3].family == AF_INET && q.rules[2].kind == NPOL_WILDCARD,
+	        q.rules[3].family == AF_INET && q.rules[2].kind == NPOL_WILDCARD,
 	    "kinds, family and prefix rebuilt");
 	buf_fini(&b);
 
@@ -814,7 +823,9 @@ test_json(void)
 	is_int(read_text("{\"default\":\"deny\"}", &q, a, &e), 0, "no rules member");
 	is_str(pol_str(&q), "deny:", "no rules member: deny, no rules");
 	is_int(read_text("{\"default\":\"deny\",\"rules\":[{\"action\":\"allow\",\"target\":"
-	    "\" PyPI.org. \"},{\"target\":\"evil.com\"}]}", &q, a, &e), 0, "loose stored rules");
+	                 "\" PyPI.org. \"},{\"target\":\"evil.com\"}]}",
+	           &q, a, &e),
+	    0, "loose stored rules");
 	is_str(pol_str(&q), "deny: +pypi.org -evil.com",
 	    "a stored target is normalized; a rule without an action denies");
 
@@ -822,7 +833,9 @@ test_json(void)
 	ok(has(e.msg, "not an object"), "saying it is not an object");
 	err_clear(&e);
 	is_int(read_text("{\"default\":\"deny\",\"rules\":[{\"action\":\"allow\",\"target\":"
-	    "\"not a target\"}]}", &q, a, &e), ERR_PROTO, "a broken stored target: ERR_PROTO");
+	                 "\"not a target\"}]}",
+	           &q, a, &e),
+	    ERR_PROTO, "a broken stored target: ERR_PROTO");
 	ok(has(e.msg, "a stored network rule is broken: target \"not a target\""),
 	    "the sentence names the rule's target");
 	err_clear(&e);
@@ -830,8 +843,9 @@ test_json(void)
 	    "a stored rule without a target: ERR_PROTO");
 	ok(has(e.msg, "no target"), "saying it has no target");
 	err_clear(&e);
-	is_int(read_text("{\"rules\":[{\"action\":\"allow\",\"target\":\"10.0.0.0/33\"}]}", &q,
-	    a, &e), ERR_PROTO, "a stored bad prefix: ERR_PROTO");
+	is_int(read_text("{\"rules\":[{\"action\":\"allow\",\"target\":\"10.0.0.0/33\"}]}", &q, a,
+	           &e),
+	    ERR_PROTO, "a stored bad prefix: ERR_PROTO");
 	err_clear(&e);
 	arena_free(a);
 }
@@ -846,8 +860,7 @@ flag_is(const char *spec, const char *want)
 	struct npol p;
 	int rc = npol_parse_flag(spec, &p, a, &e);
 
-	if (!ok(rc == 0 && strcmp(pol_str(&p), want) == 0, "--local-egress '%s' -> %s", spec,
-	    want))
+	if (!ok(rc == 0 && strcmp(pol_str(&p), want) == 0, "--local-egress '%s' -> %s", spec, want))
 		note("  got rc %d (%s), %s", rc, e.msg, rc == 0 ? pol_str(&p) : "");
 	arena_free(a);
 }
@@ -861,7 +874,8 @@ flag_bad(const char *spec, const char *sub)
 	int rc = npol_parse_flag(spec, &p, a, &e);
 
 	if (!ok(rc == ERR_INVAL && strncmp(e.msg, "--local-egress", 14) == 0 &&
-	    strstr(e.msg, sub) != NULL, "--local-egress '%.40s' is refused (%s)", spec, sub))
+	            strstr(e.msg, sub) != NULL,
+	        "--local-egress '%.40s' is refused (%s)", spec, sub))
 		note("  got rc %d, \"%s\"", rc, e.msg);
 	arena_free(a);
 }
@@ -883,7 +897,8 @@ test_flag(void)
 	flag_is("pypi.org,*.pythonhosted.org", "deny: +pypi.org +*.pythonhosted.org");
 	flag_is("allow,10.0.0.5", "allow: +10.0.0.5");
 	flag_is("deny,pypi.org", "deny: +pypi.org");
-	flag_is("pypi.org, *.pythonhosted.org ,8.8.8.8/16", "deny: +pypi.org "
+	flag_is("pypi.org, *.pythonhosted.org ,8.8.8.8/16",
+	    "deny: +pypi.org "
 	    "+*.pythonhosted.org +8.8.0.0/16");
 	flag_is("pypi.org,PYPI.org.,pypi.org", "deny: +pypi.org");
 	flag_is("allow,10.0.0.0/8,::1,2001:db8::/32", "allow: +10.0.0.0/8 +::1 +2001:db8::/32");
@@ -945,7 +960,8 @@ within(const char *spec, const struct npol *req, const char *sub, const char *de
 		if (!ok(rc == 0, "ceiling '%s': %s", spec, desc))
 			note("  got %d, \"%s\" for %s", rc, e.msg, pol_str(req));
 	} else if (!ok(rc == ERR_INVAL && strstr(e.msg, sub) != NULL &&
-	    strstr(e.msg, "--local-egress") != NULL, "ceiling '%s': %s", spec, desc)) {
+	                   strstr(e.msg, "--local-egress") != NULL,
+	               "ceiling '%s': %s", spec, desc)) {
 		note("  got %d, \"%s\" for %s", rc, e.msg, pol_str(req));
 	}
 	arena_free(a);
@@ -973,25 +989,19 @@ test_within_allow(void)
 	struct npol p;
 	struct npol_rule rules[8];
 	static const char *refused[][2] = {
-		{ "+10.0.0.0/8", "allow 10.0.0.0/8: private addresses stay refused to sandboxes "
+		{ "+10.0.0.0/8",
+		    "allow 10.0.0.0/8: private addresses stay refused to sandboxes "
 		    "unless the operator opens them (--local-egress)" },
-		{ "+127.0.0.1", "loopback" },
-		{ "+::1", "loopback" },
-		{ "+169.254.169.254", "cloud metadata" },
-		{ "+fd00:ec2::254", "cloud metadata" },
-		{ "+10.1.2.3", "private" },
-		{ "+192.168.0.0/16", "private" },
-		{ "+100.64.0.0/10", "carrier-grade NAT" },
-		{ "+fe80::/10", "link-local" },
-		{ "+::ffff:10.0.0.1", "private" },
-		{ "+64:ff9b::7f00:1", "loopback" },
-		{ "+2002:a00:1::/48", "private" },
-		{ "+0.0.0.0/0", "allow 0.0.0.0/0:" },
+		{ "+127.0.0.1", "loopback" }, { "+::1", "loopback" },
+		{ "+169.254.169.254", "cloud metadata" }, { "+fd00:ec2::254", "cloud metadata" },
+		{ "+10.1.2.3", "private" }, { "+192.168.0.0/16", "private" },
+		{ "+100.64.0.0/10", "carrier-grade NAT" }, { "+fe80::/10", "link-local" },
+		{ "+::ffff:10.0.0.1", "private" }, { "+64:ff9b::7f00:1", "loopback" },
+		{ "+2002:a00:1::/48", "private" }, { "+0.0.0.0/0", "allow 0.0.0.0/0:" },
 		{ "+8.0.0.0/4", "allow 0.0.0.0/4:" },
-		{ "+64.0.0.0/2", "allow 64.0.0.0/2:" },		/* the first class it reaches */
-		{ "+128.0.0.0/1", "allow 128.0.0.0/1:" },
-		{ "+::/0", "allow ::/0:" },
-		{ "+2000::/3", "allow 2000::/3: reserved" },	/* Teredo, before 6to4 */
+		{ "+64.0.0.0/2", "allow 64.0.0.0/2:" }, /* the first class it reaches */
+		{ "+128.0.0.0/1", "allow 128.0.0.0/1:" }, { "+::/0", "allow ::/0:" },
+		{ "+2000::/3", "allow 2000::/3: reserved" }, /* Teredo, before 6to4 */
 	};
 
 	note("npol_within: ceiling allow");
@@ -1029,8 +1039,7 @@ test_within_gaps(void)
 {
 	note("npol_within: CIDRs holding refused addresses (see the report if these fail)");
 	within1("allow", true, "+172.0.0.0/8", "172.0.0.0/8", "+172.0.0.0/8 holds 172.16.0.0/12");
-	within1("allow", true, "+169.0.0.0/8", "169.0.0.0/8",
-	    "+169.0.0.0/8 holds 169.254.169.254");
+	within1("allow", true, "+169.0.0.0/8", "169.0.0.0/8", "+169.0.0.0/8 holds 169.254.169.254");
 	within1("allow", true, "+fe00::/8", "fe00::/8", "+fe00::/8 holds fe80::/10");
 	within1("allow,10.0.0.0/16", true, "+10.0.0.0/8", "10.0.0.0/8",
 	    "+10.0.0.0/8 when only 10.0.0.0/16 is opened");
@@ -1043,10 +1052,14 @@ test_within_deny(void)
 	struct npol_rule rules[8];
 
 	note("npol_within: ceiling deny and lists");
-	within1("deny", true, NULL, "default allow would widen this server's egress ceiling "
-	    "(--local-egress deny)", "default allow");
-	within1("deny", false, "+pypi.org", "allow pypi.org would widen this server's egress "
-	    "ceiling (--local-egress); only targets within it may be allowed", "allow pypi.org");
+	within1("deny", true, NULL,
+	    "default allow would widen this server's egress ceiling "
+	    "(--local-egress deny)",
+	    "default allow");
+	within1("deny", false, "+pypi.org",
+	    "allow pypi.org would widen this server's egress "
+	    "ceiling (--local-egress); only targets within it may be allowed",
+	    "allow pypi.org");
 	within1("deny", false, "+8.8.8.8", "allow 8.8.8.8 would widen", "allow 8.8.8.8");
 	within1("deny", false, "+10.0.0.1", "private addresses stay refused",
 	    "allow 10.0.0.1: refused before widening is judged");
@@ -1057,9 +1070,9 @@ test_within_deny(void)
 
 	within1("pypi.org,*.pythonhosted.org,8.8.0.0/16,2606:4700::/32", true, NULL,
 	    "(--local-egress list)", "a list: default allow");
-	MKPOL(&p, rules, false, "+pypi.org", "+files.pythonhosted.org",
-	    "+a.b.pythonhosted.org", "+*.pythonhosted.org", "+*.x.pythonhosted.org",
-	    "+8.8.4.0/24", "+8.8.8.8", "+2606:4700:10::/48");
+	MKPOL(&p, rules, false, "+pypi.org", "+files.pythonhosted.org", "+a.b.pythonhosted.org",
+	    "+*.pythonhosted.org", "+*.x.pythonhosted.org", "+8.8.4.0/24", "+8.8.8.8",
+	    "+2606:4700:10::/48");
 	within("pypi.org,*.pythonhosted.org,8.8.0.0/16,2606:4700::/32", &p, NULL,
 	    "exact domain, subdomains and *.sub of its wildcard, CIDRs inside its CIDRs");
 	MKPOL(&p, rules, false, "+8.8.0.0/16", "+2606:4700::/32", "-evil.com", "-0.0.0.0/0");

@@ -10,10 +10,9 @@
 
 #include <stdlib.h>
 
-static const char *const env_vars[] = {
-	"OPEN_SANDBOX_DOMAIN", "OPEN_SANDBOX_API_KEY", "OPEN_SANDBOX_PROTOCOL", "X_API_KEY",
-	"E2B_API_KEY", "E2B_DOMAIN", "E2B_API_URL", "E2B_SANDBOX_URL", "SCHEME", "PROTOCOL",
-};
+static const char *const env_vars[] = { "OPEN_SANDBOX_DOMAIN", "OPEN_SANDBOX_API_KEY",
+	"OPEN_SANDBOX_PROTOCOL", "X_API_KEY", "E2B_API_KEY", "E2B_DOMAIN", "E2B_API_URL",
+	"E2B_SANDBOX_URL", "SCHEME", "PROTOCOL" };
 
 static void
 env_clear(void)
@@ -32,7 +31,7 @@ static void
 test_detect(void)
 {
 	static const char *const e2b_vars[] = { "X_API_KEY", "E2B_API_KEY", "E2B_DOMAIN",
-	    "E2B_API_URL", "E2B_SANDBOX_URL" };
+		"E2B_API_URL", "E2B_SANDBOX_URL" };
 
 	env_clear();
 	is_str(detected(), "local", "no platform environment: local");
@@ -69,10 +68,11 @@ test_names(void)
 	is_str(backend_names(small, sizeof(small)), "local", "a short buffer is cut by name");
 	ok(backend_find("e2b") != NULL && strcmp(backend_find("e2b")->name, "e2b") == 0,
 	    "backend_find finds a row by name");
-	ok(backend_find("nope") == NULL && backend_find("E2B") == NULL &&
-	    backend_find("") == NULL, "unknown names (and other cases) are not found");
+	ok(backend_find("nope") == NULL && backend_find("E2B") == NULL && backend_find("") == NULL,
+	    "unknown names (and other cases) are not found");
 	ok(!backend_find("local")->remote && backend_find("opensandbox")->remote &&
-	    backend_find("e2b")->remote, "only the platforms are remote (doctor's checks)");
+	        backend_find("e2b")->remote,
+	    "only the platforms are remote (doctor's checks)");
 	ok(backend_find("local")->describe != NULL, "local describes itself to doctor");
 }
 
@@ -110,8 +110,9 @@ test_settle(void)
 	setenv("OPEN_SANDBOX_PROTOCOL", "https", 1);
 	backend_settle(backend_find("opensandbox"), &cfg);
 	ok(cfg.api_key != NULL && strcmp(cfg.api_key, "oskey") == 0 && cfg.domain != NULL &&
-	    strcmp(cfg.domain, "os.example") == 0 && cfg.scheme != NULL &&
-	    strcmp(cfg.scheme, "https") == 0, "opensandbox: OPEN_SANDBOX_*");
+	        strcmp(cfg.domain, "os.example") == 0 && cfg.scheme != NULL &&
+	        strcmp(cfg.scheme, "https") == 0,
+	    "opensandbox: OPEN_SANDBOX_*");
 	ok(cfg.routing == NULL && cfg.api_url == NULL && cfg.sandbox_url == NULL,
 	    "opensandbox: e2b's variables are not read");
 
@@ -165,22 +166,23 @@ static void
 test_secrets(void)
 {
 	const char *head = "GET / HTTP/1.1\r\nX-API-Key: S3CRET1\r\nX-Access-Token: S3CRET2\r\n"
-	    "OPEN-SANDBOX-API-KEY: S3CRET3\r\nx-execd-access-token: S3CRET4\r\n"
-	    "OPENSANDBOX-EGRESS-AUTH: S3CRET5\r\nE2B-API-Key: S3CRET6\r\n"
-	    "X-E2B-Access-Token: S3CRET7\r\nX-Request-ID: visible\r\n\r\n";
+	                   "OPEN-SANDBOX-API-KEY: S3CRET3\r\nx-execd-access-token: S3CRET4\r\n"
+	                   "OPENSANDBOX-EGRESS-AUTH: S3CRET5\r\nE2B-API-Key: S3CRET6\r\n"
+	                   "X-E2B-Access-Token: S3CRET7\r\nX-Request-ID: visible\r\n\r\n";
 	struct err e = { 0 };
 
 	log_set_level(LOG_DEBUG);
 	log_set_hook(hook, NULL, LOG_DEBUG);
 	http_log_head(">", head, strlen(head));
-	ok(strstr(last, "S3CRET1") != NULL, "before registration X-API-Key is not a secret "
+	ok(strstr(last, "S3CRET1") != NULL,
+	    "before registration X-API-Key is not a secret "
 	    "to the net layer");
 	is_int(backend_register_secrets(&e), 0, "the backends register their headers");
 	is_int(backend_register_secrets(&e), 0, "registering twice is harmless");
 	last[0] = '\0';
 	http_log_head(">", head, strlen(head));
 	ok(last[0] != '\0' && strstr(last, "S3CRET") == NULL &&
-	    strstr(last, "X-Request-ID: visible") != NULL,
+	        strstr(last, "X-Request-ID: visible") != NULL,
 	    "every backend's credential header is redacted, others are not: %s", last);
 	log_set_hook(NULL, NULL, LOG__MAX);
 	log_set_level(LOG_WARN);

@@ -90,13 +90,15 @@ main(void)
 			note("step %zu: %s", step, got);
 		}
 	}
-	ok(good, "lines survive every write size; CRLF is trimmed; a last line without newline is kept");
+	ok(good,
+	    "lines survive every write size; CRLF is trimmed; a last line without newline is kept");
 
 	biglen = RPC_LINE_MAX + 100;
 	big = malloc(biglen + 64);
 	memset(big, 'x', biglen);
 	memcpy(big + biglen, "\nnext\n", 6);
-	is_str(read_all(big, biglen + 6, 65536, &tl), "!|next|", "a line over the cap is skipped and reading goes on");
+	is_str(read_all(big, biglen + 6, 65536, &tl), "!|next|",
+	    "a line over the cap is skipped and reading goes on");
 	is_int(tl, 1, "one over-long line reported");
 	memset(big, 'y', RPC_LINE_MAX);
 	memcpy(big + RPC_LINE_MAX, "\nok\n", 4);
@@ -104,10 +106,12 @@ main(void)
 		char want[64];
 
 		snprintf(want, sizeof(want), "<%u bytes>|ok|", RPC_LINE_MAX);
-		is_str(read_all(big, RPC_LINE_MAX + 4, 65536, &tl), want, "a line of exactly the cap is accepted");
+		is_str(read_all(big, RPC_LINE_MAX + 4, 65536, &tl), want,
+		    "a line of exactly the cap is accepted");
 	}
 	memset(big, 'z', biglen);
-	is_str(read_all(big, biglen, 65536, &tl), "!|", "an over-long last line without newline is reported at EOF");
+	is_str(read_all(big, biglen, 65536, &tl), "!|",
+	    "an over-long last line without newline is reported at EOF");
 	free(big);
 
 	{
@@ -119,7 +123,8 @@ main(void)
 		if (pipe(p) == 0 && pipe(w) == 0) {
 			rpc_reader_init(&r, p[0], w[0]);
 			if (write(w[1], "x", 1) == 1)
-				is_int(rpc_reader_next(&r, &line, &n), RPC_WAKE, "the wake descriptor interrupts a read");
+				is_int(rpc_reader_next(&r, &line, &n), RPC_WAKE,
+				    "the wake descriptor interrupts a read");
 			rpc_reader_fini(&r);
 			close(p[0]), close(p[1]), close(w[0]), close(w[1]);
 		}

@@ -116,8 +116,8 @@ check_sticky(struct stream_dec *d, const struct err *first, struct out *o)
  * events, then "END" or "ERR code".
  */
 static void
-run(enum stream_mode mode, size_t max, const char *in, size_t len, const size_t *cuts,
-    size_t ncuts, struct out *o)
+run(enum stream_mode mode, size_t max, const char *in, size_t len, const size_t *cuts, size_t ncuts,
+    struct out *o)
 {
 	struct stream_dec d;
 	struct stream_event ev;
@@ -169,7 +169,7 @@ done:
 struct feed_ctx {
 	enum stream_mode mode;
 	struct out *o;
-	int stop_after;		/* return ERR_BACKEND at this event (1-based); 0: never */
+	int stop_after; /* return ERR_BACKEND at this event (1-based); 0: never */
 	int n;
 };
 
@@ -186,8 +186,7 @@ feed_cb(void *arg, const struct stream_event *ev, struct err *e)
 
 /* The push form, with the input cut at one place. */
 static void
-run_feed(enum stream_mode mode, size_t max, const char *in, size_t len, size_t cut,
-    struct out *o)
+run_feed(enum stream_mode mode, size_t max, const char *in, size_t len, size_t cut, struct out *o)
 {
 	struct stream_dec d;
 	struct err e = { 0 };
@@ -286,12 +285,23 @@ test_sse(void)
 	SSE("sse CRLF then LF", "data: a\r\n\n", "message||-1|a\nEND\n");
 	SSE("sse LF CR is two line ends", "data: a\n\r", "message||-1|a\nEND\n");
 	SSE("sse CR-only multi-line", "data: a\rdata: b\r\r", "message||-1|a\\nb\nEND\n");
-	SSE("sse BOM", "\xef\xbb\xbf" "data: x\n\n", "message||-1|x\nEND\n");
-	SSE("sse BOM only once", "\xef\xbb\xbf\xef\xbb\xbf" "data: x\n\ndata: y\n\n",
+	SSE("sse BOM",
+	    "\xef\xbb\xbf"
+	    "data: x\n\n",
+	    "message||-1|x\nEND\n");
+	SSE("sse BOM only once",
+	    "\xef\xbb\xbf\xef\xbb\xbf"
+	    "data: x\n\ndata: y\n\n",
 	    "message||-1|y\nEND\n");
-	SSE("sse partial BOM is data", "\xef\xbb" "data: x\n\ndata: y\n\n", "message||-1|y\nEND\n");
+	SSE("sse partial BOM is data",
+	    "\xef\xbb"
+	    "data: x\n\ndata: y\n\n",
+	    "message||-1|y\nEND\n");
 	SSE("sse partial BOM line", "\xef\xbb\ndata: y\n\n", "message||-1|y\nEND\n");
-	SSE("sse BOM not at start", "data: x\n\n\xef\xbb\xbf" "data: y\n\n", "message||-1|x\nEND\n");
+	SSE("sse BOM not at start",
+	    "data: x\n\n\xef\xbb\xbf"
+	    "data: y\n\n",
+	    "message||-1|x\nEND\n");
 	SSE("sse BOM alone", "\xef\xbb\xbf", "END\n");
 	SSE("sse partial BOM at EOF", "\xef\xbb", "END\n");
 	SSE("sse BOM then CRLF", "\xef\xbb\xbf\r\ndata: z\r\n\r\n", "message||-1|z\nEND\n");
@@ -317,8 +327,10 @@ test_sse(void)
 	SSE("sse last event type wins", "event: a\nevent: b\ndata: x\n\n", "b||-1|x\nEND\n");
 	SSE("sse event after data", "data: x\nevent: late\n\n", "late||-1|x\nEND\n");
 	SSE("sse type reset without data", "event: a\n\ndata: x\n\n", "message||-1|x\nEND\n");
-	SSE("sse id persists", "id: 1\ndata: a\n\ndata: b\n\n", "message|1|-1|a\nmessage|1|-1|b\nEND\n");
-	SSE("sse id reset by empty", "id: 1\ndata: a\n\nid\ndata: b\n\nid: 2\ndata: c\n\nid:\ndata: d\n\n",
+	SSE("sse id persists", "id: 1\ndata: a\n\ndata: b\n\n",
+	    "message|1|-1|a\nmessage|1|-1|b\nEND\n");
+	SSE("sse id reset by empty",
+	    "id: 1\ndata: a\n\nid\ndata: b\n\nid: 2\ndata: c\n\nid:\ndata: d\n\n",
 	    "message|1|-1|a\nmessage||-1|b\nmessage|2|-1|c\nmessage||-1|d\nEND\n");
 	SSE("sse id with NUL ignored", "id: 1\ndata: a\n\nid: 2\0003\ndata: b\n\n",
 	    "message|1|-1|a\nmessage|1|-1|b\nEND\n");
@@ -331,8 +343,10 @@ test_sse(void)
 	SSE("sse retry", "retry: 1000\ndata: a\n\n", "message||1000|a\nEND\n");
 	SSE("sse retry persists", "retry: 5\ndata: a\n\nretry: x\ndata: b\n\n",
 	    "message||5|a\nmessage||5|b\nEND\n");
-	SSE("sse retry bad values", "retry: 10a\nretry: -5\nretry: 1.5\nretry:\nretry\nretry:  7\n"
-	    "retry: +7\ndata: a\n\n", "message||-1|a\nEND\n");
+	SSE("sse retry bad values",
+	    "retry: 10a\nretry: -5\nretry: 1.5\nretry:\nretry\nretry:  7\n"
+	    "retry: +7\ndata: a\n\n",
+	    "message||-1|a\nEND\n");
 	SSE("sse retry leading zeros", "retry: 00042\ndata: a\n\n", "message||42|a\nEND\n");
 	SSE("sse retry zero", "retry: 0\ndata: a\n\n", "message||0|a\nEND\n");
 	SSE("sse retry no space", "retry:250\ndata: a\n\n", "message||250|a\nEND\n");
@@ -347,10 +361,12 @@ test_sse(void)
 	SSE("sse unfinished line dropped", "data: a\n\ndata: b", "message||-1|a\nEND\n");
 	SSE("sse unfinished after CR", "data: a\n\ndata: b\r", "message||-1|a\nEND\n");
 	SSE("sse NUL in data", "data: a\000b\n\n", "message||-1|a\\x00b\nEND\n");
-	SSE("sse high bytes pass", "data: \xc3\xa9\xff\n\n", "message||-1|\\xc3\\xa9\\xff\n"
+	SSE("sse high bytes pass", "data: \xc3\xa9\xff\n\n",
+	    "message||-1|\\xc3\\xa9\\xff\n"
 	    "END\n");
 	SSE("sse empty input", "", "END\n");
-	SSE("sse everything", "\xef\xbb\xbf: c\r\nevent: upd\r\nid: 42\r\nretry: 3000\r\n"
+	SSE("sse everything",
+	    "\xef\xbb\xbf: c\r\nevent: upd\r\nid: 42\r\nretry: 3000\r\n"
 	    "data: {\"a\":\r\ndata:  1}\r\n\r\n: ping\n\ndata: two\rid\r\r",
 	    "upd|42|3000|{\"a\":\\n 1}\nmessage||3000|two\nEND\n");
 	SSE("sse many small", "data:1\n\ndata:2\n\ndata:3\n\ndata:4\n\ndata:5\n\n",
@@ -416,13 +432,13 @@ test_execd(void)
 static void
 test_caps(void)
 {
-	static const char line16[] = "data: 0123456789\n\n";	/* the line is 16 bytes */
+	static const char line16[] = "data: 0123456789\n\n"; /* the line is 16 bytes */
 	static const char line17[] = "data: 0123456789A\n\n";
-	static const char join16[] = "data: aaaaaaaa\ndata: bbbbbbb\n\n";	/* 8+1+7 */
+	static const char join16[] = "data: aaaaaaaa\ndata: bbbbbbb\n\n"; /* 8+1+7 */
 	static const char join17[] = "data: aaaaaaaa\ndata: bbbbbbbb\n\n";
 	static const char ev_then_big[] = "data: ok\n\ndata: 0123456789ABCDEF\n\n";
 	static const char comment17[] = ": 0123456789ABCDE\ndata: x\n\n";
-	static const char nd16[] = "{\"a\":\"12345678\"}\n";	/* 16 bytes */
+	static const char nd16[] = "{\"a\":\"12345678\"}\n"; /* 16 bytes */
 	static const char nd17[] = "{\"a\":\"123456789\"}\n";
 	static const char nd17eof[] = "{}\n{\"a\":\"1234567890\"}";
 	static const char ex17[] = "{}\n\ndata: {\"a\":\"12345\"}\n\n";
@@ -435,8 +451,8 @@ test_caps(void)
 	check_mode("cap sse joined > max", STREAM_SSE, 16, join17, sizeof(join17) - 1, "ERR 2\n");
 	check_mode("cap sse event then too big", STREAM_SSE, 16, ev_then_big,
 	    sizeof(ev_then_big) - 1, "message||-1|ok\nERR 2\n");
-	check_mode("cap sse comment line counts", STREAM_SSE, 16, comment17,
-	    sizeof(comment17) - 1, "ERR 2\n");
+	check_mode("cap sse comment line counts", STREAM_SSE, 16, comment17, sizeof(comment17) - 1,
+	    "ERR 2\n");
 	check_mode("cap ndjson == max", STREAM_NDJSON, 16, nd16, sizeof(nd16) - 1,
 	    "{\"a\":\"12345678\"}\nEND\n");
 	check_mode("cap ndjson > max", STREAM_NDJSON, 16, nd17, sizeof(nd17) - 1, "ERR 2\n");
@@ -464,12 +480,12 @@ model_sse(const char *in, size_t len, struct out *o)
 		while (i < len && in[i] != '\r' && in[i] != '\n')
 			i++;
 		if (i == len)
-			break;	/* unterminated: discarded */
+			break; /* unterminated: discarded */
 		le = i;
 		if (in[i] == '\r' && i + 1 < len && in[i + 1] == '\n')
 			i++;
 		i++;
-		if (le == ls) {	/* dispatch */
+		if (le == ls) { /* dispatch */
 			if (dn == 0) {
 				tn = 0;
 				continue;
@@ -580,9 +596,34 @@ rng(void)
 }
 
 static const char *const tokens[] = {
-	"data", "data:", "data: ", "event:", "event: t", "id:", "id: 1", "retry:", "retry: 12",
-	":", " ", "x", "yz", "12", "\r", "\n", "\r\n", "\n\n", "\r\r", "\0", "\xef\xbb\xbf",
-	"\xef", "{}", "[1]", "\t", "a:b", "data:  v", "retry: 9x",
+	"data",
+	"data:",
+	"data: ",
+	"event:",
+	"event: t",
+	"id:",
+	"id: 1",
+	"retry:",
+	"retry: 12",
+	":",
+	" ",
+	"x",
+	"yz",
+	"12",
+	"\r",
+	"\n",
+	"\r\n",
+	"\n\n",
+	"\r\r",
+	"\0",
+	"\xef\xbb\xbf",
+	"\xef",
+	"{}",
+	"[1]",
+	"\t",
+	"a:b",
+	"data:  v",
+	"retry: 9x",
 };
 
 static size_t
@@ -645,8 +686,10 @@ test_models(void)
 				note("  got:\n%s  want:\n%s", got.s, want.s);
 			}
 		}
-		ok(bad == 0, "%s matches the reference model on 4000 random split streams "
-		    "(%zu bad, first len %zu)", stream_mode_name(modes[m]), bad, first_bad_len);
+		ok(bad == 0,
+		    "%s matches the reference model on 4000 random split streams "
+		    "(%zu bad, first len %zu)",
+		    stream_mode_name(modes[m]), bad, first_bad_len);
 	}
 }
 
@@ -666,8 +709,8 @@ test_zero_copy(void)
 	p = guard_copy(sse, sizeof(sse) - 1);
 	r = stream_next(&d, p, sizeof(sse) - 1, &ev, &e);
 	is_int(r, (ssize_t)sizeof(sse) - 1, "zero-copy: event consumes the whole buffer");
-	ok(ev.data.p >= p && ev.data.p + ev.data.len <= p + sizeof(sse) - 1 &&
-	    ev.data.len == 5 && memcmp(ev.data.p, "hello", 5) == 0,
+	ok(ev.data.p >= p && ev.data.p + ev.data.len <= p + sizeof(sse) - 1 && ev.data.len == 5 &&
+	        memcmp(ev.data.p, "hello", 5) == 0,
 	    "zero-copy: single-line SSE data points into the caller's buffer");
 	ok(ev.type.p >= p && ev.type.p < p + sizeof(sse) - 1 && ev.type.len == 1,
 	    "zero-copy: SSE event type points into the caller's buffer");
@@ -688,7 +731,8 @@ test_zero_copy(void)
 	r = stream_next(&d, p, sizeof(nd) - 1, &ev, &e);
 	ok(r == 8 && ev.data.p == p && ev.data.len == 7, "zero-copy: NDJSON line in place");
 	r = stream_next(&d, p + 8, sizeof(nd) - 1 - 8, &ev, &e);
-	ok(r == 8 && ev.data.p == p + 8 && ev.data.len == 7, "zero-copy: second NDJSON line in place");
+	ok(r == 8 && ev.data.p == p + 8 && ev.data.len == 7,
+	    "zero-copy: second NDJSON line in place");
 	r = stream_next(&d, p + 16, 0, &ev, &e);
 	is_int(r, DEC_MORE, "empty rest gives DEC_MORE");
 	guard_retire();
@@ -697,7 +741,8 @@ test_zero_copy(void)
 	stream_dec_init(&d, STREAM_EXECD, 0);
 	p = guard_copy("data: {}\n\n", 10);
 	r = stream_next(&d, p, 10, &ev, &e);
-	ok(r == 9 && ev.data.p == p + 6 && ev.data.len == 2, "zero-copy: execd data: line in place");
+	ok(r == 9 && ev.data.p == p + 6 && ev.data.len == 2,
+	    "zero-copy: execd data: line in place");
 	guard_retire();
 	stream_dec_fini(&d);
 }
@@ -754,7 +799,8 @@ test_api(void)
 	err_clear(&e);
 	r = stream_next(&d, "0123456789\n", 11, &ev, &e);
 	ok(r == DEC_ERR && e.code == ERR_TOOBIG && strstr(e.msg, "NDJSON") != NULL &&
-	    strstr(e.msg, "8-byte") != NULL, "too-big error names the mode and the limit");
+	        strstr(e.msg, "8-byte") != NULL,
+	    "too-big error names the mode and the limit");
 	note("  %s", e.msg);
 	err_clear(&e);
 	rc = stream_feed(&d, "x", 1, feed_cb, &c, &e);
@@ -827,7 +873,7 @@ test_long(void)
 			many[nc++] = k;
 		run(STREAM_SSE, 0, in, n, many, nc, o);
 		ok(o->len == 12 + 100000 + 1 + 4 && memcmp(o->s, "message||-1|abcde", 17) == 0 &&
-		    memcmp(o->s + o->len - 6, "d\nEND\n", 6) == 0,
+		        memcmp(o->s + o->len - 6, "d\nEND\n", 6) == 0,
 		    "a 100 KB data line across %zu reads", nc + 1);
 	}
 	free(in);

@@ -8,7 +8,7 @@
  * and PCLMULQDQ one (where the CPU has them) and the portable one.
  * Needs the fetched vendor tree: run from the checkout or set SANDBOX_MCP_ROOT.
  */
-#define MBEDTLS_ALLOW_PRIVATE_ACCESS	/* to see which path a context took */
+#define MBEDTLS_ALLOW_PRIVATE_ACCESS /* to see which path a context took */
 
 #include <stdint.h>
 #include <stdio.h>
@@ -34,13 +34,13 @@ main(void)
 }
 #else
 
-#define MSG_MAX 128		/* the longest message in the NIST files */
-#define LONG_MAX_LEN 5000	/* random messages */
+#define MSG_MAX      128  /* the longest message in the NIST files */
+#define LONG_MAX_LEN 5000 /* random messages */
 
 struct vec {
 	unsigned char key[32], src[MSG_MAX], iv[128], add[128], dst[MSG_MAX], tag[16];
 	size_t key_len, src_len, iv_len, add_len, dst_len, tag_len;
-	int fail;		/* decrypt vectors: the tag must be rejected */
+	int fail; /* decrypt vectors: the tag must be rejected */
 };
 
 /* A field "\"hex\"" into out; false when it does not fit or is not hex. */
@@ -88,9 +88,10 @@ parse(char *line, struct vec *v, int *enc)
 	if (n == 10 && strcmp(f[0], "gcm_encrypt_and_tag") == 0) {
 		*enc = 1;
 		tl = (size_t)atoi(f[7]) / 8;
-		return unhex(f[2], v->key, 32, &v->key_len) && unhex(f[3], v->src, MSG_MAX,
-		    &v->src_len) && unhex(f[4], v->iv, 128, &v->iv_len) && unhex(f[5], v->add,
-		    128, &v->add_len) && unhex(f[6], v->dst, MSG_MAX, &v->dst_len) &&
+		return unhex(f[2], v->key, 32, &v->key_len) &&
+		    unhex(f[3], v->src, MSG_MAX, &v->src_len) &&
+		    unhex(f[4], v->iv, 128, &v->iv_len) && unhex(f[5], v->add, 128, &v->add_len) &&
+		    unhex(f[6], v->dst, MSG_MAX, &v->dst_len) &&
 		    unhex(f[8], v->tag, 16, &v->tag_len) && v->tag_len == tl &&
 		    v->dst_len == v->src_len;
 	}
@@ -98,13 +99,14 @@ parse(char *line, struct vec *v, int *enc)
 		*enc = 0;
 		tl = (size_t)atoi(f[6]) / 8;
 		v->fail = strcmp(f[8], "\"FAIL\"") == 0;
-		return unhex(f[2], v->key, 32, &v->key_len) && unhex(f[3], v->src, MSG_MAX,
-		    &v->src_len) && unhex(f[4], v->iv, 128, &v->iv_len) && unhex(f[5], v->add,
-		    128, &v->add_len) && unhex(f[7], v->tag, 16, &v->tag_len) &&
-		    v->tag_len == tl && unhex(f[9], v->dst, MSG_MAX, &v->dst_len) &&
+		return unhex(f[2], v->key, 32, &v->key_len) &&
+		    unhex(f[3], v->src, MSG_MAX, &v->src_len) &&
+		    unhex(f[4], v->iv, 128, &v->iv_len) && unhex(f[5], v->add, 128, &v->add_len) &&
+		    unhex(f[7], v->tag, 16, &v->tag_len) && v->tag_len == tl &&
+		    unhex(f[9], v->dst, MSG_MAX, &v->dst_len) &&
 		    (v->fail || v->dst_len == v->src_len);
 	}
-	return -1;	/* not a vector line */
+	return -1; /* not a vector line */
 }
 
 static int
@@ -125,8 +127,9 @@ stream(mbedtls_gcm_context *g, int mode, const struct vec *v, size_t sa, size_t 
 	    mbedtls_gcm_update_ad(g, v->add, sa) == 0 &&
 	    mbedtls_gcm_update_ad(g, v->add + sa, v->add_len - sa) == 0 &&
 	    mbedtls_gcm_update(g, v->src, sd, out, sd, &olen) == 0 && olen == sd &&
-	    mbedtls_gcm_update(g, v->src + sd, v->src_len - sd, out + sd, v->src_len - sd,
-		&olen) == 0 && olen == v->src_len - sd &&
+	    mbedtls_gcm_update(g, v->src + sd, v->src_len - sd, out + sd, v->src_len - sd, &olen) ==
+	    0 &&
+	    olen == v->src_len - sd &&
 	    mbedtls_gcm_finish(g, NULL, 0, &olen, tag, v->tag_len) == 0 && olen == 0;
 }
 
@@ -155,14 +158,16 @@ check_vec(const struct vec *v, int enc, int portable, char *why, size_t whylen)
 		}
 	} else {
 		memset(out, 0xa5, sizeof(out));
-		r = mbedtls_gcm_auth_decrypt(&g, v->src_len, v->iv, v->iv_len, v->add,
-		    v->add_len, v->tag, v->tag_len, v->src, out);
+		r = mbedtls_gcm_auth_decrypt(&g, v->src_len, v->iv, v->iv_len, v->add, v->add_len,
+		    v->tag, v->tag_len, v->src, out);
 		if (v->fail) {
 			for (k = 0; k < v->src_len && out[k] == 0; k++)
 				;
 			if (r != MBEDTLS_ERR_GCM_AUTH_FAILED || k != v->src_len) {
-				snprintf(why, whylen, "a wrong tag was not rejected with a wiped "
-				    "output (ret %d)", r);
+				snprintf(why, whylen,
+				    "a wrong tag was not rejected with a wiped "
+				    "output (ret %d)",
+				    r);
 				good = 0;
 			}
 			mbedtls_gcm_free(&g);
@@ -177,13 +182,13 @@ check_vec(const struct vec *v, int enc, int portable, char *why, size_t whylen)
 	for (sd = 0; good && sd <= v->src_len; sd++) {
 		size_t sa = v->add_len ? sd % (v->add_len + 1) : 0;
 
-		if (!stream(&g, mode, v, sa, sd, out, tag) || memcmp(out, v->dst,
-		    v->src_len) != 0 || memcmp(tag, v->tag, v->tag_len) != 0) {
+		if (!stream(&g, mode, v, sa, sd, out, tag) ||
+		    memcmp(out, v->dst, v->src_len) != 0 || memcmp(tag, v->tag, v->tag_len) != 0) {
 			snprintf(why, whylen, "streaming with splits %zu/%zu differs", sa, sd);
 			good = 0;
 		}
 	}
-	for (k = 0; good && k <= 16; k += 5) {	/* output == input, output before input */
+	for (k = 0; good && k <= 16; k += 5) { /* output == input, output before input */
 		size_t olen;
 
 		memcpy(buf + k, v->src, v->src_len);
@@ -191,8 +196,7 @@ check_vec(const struct vec *v, int enc, int portable, char *why, size_t whylen)
 		    mbedtls_gcm_update_ad(&g, v->add, v->add_len) != 0 ||
 		    mbedtls_gcm_update(&g, buf + k, v->src_len, buf, v->src_len, &olen) != 0 ||
 		    mbedtls_gcm_finish(&g, NULL, 0, &olen, tag, v->tag_len) != 0 ||
-		    memcmp(buf, v->dst, v->src_len) != 0 || memcmp(tag, v->tag,
-		    v->tag_len) != 0) {
+		    memcmp(buf, v->dst, v->src_len) != 0 || memcmp(tag, v->tag, v->tag_len) != 0) {
 			snprintf(why, whylen, "output %zu bytes before the input differs", k);
 			good = 0;
 		}
@@ -209,8 +213,8 @@ nist_file(const char *root, const char *name, int portable)
 	FILE *f;
 	int enc, n = 0, bad = 0, r;
 
-	snprintf(path, sizeof(path), "%s/vendor/mbedtls/tests/suites/test_suite_gcm.%s.data",
-	    root, name);
+	snprintf(path, sizeof(path), "%s/vendor/mbedtls/tests/suites/test_suite_gcm.%s.data", root,
+	    name);
 	f = fopen(path, "r");
 	if (!ok(f != NULL, "%s: the NIST vectors are there (%s)", name, path))
 		return;
@@ -228,8 +232,10 @@ nist_file(const char *root, const char *name, int portable)
 		}
 	}
 	fclose(f);
-	ok(n >= 150 && bad == 0, "%s, %s path: %d NIST vectors one-shot, at every split, "
-	    "in place and shifted (%d wrong)", name, portable ? "portable" : "default", n, bad);
+	ok(n >= 150 && bad == 0,
+	    "%s, %s path: %d NIST vectors one-shot, at every split, "
+	    "in place and shifted (%d wrong)",
+	    name, portable ? "portable" : "default", n, bad);
 }
 
 /* ---- long messages: the default path against the portable one --------------------- */
@@ -302,17 +308,20 @@ test_long(void)
 		if (setkey(&fast, key, kl, 0) != 0 || setkey(&soft, key, kl, 1) != 0 ||
 		    !pieces(&fast, MBEDTLS_GCM_ENCRYPT, iv, ivl, add, al, src, len, a, ta) ||
 		    mbedtls_gcm_crypt_and_tag(&soft, MBEDTLS_GCM_ENCRYPT, len, iv, ivl, add, al,
-			src, b, 16, tb) != 0 || memcmp(a, b, len) != 0 || memcmp(ta, tb, 16) != 0) {
+		        src, b, 16, tb) != 0 ||
+		    memcmp(a, b, len) != 0 || memcmp(ta, tb, 16) != 0) {
 			if (bad++ < 3)
-				note("run %d: key %zu bytes, iv %zu, aad %zu, %zu bytes: encryption "
-				    "differs between the paths", i, kl, ivl, al, len);
+				note(
+				    "run %d: key %zu bytes, iv %zu, aad %zu, %zu bytes: encryption "
+				    "differs between the paths",
+				    i, kl, ivl, al, len);
 			continue;
 		}
 		/* Decrypt on the other path, in pieces; then a forged tag and ciphertext. */
 		if (!pieces(&soft, MBEDTLS_GCM_DECRYPT, iv, ivl, add, al, a, len, back, tb) ||
 		    memcmp(back, src, len) != 0 || memcmp(ta, tb, 16) != 0 ||
-		    mbedtls_gcm_auth_decrypt(&fast, len, iv, ivl, add, al, ta, 16, a,
-			back) != 0 || memcmp(back, src, len) != 0) {
+		    mbedtls_gcm_auth_decrypt(&fast, len, iv, ivl, add, al, ta, 16, a, back) != 0 ||
+		    memcmp(back, src, len) != 0) {
 			if (bad++ < 3)
 				note("run %d: decryption does not give the message back", i);
 			continue;
@@ -322,15 +331,20 @@ test_long(void)
 		else
 			ta[rnd() % 16] ^= 1;
 		if (mbedtls_gcm_auth_decrypt(&fast, len, iv, ivl, add, al, ta, 16, a, back) ==
-		    MBEDTLS_ERR_GCM_AUTH_FAILED && mbedtls_gcm_auth_decrypt(&soft, len, iv, ivl,
-		    add, al, ta, 16, a, back) == MBEDTLS_ERR_GCM_AUTH_FAILED)
+		        MBEDTLS_ERR_GCM_AUTH_FAILED &&
+		    mbedtls_gcm_auth_decrypt(&soft, len, iv, ivl, add, al, ta, 16, a, back) ==
+		        MBEDTLS_ERR_GCM_AUTH_FAILED)
 			forged++;
 	}
-	ok(bad == 0, "%d random messages up to %d bytes (AES-128/192/256, IVs of 1 to 60 "
+	ok(bad == 0,
+	    "%d random messages up to %d bytes (AES-128/192/256, IVs of 1 to 60 "
 	    "bytes, random pieces): both paths give the same ciphertext and tag, and "
-	    "decrypt each other's", runs, LONG_MAX_LEN);
-	ok(forged == runs, "a flipped bit in the ciphertext or tag fails authentication on "
-	    "both paths (%d of %d)", forged, runs);
+	    "decrypt each other's",
+	    runs, LONG_MAX_LEN);
+	ok(forged == runs,
+	    "a flipped bit in the ciphertext or tag fails authentication on "
+	    "both paths (%d of %d)",
+	    forged, runs);
 	mbedtls_gcm_free(&fast);
 	mbedtls_gcm_free(&soft);
 }
@@ -382,8 +396,8 @@ cpu_has_fast_gcm(void)
 int
 main(void)
 {
-	static const char *const files[] = { "aes128_en", "aes128_de", "aes192_en",
-	    "aes192_de", "aes256_en", "aes256_de" };
+	static const char *const files[] = { "aes128_en", "aes128_de", "aes192_en", "aes192_de",
+		"aes256_en", "aes256_de" };
 	const char *root = getenv("SANDBOX_MCP_ROOT");
 	unsigned char key[32] = { 0 };
 	mbedtls_gcm_context g;
@@ -396,7 +410,8 @@ main(void)
 	sandbox_mcp_gcm_portable(0);
 	mbedtls_gcm_setkey(&g, MBEDTLS_CIPHER_ID_AES, key, 128);
 	if (cpu_has_fast_gcm())
-		ok(g.fast == 1, "this CPU has AES-NI and PCLMULQDQ: AES-128 keys take the "
+		ok(g.fast == 1,
+		    "this CPU has AES-NI and PCLMULQDQ: AES-128 keys take the "
 		    "fast path");
 	else
 		note("this CPU lacks AES-NI or PCLMULQDQ: both runs take the portable path");

@@ -40,7 +40,7 @@ struct backend {
 	char last_template[64];
 	struct fake_file files[FAKE_FILES];
 	int reads;
-	char ctx_ids[4][32], ctx_langs[4][32];	/* code contexts */
+	char ctx_ids[4][32], ctx_langs[4][32]; /* code contexts */
 	int nctx;
 	char last_ctx_cwd[64];
 };
@@ -51,7 +51,7 @@ fake_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
 {
 	int id;
 
-	usleep(100 * 1000);	/* widen the window for concurrent first calls */
+	usleep(100 * 1000); /* widen the window for concurrent first calls */
 	pthread_mutex_lock(&b->lock);
 	b->creates++;
 	id = ++b->next_id;
@@ -78,8 +78,7 @@ fake_kill(struct backend *b, const char *id, struct call *c, struct err *e)
 }
 
 static int
-fake_info(struct backend *b, const char *id, struct sb_info *out, struct call *c,
-    struct err *e)
+fake_info(struct backend *b, const char *id, struct sb_info *out, struct call *c, struct err *e)
 {
 	if (strcmp(id, "nope") == 0)
 		return err_set(e, ERR_NOTFOUND, "sandbox nope does not exist");
@@ -141,7 +140,8 @@ fake_exec(struct backend *b, const char *id, const struct exec_req *req, exec_ev
 		for (i = 0; i < n; i++)
 			memcpy(s + i * 3, "\xe2\x82\xac", 3);
 		for (i = 0; i < n * 3; i += 7)
-			emit(fn, arg, EXEC_EV_STDOUT, s + i, (size_t)(n * 3 - i < 7 ? n * 3 - i : 7));
+			emit(fn, arg, EXEC_EV_STDOUT, s + i,
+			    (size_t)(n * 3 - i < 7 ? n * 3 - i : 7));
 		free(s);
 	} else if (strcmp(req->command, "sleep") == 0) {
 		emit(fn, arg, EXEC_EV_STDOUT, "partial\n", 8);
@@ -180,8 +180,8 @@ fake_proc_output(struct backend *b, const char *id, const char *pid, uint64_t of
 }
 
 static int
-fake_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *n,
-    struct call *c, struct err *e)
+fake_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *n, struct call *c,
+    struct err *e)
 {
 	struct proc_info *p = arena_zalloc(c->a, sizeof(*p));
 
@@ -194,8 +194,8 @@ fake_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t
 }
 
 static int
-fake_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out,
-    struct call *c, struct err *e)
+fake_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out, struct call *c,
+    struct err *e)
 {
 	static const struct kv md[] = { { "owner", "me" } };
 	struct sb_info *it = arena_zalloc(c->a, 2 * sizeof(*it));
@@ -228,8 +228,8 @@ fake_proc_kill(struct backend *b, const char *id, const char *pid, int signo, st
 }
 
 static int
-fake_proc_stdin(struct backend *b, const char *id, const char *pid, const char *data,
-    size_t len, bool close_stdin, struct call *c, struct err *e)
+fake_proc_stdin(struct backend *b, const char *id, const char *pid, const char *data, size_t len,
+    bool close_stdin, struct call *c, struct err *e)
 {
 	snprintf(last_stdin, sizeof(last_stdin), "%.*s", (int)len, data);
 	last_stdin_len = len;
@@ -285,8 +285,8 @@ out:
 }
 
 static int
-fake_file_write(struct backend *b, const char *id, const char *path, const void *data,
-    size_t len, uint32_t mode, struct call *c, struct err *e)
+fake_file_write(struct backend *b, const char *id, const char *path, const void *data, size_t len,
+    uint32_t mode, struct call *c, struct err *e)
 {
 	struct fake_file *f;
 
@@ -427,12 +427,12 @@ fake_reset(struct backend *b)
 struct run {
 	struct arena *a;
 	struct buf out, text, live;
-	const struct json *res;	/* parsed structuredContent */
+	const struct json *res; /* parsed structuredContent */
 	int rc;
 	struct err e;
 	bool is_error;
 	const char *image_mime;
-	int live_chunks_invalid;	/* live chunks that were not valid UTF-8 on their own */
+	int live_chunks_invalid; /* live chunks that were not valid UTF-8 on their own */
 };
 
 static void
@@ -513,7 +513,7 @@ schema_check(const struct json *v, const struct json *sc, const char *where)
 		props = json_get(sc, "properties");
 		ap = json_get(sc, "additionalProperties");
 		for (x = json_get(sc, "required") ? json_get(sc, "required")->head : NULL; x;
-		    x = x->next) {
+		     x = x->next) {
 			if (json_get(v, x->s) == NULL) {
 				note("  %s: required %s missing", where, x->s);
 				bad++;
@@ -636,18 +636,22 @@ test_catalogue(void)
 		    a, &e);
 		const struct json *out, *props, *req, *x;
 
-		if (in == NULL || strcmp(json_get_str(in, "type") ? json_get_str(in, "type") : "",
-		    "object") != 0 || json_get(in, "properties") == NULL ||
+		if (in == NULL ||
+		    strcmp(json_get_str(in, "type") ? json_get_str(in, "type") : "", "object") !=
+		        0 ||
+		    json_get(in, "properties") == NULL ||
 		    json_get(in, "additionalProperties") == NULL ||
 		    json_get(in, "additionalProperties")->type != JSON_FALSE) {
 			bad_in++;
 			note("input schema of %s: %s", cat[i].name, e.msg);
 		}
 		err_clear(&e);
-		out = cat[i].output_schema ? json_parse(cat[i].output_schema,
-		    strlen(cat[i].output_schema), a, &e) : NULL;
-		if (out == NULL || strcmp(json_get_str(out, "type") ? json_get_str(out, "type") : "",
-		    "object") != 0) {
+		out = cat[i].output_schema
+		    ? json_parse(cat[i].output_schema, strlen(cat[i].output_schema), a, &e)
+		    : NULL;
+		if (out == NULL ||
+		    strcmp(json_get_str(out, "type") ? json_get_str(out, "type") : "", "object") !=
+		        0) {
 			bad_out++;
 			note("output schema of %s: %s", cat[i].name, e.msg);
 		}
@@ -673,7 +677,8 @@ test_catalogue(void)
 			no_hint_title++;
 		core += cat[i].core;
 	}
-	is_int(bad_in, 0, "every input schema is a JSON object schema with additionalProperties false");
+	is_int(bad_in, 0,
+	    "every input schema is a JSON object schema with additionalProperties false");
 	is_int(bad_out, 0, "every output schema parses and is an object schema");
 	is_int(bad_req, 0, "required fields are declared properties");
 	is_int(dup, 0, "tool names are unique");
@@ -800,7 +805,8 @@ test_default_sandbox(void)
 	}
 	for (i = 0, fails = 0; i < 4; i++) {
 		pthread_join(th[i], NULL);
-		fails += c[i].rc == ERR_BACKEND && strcmp(c[i].id, "template boom does not exist") == 0;
+		fails += c[i].rc == ERR_BACKEND &&
+		    strcmp(c[i].id, "template boom does not exist") == 0;
 	}
 	is_int(fails, 4, "a failed default creation fails every waiting call with its sentence");
 	is_int(b.creates, 1, "after one attempt");
@@ -906,7 +912,8 @@ test_exec_output(void)
 
 	run_tool(t, "exec", "{\"command\":\"gen 1000 0\",\"max_output_bytes\":1000}", &r);
 	ok(!res_bool(&r, "truncated") && strlen(res_str(&r, "stdout")) == 1000 &&
-	    is_pattern(res_str(&r, "stdout"), 1000, 0), "output exactly at the cap is whole");
+	        is_pattern(res_str(&r, "stdout"), 1000, 0),
+	    "output exactly at the cap is whole");
 	run_free(&r);
 
 	run_tool(t, "exec", "{\"command\":\"gen 1001 0\",\"max_output_bytes\":1000}", &r);
@@ -915,7 +922,8 @@ test_exec_output(void)
 	run_free(&r);
 
 	run_tool(t, "exec", "{\"command\":\"gen 10 0\",\"max_output_bytes\":0}", &r);
-	is_str(res_str(&r, "stdout"), "\n[... 10 bytes cut ...]\n", "max_output_bytes 0 keeps only the marker");
+	is_str(res_str(&r, "stdout"), "\n[... 10 bytes cut ...]\n",
+	    "max_output_bytes 0 keeps only the marker");
 	run_free(&r);
 
 	/* UTF-8: 3-byte characters arriving in 7-byte events, cut at 100 bytes. */
@@ -923,9 +931,11 @@ test_exec_output(void)
 	ok(r.res != NULL, "result with cut multi-byte output is valid JSON (strict parser)");
 	out = res_str(&r, "stdout");
 	ok(out && str_utf8_valid(out, strlen(out)), "stdout is valid UTF-8");
-	ok(out && strstr(out, "\xef\xbf\xbd") == NULL, "no replacement characters: cuts fall "
+	ok(out && strstr(out, "\xef\xbf\xbd") == NULL,
+	    "no replacement characters: cuts fall "
 	    "between characters");
-	ok(out && strstr(out, "[... 2904 bytes cut ...]"), "cut count covers the bytes dropped at "
+	ok(out && strstr(out, "[... 2904 bytes cut ...]"),
+	    "cut count covers the bytes dropped at "
 	    "character edges");
 	is_int(r.live_chunks_invalid, 0, "every live chunk is valid UTF-8 on its own");
 	is_int(r.live.len, 3000, "live output carries every byte");
@@ -1016,8 +1026,10 @@ test_processes(void)
 	run_tool(t, "process_kill", "{\"pid\":\"42\",\"signal\":\"SIGNOPE\"}", &r);
 	is_int(r.rc, ERR_INVAL, "an unknown signal is refused");
 	run_free(&r);
-	run_tool(t, "process_send_stdin", "{\"pid\":\"42\",\"data\":\"yes\\n\",\"close\":true}", &r);
-	ok(strcmp(last_stdin, "yes\n") == 0 && last_close, "process_send_stdin passes data and close");
+	run_tool(t, "process_send_stdin", "{\"pid\":\"42\",\"data\":\"yes\\n\",\"close\":true}",
+	    &r);
+	ok(strcmp(last_stdin, "yes\n") == 0 && last_close,
+	    "process_send_stdin passes data and close");
 	run_free(&r);
 	run_tool(t, "sandbox_list", "{\"limit\":1}", &r);
 	ok(json_get(r.res, "sandboxes") && json_get(r.res, "sandboxes")->count == 2,
@@ -1055,12 +1067,14 @@ test_files(void)
 	t = tools_new(&cfg, (struct backend_handle){ &fake_ops, &b });
 	put_file(&b, "/a.txt", "one two one\nthree\n", 18);
 
-	run_tool(t, "file_edit", "{\"path\":\"/a.txt\",\"old_text\":\"four\",\"new_text\":\"x\"}", &r);
+	run_tool(t, "file_edit", "{\"path\":\"/a.txt\",\"old_text\":\"four\",\"new_text\":\"x\"}",
+	    &r);
 	is_int(r.rc, ERR_NOTFOUND, "file_edit: missing text fails");
 	is_str(r.e.msg, "old_text was not found in /a.txt", "with the not-found sentence");
 	run_free(&r);
 
-	run_tool(t, "file_edit", "{\"path\":\"/a.txt\",\"old_text\":\"one\",\"new_text\":\"1\"}", &r);
+	run_tool(t, "file_edit", "{\"path\":\"/a.txt\",\"old_text\":\"one\",\"new_text\":\"1\"}",
+	    &r);
 	is_int(r.rc, ERR_INVAL, "file_edit: ambiguous text fails");
 	is_str(r.e.msg, "old_text occurs 2 times in /a.txt; add context or set replace_all",
 	    "with the ambiguity sentence");
@@ -1068,11 +1082,13 @@ test_files(void)
 	    "and leaves the file alone");
 	run_free(&r);
 
-	run_tool(t, "file_edit", "{\"path\":\"/a.txt\",\"old_text\":\"one\",\"new_text\":\"ONE!\","
-	    "\"replace_all\":true}", &r);
+	run_tool(t, "file_edit",
+	    "{\"path\":\"/a.txt\",\"old_text\":\"one\",\"new_text\":\"ONE!\","
+	    "\"replace_all\":true}",
+	    &r);
 	is_int(res_int(&r, "replacements"), 2, "replace_all replaces every occurrence");
 	ok(fake_find(&b, "/a.txt", false)->len == 20 &&
-	    memcmp(fake_find(&b, "/a.txt", false)->data, "ONE! two ONE!\nthree\n", 20) == 0,
+	        memcmp(fake_find(&b, "/a.txt", false)->data, "ONE! two ONE!\nthree\n", 20) == 0,
 	    "the file has the new text");
 	run_free(&r);
 
@@ -1106,7 +1122,7 @@ test_files(void)
 	run_free(&r);
 	run_tool(t, "file_read", "{\"path\":\"/l.txt\",\"offset\":9}", &r);
 	ok(strcmp(res_str(&r, "content"), "") == 0 && res_str(&r, "note") &&
-	    strcmp(res_str(&r, "note"), "the file has only 5 lines") == 0,
+	        strcmp(res_str(&r, "note"), "the file has only 5 lines") == 0,
 	    "an offset past the end says how many lines there are");
 	run_free(&r);
 	run_tool(t, "file_read", "{\"path\":\"/l.txt\",\"offset\":3,\"limit\":2}", &r);
@@ -1121,8 +1137,9 @@ test_files(void)
 	put_file(&b, "/mib.txt", big, 1024 * 1024);
 	run_tool(t, "file_read", "{\"path\":\"/mib.txt\"}", &r);
 	ok(r.rc == 0 && !res_bool(&r, "truncated") &&
-	    strlen(res_str(&r, "content")) == 1024 * 1024 && res_int(&r, "lines") == 16384 &&
-	    res_str(&r, "note") == NULL, "a 1 MiB text file comes back whole in one call");
+	        strlen(res_str(&r, "content")) == 1024 * 1024 && res_int(&r, "lines") == 16384 &&
+	        res_str(&r, "note") == NULL,
+	    "a 1 MiB text file comes back whole in one call");
 	run_free(&r);
 
 	/* A text file over the cap. */
@@ -1131,7 +1148,7 @@ test_files(void)
 	put_file(&b, "/big.txt", big, 2400000);
 	run_tool(t, "file_read", "{\"path\":\"/big.txt\"}", &r);
 	ok(res_bool(&r, "truncated") && strlen(res_str(&r, "content")) <= 1024 * 1024 &&
-	    strlen(res_str(&r, "content")) > 1024 * 1024 - 10,
+	        strlen(res_str(&r, "content")) > 1024 * 1024 - 10,
 	    "big text is capped at 1 MiB and truncated");
 	ok(strlen(res_str(&r, "content")) % 10 == 0, "cut at a line end");
 	is_int(res_int(&r, "next_offset"), (int64_t)strlen(res_str(&r, "content")) / 10,
@@ -1139,13 +1156,14 @@ test_files(void)
 	is_str(res_str(&r, "note"), "output stops at 1 MiB; continue with offset next_offset",
 	    "the note names the cap");
 	run_free(&r);
-	run_tool(t, "file_read", "{\"path\":\"/big.txt\",\"offset\":239990,\"limit\":100}",
-	    &r);
+	run_tool(t, "file_read", "{\"path\":\"/big.txt\",\"offset\":239990,\"limit\":100}", &r);
 	is_int(res_int(&r, "lines"), 10, "a far line offset is reached across reads");
 	ok(!res_bool(&r, "truncated"), "the end of the file is not truncated");
 	run_free(&r);
-	run_tool(t, "file_read", "{\"path\":\"/big.txt\",\"encoding\":\"base64\",\"offset\":10,"
-	    "\"limit\":5}", &r);
+	run_tool(t, "file_read",
+	    "{\"path\":\"/big.txt\",\"encoding\":\"base64\",\"offset\":10,"
+	    "\"limit\":5}",
+	    &r);
 	is_str(res_str(&r, "content"), "eHh4eHg=", "base64 reads a byte range");
 	ok(res_bool(&r, "truncated") && res_int(&r, "next_offset") == 15, "with next_offset");
 	run_free(&r);
@@ -1165,15 +1183,19 @@ test_files(void)
 	run_free(&r);
 	put_file(&b, "/bad.txt", "ok\xff\n", 4);
 	run_tool(t, "file_read", "{\"path\":\"/bad.txt\"}", &r);
-	ok(r.res != NULL && res_str(&r, "note") != NULL, "invalid UTF-8 text is valid JSON with a note");
+	ok(r.res != NULL && res_str(&r, "note") != NULL,
+	    "invalid UTF-8 text is valid JSON with a note");
 	run_free(&r);
 
 	/* file_write. */
-	run_tool(t, "file_write", "{\"path\":\"/w.sh\",\"content\":\"IyEvYmluL3NoCg==\","
-	    "\"encoding\":\"base64\",\"mode\":\"0755\"}", &r);
+	run_tool(t, "file_write",
+	    "{\"path\":\"/w.sh\",\"content\":\"IyEvYmluL3NoCg==\","
+	    "\"encoding\":\"base64\",\"mode\":\"0755\"}",
+	    &r);
 	is_int(res_int(&r, "bytes_written"), 10, "file_write decodes base64");
 	ok(fake_find(&b, "/w.sh", false)->len == 10 &&
-	    memcmp(fake_find(&b, "/w.sh", false)->data, "#!/bin/sh\n", 10) == 0, "bytes as given");
+	        memcmp(fake_find(&b, "/w.sh", false)->data, "#!/bin/sh\n", 10) == 0,
+	    "bytes as given");
 	is_int(fake_find(&b, "/w.sh", false)->mode, 0755, "mode string is octal");
 	run_free(&r);
 	run_tool(t, "file_write", "{\"path\":\"/w2\",\"content\":\"x\",\"mode\":600}", &r);
@@ -1182,7 +1204,8 @@ test_files(void)
 	run_tool(t, "file_write", "{\"path\":\"/w3\",\"content\":\"x\",\"mode\":\"0999\"}", &r);
 	is_int(r.rc, ERR_INVAL, "a non-octal mode is refused");
 	run_free(&r);
-	run_tool(t, "file_write", "{\"path\":\"/w4\",\"content\":\"!!\",\"encoding\":\"base64\"}", &r);
+	run_tool(t, "file_write", "{\"path\":\"/w4\",\"content\":\"!!\",\"encoding\":\"base64\"}",
+	    &r);
 	is_int(r.rc, ERR_INVAL, "bad base64 is refused");
 	run_free(&r);
 
@@ -1192,13 +1215,14 @@ test_files(void)
 	run_free(&r);
 	run_tool(t, "file_stat", "{\"path\":\"/w.sh\"}", &r);
 	ok(res_bool(&r, "exists") && strcmp(res_str(&r, "mode"), "0755") == 0 &&
-	    strcmp(res_str(&r, "type"), "file") == 0, "file_stat: exists, type, octal mode");
+	        strcmp(res_str(&r, "type"), "file") == 0,
+	    "file_stat: exists, type, octal mode");
 	run_free(&r);
 
 	/* network_policy get. */
 	run_tool(t, "network_policy", "{}", &r);
 	ok(strcmp(res_str(&r, "default"), "deny") == 0 && json_at(json_get(r.res, "allow"), 0) &&
-	    strcmp(json_at(json_get(r.res, "allow"), 0)->s, "example.com") == 0,
+	        strcmp(json_at(json_get(r.res, "allow"), 0)->s, "example.com") == 0,
 	    "network_policy without rules reads the policy");
 	run_free(&r);
 	run_tool(t, "network_policy", "{\"default\":\"allow\"}", &r);
@@ -1231,8 +1255,8 @@ test_code_contexts(void)
 	fake_reset(&b);
 	t = tools_new(&cfg, (struct backend_handle){ &fake_ops, &b });
 	ok(!tools_find("code_context_create")->available(t) &&
-	    !tools_find("code_context_list")->available(t) &&
-	    !tools_find("code_context_delete")->available(t),
+	        !tools_find("code_context_list")->available(t) &&
+	        !tools_find("code_context_delete")->available(t),
 	    "code_context_* hidden without the code_ctx ops");
 	tools_free(t);
 
@@ -1242,20 +1266,23 @@ test_code_contexts(void)
 	ops.code_ctx_delete = fake_ctx_delete;
 	t = tools_new(&cfg, (struct backend_handle){ &ops, &b });
 	ok(tools_find("code_context_create")->available(t) &&
-	    tools_find("code_context_list")->available(t) &&
-	    tools_find("code_context_delete")->available(t), "code_context_* listed with the ops");
+	        tools_find("code_context_list")->available(t) &&
+	        tools_find("code_context_delete")->available(t),
+	    "code_context_* listed with the ops");
 	run_tool(t, "code_context_delete", "{\"context_id\":\"ctx-1\"}", &r);
 	is_int(r.rc, ERR_NOTFOUND, "code_context_delete does not create a default sandbox");
 	run_free(&r);
 	run_tool(t, "code_context_create", "{}", &r);
 	ok(r.rc == 0 && strcmp(res_str(&r, "context_id"), "ctx-1") == 0 &&
-	    strcmp(res_str(&r, "language"), "python") == 0 && res_str(&r, "sandbox_id") != NULL &&
-	    strcmp(b.last_ctx_cwd, "(none)") == 0, "code_context_create: python by default");
+	        strcmp(res_str(&r, "language"), "python") == 0 &&
+	        res_str(&r, "sandbox_id") != NULL && strcmp(b.last_ctx_cwd, "(none)") == 0,
+	    "code_context_create: python by default");
 	run_free(&r);
 	run_tool(t, "code_context_create", "{\"language\":\"javascript\",\"cwd\":\"/w\"}", &r);
 	ok(r.rc == 0 && strcmp(res_str(&r, "context_id"), "ctx-2") == 0 &&
-	    strcmp(res_str(&r, "language"), "javascript") == 0 &&
-	    strcmp(b.last_ctx_cwd, "/w") == 0, "code_context_create: language and cwd");
+	        strcmp(res_str(&r, "language"), "javascript") == 0 &&
+	        strcmp(b.last_ctx_cwd, "/w") == 0,
+	    "code_context_create: language and cwd");
 	run_free(&r);
 	run_tool(t, "code_context_create", "{\"language\":\"cobol\"}", &r);
 	ok(r.rc == ERR_UNSUPPORTED && strstr(r.e.msg, "cobol") != NULL,
@@ -1264,14 +1291,14 @@ test_code_contexts(void)
 	run_tool(t, "code_context_list", "{}", &r);
 	l = json_get(r.res, "contexts");
 	ok(r.rc == 0 && l && l->count == 2 &&
-	    strcmp(json_get_str(json_at(l, 1), "context_id"), "ctx-2") == 0 &&
-	    strcmp(json_get_str(json_at(l, 1), "language"), "javascript") == 0,
+	        strcmp(json_get_str(json_at(l, 1), "context_id"), "ctx-2") == 0 &&
+	        strcmp(json_get_str(json_at(l, 1), "language"), "javascript") == 0,
 	    "code_context_list lists them all");
 	run_free(&r);
 	run_tool(t, "code_context_list", "{\"language\":\"python\"}", &r);
 	l = json_get(r.res, "contexts");
 	ok(r.rc == 0 && l && l->count == 1 &&
-	    strcmp(json_get_str(json_at(l, 0), "context_id"), "ctx-1") == 0,
+	        strcmp(json_get_str(json_at(l, 0), "context_id"), "ctx-1") == 0,
 	    "code_context_list filters by language");
 	run_free(&r);
 	run_tool(t, "code_context_delete", "{\"context_id\":\"ctx-1\"}", &r);
@@ -1280,7 +1307,7 @@ test_code_contexts(void)
 	run_free(&r);
 	run_tool(t, "code_context_delete", "{\"context_id\":\"ctx-1\"}", &r);
 	ok(r.rc == 0 && !res_bool(&r, "deleted") && res_str(&r, "note") != NULL &&
-	    strstr(res_str(&r, "note"), "does not exist") != NULL,
+	        strstr(res_str(&r, "note"), "does not exist") != NULL,
 	    "deleting it again: deleted false with the reason");
 	run_free(&r);
 	run_tool(t, "code_context_delete", "{}", &r);
@@ -1330,7 +1357,8 @@ test_registry(void)
 	registry_free(reg);
 	err_clear(&e);
 	reg = registry_new("core", t, &e);
-	ok(reg && registry_count(reg) <= 10, "core profile lists %zu tools", reg ? registry_count(reg) : 0);
+	ok(reg && registry_count(reg) <= 10, "core profile lists %zu tools",
+	    reg ? registry_count(reg) : 0);
 	registry_free(reg);
 	tools_free(t);
 	arena_free(a);
@@ -1347,8 +1375,8 @@ validate(struct registry *reg, const char *tool, const char *args, struct err *e
 	int rc;
 
 	err_clear(e);
-	rc = v == NULL ? err_set(e, ERR_INVAL, "test: %s", pe.msg) :
-	    registry_validate(reg, tools_find(tool), v, e);
+	rc = v == NULL ? err_set(e, ERR_INVAL, "test: %s", pe.msg)
+	               : registry_validate(reg, tools_find(tool), v, e);
 	arena_free(a);
 	return rc;
 }
@@ -1390,27 +1418,35 @@ test_arguments(void)
 
 	/* Published schemas: optional properties accept null, required ones do not. */
 	tool = published(reg, "file_read");
-	ok(strstr(tool, "\"offset\":{\"anyOf\":[{\"type\":\"integer\",\"minimum\":0},"
-	    "{\"type\":\"null\"}],\"description\":") != NULL &&
-	    strstr(tool, "\"path\":{\"type\":\"string\"") != NULL,
+	ok(strstr(tool,
+	       "\"offset\":{\"anyOf\":[{\"type\":\"integer\",\"minimum\":0},"
+	       "{\"type\":\"null\"}],\"description\":") != NULL &&
+	        strstr(tool, "\"path\":{\"type\":\"string\"") != NULL,
 	    "optional properties are published as unions with null, required ones as they are");
 	ok(strstr(tool, "\"annotations\":{\"readOnlyHint\":true,\"openWorldHint\":false}") != NULL,
 	    "annotations carry only the hints that differ from the defaults: %s",
 	    strstr(tool, "annotations") ? strstr(tool, "annotations") : "(none)");
 	free(tool);
 	tool = published(reg, "process_kill");
-	ok(strstr(tool, "\"signal\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"},"
-	    "{\"type\":\"null\"}]") != NULL, "a union gains a null branch, not a nested anyOf");
+	ok(strstr(tool,
+	       "\"signal\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"integer\"},"
+	       "{\"type\":\"null\"}]") != NULL,
+	    "a union gains a null branch, not a nested anyOf");
 	free(tool);
 	tool = published(reg, "exec");
 	ok(strstr(tool, "\"annotations\":{}") != NULL, "exec's hints are all the defaults");
 	free(tool);
 
-	is_int(validate(reg, "file_read", "{\"path\":\"/a\",\"offset\":null,\"limit\":null,"
-	    "\"encoding\":null,\"sandbox_id\":null}", &e), 0, "null optional arguments pass");
-	is_int(validate(reg, "sandbox_create", "{\"network\":{\"default\":null,\"allow\":[\"a\"],"
-	    "\"deny\":null},\"resources\":{\"cpu\":null,\"memory\":\"1Gi\"}}", &e), 0,
-	    "null optional members of nested objects pass");
+	is_int(validate(reg, "file_read",
+	           "{\"path\":\"/a\",\"offset\":null,\"limit\":null,"
+	           "\"encoding\":null,\"sandbox_id\":null}",
+	           &e),
+	    0, "null optional arguments pass");
+	is_int(validate(reg, "sandbox_create",
+	           "{\"network\":{\"default\":null,\"allow\":[\"a\"],"
+	           "\"deny\":null},\"resources\":{\"cpu\":null,\"memory\":\"1Gi\"}}",
+	           &e),
+	    0, "null optional members of nested objects pass");
 	is_int(validate(reg, "sandbox_create", "{\"network\":{\"default\":\"maybe\"}}", &e),
 	    ERR_INVAL, "a nested enum is checked");
 	ok(strstr(e.msg, "network.default") != NULL, "the sentence names network.default: %s",
@@ -1424,28 +1460,39 @@ test_arguments(void)
 	ok(strstr(e.msg, "a string or an integer") != NULL, "the sentence lists the types: %s",
 	    e.msg);
 	is_int(validate(reg, "file_write", "{\"path\":\"x\",\"content\":\"\",\"mode\":\"0755\"}",
-	    &e), 0, "a string mode passes");
+	           &e),
+	    0, "a string mode passes");
 
 	/* String maps: the {name, value} array the schema shows, and the map form. */
-	is_int(validate(reg, "exec", "{\"command\":\"env\",\"env\":[{\"name\":\"A\",\"value\":"
-	    "\"1\"},{\"name\":\"B\",\"value\":\"2\"}]}", &e), 0, "env as [{name, value}] passes");
+	is_int(validate(reg, "exec",
+	           "{\"command\":\"env\",\"env\":[{\"name\":\"A\",\"value\":"
+	           "\"1\"},{\"name\":\"B\",\"value\":\"2\"}]}",
+	           &e),
+	    0, "env as [{name, value}] passes");
 	is_int(validate(reg, "exec", "{\"command\":\"env\",\"env\":{\"A\":\"1\"}}", &e), 0,
 	    "env as a map passes");
 	is_int(validate(reg, "exec", "{\"command\":\"env\",\"env\":[{\"name\":\"A\"}]}", &e),
 	    ERR_INVAL, "an item without value is refused");
 	is_int(validate(reg, "exec", "{\"command\":\"env\",\"env\":{\"A\":1}}", &e), ERR_INVAL,
 	    "a map value that is not a string is refused");
-	is_int(validate(reg, "sandbox_list", "{\"metadata\":[{\"name\":\"k\",\"value\":\"v\","
-	    "\"extra\":1}]}", &e), ERR_INVAL, "an item with an extra member is refused");
-	run_tool(t, "exec", "{\"command\":\"echo x\",\"env\":[{\"name\":\"A\",\"value\":\"1\"},"
-	    "{\"name\":\"B\",\"value\":\"x y\"}]}", &r);
+	is_int(validate(reg, "sandbox_list",
+	           "{\"metadata\":[{\"name\":\"k\",\"value\":\"v\","
+	           "\"extra\":1}]}",
+	           &e),
+	    ERR_INVAL, "an item with an extra member is refused");
+	run_tool(t, "exec",
+	    "{\"command\":\"echo x\",\"env\":[{\"name\":\"A\",\"value\":\"1\"},"
+	    "{\"name\":\"B\",\"value\":\"x y\"}]}",
+	    &r);
 	is_str(last_exec_env, "A=1;B=x y;", "the array form reaches the backend as env");
 	run_free(&r);
 	run_tool(t, "exec", "{\"command\":\"echo x\",\"env\":{\"C\":\"3\"}}", &r);
 	is_str(last_exec_env, "C=3;", "the map form reaches the backend as env");
 	run_free(&r);
-	run_tool(t, "exec", "{\"command\":\"echo x\",\"env\":[{\"name\":\"A\",\"value\":\"1\"},"
-	    "{\"name\":\"A\",\"value\":\"2\"}]}", &r);
+	run_tool(t, "exec",
+	    "{\"command\":\"echo x\",\"env\":[{\"name\":\"A\",\"value\":\"1\"},"
+	    "{\"name\":\"A\",\"value\":\"2\"}]}",
+	    &r);
 	ok(r.rc == ERR_INVAL && strstr(r.e.msg, "twice") != NULL,
 	    "a name given twice is refused: %s", r.e.msg);
 	run_free(&r);
@@ -1471,8 +1518,11 @@ test_arguments(void)
 	    ERR_INVAL, "a NUL in cwd is refused");
 	is_int(validate(reg, "exec", "{\"command\":\"ls\\u0000; rm -rf /\"}", &e), ERR_INVAL,
 	    "a NUL in a command is refused");
-	is_int(validate(reg, "exec", "{\"command\":\"ls\",\"env\":[{\"name\":\"A\\u0000B\","
-	    "\"value\":\"1\"}]}", &e), ERR_INVAL, "a NUL in an env name is refused");
+	is_int(validate(reg, "exec",
+	           "{\"command\":\"ls\",\"env\":[{\"name\":\"A\\u0000B\","
+	           "\"value\":\"1\"}]}",
+	           &e),
+	    ERR_INVAL, "a NUL in an env name is refused");
 	is_int(validate(reg, "exec", "{\"command\":\"ls\",\"env\":{\"A\\u0000B\":\"1\"}}", &e),
 	    ERR_INVAL, "a NUL in an env name (map form) is refused");
 	is_int(validate(reg, "exec", "{\"command\":\"ls\",\"env\":{\"A\":\"x\\u0000y\"}}", &e),
@@ -1482,14 +1532,18 @@ test_arguments(void)
 	is_int(validate(reg, "sandbox_info", "{\"sandbox_id\":\"sbx\\u0000-2\"}", &e), ERR_INVAL,
 	    "a NUL in a sandbox id is refused");
 	is_int(validate(reg, "sandbox_create", "{\"network\":{\"allow\":[\"a.com\\u0000.evil\"]}}",
-	    &e), ERR_INVAL, "a NUL in a nested array item is refused");
+	           &e),
+	    ERR_INVAL, "a NUL in a nested array item is refused");
 	ok(strstr(e.msg, "network.allow[0]") != NULL, "the sentence gives its place: %s", e.msg);
 	is_int(validate(reg, "file_write", "{\"path\":\"/b\",\"content\":\"a\\u0000b\"}", &e), 0,
 	    "a NUL in file content passes");
 	is_int(validate(reg, "exec", "{\"command\":\"cat\",\"stdin\":\"a\\u0000b\"}", &e), 0,
 	    "a NUL in stdin passes");
-	is_int(validate(reg, "file_edit", "{\"path\":\"/b\",\"old_text\":\"\\u0000\","
-	    "\"new_text\":\"x\\u0000\"}", &e), 0, "NULs in old_text and new_text pass");
+	is_int(validate(reg, "file_edit",
+	           "{\"path\":\"/b\",\"old_text\":\"\\u0000\","
+	           "\"new_text\":\"x\\u0000\"}",
+	           &e),
+	    0, "NULs in old_text and new_text pass");
 
 	run_tool(t, "exec", "{\"command\":\"echo x\",\"stdin\":\"a\\u0000b\\u0000\"}", &r);
 	is_int(last_exec_stdin_len, 4, "stdin reaches the backend whole, NULs included");
@@ -1500,12 +1554,15 @@ test_arguments(void)
 	run_free(&r);
 	run_tool(t, "file_write", "{\"path\":\"/nul.bin\",\"content\":\"a\\u0000b\"}", &r);
 	ok(r.rc == 0 && res_int(&r, "bytes_written") == 3 && fake_find(&b, "/nul.bin", false) &&
-	    fake_find(&b, "/nul.bin", false)->len == 3, "file_write writes every byte");
+	        fake_find(&b, "/nul.bin", false)->len == 3,
+	    "file_write writes every byte");
 	run_free(&r);
-	run_tool(t, "file_edit", "{\"path\":\"/nul.bin\",\"old_text\":\"\\u0000\","
-	    "\"new_text\":\"-\\u0000-\"}", &r);
+	run_tool(t, "file_edit",
+	    "{\"path\":\"/nul.bin\",\"old_text\":\"\\u0000\","
+	    "\"new_text\":\"-\\u0000-\"}",
+	    &r);
 	ok(r.rc == 0 && fake_find(&b, "/nul.bin", false)->len == 5 &&
-	    memcmp(fake_find(&b, "/nul.bin", false)->data, "a-\0-b", 5) == 0,
+	        memcmp(fake_find(&b, "/nul.bin", false)->data, "a-\0-b", 5) == 0,
 	    "file_edit finds and writes NULs");
 	run_free(&r);
 
@@ -1541,7 +1598,8 @@ main(void)
 	test_code_contexts();
 	test_registry();
 	test_arguments();
-	ok(schema_checked > 50, "%d results were checked against their outputSchema", schema_checked);
+	ok(schema_checked > 50, "%d results were checked against their outputSchema",
+	    schema_checked);
 	is_int(schema_violations, 0, "every result matches its tool's outputSchema");
 	return done_testing();
 }

@@ -13,42 +13,36 @@ struct parse_case {
 };
 
 static const struct parse_case good[] = {
-	{ "http://example.com", "http", "example.com", 80, false, false, NULL, NULL, "/",
-	    NULL },
+	{ "http://example.com", "http", "example.com", 80, false, false, NULL, NULL, "/", NULL },
 	{ "https://example.com/", "https", "example.com", 443, false, false, NULL, NULL, "/",
 	    NULL },
-	{ "HTTPS://User:p%40ss@EXAMPLE.com:8443/a/b?x=1#frag", "https", "example.com", 8443,
-	    true, false, "User", "p@ss", "/a/b", "x=1" },
+	{ "HTTPS://User:p%40ss@EXAMPLE.com:8443/a/b?x=1#frag", "https", "example.com", 8443, true,
+	    false, "User", "p@ss", "/a/b", "x=1" },
 	{ "http://[::1]:8080/p", "http", "::1", 8080, true, true, NULL, NULL, "/p", NULL },
-	{ "http://[2001:DB8::1]", "http", "2001:db8::1", 80, false, true, NULL, NULL, "/",
-	    NULL },
+	{ "http://[2001:DB8::1]", "http", "2001:db8::1", 80, false, true, NULL, NULL, "/", NULL },
 	{ "http://h:/p", "http", "h", 80, false, false, NULL, NULL, "/p", NULL },
 	{ "http://127.0.0.1:1/", "http", "127.0.0.1", 1, true, false, NULL, NULL, "/", NULL },
 	{ "http://h:65535", "http", "h", 65535, true, false, NULL, NULL, "/", NULL },
 	{ "http://h/a b", "http", "h", 80, false, false, NULL, NULL, "/a%20b", NULL },
-	{ "http://h/\xc3\xa9?q=\xc3\xa9", "http", "h", 80, false, false, NULL, NULL,
-	    "/%C3%A9", "q=%C3%A9" },
-	{ "http://h/%7e%2F?a=%20", "http", "h", 80, false, false, NULL, NULL, "/%7e%2F",
-	    "a=%20" },
+	{ "http://h/\xc3\xa9?q=\xc3\xa9", "http", "h", 80, false, false, NULL, NULL, "/%C3%A9",
+	    "q=%C3%A9" },
+	{ "http://h/%7e%2F?a=%20", "http", "h", 80, false, false, NULL, NULL, "/%7e%2F", "a=%20" },
 	{ "http://h?x", "http", "h", 80, false, false, NULL, NULL, "/", "x" },
 	{ "http://h?", "http", "h", 80, false, false, NULL, NULL, "/", "" },
 	{ "http://h#frag?no", "http", "h", 80, false, false, NULL, NULL, "/", NULL },
 	{ "  http://h/p  ", "http", "h", 80, false, false, NULL, NULL, "/p", NULL },
 	{ "http://user@h/", "http", "h", 80, false, false, "user", NULL, "/", NULL },
 	{ "http://a@b@h/", "http", "h", 80, false, false, "a@b", NULL, "/", NULL },
-	{ "http://my_host-1.example/", "http", "my_host-1.example", 80, false, false, NULL,
-	    NULL, "/", NULL },
-	{ "http://h/a{b}|c", "http", "h", 80, false, false, NULL, NULL, "/a%7Bb%7D%7Cc",
-	    NULL },
+	{ "http://my_host-1.example/", "http", "my_host-1.example", 80, false, false, NULL, NULL,
+	    "/", NULL },
+	{ "http://h/a{b}|c", "http", "h", 80, false, false, NULL, NULL, "/a%7Bb%7D%7Cc", NULL },
 };
 
-static const char *const bad[] = {
-	"", "   ", "example.com", "ftp://h/", "http:/h", "http://", "http:///p", "http://h:0/",
-	"http://h:65536/", "http://h:12a/", "http://h:123456/", "http://[::1/", "http://[zz]/",
-	"http://[]/", "http://h h/", "http://h/\x01", "http://h/%zz", "http://h/%4",
-	"http://h/?q=%g0", "http://[::1]x/", "http://h\x7f/", "http://h/\x7f", "http://h%41/",
-	"http://h:-1/", "http://u:%zz@h/", "http://u%00@h/",
-};
+static const char *const bad[] = { "", "   ", "example.com", "ftp://h/", "http:/h", "http://",
+	"http:///p", "http://h:0/", "http://h:65536/", "http://h:12a/", "http://h:123456/",
+	"http://[::1/", "http://[zz]/", "http://[]/", "http://h h/", "http://h/\x01",
+	"http://h/%zz", "http://h/%4", "http://h/?q=%g0", "http://[::1]x/", "http://h\x7f/",
+	"http://h/\x7f", "http://h%41/", "http://h:-1/", "http://u:%zz@h/", "http://u%00@h/" };
 
 static bool
 eq(const char *a, const char *b)
@@ -76,13 +70,14 @@ test_parse(void)
 			continue;
 		}
 		ok(eq(u.scheme, c->scheme) && eq(u.host, c->host) && u.port == c->port &&
-		    u.port_explicit == c->port_explicit && u.ipv6 == c->ipv6,
+		        u.port_explicit == c->port_explicit && u.ipv6 == c->ipv6,
 		    "parse \"%s\": scheme, host, port", c->in);
 		ok(eq(u.user, c->user) && eq(u.password, c->password), "parse \"%s\": userinfo",
 		    c->in);
 		if (!ok(eq(u.path, c->path) && eq(u.query, c->query), "parse \"%s\": path, query",
-		    c->in))
-			note("  got path \"%s\" query \"%s\"", u.path, u.query ? u.query : "(null)");
+		        c->in))
+			note("  got path \"%s\" query \"%s\"", u.path,
+			    u.query ? u.query : "(null)");
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc;
@@ -128,7 +123,8 @@ test_format(void)
 	struct err e = { 0 };
 
 	url_parse("HTTPS://u:p@H.example:443/p?q=1#f", &u, A, &e);
-	is_str(url_format(&u, A), "https://h.example/p?q=1", "format drops userinfo, "
+	is_str(url_format(&u, A), "https://h.example/p?q=1",
+	    "format drops userinfo, "
 	    "default port and fragment");
 	is_str(url_hostport(&u, A), "h.example:443", "hostport always has the port");
 	is_str(url_host_header(&u, A), "h.example", "Host header without the default port");
@@ -274,7 +270,8 @@ test_encode(void)
 	buf_fini(&b);
 	buf_init(&b, 4);
 	err_clear(&e);
-	ok(url_encode(&b, "abcdef", 6, URL_PART_PATH, &e) == ERR_TOOBIG, "encode into a "
+	ok(url_encode(&b, "abcdef", 6, URL_PART_PATH, &e) == ERR_TOOBIG,
+	    "encode into a "
 	    "capped buffer fails with too big");
 	buf_fini(&b);
 

@@ -66,7 +66,7 @@ test_buf(void)
 			break;
 	}
 	ok(i == 100000 && strncmp(b.p, "0,1,2,", 6) == 0 &&
-	    strcmp(b.p + b.len - 6, "99999,") == 0 && strlen(b.p) == b.len,
+	        strcmp(b.p + b.len - 6, "99999,") == 0 && strlen(b.p) == b.len,
 	    "100000 appends, %zu bytes", b.len);
 	buf_fini(&b);
 
@@ -83,8 +83,9 @@ test_buf(void)
 	rc = buf_printf(&b, &e, "%s", "this is longer than ten");
 	ok(rc == ERR_TOOBIG && b.len == 0, "buf_printf over the cap fails cleanly");
 	err_clear(&e);
-	ok(buf_reserve(&b, SIZE_MAX, &e) == ERR_TOOBIG && buf_reserve(&b, SIZE_MAX - 1, NULL) ==
-	    ERR_TOOBIG, "buf_reserve of SIZE_MAX fails (no overflow)");
+	ok(buf_reserve(&b, SIZE_MAX, &e) == ERR_TOOBIG &&
+	        buf_reserve(&b, SIZE_MAX - 1, NULL) == ERR_TOOBIG,
+	    "buf_reserve of SIZE_MAX fails (no overflow)");
 	buf_fini(&b);
 	buf_init(&b, 0);
 	err_clear(&e);
@@ -141,18 +142,22 @@ test_arena(void)
 	a = arena_new(1000);
 	for (i = 0; arena_alloc(a, 10) != NULL; i++)
 		;
-	ok(i == 62 && arena_used(a) <= 1000, "1000-byte arena: %zu x 10-byte blocks (16 each), "
-	    "used %zu", i, arena_used(a));
+	ok(i == 62 && arena_used(a) <= 1000,
+	    "1000-byte arena: %zu x 10-byte blocks (16 each), "
+	    "used %zu",
+	    i, arena_used(a));
 	ok(arena_alloc(a, 1) == NULL && arena_strdup(a, "x") == NULL &&
-	    arena_printf(a, "%d", 1) == NULL, "a full arena refuses every allocation");
+	        arena_printf(a, "%d", 1) == NULL,
+	    "a full arena refuses every allocation");
 	arena_free(a);
 	a = arena_new(1000);
-	ok(arena_alloc(a, 1001) == NULL && arena_alloc(a, 1000) == NULL && arena_alloc(a, 992) != NULL,
+	ok(arena_alloc(a, 1001) == NULL && arena_alloc(a, 1000) == NULL &&
+	        arena_alloc(a, 992) != NULL,
 	    "one request over max fails; 992 (rounds to 992) fits");
 	arena_free(a);
 	a = arena_new(SIZE_MAX);
 	ok(arena_alloc(a, SIZE_MAX) == NULL && arena_alloc(a, SIZE_MAX - 8) == NULL &&
-	    arena_alloc(a, SIZE_MAX / 2 + 1) == NULL && arena_strndup(a, "x", SIZE_MAX) == NULL,
+	        arena_alloc(a, SIZE_MAX / 2 + 1) == NULL && arena_strndup(a, "x", SIZE_MAX) == NULL,
 	    "sizes near SIZE_MAX never wrap around to a small block");
 	ok(arena_alloc(a, 0) != NULL, "a zero-size allocation gives a valid pointer");
 	arena_free(a);
@@ -166,14 +171,19 @@ test_arena(void)
 static void
 test_b64(void)
 {
-	static const char *const vec[][2] = {	/* RFC 4648 §10 */
-		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
-		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	static const char *const vec[][2] = {
+		/* RFC 4648 §10 */
+		{ "", "" },
+		{ "f", "Zg==" },
+		{ "fo", "Zm8=" },
+		{ "foo", "Zm9v" },
+		{ "foob", "Zm9vYg==" },
+		{ "fooba", "Zm9vYmE=" },
+		{ "foobar", "Zm9vYmFy" },
 	};
-	static const char *const bad[] = {
-		"Zm9v!", "Z", "Zm9vY", "Zg===", "=Zg=", "Zg==Zg==", "Zm9v=", "Zm9vYg=", "Zm8==",
-		"Zg=", "-_8=", "Zm9\xc3\xa9", "Zh==", "Zm9=", "====", "Zm 9v Y=g=",
-	};
+	static const char *const bad[] = { "Zm9v!", "Z", "Zm9vY", "Zg===", "=Zg=", "Zg==Zg==",
+		"Zm9v=", "Zm9vYg=", "Zm8==", "Zg=", "-_8=", "Zm9\xc3\xa9",
+		"Zh==", "Zm9=", "====", "Zm 9v Y=g=" };
 	unsigned char all[256], dec[400];
 	char enc[400];
 	size_t i;
@@ -248,7 +258,7 @@ ref_utf8_valid(const unsigned char *s, size_t n)
 			return false;
 		}
 		if (i + need >= n)
-			return false;	/* truncated */
+			return false; /* truncated */
 		for (k = 1; k <= need; k++) {
 			if ((s[i + k] & 0xC0) != 0x80)
 				return false;
@@ -276,7 +286,7 @@ ref_utf8_valid(const unsigned char *s, size_t n)
 			el = 4;
 		}
 		if (el != need + 1 || memcmp(enc, s + i, el) != 0)
-			return false;	/* overlong */
+			return false; /* overlong */
 		i += el;
 	}
 	return true;
@@ -290,28 +300,54 @@ test_str(void)
 		bool good;
 		int64_t want;
 	} ic[] = {
-		{ "0", true, 0 }, { "-0", true, 0 }, { "+5", true, 5 }, { "123", true, 123 },
-		{ "00012", true, 12 }, { "9223372036854775807", true, INT64_MAX },
-		{ "-9223372036854775808", true, INT64_MIN }, { "9223372036854775808", false, 0 },
-		{ "-9223372036854775809", false, 0 }, { "99999999999999999999", false, 0 },
-		{ "", false, 0 }, { "-", false, 0 }, { "+", false, 0 }, { " 1", false, 0 },
-		{ "1 ", false, 0 }, { "1a", false, 0 }, { "0x10", false, 0 }, { "1.0", false, 0 },
-		{ "--1", false, 0 }, { "1e3", false, 0 },
+		{ "0", true, 0 },
+		{ "-0", true, 0 },
+		{ "+5", true, 5 },
+		{ "123", true, 123 },
+		{ "00012", true, 12 },
+		{ "9223372036854775807", true, INT64_MAX },
+		{ "-9223372036854775808", true, INT64_MIN },
+		{ "9223372036854775808", false, 0 },
+		{ "-9223372036854775809", false, 0 },
+		{ "99999999999999999999", false, 0 },
+		{ "", false, 0 },
+		{ "-", false, 0 },
+		{ "+", false, 0 },
+		{ " 1", false, 0 },
+		{ "1 ", false, 0 },
+		{ "1a", false, 0 },
+		{ "0x10", false, 0 },
+		{ "1.0", false, 0 },
+		{ "--1", false, 0 },
+		{ "1e3", false, 0 },
 	};
 	static const struct {
 		const char *s;
 		size_t n;
 		bool good;
 	} uc[] = {
-		{ "", 0, true }, { "plain", 5, true }, { "a\0b", 3, true },
-		{ "\xc2\x80\xdf\xbf", 4, true }, { "\xe0\xa0\x80\xef\xbf\xbf", 6, true },
-		{ "\xed\x9f\xbf\xee\x80\x80", 6, true }, { "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", 8, true },
-		{ "\xc0\x80", 2, false }, { "\xc1\xbf", 2, false }, { "\xe0\x80\x80", 3, false },
-		{ "\xe0\x9f\xbf", 3, false }, { "\xf0\x80\x80\x80", 4, false },
-		{ "\xf0\x8f\xbf\xbf", 4, false }, { "\xed\xa0\x80", 3, false },
-		{ "\xed\xbf\xbf", 3, false }, { "\xf4\x90\x80\x80", 4, false },
-		{ "\xf5\x80\x80\x80", 4, false }, { "\xff", 1, false }, { "\x80", 1, false },
-		{ "a\xc3", 2, false }, { "\xe2\x82", 2, false }, { "\xf0\x9f\x98", 3, false },
+		{ "", 0, true },
+		{ "plain", 5, true },
+		{ "a\0b", 3, true },
+		{ "\xc2\x80\xdf\xbf", 4, true },
+		{ "\xe0\xa0\x80\xef\xbf\xbf", 6, true },
+		{ "\xed\x9f\xbf\xee\x80\x80", 6, true },
+		{ "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", 8, true },
+		{ "\xc0\x80", 2, false },
+		{ "\xc1\xbf", 2, false },
+		{ "\xe0\x80\x80", 3, false },
+		{ "\xe0\x9f\xbf", 3, false },
+		{ "\xf0\x80\x80\x80", 4, false },
+		{ "\xf0\x8f\xbf\xbf", 4, false },
+		{ "\xed\xa0\x80", 3, false },
+		{ "\xed\xbf\xbf", 3, false },
+		{ "\xf4\x90\x80\x80", 4, false },
+		{ "\xf5\x80\x80\x80", 4, false },
+		{ "\xff", 1, false },
+		{ "\x80", 1, false },
+		{ "a\xc3", 2, false },
+		{ "\xe2\x82", 2, false },
+		{ "\xf0\x9f\x98", 3, false },
 		{ "\xc3(", 2, false },
 	};
 	size_t i;
@@ -326,15 +362,17 @@ test_str(void)
 		v = 777;
 		got = str_to_i64(str_from(ic[i].s), &v);
 		if (ic[i].good)
-			ok(got && v == ic[i].want, "str_to_i64(\"%s\") = %" PRId64, ic[i].s, ic[i].want);
+			ok(got && v == ic[i].want, "str_to_i64(\"%s\") = %" PRId64, ic[i].s,
+			    ic[i].want);
 		else
 			ok(!got && v == 777, "str_to_i64(\"%s\") fails and leaves *out", ic[i].s);
 	}
-	ok(str_to_i64((struct str){ "123456", 3 }, &v) && v == 123, "str_to_i64 reads only len bytes");
+	ok(str_to_i64((struct str){ "123456", 3 }, &v) && v == 123,
+	    "str_to_i64 reads only len bytes");
 
 	for (i = 0; i < sizeof(uc) / sizeof(uc[0]); i++)
-		ok(str_utf8_valid(uc[i].s, uc[i].n) == uc[i].good, "str_utf8_valid case %zu (%s)", i,
-		    uc[i].good ? "valid" : "invalid");
+		ok(str_utf8_valid(uc[i].s, uc[i].n) == uc[i].good, "str_utf8_valid case %zu (%s)",
+		    i, uc[i].good ? "valid" : "invalid");
 	/* Exhaustive against the reference for every 1-, 2- and 3-byte string. */
 	bad = 0;
 	for (x = 0; x < (1u << 24); x++) {
@@ -343,7 +381,8 @@ test_str(void)
 		b3[2] = (unsigned char)x;
 		if (str_utf8_valid((const char *)b3, 3) != ref_utf8_valid(b3, 3))
 			bad++;
-		if (x < (1u << 16) && str_utf8_valid((const char *)b3 + 1, 2) != ref_utf8_valid(b3 + 1, 2))
+		if (x < (1u << 16) &&
+		    str_utf8_valid((const char *)b3 + 1, 2) != ref_utf8_valid(b3 + 1, 2))
 			bad++;
 		if (x < 256 && str_utf8_valid((const char *)b3 + 2, 1) != ref_utf8_valid(b3 + 2, 1))
 			bad++;
@@ -369,17 +408,21 @@ test_str(void)
 	is_int(str_utf8_safe_len("ab\xe2\x82", 4), 2, "safe_len cuts a partial 3-byte sequence");
 	is_int(str_utf8_safe_len("ab\xe2\x82\xac", 5), 5, "safe_len keeps a whole 3-byte sequence");
 	is_int(str_utf8_safe_len("\xf0\x9f\x98", 3), 0, "safe_len cuts a partial 4-byte sequence");
-	is_int(str_utf8_safe_len("\xf0\x9f\x98\x80", 4), 4, "safe_len keeps a whole 4-byte sequence");
+	is_int(str_utf8_safe_len("\xf0\x9f\x98\x80", 4), 4,
+	    "safe_len keeps a whole 4-byte sequence");
 	is_int(str_utf8_safe_len("a\xc3", 2), 1, "safe_len cuts a lone lead byte");
 	is_int(str_utf8_safe_len("\xc3\xa9", 2), 2, "safe_len keeps a 2-byte sequence");
 	is_int(str_utf8_safe_len("", 0), 0, "safe_len of nothing");
 
 	ok(str_eq(STR_LIT("abc"), "abc") && !str_eq(STR_LIT("abc"), "abcd") &&
-	    !str_eq(STR_LIT("abc"), "ab"), "str_eq");
-	ok(str_ieq(STR_LIT("Content-Type"), "content-type") && !str_ieq(STR_LIT("a"), "b"), "str_ieq");
+	        !str_eq(STR_LIT("abc"), "ab"),
+	    "str_eq");
+	ok(str_ieq(STR_LIT("Content-Type"), "content-type") && !str_ieq(STR_LIT("a"), "b"),
+	    "str_ieq");
 	ok(str_has_prefix("foobar", "foo") && !str_has_prefix("fo", "foo") &&
-	    str_has_suffix("foobar", "bar") && !str_has_suffix("ar", "bar") &&
-	    str_has_suffix("x", ""), "str_has_prefix/suffix");
+	        str_has_suffix("foobar", "bar") && !str_has_suffix("ar", "bar") &&
+	        str_has_suffix("x", ""),
+	    "str_has_prefix/suffix");
 	{
 		struct str t = str_trim(STR_LIT(" \t a b \t "));
 
@@ -426,16 +469,15 @@ test_time(void)
 		{ "2025-12-01T00:00:00.123", 1764547200123LL },
 		{ "0000-01-01T00:00:00Z", -62167219200000LL },
 	};
-	static const char *const bad[] = {
-		"", "2026", "2026-01-01", "2026-13-01T00:00:00Z", "2026-00-01T00:00:00Z",
-		"2026-01-32T00:00:00Z", "2026-02-29T00:00:00Z", "2026-04-31T00:00:00Z",
-		"2026-01-01T24:00:00Z", "2026-01-01T00:60:00Z", "2026-01-01T00:00:61Z",
-		"2026-01-01T-1:00:00Z", "2026-1-01T00:00:00Z", "2026-01-01T0:00:00Z",
-		" 2026-01-01T00:00:00Z", "+2026-01-01T00:00:00Z", "2026-01-01T00:00:00.Z",
-		"2026-01-01T00:00:00+1:00", "2026-01-01T00:00:00+01", "2026-01-01T00:00:00+01:0",
-		"2026-01-01T00:00:00+24:00", "2026-01-01T00:00:00Z ", "2026-01-01T00:00:00ZZ",
-		"2026-01-01X00:00:00Z", "2026/01/01T00:00:00Z", "2026-01-01T00:00:00+01:00x",
-	};
+	static const char *const bad[] = { "", "2026", "2026-01-01", "2026-13-01T00:00:00Z",
+		"2026-00-01T00:00:00Z", "2026-01-32T00:00:00Z", "2026-02-29T00:00:00Z",
+		"2026-04-31T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:60:00Z",
+		"2026-01-01T00:00:61Z", "2026-01-01T-1:00:00Z", "2026-1-01T00:00:00Z",
+		"2026-01-01T0:00:00Z", " 2026-01-01T00:00:00Z", "+2026-01-01T00:00:00Z",
+		"2026-01-01T00:00:00.Z", "2026-01-01T00:00:00+1:00", "2026-01-01T00:00:00+01",
+		"2026-01-01T00:00:00+01:0", "2026-01-01T00:00:00+24:00", "2026-01-01T00:00:00Z ",
+		"2026-01-01T00:00:00ZZ", "2026-01-01X00:00:00Z", "2026/01/01T00:00:00Z",
+		"2026-01-01T00:00:00+01:00x" };
 	char out[40];
 	size_t i;
 	int64_t v, t0, t1;
@@ -448,7 +490,8 @@ test_time(void)
 	}
 	for (i = 0; i < sizeof(pc) / sizeof(pc[0]); i++) {
 		v = 12345;
-		if (!ok(time_parse_rfc3339(pc[i].s, &v) == 0 && v == pc[i].want, "parse %s", pc[i].s))
+		if (!ok(time_parse_rfc3339(pc[i].s, &v) == 0 && v == pc[i].want, "parse %s",
+		        pc[i].s))
 			note("  got %" PRId64 ", want %" PRId64, v, pc[i].want);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -475,7 +518,8 @@ test_time(void)
 	is_int(badn, 0, "format then parse is the identity on 20000 times in years 700..8900");
 
 	ok(deadline_in_ms(-1) == DEADLINE_NONE && deadline_left_ms(DEADLINE_NONE) == -1 &&
-	    !deadline_passed(DEADLINE_NONE), "no deadline");
+	        !deadline_passed(DEADLINE_NONE),
+	    "no deadline");
 	t0 = time_mono_ms();
 	ok(deadline_left_ms(t0 - 5) == 0 && deadline_passed(t0 - 5), "a past deadline");
 	v = deadline_in_ms(3600000);
@@ -511,7 +555,7 @@ test_log(void)
 	enum log_level lv;
 	ssize_t n;
 
-	log_add_secret("abc");	/* too short: ignored */
+	log_add_secret("abc"); /* too short: ignored */
 	log_add_secret(NULL);
 	snprintf(s, sizeof(s), "abc is fine");
 	log_scrub(s);
@@ -520,7 +564,8 @@ test_log(void)
 	log_add_secret("sk-live-0123456789abcdef");
 	snprintf(s, sizeof(s), "key=sk-live-0123456789abcdef, again sk-live-0123456789abcdef.");
 	log_scrub(s);
-	is_str(s, "key=[redacted], again [redacted].", "a long secret becomes [redacted] everywhere");
+	is_str(s, "key=[redacted], again [redacted].",
+	    "a long secret becomes [redacted] everywhere");
 
 	log_add_secret("hunter22");
 	snprintf(s, sizeof(s), "pw hunter22!");
@@ -532,7 +577,8 @@ test_log(void)
 	log_add_secret("tok_SECRETSECRETSECRET");
 	snprintf(s, sizeof(s), "Bearer tok_SECRETSECRETSECRET");
 	log_scrub(s);
-	ok(strstr(s, "SECRET") == NULL, "a secret containing a shorter one is redacted whole: %s", s);
+	ok(strstr(s, "SECRET") == NULL, "a secret containing a shorter one is redacted whole: %s",
+	    s);
 
 	/* No cap: the 40th secret is still redacted. */
 	for (i = 0; i < 40; i++) {
@@ -542,7 +588,7 @@ test_log(void)
 	snprintf(s, sizeof(s), "x secret-number-39-xyzzy y secret-number-00-xyzzy");
 	log_scrub(s);
 	is_str(s, "x [redacted] y [redacted]", "many registered secrets are all redacted");
-	log_add_secret("sk-live-0123456789abcdef");	/* a duplicate is fine */
+	log_add_secret("sk-live-0123456789abcdef"); /* a duplicate is fine */
 
 	/* log_msg: one scrubbed, flattened line on stderr, and the hook. */
 	if (pipe(fds) != 0) {
@@ -563,8 +609,12 @@ test_log(void)
 	close(fds[0]);
 	line[n > 0 ? n : 0] = '\0';
 	ok(strstr(line, "sandbox-mcp: info test: token [redacted] line two (+") != NULL &&
-	    strstr(line, "dropped") == NULL && strstr(line, "sandbox-mcp: error mod: err with "
-	    "******** (+") != NULL && strstr(line, "sk-live") == NULL, "stderr lines: %s", line);
+	        strstr(line, "dropped") == NULL &&
+	        strstr(line,
+	            "sandbox-mcp: error mod: err with "
+	            "******** (+") != NULL &&
+	        strstr(line, "sk-live") == NULL,
+	    "stderr lines: %s", line);
 	ok(hook_calls == 1 && strcmp(hook_msg, "mod|err with ********") == 0,
 	    "the hook gets only messages at its level, scrubbed: %s", hook_msg);
 	log_set_hook(NULL, NULL, LOG__MAX);
@@ -572,13 +622,15 @@ test_log(void)
 	ok(log_get_level() == LOG_WARN, "log_get_level");
 
 	ok(log_level_parse("warning", &lv) == 0 && lv == LOG_WARN &&
-	    log_level_parse("warn", &lv) == 0 && lv == LOG_WARN &&
-	    log_level_parse("EMERGENCY", &lv) == 0 && lv == LOG_EMERG &&
-	    log_level_parse("debug", &lv) == 0 && lv == LOG_DEBUG &&
-	    log_level_parse("loud", &lv) == -1, "log_level_parse");
+	        log_level_parse("warn", &lv) == 0 && lv == LOG_WARN &&
+	        log_level_parse("EMERGENCY", &lv) == 0 && lv == LOG_EMERG &&
+	        log_level_parse("debug", &lv) == 0 && lv == LOG_DEBUG &&
+	        log_level_parse("loud", &lv) == -1,
+	    "log_level_parse");
 	ok(strcmp(log_level_name(LOG_NOTICE), "notice") == 0 &&
-	    strcmp(log_level_name(LOG_CRIT), "critical") == 0 &&
-	    strcmp(log_level_name(LOG__MAX), "unknown") == 0, "log_level_name");
+	        strcmp(log_level_name(LOG_CRIT), "critical") == 0 &&
+	        strcmp(log_level_name(LOG__MAX), "unknown") == 0,
+	    "log_level_name");
 }
 
 /* ---- err, mem, cancel ------------------------------------------------------------------ */
@@ -591,7 +643,8 @@ test_err(void)
 	int i;
 
 	is_int(err_set(&e, ERR_TIMEOUT, "first %d", 1), ERR_TIMEOUT, "err_set returns the code");
-	is_int(err_set(&e, ERR_IO, "second"), ERR_TIMEOUT, "a second err_set returns the first code");
+	is_int(err_set(&e, ERR_IO, "second"), ERR_TIMEOUT,
+	    "a second err_set returns the first code");
 	ok(e.code == ERR_TIMEOUT && strcmp(e.msg, "first 1") == 0, "first error wins");
 	err_prefix(&e, "%s: ", "ctx");
 	is_str(e.msg, "ctx: first 1", "err_prefix");
@@ -605,7 +658,8 @@ test_err(void)
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	err_set(&e, ERR_INVAL, "%s", big);
-	ok(strlen(e.msg) == ERR_MSG_MAX - 1, "a long message is truncated to %d bytes", ERR_MSG_MAX - 1);
+	ok(strlen(e.msg) == ERR_MSG_MAX - 1, "a long message is truncated to %d bytes",
+	    ERR_MSG_MAX - 1);
 	err_prefix(&e, "prefix: ");
 	ok(strlen(e.msg) == ERR_MSG_MAX - 1 && strncmp(e.msg, "prefix: xxx", 11) == 0,
 	    "err_prefix on a full message stays in bounds");
@@ -614,7 +668,7 @@ test_err(void)
 			break;
 	}
 	ok(i == ERR__MAX && strcmp(err_name(ERR_TIMEOUT), "timeout") == 0 &&
-	    strcmp(err_name(-1), "unknown") == 0 && strcmp(err_name(ERR__MAX), "unknown") == 0,
+	        strcmp(err_name(-1), "unknown") == 0 && strcmp(err_name(ERR__MAX), "unknown") == 0,
 	    "err_name names every code");
 }
 

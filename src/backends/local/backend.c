@@ -34,7 +34,7 @@
 #endif
 
 #define LOCAL_SWEEP_MS 5000
-#define LOCAL_STALE_S 3600
+#define LOCAL_STALE_S  3600
 
 static struct local *
 LOC(struct backend *b)
@@ -197,8 +197,10 @@ mkdir_parents(const char *path, struct err *e)
 
 			p[i] = '\0';
 			if (mkdir(p, 0700) < 0 && errno != EEXIST)
-				return err_set(e, ERR_IO, "cannot create the local state directory %s: "
-				    "%s; pass --local-root DIR", p, strerror(errno));
+				return err_set(e, ERR_IO,
+				    "cannot create the local state directory %s: "
+				    "%s; pass --local-root DIR",
+				    p, strerror(errno));
 			p[i] = saved;
 		}
 	}
@@ -216,10 +218,12 @@ default_root(char *out, const char *home, struct err *e)
 	else if (home != NULL && home[0] == '/')
 		n = snprintf(out, PATH_MAX, "%s/.local/state/sandbox-mcp", home);
 	else
-		return err_set(e, ERR_INVAL, "cannot find a directory for local sandboxes: HOME is "
+		return err_set(e, ERR_INVAL,
+		    "cannot find a directory for local sandboxes: HOME is "
 		    "not set; pass --local-root DIR");
 	if (n < 0 || n >= PATH_MAX)
-		return err_set(e, ERR_INVAL, "the local state directory path is too long; pass "
+		return err_set(e, ERR_INVAL,
+		    "the local state directory path is too long; pass "
 		    "--local-root DIR");
 	return 0;
 }
@@ -235,18 +239,25 @@ mount_path_ok(const char *p, struct err *e)
 
 	if (p[0] != '/' || strcmp(p, "/") == 0 || strstr(p, "//") != NULL ||
 	    p[strlen(p) - 1] == '/')
-		return err_set(e, ERR_INVAL, "--mount needs an absolute sandbox path such as "
-		    "/project, not \"%.80s\"", p);
+		return err_set(e, ERR_INVAL,
+		    "--mount needs an absolute sandbox path such as "
+		    "/project, not \"%.80s\"",
+		    p);
 	for (s = p; s != NULL; s = strchr(s + 1, '/'))
-		if (strncmp(s, "/./", 3) == 0 || strcmp(s, "/.") == 0 || strncmp(s, "/../", 4) == 0 ||
-		    strcmp(s, "/..") == 0)
-			return err_set(e, ERR_INVAL, "--mount sandbox path \"%.80s\" has . or .. in "
-			    "it; give the plain path", p);
+		if (strncmp(s, "/./", 3) == 0 || strcmp(s, "/.") == 0 ||
+		    strncmp(s, "/../", 4) == 0 || strcmp(s, "/..") == 0)
+			return err_set(e, ERR_INVAL,
+			    "--mount sandbox path \"%.80s\" has . or .. in "
+			    "it; give the plain path",
+			    p);
 	for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
-		if (local_beneath(p, owned[i]) && !(strcmp(owned[i], "/home") == 0 && strcmp(p, "/home")))
-			return err_set(e, ERR_INVAL, "--mount cannot put a directory at %.80s: %s is "
+		if (local_beneath(p, owned[i]) &&
+		    !(strcmp(owned[i], "/home") == 0 && strcmp(p, "/home")))
+			return err_set(e, ERR_INVAL,
+			    "--mount cannot put a directory at %.80s: %s is "
 			    "part of the sandbox's own system view; use a path such as /project or "
-			    "/workspace/NAME", p, owned[i]);
+			    "/workspace/NAME",
+			    p, owned[i]);
 	return 0;
 }
 
@@ -256,7 +267,8 @@ mounts_parse(struct local *L, const struct config *cfg, struct err *e)
 	if (cfg == NULL || cfg->mounts.n == 0)
 		return 0;
 	if (!L->isolate)
-		return err_set(e, ERR_INVAL, "--mount needs the default isolation: with "
+		return err_set(e, ERR_INVAL,
+		    "--mount needs the default isolation: with "
 		    "--local-isolation none commands see this machine's files anyway");
 	L->mounts = xcalloc(cfg->mounts.n, sizeof(*L->mounts));
 	for (size_t i = 0; i < cfg->mounts.n; i++) {
@@ -269,31 +281,36 @@ mounts_parse(struct local *L, const struct config *cfg, struct err *e)
 		host = spec;
 		path = strchr(spec, ':');
 		if (path == NULL || path == spec)
-			return err_set(e, ERR_INVAL, "--mount needs HOST:SANDBOX[:ro], not \"%.80s\"",
-			    cfg->mounts.v[i]);
+			return err_set(e, ERR_INVAL,
+			    "--mount needs HOST:SANDBOX[:ro], not \"%.80s\"", cfg->mounts.v[i]);
 		*path++ = '\0';
 		opt = strchr(path, ':');
 		if (opt != NULL) {
 			*opt++ = '\0';
 			if (strcmp(opt, "ro") != 0 && strcmp(opt, "rw") != 0)
-				return err_set(e, ERR_INVAL, "--mount option \"%.20s\" is not known: use "
-				    ":ro (read-only) or nothing (read-write)", opt);
+				return err_set(e, ERR_INVAL,
+				    "--mount option \"%.20s\" is not known: use "
+				    ":ro (read-only) or nothing (read-write)",
+				    opt);
 			m->ro = strcmp(opt, "ro") == 0;
 		}
 		if (realpath(host, m->host) == NULL || stat(m->host, &st) < 0 ||
 		    !S_ISDIR(st.st_mode))
-			return err_set(e, ERR_INVAL, "--mount %.80s: not a directory on this machine",
-			    host);
+			return err_set(e, ERR_INVAL,
+			    "--mount %.80s: not a directory on this machine", host);
 		if (mount_path_ok(path, e) != 0)
 			return e->code;
 		if (local_beneath(L->root, m->host) || local_beneath(m->host, L->root))
-			return err_set(e, ERR_INVAL, "--mount %.80s would put the local state directory "
+			return err_set(e, ERR_INVAL,
+			    "--mount %.80s would put the local state directory "
 			    "(every sandbox's files) inside sandboxes; mount a narrower directory or "
-			    "move --local-root", host);
+			    "move --local-root",
+			    host);
 		snprintf(m->path, sizeof(m->path), "%s", path);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(L->mounts[j].path, m->path) == 0)
-				return err_set(e, ERR_INVAL, "--mount %.80s is given twice", m->path);
+				return err_set(e, ERR_INVAL, "--mount %.80s is given twice",
+				    m->path);
 		L->nmounts++;
 	}
 	return 0;
@@ -307,9 +324,10 @@ net_flags(struct local *L, const struct config *cfg, struct err *e)
 	const char *egress = cfg != NULL ? cfg->local_egress : NULL;
 
 	L->net_arena = arena_new(2 * 1024 * 1024);
-	if (cfg != NULL && !L->isolate && (egress != NULL || cfg->host_ports.n > 0 ||
-	    cfg->resolves.n > 0))
-		return err_set(e, ERR_INVAL, "--local-egress, --local-host-port and --local-resolve "
+	if (cfg != NULL && !L->isolate &&
+	    (egress != NULL || cfg->host_ports.n > 0 || cfg->resolves.n > 0))
+		return err_set(e, ERR_INVAL,
+		    "--local-egress, --local-host-port and --local-resolve "
 		    "need the default isolation: with --local-isolation none commands use this "
 		    "machine's network directly");
 	if (npol_parse_flag(egress != NULL ? egress : "allow", &n->ceiling, L->net_arena, e) != 0)
@@ -319,8 +337,10 @@ net_flags(struct local *L, const struct config *cfg, struct err *e)
 		long v = strtol(cfg->host_ports.v[i], &end, 10);
 
 		if (*end != '\0' || v <= 0 || v > 65535 || end == cfg->host_ports.v[i])
-			return err_set(e, ERR_INVAL, "--local-host-port needs a port number (1-65535), "
-			    "not \"%.40s\"", cfg->host_ports.v[i]);
+			return err_set(e, ERR_INVAL,
+			    "--local-host-port needs a port number (1-65535), "
+			    "not \"%.40s\"",
+			    cfg->host_ports.v[i]);
 		n->host_ports[n->nhost_ports++] = (uint16_t)v;
 	}
 	for (size_t i = 0; cfg != NULL && i < cfg->resolves.n; i++) {
@@ -330,7 +350,8 @@ net_flags(struct local *L, const struct config *cfg, struct err *e)
 		size_t al;
 
 		if (eq == NULL || (size_t)(eq - v) >= sizeof(name))
-			return err_set(e, ERR_INVAL, "--local-resolve needs NAME=ADDR, not \"%.60s\"", v);
+			return err_set(e, ERR_INVAL,
+			    "--local-resolve needs NAME=ADDR, not \"%.60s\"", v);
 		memcpy(name, v, (size_t)(eq - v));
 		name[eq - v] = '\0';
 		snprintf(addr, sizeof(addr), "%s", eq + 1);
@@ -340,15 +361,19 @@ net_flags(struct local *L, const struct config *cfg, struct err *e)
 			addr[al - 2] = '\0';
 		}
 		if (!npol_name_norm(name, p->name, sizeof(p->name)))
-			return err_set(e, ERR_INVAL, "--local-resolve %.60s: \"%.60s\" is not a host "
-			    "name", v, name);
+			return err_set(e, ERR_INVAL,
+			    "--local-resolve %.60s: \"%.60s\" is not a host "
+			    "name",
+			    v, name);
 		if (inet_pton(AF_INET, addr, p->addr) == 1)
 			p->family = AF_INET;
 		else if (inet_pton(AF_INET6, addr, p->addr) == 1)
 			p->family = AF_INET6;
 		else
-			return err_set(e, ERR_INVAL, "--local-resolve %.60s: \"%.40s\" is not an IPv4 "
-			    "or IPv6 address", v, addr);
+			return err_set(e, ERR_INVAL,
+			    "--local-resolve %.60s: \"%.40s\" is not an IPv4 "
+			    "or IPv6 address",
+			    v, addr);
 		n->npins++;
 	}
 	return 0;
@@ -395,8 +420,10 @@ local_backend_new(const struct config *cfg, struct backend_handle *out, struct e
 	memset(out, 0, sizeof(*out));
 	if (iso != NULL && iso[0] != '\0' && strcmp(iso, "namespaces") != 0 &&
 	    strcmp(iso, "none") != 0)
-		return err_set(e, ERR_INVAL, "--local-isolation %.40s is not known: use namespaces "
-		    "(the default) or none", iso);
+		return err_set(e, ERR_INVAL,
+		    "--local-isolation %.40s is not known: use namespaces "
+		    "(the default) or none",
+		    iso);
 	L = xcalloc(1, sizeof(*L));
 	L->isolate = iso == NULL || strcmp(iso, "none") != 0;
 	getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &pwp);
@@ -410,21 +437,26 @@ local_backend_new(const struct config *cfg, struct backend_handle *out, struct e
 	if (mkdir_parents(root, e) != 0)
 		goto out;
 	if (realpath(root, L->root) == NULL) {
-		err_set(e, ERR_IO, "cannot use the local state directory %s: %s; pass --local-root "
-		    "DIR", root, strerror(errno));
+		err_set(e, ERR_IO,
+		    "cannot use the local state directory %s: %s; pass --local-root "
+		    "DIR",
+		    root, strerror(errno));
 		goto out;
 	}
 	if (strcmp(L->root, "/") == 0) {
-		err_set(e, ERR_INVAL, "the local state directory cannot be /; pass --local-root DIR");
+		err_set(e, ERR_INVAL,
+		    "the local state directory cannot be /; pass --local-root DIR");
 		goto out;
 	}
-	chmod(L->root, 0700);	/* every sandbox's files are beneath it */
+	chmod(L->root, 0700); /* every sandbox's files are beneath it */
 	identity(L, pwp);
 	if (mounts_parse(L, cfg, e) != 0 || net_flags(L, cfg, e) != 0)
 		goto out;
 	if (!L->isolate)
-		log_msg(LOG_WARN, "local", "--local-isolation none: commands run directly on this "
-		    "machine as %s, with its files and network; only seccomp applies", L->host_user);
+		log_msg(LOG_WARN, "local",
+		    "--local-isolation none: commands run directly on this "
+		    "machine as %s, with its files and network; only seccomp applies",
+		    L->host_user);
 	{
 		struct err he = { 0 };
 
@@ -467,12 +499,12 @@ net_capture(void)
 		_exit(local_seccomp_notify_connect() >= 0 ? 0 : 1);
 	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return "connect() cannot be captured here (no seccomp user notification, Linux "
-		    "5.0+): only programs that use HTTP_PROXY reach out";
+		       "5.0+): only programs that use HTTP_PROXY reach out";
 	if (syscall(SYS_pidfd_getfd, -1, 0, 0) < 0 && errno == ENOSYS)
 		return "connect() cannot be relayed here (no pidfd_getfd, Linux 5.6+): only "
-		    "programs that use HTTP_PROXY reach out";
+		       "programs that use HTTP_PROXY reach out";
 	return "every connect() is captured (seccomp user notification) and relayed by the "
-	    "sandbox's supervisor, HTTP_PROXY too";
+	       "sandbox's supervisor, HTTP_PROXY too";
 }
 
 void
@@ -491,30 +523,39 @@ local_describe(const struct config *cfg, struct buf *out)
 	}
 
 	if (none) {
-		buf_puts(out, "local isolation: NONE (--local-isolation none): commands run "
-		    "directly on this machine; only seccomp applies\n", NULL);
+		buf_puts(out,
+		    "local isolation: NONE (--local-isolation none): commands run "
+		    "directly on this machine; only seccomp applies\n",
+		    NULL);
 		return;
 	}
-	buf_puts(out, "local isolation: user, mount, PID, IPC, UTS and network namespaces; a read-only "
-	    "allowlisted root with locked mounts; no capabilities\n", NULL);
-	buf_printf(out, NULL, "seccomp: %s\n", local_seccomp_len() > 0 ?
-	    "a filter on every command (mount, namespaces, ptrace, bpf, io_uring, keyctl, "
-	    "perf_event_open and more are refused)" : "not available for this architecture");
+	buf_puts(out,
+	    "local isolation: user, mount, PID, IPC, UTS and network namespaces; a read-only "
+	    "allowlisted root with locked mounts; no capabilities\n",
+	    NULL);
+	buf_printf(out, NULL, "seccomp: %s\n",
+	    local_seccomp_len() > 0
+	        ? "a filter on every command (mount, namespaces, ptrace, bpf, io_uring, keyctl, "
+	          "perf_event_open and more are refused)"
+	        : "not available for this architecture");
 	buf_printf(out, NULL, "landlock: %s\n", local_landlock_describe(abi));
 	/* Probing may move this (short-lived) process into a leaf cgroup v2, as a server would. */
 	memset(&h, 0, sizeof(h));
 	limits_probe(&h);
 	if (h.mode == LIM_CG_NONE)
-		buf_printf(out, NULL, "limits: rlimits for processes, open files and core dumps, "
+		buf_printf(out, NULL,
+		    "limits: rlimits for processes, open files and core dumps, "
 		    "and the supervisor's memory watch (kills the largest process past the "
-		    "limit); CPU is not limited (%s)\n", limits_describe(&h, text, sizeof(text)));
+		    "limit); CPU is not limited (%s)\n",
+		    limits_describe(&h, text, sizeof(text)));
 	else
 		buf_printf(out, NULL, "limits: %s\n", limits_describe(&h, text, sizeof(text)));
-	buf_printf(out, NULL, "network: each sandbox has its own namespace (loopback only); %s; "
+	buf_printf(out, NULL,
+	    "network: each sandbox has its own namespace (loopback only); %s; "
 	    "DNS is answered by the relay; this machine, private networks and metadata addresses "
-	    "are refused; the most any sandbox gets: --local-egress %s\n", net_capture(),
-	    cfg != NULL && cfg->local_egress != NULL ? cfg->local_egress : "allow");
-	buf_printf(out, NULL, "sandbox user: %s\n", geteuid() == 0 ?
-	    "\"sandbox\" (uid 1000 inside, nobody on this machine)" :
-	    "this user (same uid and name inside)");
+	    "are refused; the most any sandbox gets: --local-egress %s\n",
+	    net_capture(), cfg != NULL && cfg->local_egress != NULL ? cfg->local_egress : "allow");
+	buf_printf(out, NULL, "sandbox user: %s\n",
+	    geteuid() == 0 ? "\"sandbox\" (uid 1000 inside, nobody on this machine)"
+	                   : "this user (same uid and name inside)");
 }

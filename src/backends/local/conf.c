@@ -99,8 +99,7 @@ netcfg_encode(const struct local_netcfg *n, struct buf *out)
 }
 
 int
-netcfg_decode(const char *json, size_t len, struct local_netcfg *n, struct arena *a,
-    struct err *e)
+netcfg_decode(const char *json, size_t len, struct local_netcfg *n, struct arena *a, struct err *e)
 {
 	struct arena *tmp = arena_new(4 * 1024 * 1024);
 	const struct json *j = json_parse(json, len, tmp, e);

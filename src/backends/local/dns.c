@@ -16,16 +16,16 @@
 
 #include <string.h>
 
-#define DNS_QR 0x8000
-#define DNS_OPCODE(f) (((f) >> 11) & 0xf)
-#define DNS_TC 0x0200
-#define DNS_RD 0x0100
-#define DNS_RA 0x0080
-#define DNS_CD 0x0010
-#define DNS_LABEL_MAX 63
-#define DNS_WIRE_NAME_MAX 255		/* RFC 1035 §3.1, length octets included */
-#define DNS_HOPS_MAX 32			/* pointers followed in one name */
-#define DNS_ANSWER_LEN 16		/* pointer, type, class, ttl, rdlength, address */
+#define DNS_QR            0x8000
+#define DNS_OPCODE(f)     (((f) >> 11) & 0xf)
+#define DNS_TC            0x0200
+#define DNS_RD            0x0100
+#define DNS_RA            0x0080
+#define DNS_CD            0x0010
+#define DNS_LABEL_MAX     63
+#define DNS_WIRE_NAME_MAX 255 /* RFC 1035 §3.1, length octets included */
+#define DNS_HOPS_MAX      32  /* pointers followed in one name */
+#define DNS_ANSWER_LEN    16  /* pointer, type, class, ttl, rdlength, address */
 
 static uint16_t
 get16(const uint8_t *p)
@@ -79,7 +79,7 @@ dns_read_name(const uint8_t *msg, size_t len, size_t *pos, struct dns_query *q)
 			continue;
 		}
 		if (c > DNS_LABEL_MAX)
-			return DNS_FORMERR;	/* 0x40 extended (RFC 6891 §5), 0x80 reserved */
+			return DNS_FORMERR; /* 0x40 extended (RFC 6891 §5), 0x80 reserved */
 		if (wire + 1 + c > DNS_WIRE_NAME_MAX || p + 1 + c > len)
 			return DNS_FORMERR;
 		memcpy(q->qraw + wire, msg + p, 1 + (size_t)c);
@@ -131,14 +131,14 @@ dns_parse(const uint8_t *msg, size_t len, struct dns_query *q)
 	q->qrawlen += 4;
 	q->rcode = rc;
 	if (rc != DNS_NOERROR)
-		q->name[0] = '\0';	/* not a host name: nothing to judge or to log */
+		q->name[0] = '\0'; /* not a host name: nothing to judge or to log */
 	/* Answer, authority and additional records (an EDNS OPT) are not read. */
 	return 0;
 }
 
 size_t
-dns_reply(const struct dns_query *q, int rcode, const uint8_t (*a4)[4], size_t na4,
-    uint32_t ttl, uint8_t *out, size_t cap)
+dns_reply(const struct dns_query *q, int rcode, const uint8_t (*a4)[4], size_t na4, uint32_t ttl,
+    uint8_t *out, size_t cap)
 {
 	uint16_t flags = (uint16_t)(DNS_QR | DNS_RA | (q->flags & (DNS_RD | DNS_CD)) |
 	    (rcode & 0xf));

@@ -25,8 +25,8 @@
 /* ---- DNS ------------------------------------------------------------------------------------ */
 
 static void
-dns_send(const uint8_t *msg, size_t len, const struct sockaddr_storage *from,
-    socklen_t fromlen, struct dnsc *tcp)
+dns_send(const uint8_t *msg, size_t len, const struct sockaddr_storage *from, socklen_t fromlen,
+    struct dnsc *tcp)
 {
 	if (tcp == NULL) {
 		(void)sendto(N.dns_udp.fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL,
@@ -73,14 +73,14 @@ dnsd_answer(struct dns_query *q, const struct sockaddr_storage *from, socklen_t 
 			rcode = DNS_SERVFAIL;
 		} else if (strcmp(q->name, LOCAL_HOST_NAME) == 0 || pin_of(q->name) != NULL ||
 		    name_denied(q->name)) {
-			nm_addr(m, a4[0]);	/* judged (and refused or not) at connect */
+			nm_addr(m, a4[0]); /* judged (and refused or not) at connect */
 			n = q->qtype == DNS_T_A;
 		} else if (m->status == NM_UNKNOWN || time_mono_ms() >= m->until) {
 			struct rjob *j;
 			struct dnsq *w;
 
 			if (N.nparked >= PARKED_MAX)
-				return;		/* dropped: the resolver asks again */
+				return; /* dropped: the resolver asks again */
 			j = nm_resolve(m);
 			w = xcalloc(1, sizeof(*w));
 			N.nparked++;
@@ -104,8 +104,7 @@ dnsd_answer(struct dns_query *q, const struct sockaddr_storage *from, socklen_t 
 			n = q->qtype == DNS_T_A;
 		}
 	}
-	len = dns_reply(q, rcode, (const uint8_t (*)[4])a4, (size_t)n, FAKE_TTL, out,
-	    sizeof(out));
+	len = dns_reply(q, rcode, (const uint8_t(*)[4])a4, (size_t)n, FAKE_TTL, out, sizeof(out));
 	if (len > 0)
 		dns_send(out, len, from, fromlen, tcp);
 }

@@ -36,12 +36,12 @@
 #include "util/mem.h"
 #include "util/time.h"
 
-#define EXEC_CHUNK (256u << 10)	/* one read */
-#define EXEC_BULK_AFTER (256u << 10)	/* bytes a stream writes before its pipe grows */
-#define EXEC_DRAIN_READS 4	/* reads of one pipe per wakeup, so the others get a turn */
-#define EXEC_NAP_MS 1		/* the longest pause between drains of a bulk stream */
-#define EXEC_GRACE_MS 200	/* after the shell exits, for leftovers holding its output */
-#define EXEC_KILL_WAIT_MS 2000	/* after a kill, for the last output and the status */
+#define EXEC_CHUNK        (256u << 10) /* one read */
+#define EXEC_BULK_AFTER   (256u << 10) /* bytes a stream writes before its pipe grows */
+#define EXEC_DRAIN_READS  4            /* reads of one pipe per wakeup, so the others get a turn */
+#define EXEC_NAP_MS       1            /* the longest pause between drains of a bulk stream */
+#define EXEC_GRACE_MS     200          /* after the shell exits, for leftovers holding its output */
+#define EXEC_KILL_WAIT_MS 2000         /* after a kill, for the last output and the status */
 
 static struct local *
 LOC(struct backend *b)
@@ -143,7 +143,7 @@ payload_build(const struct local *L, const struct lsb *sb, const struct exec_req
 		base[nb++] = (struct kv){ "LOGNAME", L->host_user };
 	}
 	base[nb++] = (struct kv){ "PATH",
-	    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
+		"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" };
 	base[nb++] = (struct kv){ "HOME", home };
 	base[nb++] = (struct kv){ "TMPDIR", tmp };
 	base[nb++] = (struct kv){ "SHELL", "/bin/bash" };
@@ -188,13 +188,16 @@ start_error(struct err *e, const struct lsb *sb, int step, int errnum, const cha
     const char *detail)
 {
 	if (step == STEP_CHDIR && (errnum == ENOENT || errnum == ENOTDIR))
-		return err_set(e, ERR_NOTFOUND, "working directory %s does not exist in the "
-		    "sandbox; create it with file_mkdir or omit cwd", cwd);
+		return err_set(e, ERR_NOTFOUND,
+		    "working directory %s does not exist in the "
+		    "sandbox; create it with file_mkdir or omit cwd",
+		    cwd);
 	if (step == STEP_CHDIR)
 		return err_set(e, ERR_INVAL, "cannot use working directory %s: %s", cwd,
 		    strerror(errnum));
 	if (step == STEP_FORK && errnum == EAGAIN)
-		return err_set(e, ERR_BACKEND, "sandbox %s is at its process limit (%lld), so the "
+		return err_set(e, ERR_BACKEND,
+		    "sandbox %s is at its process limit (%lld), so the "
 		    "command could not start; end some processes (process_list, process_kill)",
 		    sb->id, (long long)sb->lim.pids);
 	return spawn_step_error(e, sb->id, step, errnum, detail);
@@ -229,8 +232,10 @@ oom_note(const struct lsb *sb, struct arena *a)
 	char mem[32];
 
 	limits_format_memory(sb->lim.memory, mem, sizeof(mem));
-	return arena_printf(a, "killed: out of memory (limit %s); ask for more with "
-	    "sandbox_create resources.memory", mem);
+	return arena_printf(a,
+	    "killed: out of memory (limit %s); ask for more with "
+	    "sandbox_create resources.memory",
+	    mem);
 }
 
 const char **
@@ -260,12 +265,12 @@ enum { WHY_NONE, WHY_TIMEOUT, WHY_DEADLINE, WHY_CANCEL, WHY_STOP };
 
 /* One output pipe of a foreground command. */
 struct fg_pipe {
-	int fd;				/* read end, non-blocking */
+	int fd; /* read end, non-blocking */
 	enum exec_event_type type;
 	bool eof, grown;
-	size_t cap;			/* the pipe's capacity once grown */
+	size_t cap; /* the pipe's capacity once grown */
 	uint64_t total;
-	int64_t drained_us;		/* when it was last drained (monotonic) */
+	int64_t drained_us; /* when it was last drained (monotonic) */
 };
 
 struct fg {
@@ -274,21 +279,21 @@ struct fg {
 	void *arg;
 	int sock;
 	struct wire_in rd;
-	pid_t pid;			/* inside, once started */
+	pid_t pid; /* inside, once started */
 	bool started, have_status, failed, killed, sock_eof;
 	int status;
 	int fstep, ferr;
 	char fdetail[128];
 	int why;
 	char pidstr[24];
-	char *denied;			/* W_EXITED's refused connections (heap), or NULL */
+	char *denied; /* W_EXITED's refused connections (heap), or NULL */
 	size_t ndenied;
-	struct fg_pipe pipe[2];		/* stdout, stderr */
-	int in;				/* write end of the stdin pipe, -1 once closed */
+	struct fg_pipe pipe[2]; /* stdout, stderr */
+	int in;                 /* write end of the stdin pipe, -1 once closed */
 	size_t in_off;
-	int64_t tdl, dl, end_by;	/* the command's timeout, the call's, the wait's */
-	int64_t nap_us;			/* > 0: leave the pipes alone this long (bulk output) */
-	char *chunk;			/* EXEC_CHUNK bytes */
+	int64_t tdl, dl, end_by; /* the command's timeout, the call's, the wait's */
+	int64_t nap_us;          /* > 0: leave the pipes alone this long (bulk output) */
+	char *chunk;             /* EXEC_CHUNK bytes */
 };
 
 static void
@@ -316,7 +321,8 @@ fg_messages(struct fg *f)
 			f->pid = f->rd.h.a;
 			snprintf(f->pidstr, sizeof(f->pidstr), "%d", (int)f->pid);
 			if (f->killed)
-				wire_send(f->sock, W_SIGNAL, 0, -f->pid, SIGKILL, 0, NULL, 0, NULL, 0);
+				wire_send(f->sock, W_SIGNAL, 0, -f->pid, SIGKILL, 0, NULL, 0, NULL,
+				    0);
 			if (f->fn != NULL) {
 				struct exec_event ev = { EXEC_EV_START, NULL, 0, f->pidstr };
 
@@ -328,7 +334,7 @@ fg_messages(struct fg *f)
 			f->have_status = true;
 			f->status = f->rd.h.a;
 			if (f->rd.h.len > 0 && f->denied == NULL) {
-				f->denied = f->rd.payload;	/* NUL-terminated */
+				f->denied = f->rd.payload; /* NUL-terminated */
 				f->ndenied = f->rd.h.len;
 				f->rd.payload = NULL;
 			}
@@ -423,9 +429,8 @@ decode_status(int status, int *sig)
 }
 
 static int
-fg_result(struct fg *f, const struct exec_req *req, const char *cwd, int64_t t0,
-    int64_t oom0, bool out_eof, bool err_eof, struct exec_result *res, struct call *c,
-    struct err *e)
+fg_result(struct fg *f, const struct exec_req *req, const char *cwd, int64_t t0, int64_t oom0,
+    bool out_eof, bool err_eof, struct exec_result *res, struct call *c, struct err *e)
 {
 	int sig;
 
@@ -434,19 +439,25 @@ fg_result(struct fg *f, const struct exec_req *req, const char *cwd, int64_t t0,
 		return start_error(e, f->sb, f->fstep, f->ferr, cwd, f->fdetail);
 	if (f->why == WHY_TIMEOUT) {
 		res->timed_out = true;
-		res->note = arena_printf(c->a, "the command was killed after its %lld ms timeout; "
-		    "the output it wrote until then is returned", (long long)req->timeout_ms);
+		res->note = arena_printf(c->a,
+		    "the command was killed after its %lld ms timeout; "
+		    "the output it wrote until then is returned",
+		    (long long)req->timeout_ms);
 		return 0;
 	}
 	if (f->why == WHY_DEADLINE) {
 		res->timed_out = true;
-		return err_set(e, ERR_TIMEOUT, "the request's deadline passed after %lld ms, so the "
-		    "command was killed", (long long)(time_mono_ms() - t0));
+		return err_set(e, ERR_TIMEOUT,
+		    "the request's deadline passed after %lld ms, so the "
+		    "command was killed",
+		    (long long)(time_mono_ms() - t0));
 	}
 	if (f->why == WHY_CANCEL || f->why == WHY_STOP)
-		return err_set(e, ERR_CANCELLED, "the call was cancelled, so the command was killed");
+		return err_set(e, ERR_CANCELLED,
+		    "the call was cancelled, so the command was killed");
 	if (!f->have_status)
-		return err_set(e, ERR_BACKEND, "the sandbox's supervisor ended before the command "
+		return err_set(e, ERR_BACKEND,
+		    "the sandbox's supervisor ended before the command "
 		    "did (the sandbox was killed or expired)");
 	res->exited = true;
 	res->exit_code = decode_status(f->status, &sig);
@@ -456,8 +467,8 @@ fg_result(struct fg *f, const struct exec_req *req, const char *cwd, int64_t t0,
 		res->note = arena_printf(c->a, "the command was killed by signal %d", sig);
 	else if (!out_eof || !err_eof)
 		res->note = "the command left processes running that still hold its output; "
-		    "what they write after it exited is not returned (use background: true "
-		    "for servers)";
+		            "what they write after it exited is not returned (use background: true "
+		            "for servers)";
 	return 0;
 }
 
@@ -559,7 +570,7 @@ fg_round(struct fg *f, const struct exec_req *req, struct call *c)
 		if (ip[k] < 0 || pf[ip[k]].revents == 0)
 			continue;
 		n = fg_drain(f, &f->pipe[k]);
-		nap = nap < 0 || n < nap ? n : nap;	/* every stream read must allow it */
+		nap = nap < 0 || n < nap ? n : nap; /* every stream read must allow it */
 	}
 	if (nap > 0 && !fg_ended(f) && !f->killed)
 		f->nap_us = nap;
@@ -572,8 +583,8 @@ fg_round(struct fg *f, const struct exec_req *req, struct call *c)
 
 static int
 exec_fg(struct local *L, struct lsb *sb, const struct exec_req *req, const char *cwd,
-    const struct buf *payload, size_t nenv, exec_event_fn fn, void *arg,
-    struct exec_result *res, struct call *c, struct err *e)
+    const struct buf *payload, size_t nenv, exec_event_fn fn, void *arg, struct exec_result *res,
+    struct call *c, struct err *e)
 {
 	struct fg f;
 	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, in[2] = { -1, -1 }, fds[3];
@@ -587,8 +598,8 @@ exec_fg(struct local *L, struct lsb *sb, const struct exec_req *req, const char 
 	f.sock = -1;
 	f.in = -1;
 	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 ||
-	    (req->stdin_data != NULL ? pipe2(in, O_CLOEXEC) :
-	    (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC))) < 0) {
+	    (req->stdin_data != NULL ? pipe2(in, O_CLOEXEC)
+	                             : (in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC))) < 0) {
 		rc = err_set(e, ERR_IO, "could not start the command: %s", strerror(errno));
 		goto out;
 	}
@@ -601,10 +612,12 @@ exec_fg(struct local *L, struct lsb *sb, const struct exec_req *req, const char 
 	fds[0] = in[0];
 	fds[1] = out[1];
 	fds[2] = errp[1];
-	if ((rc = wire_send(f.sock, W_EXEC, 0, flags, 0, (int32_t)nenv, payload->p,
-	    payload->len, fds, 3)) != 0) {
-		rc = err_set(e, ERR_BACKEND, "could not start the command: the sandbox's "
-		    "supervisor did not take it (%s)", strerror(rc));
+	if ((rc = wire_send(f.sock, W_EXEC, 0, flags, 0, (int32_t)nenv, payload->p, payload->len,
+	         fds, 3)) != 0) {
+		rc = err_set(e, ERR_BACKEND,
+		    "could not start the command: the sandbox's "
+		    "supervisor did not take it (%s)",
+		    strerror(rc));
 		goto out;
 	}
 	xclose(&in[0]);
@@ -641,7 +654,7 @@ out:
 	free(f.denied);
 	free(f.chunk);
 	wire_in_reset(&f.rd);
-	xclose(&f.sock);	/* a command still running dies with this connection */
+	xclose(&f.sock); /* a command still running dies with this connection */
 	xclose(&out[0]);
 	xclose(&out[1]);
 	xclose(&errp[0]);
@@ -655,9 +668,8 @@ out:
 /* ---- background -------------------------------------------------------------------------- */
 
 static int
-exec_bg(struct local *L, struct lsb *sb, const char *cwd, const struct buf *payload,
-    size_t nenv, exec_event_fn fn, void *arg, struct exec_result *res, struct call *c,
-    struct err *e)
+exec_bg(struct local *L, struct lsb *sb, const char *cwd, const struct buf *payload, size_t nenv,
+    exec_event_fn fn, void *arg, struct exec_result *res, struct call *c, struct err *e)
 {
 	struct wire_in r;
 	int sock, rc, flags = WX_BACKGROUND;
@@ -666,12 +678,13 @@ exec_bg(struct local *L, struct lsb *sb, const char *cwd, const struct buf *payl
 	sock = spawn_connect(L, sb, c, e);
 	if (sock < 0)
 		return e->code;
-	rc = wire_send(sock, W_EXEC, 0, flags, 0, (int32_t)nenv, payload->p, payload->len,
-	    NULL, 0);
+	rc = wire_send(sock, W_EXEC, 0, flags, 0, (int32_t)nenv, payload->p, payload->len, NULL, 0);
 	if (rc != 0) {
 		close(sock);
-		return err_set(e, ERR_BACKEND, "could not start the command: the sandbox's "
-		    "supervisor did not take it (%s)", strerror(rc));
+		return err_set(e, ERR_BACKEND,
+		    "could not start the command: the sandbox's "
+		    "supervisor did not take it (%s)",
+		    strerror(rc));
 	}
 	rc = spawn_recv(sock, &r, c, -1, e);
 	close(sock);
@@ -717,14 +730,17 @@ local_exec(struct backend *b, const char *id, const struct exec_req *req, exec_e
 	for (size_t i = 0; i < req->nenv; i++)
 		if (req->env[i].key == NULL || req->env[i].key[0] == '\0' ||
 		    strchr(req->env[i].key, '=') != NULL)
-			return err_set(e, ERR_INVAL, "environment variable name \"%.40s\" is invalid",
+			return err_set(e, ERR_INVAL,
+			    "environment variable name \"%.40s\" is invalid",
 			    req->env[i].key != NULL ? req->env[i].key : "");
 	rc = store_load(L, id, c->a, &sb, e);
 	if (rc != 0)
 		return rc;
 	if (sb.paused)
-		return err_set(e, ERR_INVAL, "sandbox %s is paused; resume it with sandbox_resume "
-		    "first", sb.id);
+		return err_set(e, ERR_INVAL,
+		    "sandbox %s is paused; resume it with sandbox_resume "
+		    "first",
+		    sb.id);
 	cwd = cwd_of(&sb, req->cwd, c->a);
 	if (cwd == NULL)
 		return err_set(e, ERR_TOOBIG, "the request is too large");

@@ -30,14 +30,14 @@
 #include "util/mem.h"
 #include "util/time.h"
 
-#define LIST_MAX 10000
+#define LIST_MAX         10000
 #define SEARCH_MATCH_MAX 10000
 #define SEARCH_VISIT_MAX 200000
-#define WALK_DEPTH_MAX 64
-#define COPY_CHUNK 65536
+#define WALK_DEPTH_MAX   64
+#define COPY_CHUNK       65536
 
 #define L_PROC_SUPER_MAGIC 0x9fa0
-#define L_SYSFS_MAGIC 0x62656572
+#define L_SYSFS_MAGIC      0x62656572
 
 static struct local *
 LOC(struct backend *b)
@@ -50,7 +50,7 @@ LOC(struct backend *b)
 struct lfs {
 	struct local *L;
 	struct lsb sb;
-	int wsfd;		/* isolation none: the workspace, base of relative paths */
+	int wsfd; /* isolation none: the workspace, base of relative paths */
 	struct call *c;
 };
 
@@ -86,7 +86,8 @@ static int
 path_ok(const char *path, struct err *e)
 {
 	if (path == NULL || path[0] == '\0')
-		return err_set(e, ERR_INVAL, "path is empty; give a path such as "
+		return err_set(e, ERR_INVAL,
+		    "path is empty; give a path such as "
 		    "/workspace/notes.txt (relative paths are under /workspace)");
 	if (strlen(path) >= PATH_MAX)
 		return err_set(e, ERR_INVAL, "path is longer than %d bytes", PATH_MAX - 1);
@@ -154,8 +155,8 @@ show_path(const struct lfs *fs, const char *path)
 static const char *
 join_path(struct arena *a, const char *dir, const char *name)
 {
-	return strcmp(dir, "/") == 0 ? arena_printf(a, "/%s", name) :
-	    arena_printf(a, "%s/%s", dir, name);
+	return strcmp(dir, "/") == 0 ? arena_printf(a, "/%s", name)
+	                             : arena_printf(a, "%s/%s", dir, name);
 }
 
 static int
@@ -165,12 +166,16 @@ fs_err(const struct lfs *fs, struct err *e, int errnum, const char *verb, const 
 	case ENOENT:
 		return err_set(e, ERR_NOTFOUND, "%s does not exist in the sandbox", show);
 	case ENOTDIR:
-		return err_set(e, ERR_NOTFOUND, "%s does not exist in the sandbox (a part of the "
-		    "path is not a directory)", show);
+		return err_set(e, ERR_NOTFOUND,
+		    "%s does not exist in the sandbox (a part of the "
+		    "path is not a directory)",
+		    show);
 	case EROFS:
-		return err_set(e, ERR_INVAL, fs->sb.isolate ? "cannot %s %s: it is read-only in "
-		    "the sandbox; only /workspace, /tmp and your home are writable" :
-		    "cannot %s %s: the file system is read-only", verb, show);
+		return err_set(e, ERR_INVAL,
+		    fs->sb.isolate ? "cannot %s %s: it is read-only in "
+		                     "the sandbox; only /workspace, /tmp and your home are writable"
+		                   : "cannot %s %s: the file system is read-only",
+		    verb, show);
 	case EACCES:
 	case EPERM:
 		return err_set(e, ERR_INVAL, "cannot %s %s: permission denied", verb, show);
@@ -179,15 +184,18 @@ fs_err(const struct lfs *fs, struct err *e, int errnum, const char *verb, const 
 	case EEXIST:
 		return err_set(e, ERR_EXISTS, "cannot %s %s: it already exists", verb, show);
 	case ENOTEMPTY:
-		return err_set(e, ERR_INVAL, "cannot %s %s: the directory is not empty", verb, show);
+		return err_set(e, ERR_INVAL, "cannot %s %s: the directory is not empty", verb,
+		    show);
 	case ELOOP:
 		return err_set(e, ERR_INVAL, "cannot %s %s: too many levels of symbolic links",
 		    verb, show);
 	case ENAMETOOLONG:
 		return err_set(e, ERR_INVAL, "cannot %s %s: the path is too long", verb, show);
 	case EBUSY:
-		return err_set(e, ERR_INVAL, "cannot %s %s: it is a mount point of the sandbox "
-		    "(such as /workspace or /tmp); work on what is inside it", verb, show);
+		return err_set(e, ERR_INVAL,
+		    "cannot %s %s: it is a mount point of the sandbox "
+		    "(such as /workspace or /tmp); work on what is inside it",
+		    verb, show);
 	case ENXIO:
 		return err_set(e, ERR_INVAL, "cannot %s %s: it is a FIFO or device with no peer",
 		    verb, show);
@@ -229,8 +237,10 @@ entry_fill(struct file_entry *en, struct arena *a, const char *name, const char 
 	memset(en, 0, sizeof(*en));
 	en->name = arena_strdup(a, name);
 	en->path = path;
-	en->type = S_ISREG(st->st_mode) ? FILE_T_FILE : S_ISDIR(st->st_mode) ? FILE_T_DIR :
-	    S_ISLNK(st->st_mode) ? FILE_T_SYMLINK : FILE_T_OTHER;
+	en->type = S_ISREG(st->st_mode) ? FILE_T_FILE
+	    : S_ISDIR(st->st_mode)      ? FILE_T_DIR
+	    : S_ISLNK(st->st_mode)      ? FILE_T_SYMLINK
+	                                : FILE_T_OTHER;
 	en->size = (int64_t)st->st_size;
 	en->mode = (uint32_t)(st->st_mode & 07777);
 	en->modified_at = (int64_t)st->st_mtim.tv_sec * 1000 + st->st_mtim.tv_nsec / 1000000;
@@ -368,13 +378,17 @@ local_file_read(struct backend *b, const char *id, const char *path, uint64_t of
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		rc = err_set(e, ERR_INVAL, "%s is a directory; use file_list to see what it "
-		    "contains", show_path(&fs, path));
+		rc = err_set(e, ERR_INVAL,
+		    "%s is a directory; use file_list to see what it "
+		    "contains",
+		    show_path(&fs, path));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		rc = err_set(e, ERR_INVAL, "%s is not a regular file (a device, FIFO or socket), so "
-		    "it cannot be read as a file", show_path(&fs, path));
+		rc = err_set(e, ERR_INVAL,
+		    "%s is not a regular file (a device, FIFO or socket), so "
+		    "it cannot be read as a file",
+		    show_path(&fs, path));
 		goto out;
 	}
 	/* Straight into out: a file's size is known, so one read usually does; past it (a
@@ -403,7 +417,7 @@ local_file_read(struct backend *b, const char *id, const char *path, uint64_t of
 		if (n == 0)
 			break;
 		out->len += (size_t)n;
-		out->p[out->len] = '\0';	/* as buf_append keeps it */
+		out->p[out->len] = '\0'; /* as buf_append keeps it */
 		got += (size_t)n;
 	}
 	if (size != NULL)
@@ -416,8 +430,8 @@ out:
 }
 
 int
-local_file_write(struct backend *b, const char *id, const char *path, const void *data,
-    size_t len, uint32_t mode, struct call *c, struct err *e)
+local_file_write(struct backend *b, const char *id, const char *path, const void *data, size_t len,
+    uint32_t mode, struct call *c, struct err *e)
 {
 	struct lfs fs;
 	struct lh_rep rp;
@@ -430,8 +444,9 @@ local_file_write(struct backend *b, const char *id, const char *path, const void
 		return e->code;
 	rc = fs_open(b, id, c, &fs, e);
 	if (rc == 0)
-		rc = fs_help(&fs, LH_OPEN, path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK |
-		    O_NOCTTY, m, true, &rp, &fd, "write", e);
+		rc = fs_help(&fs, LH_OPEN, path,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY, m, true, &rp, &fd,
+		    "write", e);
 	if (rc != 0)
 		goto out;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -488,8 +503,8 @@ local_file_stat(struct backend *b, const char *id, const char *path, struct file
 }
 
 int
-local_file_mkdir(struct backend *b, const char *id, const char *path, bool *created,
-    struct call *c, struct err *e)
+local_file_mkdir(struct backend *b, const char *id, const char *path, bool *created, struct call *c,
+    struct err *e)
 {
 	struct lfs fs;
 	struct lh_rep rp;
@@ -552,8 +567,8 @@ list_walk(struct walk *w, int dirfd, const char *prefix, int depth)
 		}
 		entry_fill(&w->v[w->n++], w->a, names[i], path, &st, k >= 0 ? link : NULL);
 		if (S_ISDIR(st.st_mode) && depth > 1) {
-			int sub = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-			    O_CLOEXEC | O_NONBLOCK);
+			int sub = openat(dirfd, names[i],
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 
 			if (sub >= 0) {
 				list_walk(w, sub, path, depth - 1);
@@ -593,13 +608,16 @@ local_file_list(struct backend *b, const char *id, const char *path, int depth,
 	w.a = c->a;
 	w.limit = LIST_MAX;
 	tok = local_fs_enter(fs.L);
-	list_walk(&w, fd, show_path(&fs, path), depth < 1 ? 1 : depth > WALK_DEPTH_MAX ?
-	    WALK_DEPTH_MAX : depth);
+	list_walk(&w, fd, show_path(&fs, path),
+	    depth < 1                    ? 1
+	        : depth > WALK_DEPTH_MAX ? WALK_DEPTH_MAX
+	                                 : depth);
 	local_fs_leave(fs.L, tok);
 	if (w.n > 0) {
 		out->items = arena_alloc(c->a, w.n * sizeof(*out->items));
 		if (out->items == NULL) {
-			rc = err_set(e, ERR_TOOBIG, "the listing is too large; list a smaller depth");
+			rc = err_set(e, ERR_TOOBIG,
+			    "the listing is too large; list a smaller depth");
 		} else {
 			memcpy(out->items, w.v, w.n * sizeof(*out->items));
 			out->n = w.n;
@@ -633,8 +651,8 @@ search_walk(struct walk *w, int dirfd, const char *show, const char *rel, int de
 		if (fstatat(dirfd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
 		path = join_path(w->a, show, names[i]);
-		r = rel != NULL ? arena_printf(w->a, "%s/%s", rel, names[i]) :
-		    arena_strdup(w->a, names[i]);
+		r = rel != NULL ? arena_printf(w->a, "%s/%s", rel, names[i])
+		                : arena_strdup(w->a, names[i]);
 		if (path == NULL || r == NULL)
 			break;
 		subject = w->pat_abs ? path : w->pat_full ? r : names[i];
@@ -646,13 +664,13 @@ search_walk(struct walk *w, int dirfd, const char *show, const char *rel, int de
 			w->m[w->nm++] = path;
 		}
 		if (S_ISDIR(st.st_mode) && depth < WALK_DEPTH_MAX) {
-			int sub = openat(dirfd, names[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-			    O_CLOEXEC | O_NONBLOCK);
+			int sub = openat(dirfd, names[i],
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 
 			if (sub < 0)
 				continue;
-			if (fstatfs(sub, &sf) == 0 && (sf.f_type == L_PROC_SUPER_MAGIC ||
-			    sf.f_type == L_SYSFS_MAGIC)) {
+			if (fstatfs(sub, &sf) == 0 &&
+			    (sf.f_type == L_PROC_SUPER_MAGIC || sf.f_type == L_SYSFS_MAGIC)) {
 				close(sub);
 				continue;
 			}
@@ -716,8 +734,7 @@ out:
 
 /* Splits a path into its parent directory and last name; refuses "/", "." and "..". */
 static int
-split_path(struct lfs *fs, const char *path, const char **dir, const char **base,
-    struct err *e)
+split_path(struct lfs *fs, const char *path, const char **dir, const char **base, struct err *e)
 {
 	size_t n = strlen(path);
 	char *p = arena_strndup(fs->c->a, path, n), *slash;
@@ -740,14 +757,16 @@ split_path(struct lfs *fs, const char *path, const char **dir, const char **base
 		}
 	}
 	if (**base == '\0' || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0)
-		return err_set(e, ERR_INVAL, "%s does not name a file or directory; give its full "
-		    "path", show_path(fs, path));
+		return err_set(e, ERR_INVAL,
+		    "%s does not name a file or directory; give its full "
+		    "path",
+		    show_path(fs, path));
 	return 0;
 }
 
 int
-local_file_move(struct backend *b, const char *id, const char *src, const char *dst,
-    struct call *c, struct err *e)
+local_file_move(struct backend *b, const char *id, const char *src, const char *dst, struct call *c,
+    struct err *e)
 {
 	struct lfs fs;
 	struct lh_rep rp;
@@ -790,7 +809,7 @@ local_file_move(struct backend *b, const char *id, const char *src, const char *
 		r = local_rmtree(sfd, sbase);
 	if (r != 0) {
 		if (fstatat(sfd, sbase, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			local_rmtree(dfd, dbase);	/* the source is intact: undo the copy */
+			local_rmtree(dfd, dbase); /* the source is intact: undo the copy */
 		rc = fs_err(&fs, e, r, "move", show_path(&fs, src));
 	}
 out:
@@ -825,7 +844,7 @@ local_file_remove(struct backend *b, const char *id, const char *path, bool *rem
 		goto out;
 	rc = fs_help(&fs, LH_OPEN, dir, O_PATH | O_DIRECTORY, 0, false, &rp, &fd, "remove", e);
 	if (rc == ERR_NOTFOUND && (rp.err == ENOENT || rp.err == ENOTDIR)) {
-		err_clear(e);	/* the parent is missing: nothing to remove */
+		err_clear(e); /* the parent is missing: nothing to remove */
 		rc = 0;
 		goto out;
 	}

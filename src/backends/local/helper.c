@@ -48,14 +48,14 @@
 #endif
 
 #define HELPER_MS 30000
-#define LH_SOCK 3			/* a serving helper's fds */
-#define LH_SUP 4
+#define LH_SOCK   3 /* a serving helper's fds */
+#define LH_SUP    4
 
 /* What a helper needs to enter a sandbox; prepared before the fork. */
 struct lh_enter {
-	int user, mnt;			/* namespaces of the sandbox's commands */
-	unsigned uid;			/* the sandbox user inside */
-	const char *write[5 + LOCAL_MOUNTS_MAX + 1];	/* Landlock's writable directories */
+	int user, mnt;                               /* namespaces of the sandbox's commands */
+	unsigned uid;                                /* the sandbox user inside */
+	const char *write[5 + LOCAL_MOUNTS_MAX + 1]; /* Landlock's writable directories */
 	size_t nwrite;
 	char home[PATH_MAX];
 };
@@ -156,8 +156,11 @@ lh_enter(const struct lh_enter *en, int *step)
 	 * from an unmapped one keeps them: the sandbox's user has none, nor do we. It never
 	 * executes anything, so the bounding set does not matter. */
 	{
-		struct { uint32_t version; int pid; } ch = { 0x20080522, 0 };	/* version 3 */
-		uint32_t cd[6] = { 0 };		/* effective, permitted, inheritable x 2 */
+		struct {
+			uint32_t version;
+			int pid;
+		} ch = { 0x20080522, 0 }; /* version 3 */
+		uint32_t cd[6] = { 0 };   /* effective, permitted, inheritable x 2 */
 
 		if (syscall(SYS_capset, &ch, cd) < 0) {
 			*step = STEP_SETUID;
@@ -188,15 +191,16 @@ lh_fds(int sock, int sup)
 		return -1;
 	/* Park both above anything they could collide with first. */
 	if ((sock = fcntl(sock, F_DUPFD_CLOEXEC, 16)) < 0 ||
-	    (sup >= 0 && (sup = fcntl(sup, F_DUPFD_CLOEXEC, 16)) < 0) ||
-	    dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
-	    dup3(sock, LH_SOCK, O_CLOEXEC) < 0 ||
+	    (sup >= 0 && (sup = fcntl(sup, F_DUPFD_CLOEXEC, 16)) < 0) || dup2(null, 0) < 0 ||
+	    dup2(null, 1) < 0 || dup2(null, 2) < 0 || dup3(sock, LH_SOCK, O_CLOEXEC) < 0 ||
 	    (sup >= 0 ? dup3(sup, LH_SUP, O_CLOEXEC) : dup3(null, LH_SUP, O_CLOEXEC)) < 0)
 		return -1;
 	if (syscall(SYS_close_range, LH_SUP + 1, ~0U, 0) < 0) {
 		struct rlimit rl;
 		unsigned long top = getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-		    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1048576 ? rl.rlim_cur : 65536;
+		        rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1048576
+		    ? rl.rlim_cur
+		    : 65536;
 
 		for (unsigned long fd = LH_SUP + 1; fd < top; fd++)
 			close((int)fd);
@@ -229,7 +233,7 @@ lh_reply(int sock, struct lh_rep *rp, int fd)
 static void __attribute__((noreturn))
 h_serve(const struct lh_enter *en, int sock, int sup, pid_t parent)
 {
-	static struct lh_rep rp;	/* too big for a small stack */
+	static struct lh_rep rp; /* too big for a small stack */
 	static char path[PATH_MAX];
 	struct wire_hdr h;
 	int step = STEP_NONE, err;
@@ -252,7 +256,8 @@ h_serve(const struct lh_enter *en, int sock, int sup, pid_t parent)
 		_exit(1);
 	}
 	for (;;) {
-		struct pollfd pf[2] = { { LH_SOCK, POLLIN, 0 }, { sup >= 0 ? LH_SUP : -1, POLLIN, 0 } };
+		struct pollfd pf[2] = { { LH_SOCK, POLLIN, 0 },
+			{ sup >= 0 ? LH_SUP : -1, POLLIN, 0 } };
 		struct lh_req rq;
 		int fd;
 
@@ -304,8 +309,9 @@ helper_wait(int sock, pid_t pid, struct lh_rep *rp, int *fd, struct call *c, str
 		rc = err_set(e, ERR_BACKEND, "the sandbox's file helper (pid %d) died", (int)pid);
 	} else if (rc == ERR_TIMEOUT || rc == ERR_BACKEND) {
 		err_clear(e);
-		rc = err_set(e, c != NULL && deadline_passed(call_deadline(c)) ? ERR_TIMEOUT :
-		    ERR_BACKEND, "the file operation did not finish in time");
+		rc = err_set(e,
+		    c != NULL && deadline_passed(call_deadline(c)) ? ERR_TIMEOUT : ERR_BACKEND,
+		    "the file operation did not finish in time");
 	}
 	wire_in_reset(&r);
 	return rc;
@@ -320,8 +326,7 @@ reap(pid_t pid)
 
 /* The namespaces and Landlock rules of sb's commands, from its supervisor. */
 static int
-enter_plan(struct local *L, struct lsb *sb, struct lh_enter *en, struct call *c,
-    struct err *e)
+enter_plan(struct local *L, struct lsb *sb, struct lh_enter *en, struct call *c, struct err *e)
 {
 	struct rootfs_plan p;
 	int ns[2] = { -1, -1 }, rc;
@@ -330,8 +335,10 @@ enter_plan(struct local *L, struct lsb *sb, struct lh_enter *en, struct call *c,
 	en->user = en->mnt = -1;
 	rc = spawn_simple(L, sb, W_NS, 0, 0, ns, 2, c, e);
 	if (rc == 0 && (ns[0] < 0 || ns[1] < 0))
-		rc = err_set(e, ERR_BACKEND, "the supervisor of sandbox %s did not hand over its "
-		    "namespaces", sb->id);
+		rc = err_set(e, ERR_BACKEND,
+		    "the supervisor of sandbox %s did not hand over its "
+		    "namespaces",
+		    sb->id);
 	if (rc != 0) {
 		if (ns[0] >= 0)
 			close(ns[0]);
@@ -377,8 +384,8 @@ helper_fork(const struct lh_enter *en, int sup, pid_t *pid, int *sock, struct er
 
 /* One request on a helper's socket; ERR_* when the helper failed (not the operation). */
 static int
-helper_ask(int sock, pid_t pid, const struct lh_req *rq, struct lh_rep *rp, int *fd,
-    struct call *c, struct err *e)
+helper_ask(int sock, pid_t pid, const struct lh_req *rq, struct lh_rep *rp, int *fd, struct call *c,
+    struct err *e)
 {
 	int rc;
 
@@ -445,13 +452,13 @@ slot_take(struct local *L, const struct lsb *sb)
 
 		if ((h->pid > 0 || h->busy) && strcmp(h->id, sb->id) == 0) {
 			if (h->busy)
-				return NULL;	/* another call has it */
+				return NULL; /* another call has it */
 			if (h->sup == sb->sup.pid && h->sup_start == sb->sup.start) {
 				h->busy = true;
 				h->used = ++L->hclock;
 				return h;
 			}
-			slot_end(h);		/* a sandbox of that id from before */
+			slot_end(h); /* a sandbox of that id from before */
 		}
 		if (h->pid <= 0 && !h->busy && free_slot == NULL)
 			free_slot = h;
@@ -464,7 +471,7 @@ slot_take(struct local *L, const struct lsb *sb)
 	}
 	if (free_slot == NULL)
 		return NULL;
-	free_slot->busy = true;		/* pid 0: to be started by the caller */
+	free_slot->busy = true; /* pid 0: to be started by the caller */
 	snprintf(free_slot->id, sizeof(free_slot->id), "%s", sb->id);
 	free_slot->sup = sb->sup.pid;
 	free_slot->sup_start = sb->sup.start;
@@ -483,7 +490,7 @@ slot_start(struct local *L, struct lsb *sb, struct lhelper *h, struct call *c, s
 
 	if (rc != 0)
 		return rc;
-	sup = sup_pidfd(sb);	/* after enter_plan, which may have started the supervisor */
+	sup = sup_pidfd(sb); /* after enter_plan, which may have started the supervisor */
 	rc = sup < 0 ? -1 : helper_fork(&en, sup, &pid, &sock, e);
 	close(en.user);
 	close(en.mnt);
@@ -500,8 +507,8 @@ slot_start(struct local *L, struct lsb *sb, struct lhelper *h, struct call *c, s
 
 /* A helper for this one request, as before helpers persisted. */
 static int
-helper_once(struct local *L, struct lsb *sb, const struct lh_req *rq, struct lh_rep *rp,
-    int *fd, struct call *c, struct err *e)
+helper_once(struct local *L, struct lsb *sb, const struct lh_req *rq, struct lh_rep *rp, int *fd,
+    struct call *c, struct err *e)
 {
 	struct lh_enter en;
 	pid_t pid;
@@ -515,7 +522,7 @@ helper_once(struct local *L, struct lsb *sb, const struct lh_req *rq, struct lh_
 	if (rc != 0)
 		return rc;
 	rc = helper_ask(sock, pid, rq, rp, fd, c, e);
-	close(sock);		/* ends it */
+	close(sock); /* ends it */
 	if (rc != 0)
 		kill(pid, SIGKILL);
 	reap(pid);
@@ -553,8 +560,7 @@ local_helper(struct local *L, struct lsb *sb, int basefd, const struct lh_req *r
 		/* A helper that died (its sandbox restarted, someone killed it) is replaced
 		 * once; a fresh one failing is the answer. */
 		slot_end(h);
-		if (rc > 0 && (fresh || attempt > 0 || rc == ERR_TIMEOUT ||
-		    rc == ERR_CANCELLED)) {
+		if (rc > 0 && (fresh || attempt > 0 || rc == ERR_TIMEOUT || rc == ERR_CANCELLED)) {
 			pthread_mutex_unlock(&L->hmu);
 			return rc;
 		}
@@ -574,7 +580,7 @@ local_helpers_drop(struct local *L, const char *id)
 
 		if (h->pid > 0 && (id == NULL || strcmp(h->id, id) == 0)) {
 			if (h->busy) {
-				kill(h->pid, SIGKILL);	/* its caller ends the slot */
+				kill(h->pid, SIGKILL); /* its caller ends the slot */
 				continue;
 			}
 			slot_end(h);

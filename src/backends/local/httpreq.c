@@ -29,15 +29,15 @@
 #include <string.h>
 #include <strings.h>
 
-#define HREQ_TARGET_MAX 8192		/* longer request targets get 414 */
-#define HREQ_CONN_OPTIONS_MAX 32	/* tokens in Connection headers, all told */
-#define HREQ_LABEL_MAX 63
+#define HREQ_TARGET_MAX       8192 /* longer request targets get 414 */
+#define HREQ_CONN_OPTIONS_MAX 32   /* tokens in Connection headers, all told */
+#define HREQ_LABEL_MAX        63
 
 /* The parts of a request line; slices into the caller's buffer. */
 struct hreq_line {
-	const char *method, *target, *auth, *rest;	/* rest: path and query, maybe "" */
+	const char *method, *target, *auth, *rest; /* rest: path and query, maybe "" */
 	size_t mlen, tlen, alen, rlen;
-	char minor;			/* of HTTP/1.x */
+	char minor; /* of HTTP/1.x */
 };
 
 static int
@@ -149,7 +149,7 @@ hreq_host_name(const char *h, size_t n, struct hreq *r)
 		return hreq_fail(r, 400, "the host has an empty label");
 	r->host[n] = '\0';
 	if (n - last >= 2 && r->host[last] == '0' && r->host[last + 1] == 'x')
-		numeric = true;	/* "0x7f": hexadecimal, to inet_aton */
+		numeric = true; /* "0x7f": hexadecimal, to inet_aton */
 	if (numeric && inet_pton(AF_INET, r->host, &a) != 1)
 		return hreq_fail(r, 400, "the host is a number but not a dotted-quad address");
 	return 0;
@@ -231,8 +231,10 @@ hreq_absolute(struct hreq_line *l, struct hreq *r)
 		return hreq_fail(r, 400, "a request target has no fragment");
 	/* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ), RFC 3986 §3.1 */
 	if (hreq_alpha((unsigned char)*p)) {
-		for (p++; p < end && (hreq_alpha((unsigned char)*p) ||
-		    hreq_digit((unsigned char)*p) || *p == '+' || *p == '-' || *p == '.'); p++)
+		for (p++; p < end &&
+		     (hreq_alpha((unsigned char)*p) || hreq_digit((unsigned char)*p) || *p == '+' ||
+		         *p == '-' || *p == '.');
+		     p++)
 			;
 	}
 	if (p == t || end - p < 3 || memcmp(p, "://", 3) != 0)
@@ -367,7 +369,7 @@ hreq_fields(const char *buf, size_t pos, size_t end, struct hreq *r)
 			int rc;
 
 			while ((rc = hreq_next_option(lp + nlen + 1, ll - nlen - 1, &i, &tp,
-			    &tl)) == 1) {
+			            &tl)) == 1) {
 				if (++options > HREQ_CONN_OPTIONS_MAX)
 					return hreq_fail(r, 400, "too many Connection options");
 			}
@@ -451,7 +453,7 @@ hreq_options(const char *buf, size_t pos, size_t end, struct hreq_opt *opt)
 			continue;
 		i = 0;
 		while ((rc = hreq_next_option(lp + nlen + 1, ll - nlen - 1, &i, &opt[n].p,
-		    &opt[n].len)) == 1) {
+		            &opt[n].len)) == 1) {
 			if (++n == HREQ_CONN_OPTIONS_MAX + 1)
 				return -1;
 		}

@@ -57,17 +57,17 @@
 #define SYS_close_range 436
 #endif
 #ifndef PR_CAP_AMBIENT
-#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT           47
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #endif
-#define L_SECBIT_NOROOT (1 << 0)
-#define L_SECBIT_NOROOT_LOCKED (1 << 1)
-#define L_SECBIT_NO_SETUID_FIXUP (1 << 2)
-#define L_SECBIT_NO_SETUID_FIXUP_LOCKED (1 << 3)
-#define L_SECBIT_KEEP_CAPS_LOCKED (1 << 5)
-#define L_SECBIT_NO_CAP_AMBIENT_RAISE (1 << 6)
+#define L_SECBIT_NOROOT                      (1 << 0)
+#define L_SECBIT_NOROOT_LOCKED               (1 << 1)
+#define L_SECBIT_NO_SETUID_FIXUP             (1 << 2)
+#define L_SECBIT_NO_SETUID_FIXUP_LOCKED      (1 << 3)
+#define L_SECBIT_KEEP_CAPS_LOCKED            (1 << 5)
+#define L_SECBIT_NO_CAP_AMBIENT_RAISE        (1 << 6)
 #define L_SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED (1 << 7)
-#define L_CAP_VERSION_3 0x20080522
+#define L_CAP_VERSION_3                      0x20080522
 
 #define INIT_KIDS_MAX 4096
 
@@ -88,8 +88,8 @@ struct kid {
 
 struct init {
 	struct init_conf *c;
-	int sfd;			/* signalfd: SIGCHLD */
-	int netfd[NETFD__MAX];		/* for the supervisor (I_NET), -1 = none */
+	int sfd;               /* signalfd: SIGCHLD */
+	int netfd[NETFD__MAX]; /* for the supervisor (I_NET), -1 = none */
 	int last_cap;
 	int mfds[LOCAL_MOUNTS_MAX];
 	struct kid kids[INIT_KIDS_MAX];
@@ -315,7 +315,7 @@ setup_namespaces(struct init *in)
 	/* A change of euid (root's uid 0 to the sandbox's) made us non-dumpable, and so
 	 * unable to write our own uid_map below: be dumpable again until the end of setup. */
 	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);	/* a change of ids clears it too */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0); /* a change of ids clears it too */
 	if (rootfs_build(&c->fs, &re) != 0)
 		setup_failed(in, 0, re.step, re.errnum, re.detail);
 	close(c->fs.ws_fd);
@@ -334,8 +334,8 @@ setup_namespaces(struct init *in)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		setup_failed(in, 0, STEP_LANDLOCK, errno, "no_new_privs");
-	abi = local_landlock_apply(write, rootfs_writable(&c->fs, write,
-	    sizeof(write) / sizeof(write[0]), home, sizeof(home)));
+	abi = local_landlock_apply(write,
+	    rootfs_writable(&c->fs, write, sizeof(write) / sizeof(write[0]), home, sizeof(home)));
 	if (abi < 0)
 		setup_failed(in, 0, STEP_LANDLOCK, -abi, NULL);
 	/* Every connect() of ours and our commands' goes to the supervisor first (none of ours
@@ -413,10 +413,11 @@ drop_caps(int last_cap)
 	struct l_cap_header h = { L_CAP_VERSION_3, 0 };
 	struct l_cap_data d[2];
 
-	if (prctl(PR_SET_SECUREBITS, L_SECBIT_NOROOT | L_SECBIT_NOROOT_LOCKED |
-	    L_SECBIT_NO_SETUID_FIXUP | L_SECBIT_NO_SETUID_FIXUP_LOCKED |
-	    L_SECBIT_KEEP_CAPS_LOCKED | L_SECBIT_NO_CAP_AMBIENT_RAISE |
-	    L_SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, 0, 0, 0) < 0)
+	if (prctl(PR_SET_SECUREBITS,
+	        L_SECBIT_NOROOT | L_SECBIT_NOROOT_LOCKED | L_SECBIT_NO_SETUID_FIXUP |
+	            L_SECBIT_NO_SETUID_FIXUP_LOCKED | L_SECBIT_KEEP_CAPS_LOCKED |
+	            L_SECBIT_NO_CAP_AMBIENT_RAISE | L_SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
+	        0, 0, 0) < 0)
 		return errno;
 	for (int cap = 0; cap <= last_cap; cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
@@ -429,8 +430,7 @@ drop_caps(int last_cap)
 	return 0;
 }
 
-static void __attribute__((noreturn))
-child_main(struct init *in, const struct spawn *s, int errfd)
+static void __attribute__((noreturn)) child_main(struct init *in, const struct spawn *s, int errfd)
 {
 	char *argv_bash[] = { "bash", "-l", "-c", (char *)(uintptr_t)s->command, NULL };
 	char *argv_sh[] = { "sh", "-c", (char *)(uintptr_t)s->command, NULL };
@@ -582,8 +582,7 @@ kill_one(pid_t pid, void *arg)
 }
 
 /* Isolation none: every descendant (we are their subreaper), until none is left. */
-static void __attribute__((noreturn))
-none_exit(void)
+static void __attribute__((noreturn)) none_exit(void)
 {
 	for (int pass = 0; pass < 100; pass++) {
 		struct killer k = { getpid(), 0 };
@@ -696,7 +695,7 @@ init_main(void *arg)
 			wire_in_reset(&r);
 		}
 		if (rc != WIRE_MORE)
-			break;	/* the supervisor is gone: so is the sandbox */
+			break; /* the supervisor is gone: so is the sandbox */
 	}
 	if (!in.c->isolate)
 		none_exit();

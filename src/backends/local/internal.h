@@ -96,17 +96,17 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-#define LOCAL_ID_MAX 48
-#define LOCAL_WS "/workspace"
-#define LOCAL_NOBODY 65534		/* host uid of sandboxes when the server is root */
-#define LOCAL_ROOT_INNER_UID 1000	/* the sandbox user's uid inside, server as root */
-#define LOCAL_USER_MAX 32
-#define LOCAL_MOUNTS_MAX 32
+#define LOCAL_ID_MAX         48
+#define LOCAL_WS             "/workspace"
+#define LOCAL_NOBODY         65534 /* host uid of sandboxes when the server is root */
+#define LOCAL_ROOT_INNER_UID 1000  /* the sandbox user's uid inside, server as root */
+#define LOCAL_USER_MAX       32
+#define LOCAL_MOUNTS_MAX     32
 
 /* An operator's --mount HOST:SANDBOX[:ro]. */
 struct local_mount {
-	char host[PATH_MAX];		/* absolute, resolved */
-	char path[PATH_MAX];		/* in the sandbox: absolute, normalized */
+	char host[PATH_MAX]; /* absolute, resolved */
+	char path[PATH_MAX]; /* in the sandbox: absolute, normalized */
 	bool ro;
 };
 
@@ -120,14 +120,14 @@ struct local_mount {
  */
 
 #define LIMITS_PIDS_DEFAULT 1024
-#define LIMITS_NOFILE 8192
-#define LIMITS_MEMORY_MIN (32LL << 20)
+#define LIMITS_NOFILE       8192
+#define LIMITS_MEMORY_MIN   (32LL << 20)
 
 /* What a sandbox is held to; 0 = no limit. */
 struct lim {
-	int64_t memory;			/* bytes (memory + swap + tmpfs pages) */
-	int64_t cpu_milli;		/* 1000 = one CPU */
-	int64_t pids;			/* processes and threads */
+	int64_t memory;    /* bytes (memory + swap + tmpfs pages) */
+	int64_t cpu_milli; /* 1000 = one CPU */
+	int64_t pids;      /* processes and threads */
 };
 
 /* Kubernetes-style quantities. memory: "256Mi", "1Gi", "512M", "1G", "1.5Gi", "1048576"
@@ -150,7 +150,7 @@ struct lim_host {
 	 * others are copies of it where the controller is available, "" where it is not.
 	 * v1: each holds the parent directory in that controller's hierarchy, or "". */
 	char memory[PATH_MAX], pids[PATH_MAX], cpu[PATH_MAX], freezer[PATH_MAX];
-	char why[256];			/* mode NONE, or a controller missing: why, a sentence */
+	char why[256]; /* mode NONE, or a controller missing: why, a sentence */
 };
 
 /* Detects cgroup support for this process. v2: the cgroup from /proc/self/cgroup must be
@@ -273,23 +273,23 @@ const char *local_landlock_describe(int abi);
  * rule of the ceiling names them (npol_opened).
  */
 
-#define NPOL_RULES_MAX 4096		/* as OpenSandbox's egress sidecar */
-#define NPOL_NAME_MAX 253
+#define NPOL_RULES_MAX 4096 /* as OpenSandbox's egress sidecar */
+#define NPOL_NAME_MAX  253
 
 enum npol_kind { NPOL_DOMAIN, NPOL_WILDCARD, NPOL_ADDR };
 
 struct npol_rule {
 	bool allow;
-	uint8_t kind;			/* enum npol_kind */
-	uint8_t family;			/* NPOL_ADDR: AF_INET or AF_INET6 */
-	uint8_t prefix;			/* NPOL_ADDR: prefix length (32 / 128 for an address) */
-	uint8_t addr[16];		/* NPOL_ADDR: network order, host bits cleared */
-	char target[NPOL_NAME_MAX + 3];	/* normalized: lower case, no trailing dot */
+	uint8_t kind;                   /* enum npol_kind */
+	uint8_t family;                 /* NPOL_ADDR: AF_INET or AF_INET6 */
+	uint8_t prefix;                 /* NPOL_ADDR: prefix length (32 / 128 for an address) */
+	uint8_t addr[16];               /* NPOL_ADDR: network order, host bits cleared */
+	char target[NPOL_NAME_MAX + 3]; /* normalized: lower case, no trailing dot */
 };
 
 struct npol {
-	bool allow;			/* the default */
-	struct npol_rule *rules;	/* heap; first match wins */
+	bool allow;              /* the default */
+	struct npol_rule *rules; /* heap; first match wins */
 	size_t n;
 };
 
@@ -304,8 +304,8 @@ int npol_from_lists(struct npol *p, bool allow_default, const struct net_policy 
 /* OpenSandbox's merge into *cur: the request's rules first, then the current ones whose
  * target the request does not name; the default changes only when the request has one.
  * replace drops the current rules (the default stays unless the request has one). */
-int npol_merge(struct npol *cur, const struct net_policy *req, bool replace,
-    struct arena *a, struct err *e);
+int npol_merge(struct npol *cur, const struct net_policy *req, bool replace, struct arena *a,
+    struct err *e);
 /* The rules back as lists (strings in a). */
 void npol_to_lists(const struct npol *p, struct net_policy *out, struct arena *a);
 /* --local-egress: "allow", "deny", or a comma-separated list whose first item may be
@@ -325,8 +325,7 @@ int npol_read_json(const struct json *j, struct npol *p, struct arena *a, struct
 /* The first rule matching a name (NULL: none). */
 const struct npol_rule *npol_match_name(const struct npol *p, const char *name);
 /* The first address rule matching an address (NULL: none). */
-const struct npol_rule *npol_match_addr(const struct npol *p, int family,
-    const uint8_t *addr);
+const struct npol_rule *npol_match_addr(const struct npol *p, int family, const uint8_t *addr);
 /* Whether an allowing address rule of p covers the address (the operator opened it). */
 bool npol_opened(const struct npol *p, int family, const uint8_t *addr);
 /* Why an address is always refused ("loopback", "private", "link-local", "cloud metadata",
@@ -346,22 +345,22 @@ void npol_addr_str(int family, const uint8_t *addr, int port, char *out, size_t 
  * to the question, and the only records are A.
  */
 
-#define DNS_HDR 12
-#define DNS_UDP_MAX 512			/* a reply over UDP without EDNS */
-#define DNS_T_A 1
-#define DNS_T_AAAA 28
-#define DNS_C_IN 1
+#define DNS_HDR     12
+#define DNS_UDP_MAX 512 /* a reply over UDP without EDNS */
+#define DNS_T_A     1
+#define DNS_T_AAAA  28
+#define DNS_C_IN    1
 enum { DNS_NOERROR, DNS_FORMERR, DNS_SERVFAIL, DNS_NXDOMAIN, DNS_NOTIMP, DNS_REFUSED };
 
 struct dns_query {
 	uint16_t id;
-	uint16_t flags;			/* as asked (RD and CD are echoed) */
+	uint16_t flags; /* as asked (RD and CD are echoed) */
 	uint16_t qtype, qclass;
-	int rcode;			/* DNS_NOERROR: answer it; else reply with this error */
-	char name[NPOL_NAME_MAX + 2];	/* lower case, dotted, no trailing dot; "" = the root */
-	uint8_t qraw[NPOL_NAME_MAX + 2 + 4];	/* the question as asked (name as sent, case
+	int rcode;                    /* DNS_NOERROR: answer it; else reply with this error */
+	char name[NPOL_NAME_MAX + 2]; /* lower case, dotted, no trailing dot; "" = the root */
+	uint8_t qraw[NPOL_NAME_MAX + 2 + 4]; /* the question as asked (name as sent, case
 						 * kept, uncompressed; type; class) */
-	size_t qrawlen;			/* 0 when there is no question to echo */
+	size_t qrawlen;                      /* 0 when there is no question to echo */
 };
 
 /* Parses a query. 0: q is filled and q->rcode says how to answer (FORMERR for a malformed
@@ -384,13 +383,13 @@ size_t dns_reply(const struct dns_query *q, int rcode, const uint8_t (*a4)[4], s
 #define HREQ_HEAD_MAX 16384
 
 struct hreq {
-	bool connect;			/* CONNECT authority-form */
-	char host[NPOL_NAME_MAX + 2];	/* lower case; an IPv6 literal without brackets */
-	uint16_t port;			/* default 80 for http:// */
-	size_t head_len;		/* bytes up to and including the empty line */
-	int status;			/* when malformed: 400, 405 (a method we do not take),
+	bool connect;                 /* CONNECT authority-form */
+	char host[NPOL_NAME_MAX + 2]; /* lower case; an IPv6 literal without brackets */
+	uint16_t port;                /* default 80 for http:// */
+	size_t head_len;              /* bytes up to and including the empty line */
+	int status;                   /* when malformed: 400, 405 (a method we do not take),
 					 * 414, 431, 501 (https:// or other schemes) */
-	const char *why;		/* when malformed: a short static sentence */
+	const char *why;              /* when malformed: a short static sentence */
 };
 
 /* Parses the request head in buf (len bytes read so far). 1: a whole head, r filled; 0:
@@ -408,25 +407,25 @@ long hreq_rewrite(const char *buf, const struct hreq *r, char *out, size_t cap);
 /* The supervisor's record, <dir>/sup.json. */
 struct lsup {
 	pid_t pid;
-	unsigned long long start;	/* /proc start time, against pid reuse */
+	unsigned long long start; /* /proc start time, against pid reuse */
 	pid_t init_pid;
 	unsigned long long init_start;
 	struct lim_cg cg;
 	int landlock_abi;
 	struct lim lim;
-	char memory_by[64], pids_by[64], cpu_by[64];	/* what enforces each limit */
+	char memory_by[64], pids_by[64], cpu_by[64]; /* what enforces each limit */
 };
 
 #define LOCAL_HOST_PORTS_MAX 32
-#define LOCAL_PINS_MAX 32
-#define LOCAL_PROXY_PORT 3128		/* the relay's HTTP proxy, 127.0.0.1 inside */
-#define LOCAL_STR_(x) #x
-#define LOCAL_STR(x) LOCAL_STR_(x)
-#define LOCAL_HOST_NAME "host.internal"	/* this machine's --local-host-port ports */
+#define LOCAL_PINS_MAX       32
+#define LOCAL_PROXY_PORT     3128 /* the relay's HTTP proxy, 127.0.0.1 inside */
+#define LOCAL_STR_(x)        #x
+#define LOCAL_STR(x)         LOCAL_STR_(x)
+#define LOCAL_HOST_NAME      "host.internal" /* this machine's --local-host-port ports */
 
 /* A --local-resolve NAME=ADDR. */
 struct local_pin {
-	char name[NPOL_NAME_MAX + 1];	/* normalized */
+	char name[NPOL_NAME_MAX + 1]; /* normalized */
 	int family;
 	uint8_t addr[16];
 };
@@ -434,10 +433,10 @@ struct local_pin {
 /* The operator's network flags: the same for every sandbox of a server, and handed to
  * each supervisor (its configuration, and again with every policy change). */
 struct local_netcfg {
-	struct npol ceiling;		/* --local-egress; rules in the owner's arena */
-	uint16_t host_ports[LOCAL_HOST_PORTS_MAX];	/* --local-host-port */
+	struct npol ceiling;                       /* --local-egress; rules in the owner's arena */
+	uint16_t host_ports[LOCAL_HOST_PORTS_MAX]; /* --local-host-port */
 	size_t nhost_ports;
-	struct local_pin pins[LOCAL_PINS_MAX];	/* --local-resolve */
+	struct local_pin pins[LOCAL_PINS_MAX]; /* --local-resolve */
 	size_t npins;
 };
 
@@ -445,38 +444,38 @@ struct local_netcfg {
 #define LH_CACHE 8
 struct lhelper {
 	char id[LOCAL_ID_MAX];
-	pid_t sup;			/* the supervisor it belongs to */
+	pid_t sup; /* the supervisor it belongs to */
 	unsigned long long sup_start;
 	pid_t pid;
 	int sock;
-	bool busy;			/* a call is using it */
-	uint64_t used;			/* for eviction, oldest first */
+	bool busy;     /* a call is using it */
+	uint64_t used; /* for eviction, oldest first */
 };
 
 struct local {
-	char root[PATH_MAX];		/* state root, absolute */
+	char root[PATH_MAX]; /* state root, absolute */
 	bool isolate;
-	uid_t uid;			/* host ids of the sandbox user (U1's 0) */
+	uid_t uid; /* host ids of the sandbox user (U1's 0) */
 	gid_t gid;
-	unsigned in_uid;		/* its uid inside */
-	char user[LOCAL_USER_MAX];	/* its name inside */
-	char host_user[64];		/* the server's user (isolation none) */
-	bool host_root;			/* the server runs as uid 0 */
+	unsigned in_uid;           /* its uid inside */
+	char user[LOCAL_USER_MAX]; /* its name inside */
+	char host_user[64];        /* the server's user (isolation none) */
+	bool host_root;            /* the server runs as uid 0 */
 	struct local_mount *mounts;
 	size_t nmounts;
 	struct local_netcfg net;
-	struct arena *net_arena;	/* the ceiling's rules */
-	struct lim_host cg;		/* probed once, on first need (cg_mu) */
+	struct arena *net_arena; /* the ceiling's rules */
+	struct lim_host cg;      /* probed once, on first need (cg_mu) */
 	bool cg_probed;
 	pthread_mutex_t cg_mu;
 	int64_t mem_total;
-	pthread_mutex_t mu;		/* lifelines */
+	pthread_mutex_t mu; /* lifelines */
 	struct lline *lifelines;
 	pthread_mutex_t sweep_mu;
 	pthread_cond_t sweep_cv;
 	pthread_t sweeper;
 	bool sweeper_on, stop;
-	pthread_mutex_t hmu;		/* helpers (helper.c) */
+	pthread_mutex_t hmu; /* helpers (helper.c) */
 	struct lhelper helpers[LH_CACHE];
 	uint64_t hclock;
 };
@@ -485,8 +484,8 @@ struct local {
  * socket, and whether its supervisor has this server's network flags. */
 struct lline {
 	char id[LOCAL_ID_MAX];
-	int fd;				/* -1: none */
-	bool told;			/* the supervisor has L->net */
+	int fd;    /* -1: none */
+	bool told; /* the supervisor has L->net */
 	struct lline *next;
 };
 
@@ -494,20 +493,20 @@ struct lline {
 struct lsb {
 	char id[LOCAL_ID_MAX];
 	char dir[PATH_MAX];
-	bool isolate;			/* as the server is configured: never read from disk */
-	struct npol net;		/* the sandbox's own egress policy (rules in the arena) */
+	bool isolate;    /* as the server is configured: never read from disk */
+	struct npol net; /* the sandbox's own egress policy (rules in the arena) */
 	bool paused;
 	bool ephemeral;
-	int64_t created_at, expires_at;	/* wall ms */
-	const char *template_name, *cpu, *memory;	/* as asked */
-	struct lim lim;			/* as enforced */
+	int64_t created_at, expires_at;           /* wall ms */
+	const char *template_name, *cpu, *memory; /* as asked */
+	struct lim lim;                           /* as enforced */
 	const struct kv *env;
 	size_t nenv;
 	const struct kv *metadata;
 	size_t nmetadata;
 	bool has_sup;
-	struct lsup sup;		/* from sup.json when has_sup */
-	pid_t legacy_pid;		/* an older version's init, from meta.json (to kill) */
+	struct lsup sup;  /* from sup.json when has_sup */
+	pid_t legacy_pid; /* an older version's init, from meta.json (to kill) */
 	unsigned long long legacy_start;
 };
 
@@ -515,8 +514,7 @@ bool store_id_ok(const char *id);
 int store_notfound(struct err *e, const char *id);
 void store_path(char *out, const struct lsb *sb, const char *sub);
 /* Loads meta.json and sup.json; an expired sandbox is destroyed (ERR_NOTFOUND). */
-int store_load(struct local *L, const char *id, struct arena *a, struct lsb *sb,
-    struct err *e);
+int store_load(struct local *L, const char *id, struct arena *a, struct lsb *sb, struct err *e);
 int store_meta_write(const struct lsb *sb, struct err *e);
 typedef int (*store_fn)(struct local *L, struct lsb *cur, void *arg, struct err *e);
 /* Read-modify-write of meta.json under the sandbox's lock; scalars go back to sb. */
@@ -534,7 +532,7 @@ char **local_read_names(int dirfd, size_t *n);
 void local_names_free(char **v, size_t n);
 /* Whether dirfd/name is the root of a mount (never descend into one when removing). */
 bool local_is_mount_root(int dirfd, const char *name);
-unsigned long long local_pid_start(pid_t pid);	/* 0 when gone or a zombie */
+unsigned long long local_pid_start(pid_t pid); /* 0 when gone or a zombie */
 /* Fields first .. first+count-1 of /proc/PID/stat (numbered as in proc(5), from 3 on)
  * into out, and the state letter; 0, or -1 when the process is gone. */
 int local_proc_stat(pid_t pid, int first, int count, unsigned long long *out, char *state);
@@ -556,75 +554,75 @@ void local_fs_leave(const struct local *L, int token);
  * supervisor's single poll loop never blocks on one peer.
  */
 
-#define WIRE_FDS_MAX 8
-#define WIRE_MORE (-2)
+#define WIRE_FDS_MAX     8
+#define WIRE_MORE        (-2)
 #define WIRE_PAYLOAD_MAX (8u << 20)
 
 enum wire_type {
 	/* server -> supervisor */
-	W_CONF = 1,	/* payload = struct sup_conf as JSON (the first message) */
-	W_EXEC,	/* a = WX_* flags; payload = cwd \0 command \0 env... (c = count);
+	W_CONF = 1,    /* payload = struct sup_conf as JSON (the first message) */
+	W_EXEC,        /* a = WX_* flags; payload = cwd \0 command \0 env... (c = count);
 			 * fds (foreground) = stdin, stdout, stderr */
-	W_SIGNAL,	/* a = pid inside (negative: its process group), b = signal */
-	W_STDIN_CLOSE,	/* a = background pid */
-	W_RELOAD,	/* re-read meta.json (expiry, network); payload (may be empty) = the
+	W_SIGNAL,      /* a = pid inside (negative: its process group), b = signal */
+	W_STDIN_CLOSE, /* a = background pid */
+	W_RELOAD,      /* re-read meta.json (expiry, network); payload (may be empty) = the
 			 * server's network flags (struct local_netcfg as JSON) */
-	W_NS,		/* reply carries the user and mount namespaces of commands */
-	W_PAUSE,	/* a = 1 pause, 0 resume */
-	W_SHUTDOWN,	/* kill the sandbox; reply once no process of it is left */
+	W_NS,          /* reply carries the user and mount namespaces of commands */
+	W_PAUSE,       /* a = 1 pause, 0 resume */
+	W_SHUTDOWN,    /* kill the sandbox; reply once no process of it is left */
 	/* supervisor -> server */
-	W_STARTED,	/* a = pid inside */
-	W_FAILED,	/* a = step (STEP_*), b = errno; payload = detail (a path), may be empty */
-	W_EXITED,	/* a = wait status; payload = the command's refused connections, one
+	W_STARTED, /* a = pid inside */
+	W_FAILED,  /* a = step (STEP_*), b = errno; payload = detail (a path), may be empty */
+	W_EXITED,  /* a = wait status; payload = the command's refused connections, one
 			 * per line (may be empty) */
-	W_DONE,		/* a = request-specific */
+	W_DONE,    /* a = request-specific */
 	/* supervisor -> init */
-	I_SPAWN,	/* tag; a = WX_* flags; payload and fds as W_EXEC */
-	I_SIGNAL,	/* a = pid (negative: group), b = signal */
+	I_SPAWN,  /* tag; a = WX_* flags; payload and fds as W_EXEC */
+	I_SIGNAL, /* a = pid (negative: group), b = signal */
 	/* init -> supervisor */
-	I_READY,	/* a = landlock ABI; fds = user ns, mount ns (of commands), then O_PATH
+	I_READY,   /* a = landlock ABI; fds = user ns, mount ns (of commands), then O_PATH
 			 * fds of /tmp, the home and /dev/shm (for the memory watch) */
-	I_STARTED,	/* tag; a = pid */
-	I_FAILED,	/* tag (0: setup); a = step; b = errno; payload = detail */
-	I_EXITED,	/* tag; a = pid; b = wait status */
+	I_STARTED, /* tag; a = pid */
+	I_FAILED,  /* tag (0: setup); a = step; b = errno; payload = detail */
+	I_EXITED,  /* tag; a = pid; b = wait status */
 	/* added with the network relay (numbers above stay as they were) */
-	W_FORWARD,	/* server -> supervisor: a = port inside; W_DONE a = port on 127.0.0.1 */
-	I_NET,		/* init -> supervisor, right after I_READY: a = NETFD_* bits of the fds
+	W_FORWARD, /* server -> supervisor: a = port inside; W_DONE a = port on 127.0.0.1 */
+	I_NET,     /* init -> supervisor, right after I_READY: a = NETFD_* bits of the fds
 			 * that follow, in bit order */
-	I_SOCKET,	/* supervisor -> init: a = family, b = count (<= WIRE_FDS_MAX) */
-	I_SOCKETS,	/* init -> supervisor: a = family; fds = new TCP sockets inside */
-	W_FILEOP,	/* server -> file helper: tag = mkparents, a = LH_* op, b = open flags,
+	I_SOCKET,  /* supervisor -> init: a = family, b = count (<= WIRE_FDS_MAX) */
+	I_SOCKETS, /* init -> supervisor: a = family; fds = new TCP sockets inside */
+	W_FILEOP,  /* server -> file helper: tag = mkparents, a = LH_* op, b = open flags,
 			 * c = mode; payload = path \0; W_DONE answers with struct lh_rep, fd */
 	W__MAX
 };
 
 enum {
-	WX_BACKGROUND = 1,	/* supervisor keeps the output (procs/<pid>/) */
+	WX_BACKGROUND = 1, /* supervisor keeps the output (procs/<pid>/) */
 };
 
 /* The network fds init hands its supervisor (I_NET), by bit. */
 enum {
-	NETFD_NOTIF,		/* seccomp user notification listener (connect) */
-	NETFD_RELAY4,		/* relay listener, 127.0.0.1:ephemeral */
-	NETFD_RELAY6,		/* relay listener, [::1]:ephemeral */
-	NETFD_DNS_UDP,		/* 127.0.0.1:53 */
+	NETFD_NOTIF,   /* seccomp user notification listener (connect) */
+	NETFD_RELAY4,  /* relay listener, 127.0.0.1:ephemeral */
+	NETFD_RELAY6,  /* relay listener, [::1]:ephemeral */
+	NETFD_DNS_UDP, /* 127.0.0.1:53 */
 	NETFD_DNS_TCP,
-	NETFD_PROXY,		/* 127.0.0.1:LOCAL_PROXY_PORT */
-	NETFD_NETNS,		/* the sandbox's network namespace */
+	NETFD_PROXY, /* 127.0.0.1:LOCAL_PROXY_PORT */
+	NETFD_NETNS, /* the sandbox's network namespace */
 	NETFD__MAX
 };
 
 struct wire_hdr {
 	uint32_t type, tag;
 	int32_t a, b, c;
-	uint32_t len;			/* payload bytes that follow */
+	uint32_t len; /* payload bytes that follow */
 };
 
 /* One message being read; zero-filled = empty. */
 struct wire_in {
 	struct wire_hdr h;
-	size_t got;			/* header + payload bytes read so far */
-	char *payload;			/* h.len + 1 bytes (NUL-terminated), heap */
+	size_t got;    /* header + payload bytes read so far */
+	char *payload; /* h.len + 1 bytes (NUL-terminated), heap */
 	int fds[WIRE_FDS_MAX];
 	int nfds;
 };
@@ -646,31 +644,56 @@ int wire_addr(const char *dir, struct sockaddr_un *sa, socklen_t *len, int *dirf
 
 /* Setup steps named in I_FAILED / W_FAILED and in errors. */
 enum {
-	STEP_NONE, STEP_CLONE, STEP_MAP, STEP_CGROUP, STEP_SETUID, STEP_PRIVATE, STEP_ROOTFS,
-	STEP_BIND, STEP_ETC, STEP_DEV, STEP_PROC, STEP_SYS, STEP_TMPFS, STEP_MOUNT, STEP_RDONLY,
-	STEP_PIVOT, STEP_VERIFY, STEP_USERNS2, STEP_LANDLOCK, STEP_RLIMIT, STEP_NETNS,
-	STEP_SOCKET, STEP_INIT, STEP_FORK, STEP_CHDIR, STEP_EXEC, STEP_CAPS, STEP_SECCOMP,
-	STEP_SESSION, STEP__MAX
+	STEP_NONE,
+	STEP_CLONE,
+	STEP_MAP,
+	STEP_CGROUP,
+	STEP_SETUID,
+	STEP_PRIVATE,
+	STEP_ROOTFS,
+	STEP_BIND,
+	STEP_ETC,
+	STEP_DEV,
+	STEP_PROC,
+	STEP_SYS,
+	STEP_TMPFS,
+	STEP_MOUNT,
+	STEP_RDONLY,
+	STEP_PIVOT,
+	STEP_VERIFY,
+	STEP_USERNS2,
+	STEP_LANDLOCK,
+	STEP_RLIMIT,
+	STEP_NETNS,
+	STEP_SOCKET,
+	STEP_INIT,
+	STEP_FORK,
+	STEP_CHDIR,
+	STEP_EXEC,
+	STEP_CAPS,
+	STEP_SECCOMP,
+	STEP_SESSION,
+	STEP__MAX
 };
 const char *local_step_name(int step);
 
 /* ---- rootfs.c: the sandbox's file system ----------------------------------------------- */
 
 struct rootfs_plan {
-	const char *hostname;		/* the sandbox id */
-	const char *user;		/* the sandbox user's name, uid/gid inside */
+	const char *hostname; /* the sandbox id */
+	const char *user;     /* the sandbox user's name, uid/gid inside */
 	unsigned in_uid;
-	int ws_fd;			/* O_PATH fd of <dir>/workspace, opened by init */
+	int ws_fd; /* O_PATH fd of <dir>/workspace, opened by init */
 	const struct local_mount *mounts;
-	const int *mount_fds;		/* O_PATH fds of the mounts' host directories (init) */
+	const int *mount_fds; /* O_PATH fds of the mounts' host directories (init) */
 	size_t nmounts;
-	int64_t tmp_size, home_size, shm_size;	/* tmpfs sizes in bytes */
+	int64_t tmp_size, home_size, shm_size; /* tmpfs sizes in bytes */
 };
 
 struct rootfs_err {
-	int step;			/* STEP_* */
+	int step; /* STEP_* */
 	int errnum;
-	char detail[256];		/* the path involved, or "" */
+	char detail[256]; /* the path involved, or "" */
 };
 
 /* Builds the sandbox's root in the caller's (new, private) mount namespace and pivots into
@@ -695,11 +718,11 @@ size_t rootfs_writable(const struct rootfs_plan *p, const char **out, size_t cap
 
 struct init_conf {
 	bool isolate;
-	int chan;			/* socket to the supervisor */
-	int go;				/* read end: one byte once the maps are written */
+	int chan; /* socket to the supervisor */
+	int go;   /* read end: one byte once the maps are written */
 	struct rootfs_plan fs;
 	struct lim lim;
-	const char *ws_host;		/* <dir>/workspace on this machine */
+	const char *ws_host; /* <dir>/workspace on this machine */
 };
 
 /* The clone entry (isolation namespaces) and the fork entry (none); never returns. */
@@ -707,10 +730,10 @@ int init_main(void *conf);
 
 /* ---- output.c: a background process's output on disk ------------------------------------ */
 
-#define BG_HEAD_MAX (8u << 20)		/* background output kept from the start */
-#define BG_TAIL_MAX (8u << 20)		/* and from the end */
+#define BG_HEAD_MAX (8u << 20) /* background output kept from the start */
+#define BG_TAIL_MAX (8u << 20) /* and from the end */
 
-#define LOCAL_PIPE_BULK (1 << 20)	/* the pipe of a stream that writes a lot */
+#define LOCAL_PIPE_BULK (1 << 20) /* the pipe of a stream that writes a lot */
 
 /* Grows the pipe fd to LOCAL_PIPE_BULK bytes, or a quarter of that, where the kernel lets
  * us; else it keeps its size (quietly: /proc/sys/fs/pipe-max-size, and for an ordinary
@@ -731,15 +754,15 @@ void outrec_append(struct outrec *o, const char *p, size_t n);
 void outrec_close(struct outrec *o);
 /* The supervisor's record of a background process. */
 struct bgrec {
-	pid_t pid;			/* inside the sandbox, 0 until started */
-	int out;			/* read end of its stdout+stderr pipe, -1 at EOF */
-	int keep;			/* our write end of its stdin FIFO, -1 once closed */
-	int dirfd;			/* its record directory */
+	pid_t pid; /* inside the sandbox, 0 until started */
+	int out;   /* read end of its stdout+stderr pipe, -1 at EOF */
+	int keep;  /* our write end of its stdin FIFO, -1 once closed */
+	int dirfd; /* its record directory */
 	char dir[PATH_MAX];
 	struct outrec rec;
-	char *command;			/* for info.json (heap) */
+	char *command; /* for info.json (heap) */
 	bool exited;
-	int status;			/* wait status, once exited */
+	int status; /* wait status, once exited */
 	struct bgrec *next;
 };
 
@@ -758,8 +781,8 @@ int64_t outrec_total(const char *dir);
 /* Appends the stream's bytes [offset, offset + max) to out (what fell out between the head
  * and the ring becomes a one-line marker); *next gets the offset to read from next time.
  * ERR_INVAL past the end. */
-int outrec_read(const char *dir, uint64_t offset, size_t max, struct buf *out,
-    uint64_t *next, struct err *e);
+int outrec_read(const char *dir, uint64_t offset, size_t max, struct buf *out, uint64_t *next,
+    struct err *e);
 
 /* ---- net.c, judge.c, relay.c, dnsd.c, proxy.c: the sandbox's network, from its supervisor
  *
@@ -806,19 +829,19 @@ void net_unwatch_bg(pid_t pid);
 /* What the server hands a new supervisor (JSON over the start socket). */
 struct sup_conf {
 	char id[LOCAL_ID_MAX];
-	char root[PATH_MAX];		/* state root */
-	char dir[PATH_MAX];		/* the sandbox directory */
+	char root[PATH_MAX]; /* state root */
+	char dir[PATH_MAX];  /* the sandbox directory */
 	bool isolate;
-	unsigned long host_uid, host_gid;	/* U1's 0 */
-	unsigned in_uid;			/* the sandbox user inside */
+	unsigned long host_uid, host_gid; /* U1's 0 */
+	unsigned in_uid;                  /* the sandbox user inside */
 	char user[LOCAL_USER_MAX];
 	struct local_mount mounts[LOCAL_MOUNTS_MAX];
 	size_t nmounts;
 	struct lim lim;
 	struct lim_host cg;
-	struct local_netcfg net;	/* ceiling rules in net_arena (decode makes it) */
+	struct local_netcfg net; /* ceiling rules in net_arena (decode makes it) */
 	struct arena *net_arena;
-	bool ephemeral;			/* killed and removed when the start socket closes */
+	bool ephemeral; /* killed and removed when the start socket closes */
 };
 
 int supconf_encode(const struct sup_conf *c, struct buf *out);
@@ -848,8 +871,8 @@ int spawn_recv(int sock, struct wire_in *r, struct call *c, int wait_ms, struct 
 int spawn_request(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t b,
     const void *payload, size_t len, struct wire_in *reply, struct call *c, struct err *e);
 /* spawn_request without a payload; fds_out (may be NULL) takes received fds. */
-int spawn_simple(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t b,
-    int *fds_out, int nfds_out, struct call *c, struct err *e);
+int spawn_simple(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t b, int *fds_out,
+    int nfds_out, struct call *c, struct err *e);
 /* Whether this machine has what local sandboxes are made of (/usr and a shell); else
  * ERR_UNSUPPORTED with a sentence pointing to the platform backends. */
 int spawn_host_ok(struct err *e);
@@ -867,31 +890,31 @@ int local_info(struct backend *b, const char *id, struct sb_info *out, struct ca
 int local_kill(struct backend *b, const char *id, struct call *c, struct err *e);
 int local_pause(struct backend *b, const char *id, struct call *c, struct err *e);
 int local_resume(struct backend *b, const char *id, struct call *c, struct err *e);
-int local_set_timeout(struct backend *b, const char *id, int64_t timeout_s,
-    int64_t *expires_at, struct call *c, struct err *e);
+int local_set_timeout(struct backend *b, const char *id, int64_t timeout_s, int64_t *expires_at,
+    struct call *c, struct err *e);
 int local_url(struct backend *b, const char *id, int port, struct sb_url *out, struct call *c,
     struct err *e);
 int local_metrics(struct backend *b, const char *id, struct sb_metrics *out, struct call *c,
     struct err *e);
 int local_net_get(struct backend *b, const char *id, struct net_policy *out, struct call *c,
     struct err *e);
-int local_net_set(struct backend *b, const char *id, const struct net_policy *req,
-    bool replace, struct net_policy *out, struct call *c, struct err *e);
+int local_net_set(struct backend *b, const char *id, const struct net_policy *req, bool replace,
+    struct net_policy *out, struct call *c, struct err *e);
 
 /* helper.c: path operations inside a sandbox. */
 enum { LH_OPEN = 1, LH_MKDIRP, LH_LSTAT };
 
 struct lh_req {
 	int op;
-	const char *path;		/* as the sandbox sees it (relative = under the workspace) */
+	const char *path; /* as the sandbox sees it (relative = under the workspace) */
 	int flags;
 	mode_t mode;
 	bool mkparents;
 };
 
 struct lh_rep {
-	int err;			/* errno, 0 ok */
-	int step;			/* non-zero: entering the sandbox failed at this step */
+	int err;  /* errno, 0 ok */
+	int step; /* non-zero: entering the sandbox failed at this step */
 	bool created;
 	struct stat st;
 	int linklen;
@@ -909,17 +932,16 @@ void local_helpers_drop(struct local *L, const char *id);
 ssize_t local_write_nosig(int fd, const void *p, size_t n);
 /* The non-empty lines of text, as strings in a (NULL-terminated); *n gets their count. */
 const char **local_split_lines(const char *text, size_t len, struct arena *a, size_t *n);
-int local_exec(struct backend *b, const char *id, const struct exec_req *req,
-    exec_event_fn fn, void *arg, struct exec_result *res, struct call *c, struct err *e);
+int local_exec(struct backend *b, const char *id, const struct exec_req *req, exec_event_fn fn,
+    void *arg, struct exec_result *res, struct call *c, struct err *e);
 int local_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *n,
     struct call *c, struct err *e);
 int local_proc_output(struct backend *b, const char *id, const char *pid, uint64_t offset,
-    int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c,
-    struct err *e);
+    int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c, struct err *e);
 int local_proc_stdin(struct backend *b, const char *id, const char *pid, const char *data,
     size_t len, bool close_stdin, struct call *c, struct err *e);
-int local_proc_kill(struct backend *b, const char *id, const char *pid, int signo,
-    struct call *c, struct err *e);
+int local_proc_kill(struct backend *b, const char *id, const char *pid, int signo, struct call *c,
+    struct err *e);
 
 int local_file_read(struct backend *b, const char *id, const char *path, uint64_t offset,
     size_t max_bytes, struct buf *out, int64_t *size, struct call *c, struct err *e);
@@ -927,15 +949,15 @@ int local_file_write(struct backend *b, const char *id, const char *path, const 
     size_t len, uint32_t mode, struct call *c, struct err *e);
 int local_file_list(struct backend *b, const char *id, const char *path, int depth,
     struct file_list *out, struct call *c, struct err *e);
-int local_file_stat(struct backend *b, const char *id, const char *path,
-    struct file_entry *out, struct call *c, struct err *e);
+int local_file_stat(struct backend *b, const char *id, const char *path, struct file_entry *out,
+    struct call *c, struct err *e);
 int local_file_mkdir(struct backend *b, const char *id, const char *path, bool *created,
     struct call *c, struct err *e);
 int local_file_move(struct backend *b, const char *id, const char *src, const char *dst,
     struct call *c, struct err *e);
 int local_file_remove(struct backend *b, const char *id, const char *path, bool *removed,
     struct call *c, struct err *e);
-int local_file_search(struct backend *b, const char *id, const char *path,
-    const char *pattern, struct file_search *out, struct call *c, struct err *e);
+int local_file_search(struct backend *b, const char *id, const char *path, const char *pattern,
+    struct file_search *out, struct call *c, struct err *e);
 
 #endif

@@ -38,8 +38,8 @@ bg_note(pid_t sid, const char *text)
 
 		if (w->pid != sid || w->lines >= BG_DENY_MAX)
 			continue;
-		fd = openat(w->dirfd, "network_denied", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
-		    O_NOFOLLOW, 0600);
+		fd = openat(w->dirfd, "network_denied",
+		    O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0)
 			return;
 		n = snprintf(line, sizeof(line), "%s\n", text);
@@ -59,7 +59,8 @@ log_flush(void)
 	N.log_dirty = false;
 	N.log_at = time_mono_ms();
 	for (size_t i = 0; i < N.ndeny; i++) {
-		const struct denial *d = &N.deny[(N.deny_head + DENY_RING - N.ndeny + i) % DENY_RING];
+		const struct denial
+		    *d = &N.deny[(N.deny_head + DENY_RING - N.ndeny + i) % DENY_RING];
 
 		if (d->count > 1)
 			buf_printf(&b, NULL, "%s (%u times)\n", d->text, d->count);
@@ -78,8 +79,7 @@ log_flush(void)
 	buf_fini(&b);
 }
 
-void __attribute__((format(printf, 2, 3)))
-refused(pid_t sid, const char *fmt, ...)
+void __attribute__((format(printf, 2, 3))) refused(pid_t sid, const char *fmt, ...)
 {
 	char text[DENY_TEXT];
 	struct denial *d = NULL;
@@ -241,7 +241,8 @@ const struct nm *
 nm_of_addr(const struct addr *a)
 {
 	uint32_t v = (uint32_t)a->a[0] << 24 | (uint32_t)a->a[1] << 16 | (uint32_t)a->a[2] << 8 |
-	    a->a[3], idx = v - ((198u << 24 | 18u << 16) + 2);
+	    a->a[3],
+	         idx = v - ((198u << 24 | 18u << 16) + 2);
 
 	if (!is_fake(a) || v < ((198u << 24 | 18u << 16) + 2) || idx >= N.nidx || N.byidx == NULL)
 		return NULL;
@@ -315,7 +316,7 @@ resolver_main(void *arg)
 		bool dup = false;
 
 		if (!sa_read((const struct sockaddr_storage *)(void *)r->ai_addr, r->ai_addrlen, &a,
-		    &port))
+		        &port))
 			continue;
 		for (int k = 0; k < j->nres && !dup; k++)
 			dup = memcmp(&j->res[k], &a, sizeof(a)) == 0;
@@ -324,7 +325,7 @@ resolver_main(void *arg)
 	}
 	if (res != NULL)
 		freeaddrinfo(res);
-	(void)write(N.rpipe[1], &j, sizeof(j));	/* PIPE_BUF-atomic */
+	(void)write(N.rpipe[1], &j, sizeof(j)); /* PIPE_BUF-atomic */
 	return NULL;
 }
 
@@ -394,7 +395,9 @@ on_resolved(void)
 			m->until = time_mono_ms() + RESOLVE_TTL_MS;
 		} else {
 			m->status = j->gai == EAI_NONAME || j->gai == EAI_NODATA ||
-			    (j->gai == 0 && j->nres == 0) ? NM_NX : NM_FAIL;
+			        (j->gai == 0 && j->nres == 0)
+			    ? NM_NX
+			    : NM_FAIL;
 			m->until = time_mono_ms() + RESOLVE_FAIL_TTL_MS;
 		}
 		while (j->queries != NULL) {
@@ -523,13 +526,16 @@ judge(struct conn *c, const struct addr *known, char *why, size_t cap)
 	vp = by_name(&N.policy, c->name, &rp);
 	if (strcmp(c->name, LOCAL_HOST_NAME) == 0) {
 		if (!port_opened(c->port)) {
-			snprintf(why, cap, "%s not opened to sandboxes (the operator opens this "
-			    "machine's ports with --local-host-port)", c->what);
+			snprintf(why, cap,
+			    "%s not opened to sandboxes (the operator opens this "
+			    "machine's ports with --local-host-port)",
+			    c->what);
 			return V_DENY;
 		}
 		if (rp != NULL ? !rp->allow : !N.policy.allow) {
 			if (rp != NULL)
-				snprintf(why, cap, "%s denied by the rule %.100s", c->what, rp->target);
+				snprintf(why, cap, "%s denied by the rule %.100s", c->what,
+				    rp->target);
 			else
 				snprintf(why, cap, "%s not in the allow list", c->what);
 			return V_DENY;
@@ -576,8 +582,9 @@ judge(struct conn *c, const struct addr *known, char *why, size_t cap)
 			return V_WAIT;
 		}
 		if (m->status != NM_OK) {
-			snprintf(why, cap, "%s %s", c->what, m->status == NM_NX ?
-			    "does not resolve (no such name)" : "could not be resolved (DNS failed)");
+			snprintf(why, cap, "%s %s", c->what,
+			    m->status == NM_NX ? "does not resolve (no such name)"
+			                       : "could not be resolved (DNS failed)");
 			return V_NX;
 		}
 	}

@@ -41,30 +41,30 @@ struct landlock_path_beneath_attr {
 	int32_t parent_fd;
 } __attribute__((packed));
 
-#define LANDLOCK_CREATE_RULESET_VERSION	(1U << 0)
-#define LANDLOCK_RULE_PATH_BENEATH	1
+#define LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
+#define LANDLOCK_RULE_PATH_BENEATH      1
 
-#define LL_FS_WRITE_FILE	(1ULL << 1)
-#define LL_FS_REMOVE_DIR	(1ULL << 4)
-#define LL_FS_REMOVE_FILE	(1ULL << 5)
-#define LL_FS_MAKE_CHAR		(1ULL << 6)
-#define LL_FS_MAKE_DIR		(1ULL << 7)
-#define LL_FS_MAKE_REG		(1ULL << 8)
-#define LL_FS_MAKE_SOCK		(1ULL << 9)
-#define LL_FS_MAKE_FIFO		(1ULL << 10)
-#define LL_FS_MAKE_BLOCK	(1ULL << 11)
-#define LL_FS_MAKE_SYM		(1ULL << 12)
-#define LL_FS_REFER		(1ULL << 13)	/* ABI 2 */
-#define LL_FS_TRUNCATE		(1ULL << 14)	/* ABI 3 */
-#define LL_FS_IOCTL_DEV		(1ULL << 15)	/* ABI 5 */
+#define LL_FS_WRITE_FILE  (1ULL << 1)
+#define LL_FS_REMOVE_DIR  (1ULL << 4)
+#define LL_FS_REMOVE_FILE (1ULL << 5)
+#define LL_FS_MAKE_CHAR   (1ULL << 6)
+#define LL_FS_MAKE_DIR    (1ULL << 7)
+#define LL_FS_MAKE_REG    (1ULL << 8)
+#define LL_FS_MAKE_SOCK   (1ULL << 9)
+#define LL_FS_MAKE_FIFO   (1ULL << 10)
+#define LL_FS_MAKE_BLOCK  (1ULL << 11)
+#define LL_FS_MAKE_SYM    (1ULL << 12)
+#define LL_FS_REFER       (1ULL << 13) /* ABI 2 */
+#define LL_FS_TRUNCATE    (1ULL << 14) /* ABI 3 */
+#define LL_FS_IOCTL_DEV   (1ULL << 15) /* ABI 5 */
 
-#define LL_SCOPE_ABSTRACT_UNIX_SOCKET	(1ULL << 0)	/* ABI 6 */
-#define LL_SCOPE_SIGNAL			(1ULL << 1)	/* ABI 6 */
+#define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
+#define LL_SCOPE_SIGNAL               (1ULL << 1) /* ABI 6 */
 
 #ifndef SYS_landlock_create_ruleset
-#define SYS_landlock_create_ruleset	444
-#define SYS_landlock_add_rule		445
-#define SYS_landlock_restrict_self	446
+#define SYS_landlock_create_ruleset 444
+#define SYS_landlock_add_rule       445
+#define SYS_landlock_restrict_self  446
 #endif
 
 int
@@ -83,8 +83,8 @@ ll_write_access(int abi)
 	uint64_t a;
 
 	a = LL_FS_WRITE_FILE | LL_FS_REMOVE_DIR | LL_FS_REMOVE_FILE | LL_FS_MAKE_CHAR |
-	    LL_FS_MAKE_DIR | LL_FS_MAKE_REG | LL_FS_MAKE_SOCK | LL_FS_MAKE_FIFO |
-	    LL_FS_MAKE_BLOCK | LL_FS_MAKE_SYM;
+	    LL_FS_MAKE_DIR | LL_FS_MAKE_REG | LL_FS_MAKE_SOCK | LL_FS_MAKE_FIFO | LL_FS_MAKE_BLOCK |
+	    LL_FS_MAKE_SYM;
 	if (abi >= 2)
 		a |= LL_FS_REFER;
 	if (abi >= 3)

@@ -31,10 +31,10 @@
 #include "util/mem.h"
 #include "util/time.h"
 
-#define LOCAL_DEFAULT_TIMEOUT_S (24 * 3600)	/* local resources are cheap; losing work is not */
-#define LOCAL_LIST_DEFAULT 100
-#define LOCAL_LIST_MAX 1000
-#define LOCAL_KILL_WAIT_MS 5000
+#define LOCAL_DEFAULT_TIMEOUT_S (24 * 3600) /* local resources are cheap; losing work is not */
+#define LOCAL_LIST_DEFAULT      100
+#define LOCAL_LIST_MAX          1000
+#define LOCAL_KILL_WAIT_MS      5000
 
 static struct local *
 LOC(struct backend *b)
@@ -85,18 +85,21 @@ net_summary(const struct local *L, const struct npol *p, struct arena *a)
 
 	if (p->allow)
 		own = p->n > 0 ? arena_printf(a, "the public internet but %zu rule%s", p->n,
-		    p->n == 1 ? "" : "s") : "the public internet";
+		                     p->n == 1 ? "" : "s")
+		               : "the public internet";
 	else if (p->n > 0)
 		own = arena_printf(a, "only what %zu rule%s allow%s", p->n, p->n == 1 ? "" : "s",
 		    p->n == 1 ? "s" : "");
 	else
 		own = "nothing (egress denied)";
 	if (!cl->allow)
-		cap = cl->n > 0 ? "; the operator allows only a list (--local-egress)" :
-		    "; the operator denies egress (--local-egress deny)";
-	return arena_printf(a, "its own namespace; egress to %s, through a relay that refuses "
+		cap = cl->n > 0 ? "; the operator allows only a list (--local-egress)"
+		                : "; the operator denies egress (--local-egress deny)";
+	return arena_printf(a,
+	    "its own namespace; egress to %s, through a relay that refuses "
 	    "this machine and private networks%s; refused connections are reported in "
-	    "network_denied", own, cap);
+	    "network_denied",
+	    own, cap);
 }
 
 static const char *
@@ -107,15 +110,19 @@ note_of(const struct local *L, const struct lsb *sb, struct arena *a)
 
 	if (!sb->isolate) {
 		store_path(ws, sb, "workspace");
-		return arena_printf(a, "NO ISOLATION (--local-isolation none): commands run "
+		return arena_printf(a,
+		    "NO ISOLATION (--local-isolation none): commands run "
 		    "directly on this machine as %s, with its files and network (only seccomp "
-		    "applies); the working directory is %s.", L->host_user, ws);
+		    "applies); the working directory is %s.",
+		    L->host_user, ws);
 	}
-	return arena_printf(a, "Isolated local sandbox: commands run as %s in /workspace with "
+	return arena_printf(a,
+	    "Isolated local sandbox: commands run as %s in /workspace with "
 	    "no capabilities, under seccomp%s; only /workspace, /tmp and /home/%s are "
 	    "writable%s, and nothing else of this machine but its system files is visible. "
-	    "Network: %s.", L->user, abi > 0 ? arena_printf(a, " and Landlock (ABI %d)", abi) :
-	    "", L->user, L->nmounts > 0 ? " (plus the operator's --mount directories)" : "",
+	    "Network: %s.",
+	    L->user, abi > 0 ? arena_printf(a, " and Landlock (ABI %d)", abi) : "", L->user,
+	    L->nmounts > 0 ? " (plus the operator's --mount directories)" : "",
 	    net_summary(L, &sb->net, a));
 }
 
@@ -150,8 +157,10 @@ env_ok(const struct kv *kv, size_t n, struct err *e)
 {
 	for (size_t i = 0; i < n; i++)
 		if (kv[i].key == NULL || kv[i].key[0] == '\0' || strchr(kv[i].key, '=') != NULL)
-			return err_set(e, ERR_INVAL, "environment variable name \"%.40s\" is invalid: "
-			    "use a non-empty name without '='", kv[i].key != NULL ? kv[i].key : "");
+			return err_set(e, ERR_INVAL,
+			    "environment variable name \"%.40s\" is invalid: "
+			    "use a non-empty name without '='",
+			    kv[i].key != NULL ? kv[i].key : "");
 	return 0;
 }
 
@@ -190,7 +199,7 @@ make_dirs(struct local *L, const struct lsb *sb, struct err *e)
 	store_path(path, sb, "procs");
 	if (mkdir(path, 0700) < 0)
 		return err_set(e, ERR_IO, "cannot create %s: %s", path, strerror(errno));
-	store_path(path, sb, "home");	/* HOME of isolation none; a tmpfs otherwise */
+	store_path(path, sb, "home"); /* HOME of isolation none; a tmpfs otherwise */
 	if (!sb->isolate && mkdir(path, 0700) < 0)
 		return err_set(e, ERR_IO, "cannot create %s: %s", path, strerror(errno));
 	return 0;
@@ -217,13 +226,14 @@ static void sb_destroy(struct local *L, const struct lsb *sb);
 
 /* A request's policy merged into *p, checked against what this server can enforce. */
 static int
-net_policy_of(const struct local *L, const struct net_policy *req, bool replace,
-    struct npol *p, struct arena *a, struct err *e)
+net_policy_of(const struct local *L, const struct net_policy *req, bool replace, struct npol *p,
+    struct arena *a, struct err *e)
 {
 	if (npol_merge(p, req, replace, a, e) != 0)
 		return e->code;
 	if (!L->isolate && (!p->allow || p->n > 0))
-		return err_set(e, ERR_UNSUPPORTED, "with --local-isolation none commands use this "
+		return err_set(e, ERR_UNSUPPORTED,
+		    "with --local-isolation none commands use this "
 		    "machine's network directly, so no egress policy can be enforced; use the "
 		    "default isolation (namespaces)");
 	return L->isolate ? npol_within(&L->net.ceiling, p, e) : 0;
@@ -240,7 +250,8 @@ local_create(struct backend *b, const struct sb_create *req, struct sb_info *out
 	int rc, fd;
 
 	if (!template_ok(req->template_name))
-		return err_set(e, ERR_UNSUPPORTED, "template \"%.60s\" is not available on the local "
+		return err_set(e, ERR_UNSUPPORTED,
+		    "template \"%.60s\" is not available on the local "
 		    "backend: local sandboxes use this machine's system files; omit template",
 		    req->template_name);
 	memset(&sb, 0, sizeof(sb));
@@ -303,8 +314,10 @@ local_create(struct backend *b, const struct sb_create *req, struct sb_info *out
 	}
 	info_fill(L, &sb, out, c->a);
 	if (req->auto_pause == 1)
-		extra = arena_printf(c->a, "%s auto_pause is not supported by the local backend; "
-		    "the sandbox runs until its timeout.", extra != NULL ? extra : "");
+		extra = arena_printf(c->a,
+		    "%s auto_pause is not supported by the local backend; "
+		    "the sandbox runs until its timeout.",
+		    extra != NULL ? extra : "");
 	if (extra != NULL && *extra != '\0' && out->note != NULL)
 		out->note = arena_printf(c->a, "%s%s", out->note, extra);
 	return 0;
@@ -390,8 +403,10 @@ local_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out
 	if (req->cursor != NULL && req->cursor[0] != '\0' &&
 	    (sscanf(req->cursor, "%lld.%47s", &cur_at, cur_id) != 2 || !store_id_ok(cur_id))) {
 		local_names_free(names, n);
-		return err_set(e, ERR_INVAL, "cursor \"%.40s\" is not one this server returned; "
-		    "omit it to list from the start", req->cursor);
+		return err_set(e, ERR_INVAL,
+		    "cursor \"%.40s\" is not one this server returned; "
+		    "omit it to list from the start",
+		    req->cursor);
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct lsb sb;
@@ -415,8 +430,9 @@ local_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out
 		while (start < cnt && info_cmp(&all[start], &key) <= 0)
 			start++;
 	}
-	limit = req->limit <= 0 ? LOCAL_LIST_DEFAULT :
-	    (req->limit > LOCAL_LIST_MAX ? LOCAL_LIST_MAX : (size_t)req->limit);
+	limit = req->limit <= 0
+	    ? LOCAL_LIST_DEFAULT
+	    : (req->limit > LOCAL_LIST_MAX ? LOCAL_LIST_MAX : (size_t)req->limit);
 	out->items = all != NULL ? all + start : NULL;
 	out->n = cnt - start < limit ? cnt - start : limit;
 	if (start + out->n < cnt) {
@@ -468,7 +484,7 @@ sb_stop(const struct lsb *sb, const char *dir)
 	if (dirfd >= 0)
 		close(dirfd);
 	if (local_pid_alive(sb->legacy_pid, sb->legacy_start))
-		kill(sb->legacy_pid, SIGKILL);	/* an older version's init */
+		kill(sb->legacy_pid, SIGKILL); /* an older version's init */
 	if (done || !sb->has_sup)
 		return;
 	if (local_pid_alive(sb->sup.pid, sb->sup.start))
@@ -505,7 +521,7 @@ sb_destroy(struct local *L, const struct lsb *sb)
 	local_helpers_drop(L, sb->id);
 	if (store_trash(L->root, sb->dir, sb->id, trash) != 0) {
 		lifeline_drop(L, sb->id);
-		return;		/* someone else removed it */
+		return; /* someone else removed it */
 	}
 	sb_stop(sb, trash);
 	lifeline_drop(L, sb->id);
@@ -582,14 +598,15 @@ local_set_timeout(struct backend *b, const char *id, int64_t timeout_s, int64_t 
 	int rc;
 
 	if (timeout_s <= 0 || timeout_s > 10LL * 365 * 24 * 3600)
-		return err_set(e, ERR_INVAL, "timeout_s must be between 1 and 315360000 seconds "
+		return err_set(e, ERR_INVAL,
+		    "timeout_s must be between 1 and 315360000 seconds "
 		    "(counted from now)");
 	rc = store_load(L, id, c->a, &sb, e);
 	if (rc != 0)
 		return rc;
 	at = time_wall_ms() + timeout_s * 1000;
 	rc = store_modify(L, &sb, set_expiry, &at, e);
-	if (rc == 0)	/* the supervisor re-reads its expiry */
+	if (rc == 0) /* the supervisor re-reads its expiry */
 		rc = spawn_simple(L, &sb, W_RELOAD, 0, 0, NULL, 0, c, e);
 	if (rc == 0 && expires_at != NULL)
 		*expires_at = at;
@@ -621,8 +638,10 @@ local_url(struct backend *b, const char *id, int port, struct sb_url *out, struc
 		rc = r.h.a;
 		wire_in_reset(&r);
 		if (rc <= 0)
-			return err_set(e, ERR_BACKEND, "the supervisor of sandbox %s could not open a "
-			    "port for %d on this machine: %s", sb.id, port, strerror(-rc));
+			return err_set(e, ERR_BACKEND,
+			    "the supervisor of sandbox %s could not open a "
+			    "port for %d on this machine: %s",
+			    sb.id, port, strerror(-rc));
 		port = rc;
 	}
 	out->url = arena_printf(c->a, "http://127.0.0.1:%d", port);
@@ -641,7 +660,7 @@ usage_one(pid_t pid, void *arg)
 	unsigned long long t[2];
 	int64_t m;
 
-	if (local_proc_stat(pid, 14, 2, t, NULL) == 0)	/* utime, stime */
+	if (local_proc_stat(pid, 14, 2, t, NULL) == 0) /* utime, stime */
 		u->ticks += (long long)(t[0] + t[1]);
 	if ((m = limits_proc_memory(pid)) > 0)
 		u->mem += m;
@@ -716,19 +735,20 @@ local_metrics(struct backend *b, const char *id, struct sb_metrics *out, struct 
 	rc = store_load(L, id, c->a, &sb, e);
 	if (rc != 0)
 		return rc;
-	out->cpu_count = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) :
-	    (double)sysconf(_SC_NPROCESSORS_ONLN);
+	out->cpu_count = sched_getaffinity(0, sizeof(set), &set) == 0
+	    ? CPU_COUNT(&set)
+	    : (double)sysconf(_SC_NPROCESSORS_ONLN);
 	if (sb.lim.cpu_milli > 0 && sb.lim.cpu_milli / 1000.0 < out->cpu_count)
 		out->cpu_count = sb.lim.cpu_milli / 1000.0;
 	t1 = time_mono_ms();
 	c1 = cpu_usec(&sb, &u1);
-	(void)wait_sleep(c, 200, NULL, NULL);	/* the sample; shorter when cancelled */
+	(void)wait_sleep(c, 200, NULL, NULL); /* the sample; shorter when cancelled */
 	c2 = cpu_usec(&sb, &u2);
 	t2 = time_mono_ms();
 	out->cpu_used_pct = -1;
 	if (t2 > t1 && c1 >= 0 && c2 >= 0)
-		out->cpu_used_pct = c2 > c1 ? (double)(c2 - c1) / 1000.0 / (double)(t2 - t1) * 100 :
-		    0;
+		out->cpu_used_pct = c2 > c1 ? (double)(c2 - c1) / 1000.0 / (double)(t2 - t1) * 100
+		                            : 0;
 	cg = sb.has_sup ? limits_cg_memory(&sb.sup.cg) : -1;
 	out->mem_used_bytes = cg >= 0 ? cg : u2.mem;
 	out->mem_total_bytes = sb.lim.memory > 0 ? sb.lim.memory : L->mem_total;
@@ -794,12 +814,15 @@ ceiling_note(const struct local *L, struct net_policy *out, struct arena *a)
 
 	if (!L->isolate)
 		out->note = "With --local-isolation none commands use this machine's network "
-		    "directly; this policy is not enforced.";
+		            "directly; this policy is not enforced.";
 	else if (!cl->allow)
-		out->note = cl->n > 0 ? arena_printf(a, "The operator allows sandboxes only %zu "
-		    "target%s (--local-egress); this policy applies within that.", cl->n,
-		    cl->n == 1 ? "" : "s") : "The operator denies sandboxes all egress "
-		    "(--local-egress deny).";
+		out->note = cl->n > 0
+		    ? arena_printf(a,
+		          "The operator allows sandboxes only %zu "
+		          "target%s (--local-egress); this policy applies within that.",
+		          cl->n, cl->n == 1 ? "" : "s")
+		    : "The operator denies sandboxes all egress "
+		      "(--local-egress deny).";
 }
 
 int
@@ -874,6 +897,6 @@ local_net_set(struct backend *b, const char *id, const struct net_policy *req, b
 	ceiling_note(L, out, c->a);
 	if (out->note == NULL && sb.isolate)
 		out->note = "The policy applies at once: to new connections of running processes "
-		    "too, and open connections it now refuses were closed.";
+		            "too, and open connections it now refuses were closed.";
 	return 0;
 }

@@ -28,12 +28,12 @@
 
 #include "util/time.h"
 
-#define CG_LEAF "sandbox-mcp-server"	/* v2: the leaf this process moves into */
-#define CG_PERIOD_US 100000
-#define CG_POLL_MS 10
+#define CG_LEAF           "sandbox-mcp-server" /* v2: the leaf this process moves into */
+#define CG_PERIOD_US      100000
+#define CG_POLL_MS        10
 #define CG_FREEZE_WAIT_MS 2000
-#define WALK_CAP 65536			/* pids a tree walk remembers (256 KiB) */
-#define FILE_MAX 8192			/* a cgroup or /proc file read whole */
+#define WALK_CAP          65536 /* pids a tree walk remembers (256 KiB) */
+#define FILE_MAX          8192  /* a cgroup or /proc file read whole */
 
 /* ---- small file helpers ------------------------------------------------------------- */
 
@@ -323,8 +323,7 @@ cg_lists(const char *dir, const char *name, const char *a, const char *b)
 	    (b == NULL || has_word(buf, b, " \n"));
 }
 
-static void __attribute__((format(printf, 3, 4)))
-say(char *out, size_t cap, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 4))) say(char *out, size_t cap, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -368,15 +367,19 @@ probe_v2_parent(struct lim_host *h, const char *dir, char *why, size_t cap)
 	snprintf(parent, sizeof(parent), "%s", dir);
 	slash = strrchr(parent, '/');
 	if (slash == NULL || slash == parent) {
-		say(why, cap, "the cgroup %s also holds other processes and has no parent to put "
-		    "sandboxes in", dir);
+		say(why, cap,
+		    "the cgroup %s also holds other processes and has no parent to put "
+		    "sandboxes in",
+		    dir);
 		return -1;
 	}
 	*slash = '\0';
 	if (!cg_lists(parent, "cgroup.controllers", "memory", "pids") || !writable(parent, NULL) ||
 	    !writable(parent, "cgroup.procs") || !writable(parent, "cgroup.subtree_control")) {
-		say(why, cap, "the cgroup %s also holds other processes, and its parent %s is not "
-		    "delegated to uid %d with memory and pids", dir, parent, (int)geteuid());
+		say(why, cap,
+		    "the cgroup %s also holds other processes, and its parent %s is not "
+		    "delegated to uid %d with memory and pids",
+		    dir, parent, (int)geteuid());
 		return -1;
 	}
 	if (!cg_lists(parent, "cgroup.subtree_control", "memory", "pids") &&
@@ -393,7 +396,7 @@ probe_v2_parent(struct lim_host *h, const char *dir, char *why, size_t cap)
 	memcpy(h->pids, parent, sizeof(h->pids));
 	if (cpu)
 		memcpy(h->cpu, parent, sizeof(h->cpu));
-	if (writable(dir, "cgroup.freeze"))	/* our own cgroup is not the root */
+	if (writable(dir, "cgroup.freeze")) /* our own cgroup is not the root */
 		memcpy(h->freezer, parent, sizeof(h->freezer));
 	if (!cpu || h->freezer[0] == '\0')
 		say(h->why, sizeof(h->why), "cgroup v2 at %s has no %s, so %s", parent,
@@ -473,7 +476,8 @@ probe_v2(struct lim_host *h, char *why, size_t cap)
 	}
 	if ((rc = write_file(dir, "cgroup.subtree_control", "+memory +pids")) != 0) {
 		if (rc == EBUSY)
-			say(why, cap, "the cgroup %s also holds other processes, so controllers "
+			say(why, cap,
+			    "the cgroup %s also holds other processes, so controllers "
 			    "cannot be enabled for sandboxes (cgroup v2 no-internal-processes rule)",
 			    dir);
 		else
@@ -518,8 +522,8 @@ probe_v1(struct lim_host *h, char *why, size_t cap)
 		if (h->cpu[0] == '\0' || h->freezer[0] == '\0')
 			say(h->why, sizeof(h->why), "cgroup v1 has no writable %s, so %s",
 			    h->cpu[0] == '\0' ? "cpu controller" : "freezer",
-			    h->cpu[0] == '\0' ? "resources.cpu is not enforced" :
-			    "sandboxes cannot be paused");
+			    h->cpu[0] == '\0' ? "resources.cpu is not enforced"
+			                      : "sandboxes cannot be paused");
 		return 0;
 	}
 	if (usable == 0 && geteuid() != 0)
@@ -558,8 +562,9 @@ limits_probe(struct lim_host *h)
 const char *
 limits_describe(const struct lim_host *h, char *out, size_t cap)
 {
-	const char *ctl = h->cpu[0] == '\0' ? (h->freezer[0] == '\0' ? "" : ", freezer") :
-	    h->freezer[0] == '\0' ? ", cpu" : ", cpu, freezer";
+	const char *ctl = h->cpu[0] == '\0' ? (h->freezer[0] == '\0' ? "" : ", freezer")
+	    : h->freezer[0] == '\0'         ? ", cpu"
+	                                    : ", cpu, freezer";
 
 	if (h->mode == LIM_CG_V2)
 		say(out, cap, "cgroup v2 at %s (memory, pids%s)", h->memory, ctl);
@@ -597,8 +602,7 @@ cg_dup(const struct lim_cg *cg, int i)
 static int
 cg_fail(struct err *e, const char *dir, const char *name, const char *val, int rc)
 {
-	return err_set(e, ERR_IO, "writing %s to %s/%s failed: %s", val, dir, name,
-	    strerror(rc));
+	return err_set(e, ERR_IO, "writing %s to %s/%s failed: %s", val, dir, name, strerror(rc));
 }
 
 /* Writes val to dir/name; ENOENT is fine when optional (a file this kernel lacks). */
@@ -632,8 +636,8 @@ cg_limit_v2(const struct lim_cg *cg, const struct lim *l, bool reused, struct er
 	if (l->memory > 0 || reused) {
 		cg_val(v, sizeof(v), l->memory, "max");
 		if ((rc = cg_put(cg->memory, "memory.max", v, false, e)) != 0 ||
-		    (rc = cg_put(cg->memory, "memory.swap.max", l->memory > 0 ? "0" : "max",
-		    true, e)) != 0)
+		    (rc = cg_put(cg->memory, "memory.swap.max", l->memory > 0 ? "0" : "max", true,
+		         e)) != 0)
 			return rc;
 	}
 	if (l->pids > 0 || reused) {
@@ -686,8 +690,8 @@ cg_limit_v1(const struct lim_cg *cg, const struct lim *l, bool reused, struct er
 }
 
 int
-limits_cg_create(const struct lim_host *h, const char *name, const struct lim *l,
-    struct lim_cg *cg, struct err *e)
+limits_cg_create(const struct lim_host *h, const char *name, const struct lim *l, struct lim_cg *cg,
+    struct err *e)
 {
 	const char *parent[4] = { h->memory, h->pids, h->cpu, h->freezer };
 	char *dirs[4] = { cg->memory, cg->pids, cg->cpu, cg->freezer };
@@ -706,8 +710,8 @@ limits_cg_create(const struct lim_host *h, const char *name, const struct lim *l
 		if (parent[i][0] == '\0')
 			continue;
 		if (path_join(dirs[i], parent[i], name) != 0)
-			rc = err_set(e, ERR_INVAL, "the cgroup path %s/%.64s is too long", parent[i],
-			    name);
+			rc = err_set(e, ERR_INVAL, "the cgroup path %s/%.64s is too long",
+			    parent[i], name);
 		else if (cg_dup(cg, i))
 			continue;
 		else if (mkdir(dirs[i], 0755) == 0)
@@ -769,8 +773,9 @@ limits_cg_oom_kills(const struct lim_cg *cg)
 	char buf[1024];
 	int64_t v;
 
-	if (cg->memory[0] == '\0' || read_file(cg->memory, cg->mode == LIM_CG_V2 ?
-	    "memory.events" : "memory.oom_control", buf, sizeof(buf)) < 0 ||
+	if (cg->memory[0] == '\0' ||
+	    read_file(cg->memory, cg->mode == LIM_CG_V2 ? "memory.events" : "memory.oom_control",
+	        buf, sizeof(buf)) < 0 ||
 	    key_int(buf, "oom_kill", &v) != 0)
 		return -1;
 	return v;
@@ -779,8 +784,8 @@ limits_cg_oom_kills(const struct lim_cg *cg)
 int64_t
 limits_cg_memory(const struct lim_cg *cg)
 {
-	return file_int(cg->memory, cg->mode == LIM_CG_V2 ? "memory.current" :
-	    "memory.usage_in_bytes");
+	return file_int(cg->memory,
+	    cg->mode == LIM_CG_V2 ? "memory.current" : "memory.usage_in_bytes");
 }
 
 int64_t
@@ -831,7 +836,8 @@ limits_cg_freeze(const struct lim_cg *cg, bool frozen, struct err *e)
 	int rc;
 
 	if (cg->freezer[0] == '\0')
-		return err_set(e, ERR_UNSUPPORTED, "this machine gives sandboxes no cgroup "
+		return err_set(e, ERR_UNSUPPORTED,
+		    "this machine gives sandboxes no cgroup "
 		    "freezer, so they cannot be paused");
 	if ((rc = cg_freezer_set(cg, frozen, e)) != 0)
 		return rc;
@@ -1028,8 +1034,8 @@ mem_one(pid_t pid, void *arg)
 }
 
 pid_t
-limits_memory_over(pid_t init, int64_t limit, const int *tmpfs, int n, int64_t *used,
-    int64_t *top, size_t *nprocs)
+limits_memory_over(pid_t init, int64_t limit, const int *tmpfs, int n, int64_t *used, int64_t *top,
+    size_t *nprocs)
 {
 	struct mem_walk w = { 0, 0, 0, init, 0 };
 	struct statfs fs;

@@ -416,7 +416,7 @@ npol_clone(struct npol *dst, const struct npol *src, struct arena *a)
 		memcpy(dst->rules, src->rules, src->n * sizeof(*src->rules));
 		dst->n = src->n;
 	} else if (src->n > 0) {
-		dst->allow = false;	/* no room for the rules: fail closed */
+		dst->allow = false; /* no room for the rules: fail closed */
 	}
 }
 
@@ -448,8 +448,10 @@ net_reload(const struct local_netcfg *cfg, const struct npol *policy)
 		at = c->cand[c->icand < c->ncand ? c->icand : c->ncand - 1];
 		if (judge(c, &at, why, sizeof(why)) == V_ALLOW)
 			continue;
-		refused(c->sid, "%s closed: %s", c->what, why + strlen(c->what) +
-		    (strncmp(why, c->what, strlen(c->what)) == 0 && why[strlen(c->what)] == ' '));
+		refused(c->sid, "%s closed: %s", c->what,
+		    why + strlen(c->what) +
+		        (strncmp(why, c->what, strlen(c->what)) == 0 &&
+		            why[strlen(c->what)] == ' '));
 		c->err = EACCES;
 		conn_kill(c, true);
 	}
@@ -514,7 +516,7 @@ net_start(struct wire_in *r, int chan, const char *dir, const struct local_netcf
 	}
 	if (fd[NETFD_NOTIF] < 0 && logf != NULL)
 		logf("net: no connect notifications on this kernel; only the proxy and DNS "
-		    "reach out");
+		     "reach out");
 	listener(&N.notif, K_NOTIF, fd[NETFD_NOTIF], NULL);
 	listener(&N.relay4, K_RELAY, fd[NETFD_RELAY4], &N.relay4_port);
 	listener(&N.relay6, K_RELAY, fd[NETFD_RELAY6], &N.relay6_port);

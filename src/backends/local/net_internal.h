@@ -46,51 +46,60 @@ struct l_notif_sizes {
 	uint16_t notif, resp, data;
 };
 
-#define L_IOC_RECV	_IOWR('!', 0, struct l_notif)
-#define L_IOC_SEND	_IOWR('!', 1, struct l_notif_resp)
-#define L_IOC_ID_VALID	_IOW('!', 2, uint64_t)
-#define L_NOTIF_CONTINUE 1U
+#define L_IOC_RECV        _IOWR('!', 0, struct l_notif)
+#define L_IOC_SEND        _IOWR('!', 1, struct l_notif_resp)
+#define L_IOC_ID_VALID    _IOW('!', 2, uint64_t)
+#define L_NOTIF_CONTINUE  1U
 #define L_GET_NOTIF_SIZES 3
-#define L_SIOCGSKNS	0x894C
+#define L_SIOCGSKNS       0x894C
 #ifndef SYS_pidfd_open
-#define SYS_pidfd_open	434
+#define SYS_pidfd_open 434
 #endif
 #ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd	438
+#define SYS_pidfd_getfd 438
 #endif
 #ifndef SPLICE_F_MOVE
-#define SPLICE_F_MOVE 1
+#define SPLICE_F_MOVE     1
 #define SPLICE_F_NONBLOCK 2
-#define SPLICE_F_MORE 4
+#define SPLICE_F_MORE     4
 #endif
 
-#define NOTIF_BUF	512		/* >= the kernel's struct seccomp_notif */
-#define CAND_MAX	8		/* addresses tried for one destination */
-#define FAKE_MAX	65536		/* names with an address of ours at once */
-#define FAKE_TTL	60
-#define NM_BUCKETS	4096
-#define RESOLVE_TTL_MS	60000
+#define NOTIF_BUF           512   /* >= the kernel's struct seccomp_notif */
+#define CAND_MAX            8     /* addresses tried for one destination */
+#define FAKE_MAX            65536 /* names with an address of ours at once */
+#define FAKE_TTL            60
+#define NM_BUCKETS          4096
+#define RESOLVE_TTL_MS      60000
 #define RESOLVE_FAIL_TTL_MS 5000
-#define RESOLVERS_MAX	8
-#define CONNECT_MS	15000		/* one destination address */
-#define ACCEPT_MS	10000		/* the app's socket reaching the relay listener */
-#define HEAD_MS		30000		/* a proxy request's head */
-#define DENY_RING	128
-#define DENY_LOG_MS	250
-#define DENY_TEXT	200
-#define BG_DENY_MAX	64
-#define ATTR_MAX	64
-#define POOL_MAX	8
-#define SELF_MS		30000		/* this machine's addresses, re-read */
-#define PUMP_ROUNDS	16
-#define PIPE_SIZE	(1 << 20)
-#define CONNS_MAX	4096		/* connections in flight or open, per sandbox */
-#define PARKED_MAX	4096		/* DNS queries waiting for resolutions */
-#define DNSC_MAX	256		/* DNS over TCP connections */
+#define RESOLVERS_MAX       8
+#define CONNECT_MS          15000 /* one destination address */
+#define ACCEPT_MS           10000 /* the app's socket reaching the relay listener */
+#define HEAD_MS             30000 /* a proxy request's head */
+#define DENY_RING           128
+#define DENY_LOG_MS         250
+#define DENY_TEXT           200
+#define BG_DENY_MAX         64
+#define ATTR_MAX            64
+#define POOL_MAX            8
+#define SELF_MS             30000 /* this machine's addresses, re-read */
+#define PUMP_ROUNDS         16
+#define PIPE_SIZE           (1 << 20)
+#define CONNS_MAX           4096 /* connections in flight or open, per sandbox */
+#define PARKED_MAX          4096 /* DNS queries waiting for resolutions */
+#define DNSC_MAX            256  /* DNS over TCP connections */
 
 enum kind {
-	K_NOTIF = 1, K_RELAY, K_DNS_UDP, K_DNS_TCP, K_PROXY, K_RESOLVED, K_FWD, K_IN, K_UP,
-	K_APP, K_DNSC
+	K_NOTIF = 1,
+	K_RELAY,
+	K_DNS_UDP,
+	K_DNS_TCP,
+	K_PROXY,
+	K_RESOLVED,
+	K_FWD,
+	K_IN,
+	K_UP,
+	K_APP,
+	K_DNSC
 };
 
 /* One fd in the epoll set. */
@@ -110,12 +119,12 @@ struct addr {
 /* A name we answered for: its address of ours (index), and what it resolves to. */
 struct nm {
 	char name[NPOL_NAME_MAX + 1];
-	uint32_t idx;			/* 198.18.0.0 + 2 + idx */
-	int status;			/* NM_* */
+	uint32_t idx; /* 198.18.0.0 + 2 + idx */
+	int status;   /* NM_* */
 	struct addr addr[CAND_MAX];
 	int naddr;
-	int64_t until;			/* mono ms: the resolution is good until */
-	struct rjob *job;		/* resolving now */
+	int64_t until;    /* mono ms: the resolution is good until */
+	struct rjob *job; /* resolving now */
 	struct nm *hnext;
 };
 
@@ -126,9 +135,9 @@ struct dnsc;
 /* A DNS query waiting for a resolution. */
 struct dnsq {
 	struct dns_query q;
-	struct sockaddr_storage from;	/* UDP */
+	struct sockaddr_storage from; /* UDP */
 	socklen_t fromlen;
-	struct dnsc *tcp;		/* or TCP */
+	struct dnsc *tcp; /* or TCP */
 	struct dnsq *next;
 };
 
@@ -141,8 +150,8 @@ struct rjob {
 	struct addr res[CAND_MAX];
 	int nres;
 	struct dnsq *queries;
-	struct conn *conns;		/* through conn->wnext */
-	struct rjob *next;		/* queued */
+	struct conn *conns; /* through conn->wnext */
+	struct rjob *next;  /* queued */
 };
 
 /* One end of a relayed connection: bytes read from it wait in its pipe for the other. */
@@ -151,38 +160,49 @@ struct end {
 	int pipe[2];
 	size_t queued, cap;
 	bool eof, shut;
-	bool corked;			/* written with SPLICE_F_MORE, not pushed yet */
-	char *pre;			/* to write into this end before relayed bytes (heap) */
+	bool corked; /* written with SPLICE_F_MORE, not pushed yet */
+	char *pre;   /* to write into this end before relayed bytes (heap) */
 	size_t prelen, preoff;
 };
 
 enum origin { O_CAPTURE, O_PROXY, O_FORWARD, O_ATTRIB };
-enum cstate { C_NEW, C_RESOLVE, C_UPSTREAM, C_LOCAL, C_ACCEPT, C_HEAD, C_SOCKET, C_INSIDE,
-	C_RELAY, C_FAILED, C_DEAD };
+enum cstate {
+	C_NEW,
+	C_RESOLVE,
+	C_UPSTREAM,
+	C_LOCAL,
+	C_ACCEPT,
+	C_HEAD,
+	C_SOCKET,
+	C_INSIDE,
+	C_RELAY,
+	C_FAILED,
+	C_DEAD
+};
 
 struct conn {
 	int origin, state;
-	struct end in, up;		/* in: a socket inside the sandbox; up: one out here */
-	struct ev app;			/* capture: our copy of the app's socket, until answered */
+	struct end in, up; /* in: a socket inside the sandbox; up: one out here */
+	struct ev app;     /* capture: our copy of the app's socket, until answered */
 	uint64_t notif_id;
 	bool answered, blocking, upstream_ok;
 	int app_family;
-	uint16_t app_port;		/* its local port: how its relay socket is found */
-	pid_t sid;			/* the session inside that asked (0: unknown) */
-	char name[NPOL_NAME_MAX + 1];	/* "" for a bare address */
+	uint16_t app_port;            /* its local port: how its relay socket is found */
+	pid_t sid;                    /* the session inside that asked (0: unknown) */
+	char name[NPOL_NAME_MAX + 1]; /* "" for a bare address */
 	struct addr dst;
 	uint16_t port;
-	char what[NPOL_NAME_MAX + 48];	/* name:port or address:port, for messages */
+	char what[NPOL_NAME_MAX + 48]; /* name:port or address:port, for messages */
 	struct addr cand[CAND_MAX];
 	int ncand, icand;
-	int err;			/* the destination's, once it failed */
+	int err; /* the destination's, once it failed */
 	int64_t deadline;
 	struct rjob *job;
-	struct conn *wnext;		/* on job->conns */
-	char *head;			/* proxy: the request head read so far (heap) */
+	struct conn *wnext; /* on job->conns */
+	char *head;         /* proxy: the request head read so far (heap) */
 	size_t hlen;
 	bool connect_method;
-	int fwd_port;			/* forward: the port inside */
+	int fwd_port; /* forward: the port inside */
 	struct conn *next;
 };
 
@@ -190,7 +210,7 @@ struct dnsc {
 	struct ev ev;
 	uint8_t buf[2 + 1024];
 	size_t got;
-	int pending;			/* queries parked on resolutions */
+	int pending; /* queries parked on resolutions */
 	bool dead;
 	int64_t deadline;
 	struct dnsc *next;
@@ -206,7 +226,7 @@ struct denial {
 	char text[DENY_TEXT];
 	pid_t sid;
 	unsigned count;
-	bool taken;			/* by a command's result */
+	bool taken; /* by a command's result */
 };
 
 struct bgwatch {
@@ -245,7 +265,7 @@ struct net_state {
 	size_t nconns, nparked, ndnsc;
 	struct dnsc *dnscs;
 	struct fwd *fwds;
-	int pool[2][POOL_MAX];		/* inside sockets: [0] IPv4, [1] IPv6 */
+	int pool[2][POOL_MAX]; /* inside sockets: [0] IPv4, [1] IPv6 */
 	int npool[2];
 	bool pool_asked[2];
 	/* this machine's addresses */
@@ -258,7 +278,10 @@ struct net_state {
 	bool log_dirty;
 	int64_t log_at;
 	struct bgwatch *bgs;
-	struct { uint16_t port; pid_t sid; } attr[ATTR_MAX];
+	struct {
+		uint16_t port;
+		pid_t sid;
+	} attr[ATTR_MAX];
 	size_t attr_next;
 };
 
@@ -273,8 +296,7 @@ void ev_close(struct ev *e);
 /* Closes with a reset (SO_LINGER 0). */
 void rst_close(struct ev *e);
 socklen_t sa_make(struct sockaddr_storage *ss, int family, const uint8_t *a, uint16_t port);
-bool sa_read(const struct sockaddr_storage *ss, socklen_t len, struct addr *a,
-    uint16_t *port);
+bool sa_read(const struct sockaddr_storage *ss, socklen_t len, struct addr *a, uint16_t *port);
 /* 127.0.0.0/8, ::1 or an unspecified address: inside, these reach only the sandbox. */
 bool is_loopback(const struct addr *a);
 /* An address of ours (198.18.0.0/15), given for a name by the DNS server. */
@@ -323,8 +345,8 @@ void on_fwd_accept(struct fwd *f);
 /* ---- dnsd.c: the DNS server ---------------------------------------------------------- */
 
 /* Answers q now, or parks it on a resolution; from/fromlen for UDP, tcp for TCP. */
-void dnsd_answer(struct dns_query *q, const struct sockaddr_storage *from,
-    socklen_t fromlen, struct dnsc *tcp);
+void dnsd_answer(struct dns_query *q, const struct sockaddr_storage *from, socklen_t fromlen,
+    struct dnsc *tcp);
 /* One of d's parked queries is done. */
 void dnsc_release(struct dnsc *d);
 void dnsc_close(struct dnsc *d);

@@ -36,11 +36,11 @@
 #include "util/mem.h"
 #include "util/time.h"
 
-#define OUT_READ_TRIES 3
-#define DRAIN_CHUNK (256u << 10)	/* one read of a background process's output */
-#define DRAIN_READS 4		/* reads per wakeup, so other processes get a turn */
-#define DRAIN_BULK_AFTER (256u << 10)	/* bytes a process writes before its pipe grows */
-#define BG_RECORDS_MAX 256	/* background records kept per sandbox (running ones always) */
+#define OUT_READ_TRIES   3
+#define DRAIN_CHUNK      (256u << 10) /* one read of a background process's output */
+#define DRAIN_READS      4            /* reads per wakeup, so other processes get a turn */
+#define DRAIN_BULK_AFTER (256u << 10) /* bytes a process writes before its pipe grows */
+#define BG_RECORDS_MAX   256 /* background records kept per sandbox (running ones always) */
 
 static int
 rec_open(int dirfd, const char *name)
@@ -137,7 +137,7 @@ bgrec_drain(struct bgrec *b)
 			if (before < DRAIN_BULK_AFTER && b->rec.total >= DRAIN_BULK_AFTER)
 				local_pipe_grow(b->out);
 			if ((size_t)n < sizeof(chunk))
-				return;	/* the pipe is empty */
+				return; /* the pipe is empty */
 			continue;
 		}
 		if (n < 0 && (errno == EINTR))
@@ -251,8 +251,8 @@ bgrec_new(const char *sdir, int fds[3], int *err)
 	if (b->dirfd < 0 || mkfifoat(b->dirfd, "stdin", 0600) < 0 ||
 	    (b->keep = openat(b->dirfd, "stdin", O_RDWR | O_CLOEXEC)) < 0 ||
 	    (in = openat(b->dirfd, "stdin", O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0 ||
-	    fcntl(in, F_SETFL, O_RDONLY) < 0 ||
-	    (errno = outrec_create(b->dirfd, &b->rec)) != 0 || pipe2(p, O_CLOEXEC) < 0)
+	    fcntl(in, F_SETFL, O_RDONLY) < 0 || (errno = outrec_create(b->dirfd, &b->rec)) != 0 ||
+	    pipe2(p, O_CLOEXEC) < 0)
 		goto out;
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
 	b->out = p[0];
@@ -299,7 +299,7 @@ bgrec_started(struct bgrec *b, const char *sdir, pid_t pid)
 	buf_fini(&j);
 	if (snprintf(procs, sizeof(procs), "%s/procs", sdir) < (int)sizeof(procs) &&
 	    snprintf(final, sizeof(final), "%s/%d", procs, (int)pid) < (int)sizeof(final)) {
-		local_rmtree(AT_FDCWD, final);	/* an earlier process had the same pid */
+		local_rmtree(AT_FDCWD, final); /* an earlier process had the same pid */
 		if (rename(b->dir, final) == 0)
 			snprintf(b->dir, sizeof(b->dir), "%s", final);
 	}
@@ -402,8 +402,10 @@ outrec_read(const char *dir, uint64_t offset, size_t max, struct buf *out, uint6
 	if (t < 0)
 		return err_set(e, ERR_IO, "cannot read the process's output: %s", strerror(errno));
 	if (offset > total)
-		return err_set(e, ERR_INVAL, "offset %llu is past the end of the output (%llu bytes "
-		    "so far)", (unsigned long long)offset, (unsigned long long)total);
+		return err_set(e, ERR_INVAL,
+		    "offset %llu is past the end of the output (%llu bytes "
+		    "so far)",
+		    (unsigned long long)offset, (unsigned long long)total);
 	head = open_in(dir, "out");
 	if (head < 0)
 		return err_set(e, ERR_IO, "cannot read the process's output: %s", strerror(errno));
@@ -422,7 +424,8 @@ outrec_read(const char *dir, uint64_t offset, size_t max, struct buf *out, uint6
 		uint64_t from = pos, lost;
 
 		if (pos < ring_from(total)) {
-			buf_printf(out, NULL, "\n[... %llu bytes of output dropped: background output "
+			buf_printf(out, NULL,
+			    "\n[... %llu bytes of output dropped: background output "
 			    "keeps its first %u MiB and last %u MiB ...]\n",
 			    (unsigned long long)(ring_from(total) - pos), BG_HEAD_MAX >> 20,
 			    BG_TAIL_MAX >> 20);

@@ -37,7 +37,7 @@ npol_name_norm(const char *name, char *out, size_t cap)
 
 		if (c == '.') {
 			if (lab == 0)
-				return false;	/* empty label */
+				return false; /* empty label */
 			lab = 0;
 		} else if (isalnum(c) || c == '-' || c == '_') {
 			if (++lab > 63)
@@ -48,7 +48,7 @@ npol_name_norm(const char *name, char *out, size_t cap)
 		out[i] = (char)tolower(c);
 	}
 	out[n] = '\0';
-	return lab > 0;		/* "a.." ends in an empty label */
+	return lab > 0; /* "a.." ends in an empty label */
 }
 
 void
@@ -86,8 +86,8 @@ struct range {
 static const struct range v4_ranges[] = {
 	{ { 169, 254, 169, 254 }, 32, "cloud metadata" },
 	{ { 169, 254, 170, 2 }, 32, "cloud metadata" },
-	{ { 100, 100, 100, 200 }, 32, "cloud metadata" },	/* Alibaba Cloud */
-	{ { 168, 63, 129, 16 }, 32, "cloud metadata" },	/* Azure's wire server */
+	{ { 100, 100, 100, 200 }, 32, "cloud metadata" }, /* Alibaba Cloud */
+	{ { 168, 63, 129, 16 }, 32, "cloud metadata" },   /* Azure's wire server */
 	{ { 0, 0, 0, 0 }, 8, "unspecified" },
 	{ { 10, 0, 0, 0 }, 8, "private" },
 	{ { 100, 64, 0, 0 }, 10, "carrier-grade NAT" },
@@ -95,7 +95,7 @@ static const struct range v4_ranges[] = {
 	{ { 169, 254, 0, 0 }, 16, "link-local" },
 	{ { 172, 16, 0, 0 }, 12, "private" },
 	{ { 192, 168, 0, 0 }, 16, "private" },
-	{ { 198, 18, 0, 0 }, 15, "reserved" },		/* the sandbox DNS's own */
+	{ { 198, 18, 0, 0 }, 15, "reserved" }, /* the sandbox DNS's own */
 	{ { 224, 0, 0, 0 }, 4, "multicast" },
 	{ { 240, 0, 0, 0 }, 4, "reserved" },
 };
@@ -104,12 +104,12 @@ static const struct range v6_ranges[] = {
 	{ { 0xfd, 0x00, 0x0e, 0xc2, [15] = 0x54, [14] = 0x02 }, 128, "cloud metadata" },
 	{ { 0 }, 128, "unspecified" },
 	{ { [15] = 1 }, 128, "loopback" },
-	{ { 0x00, 0x64, 0xff, 0x9b, 0x00, 0x01 }, 48, "private" },	/* local-use NAT64 */
-	{ { 0x01, 0x00 }, 64, "reserved" },			/* discard */
-	{ { 0x20, 0x01, 0x00, 0x00 }, 32, "reserved" },		/* Teredo */
-	{ { 0xfc }, 7, "private" },				/* unique local */
+	{ { 0x00, 0x64, 0xff, 0x9b, 0x00, 0x01 }, 48, "private" }, /* local-use NAT64 */
+	{ { 0x01, 0x00 }, 64, "reserved" },                        /* discard */
+	{ { 0x20, 0x01, 0x00, 0x00 }, 32, "reserved" },            /* Teredo */
+	{ { 0xfc }, 7, "private" },                                /* unique local */
 	{ { 0xfe, 0x80 }, 10, "link-local" },
-	{ { 0xfe, 0xc0 }, 10, "private" },			/* site-local */
+	{ { 0xfe, 0xc0 }, 10, "private" }, /* site-local */
 	{ { 0xff }, 8, "multicast" },
 };
 
@@ -135,7 +135,7 @@ v6_embedded(const uint8_t *a, uint8_t v4[4])
 		memcpy(v4, a + 12, 4);
 		return true;
 	}
-	if (a[0] == 0x20 && a[1] == 0x02) {		/* 6to4: 2002:V4ADDR::/48 */
+	if (a[0] == 0x20 && a[1] == 0x02) { /* 6to4: 2002:V4ADDR::/48 */
 		memcpy(v4, a + 2, 4);
 		return true;
 	}
@@ -189,7 +189,7 @@ parse_addr(const char *s, struct npol_rule *r)
 	r->prefix = (uint8_t)(bits >= 0 ? bits : r->family == AF_INET ? 32 : 128);
 	/* Clear the host bits, so 10.1.2.3/8 means 10.0.0.0/8. */
 	for (unsigned i = r->prefix; i < (r->family == AF_INET ? 32u : 128u); i++)
-		r->addr[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+		r->addr[i / 8] &= (uint8_t) ~(0x80 >> (i % 8));
 	return 0;
 }
 
@@ -242,8 +242,10 @@ npol_target_parse(const char *s, bool allow, struct npol_rule *r, char *why, siz
 		if (npol_name_norm(t, r->target, sizeof(r->target)))
 			return 0;
 	}
-	snprintf(why, cap, "target \"%.60s\" is not a domain (example.com), a wildcard "
-	    "(*.example.com), an IP address or a CIDR", t);
+	snprintf(why, cap,
+	    "target \"%.60s\" is not a domain (example.com), a wildcard "
+	    "(*.example.com), an IP address or a CIDR",
+	    t);
 	return -1;
 }
 
@@ -278,8 +280,8 @@ add_list(struct npol *p, const char *const *list, size_t n, bool allow, struct e
 		char why[160];
 
 		if (npol_target_parse(list[i], allow, &r, why, sizeof(why)) != 0)
-			return err_set(e, ERR_INVAL, "network %s rule: %s", allow ? "allow" : "deny",
-			    why);
+			return err_set(e, ERR_INVAL, "network %s rule: %s",
+			    allow ? "allow" : "deny", why);
 		if (!rule_named(p, r.target))
 			p->rules[p->n++] = r;
 	}
@@ -287,8 +289,8 @@ add_list(struct npol *p, const char *const *list, size_t n, bool allow, struct e
 }
 
 int
-npol_from_lists(struct npol *p, bool allow_default, const struct net_policy *np,
-    struct arena *a, struct err *e)
+npol_from_lists(struct npol *p, bool allow_default, const struct net_policy *np, struct arena *a,
+    struct err *e)
 {
 	p->allow = np->default_action >= 0 ? np->default_action == 1 : allow_default;
 	if (rules_alloc(p, np->nallow + np->ndeny, a, e) != 0)
@@ -378,7 +380,7 @@ npol_parse_flag(const char *spec, struct npol *out, struct arena *a, struct err 
 		const char *rest = spec + (tolower((unsigned char)spec[0]) == 'a' ? 5 : 4);
 
 		if (*rest == ',' || *rest == '\0')
-			n--;	/* the default is not a rule */
+			n--; /* the default is not a rule */
 	}
 	if (rules_alloc(out, n, a, e) != 0)
 		return e->code;
@@ -397,8 +399,10 @@ npol_parse_flag(const char *spec, struct npol *out, struct arena *a, struct err 
 			out->allow = strcasecmp(item, "allow") == 0;
 			has_default = true;
 		} else if (npol_target_parse(item, true, &r, why, sizeof(why)) != 0) {
-			return err_set(e, ERR_INVAL, FLAG " %.60s: %s; give allow, deny, or "
-			    "comma-separated domains, *.wildcards, addresses and CIDRs", spec, why);
+			return err_set(e, ERR_INVAL,
+			    FLAG " %.60s: %s; give allow, deny, or "
+			         "comma-separated domains, *.wildcards, addresses and CIDRs",
+			    spec, why);
 		} else if (!rule_named(out, r.target)) {
 			out->rules[out->n++] = r;
 		}
@@ -431,7 +435,7 @@ covered(const struct npol *ceiling, const struct npol_rule *r)
 				return true;
 		} else if (c->kind == NPOL_WILDCARD && r->kind != NPOL_ADDR) {
 			/* *.example.com covers a.example.com and *.a.example.com (and itself). */
-			const char *suffix = c->target + 1;	/* ".example.com" */
+			const char *suffix = c->target + 1; /* ".example.com" */
 			const char *name = r->kind == NPOL_WILDCARD ? r->target + 1 : r->target;
 			size_t ls = lc - 1, ln = strlen(name);
 
@@ -445,10 +449,10 @@ covered(const struct npol *ceiling, const struct npol_rule *r)
 
 /* IPv6 prefixes that carry IPv4 addresses (some of them private). */
 static const struct range v6_carriers[] = {
-	{ { [10] = 0xff, [11] = 0xff }, 96, "private" },	/* IPv4-mapped */
-	{ { 0 }, 96, "private" },				/* IPv4-compatible */
-	{ { 0x00, 0x64, 0xff, 0x9b }, 96, "private" },		/* NAT64 */
-	{ { 0x20, 0x02 }, 16, "private" },			/* 6to4 */
+	{ { [10] = 0xff, [11] = 0xff }, 96, "private" }, /* IPv4-mapped */
+	{ { 0 }, 96, "private" },                        /* IPv4-compatible */
+	{ { 0x00, 0x64, 0xff, 0x9b }, 96, "private" },   /* NAT64 */
+	{ { 0x20, 0x02 }, 16, "private" },               /* 6to4 */
 };
 
 /* Whether an allowing rule of the ceiling covers the whole prefix. */
@@ -468,8 +472,7 @@ ceiling_covers(const struct npol *ceiling, int family, const uint8_t *addr, unsi
 /* The class of an always-refused range an allowing address rule reaches into (NULL: none,
  * or the ceiling opens all of it). */
 static const char *
-overlap_in(const struct npol *ceiling, const struct npol_rule *r, const struct range *t,
-    size_t n)
+overlap_in(const struct npol *ceiling, const struct npol_rule *r, const struct range *t, size_t n)
 {
 	/* First a range holding the whole rule (its own class), then any inside it. */
 	for (size_t k = 0; k < 2 * n; k++) {
@@ -480,7 +483,7 @@ overlap_in(const struct npol *ceiling, const struct npol_rule *r, const struct r
 			continue;
 		/* The overlap is the narrower of the two. */
 		if (!ceiling_covers(ceiling, r->family, r->prefix >= t[i].bits ? r->addr : t[i].net,
-		    r->prefix >= t[i].bits ? r->prefix : t[i].bits))
+		        r->prefix >= t[i].bits ? r->prefix : t[i].bits))
 			return t[i].why;
 	}
 	return NULL;
@@ -505,18 +508,20 @@ rule_refused(const struct npol *ceiling, const struct npol_rule *r)
 		e.prefix = (uint8_t)(r->prefix - 96);
 		return overlap_in(ceiling, &e, v4_ranges, sizeof(v4_ranges) / sizeof(v4_ranges[0]));
 	}
-	return overlap_in(ceiling, r, v6_ranges, sizeof(v6_ranges) / sizeof(v6_ranges[0])) != NULL ?
-	    overlap_in(ceiling, r, v6_ranges, sizeof(v6_ranges) / sizeof(v6_ranges[0])) :
-	    overlap_in(ceiling, r, v6_carriers, sizeof(v6_carriers) / sizeof(v6_carriers[0]));
+	return overlap_in(ceiling, r, v6_ranges, sizeof(v6_ranges) / sizeof(v6_ranges[0])) != NULL
+	    ? overlap_in(ceiling, r, v6_ranges, sizeof(v6_ranges) / sizeof(v6_ranges[0]))
+	    : overlap_in(ceiling, r, v6_carriers, sizeof(v6_carriers) / sizeof(v6_carriers[0]));
 }
 
 int
 npol_within(const struct npol *ceiling, const struct npol *req, struct err *e)
 {
 	if (req->allow && !ceiling->allow)
-		return err_set(e, ERR_INVAL, "default allow would widen this server's egress "
+		return err_set(e, ERR_INVAL,
+		    "default allow would widen this server's egress "
 		    "ceiling (" FLAG " %s); keep default deny and allow only what the ceiling "
-		    "allows", ceiling->n > 0 ? "list" : "deny");
+		    "allows",
+		    ceiling->n > 0 ? "list" : "deny");
 	for (size_t i = 0; i < req->n; i++) {
 		const struct npol_rule *r = &req->rules[i];
 		const char *why;
@@ -524,11 +529,15 @@ npol_within(const struct npol *ceiling, const struct npol *req, struct err *e)
 		if (!r->allow)
 			continue;
 		if (r->kind == NPOL_ADDR && (why = rule_refused(ceiling, r)) != NULL)
-			return err_set(e, ERR_INVAL, "allow %s: %s addresses stay refused to "
-			    "sandboxes unless the operator opens them (" FLAG ")", r->target, why);
+			return err_set(e, ERR_INVAL,
+			    "allow %s: %s addresses stay refused to "
+			    "sandboxes unless the operator opens them (" FLAG ")",
+			    r->target, why);
 		if (!ceiling->allow && !covered(ceiling, r))
-			return err_set(e, ERR_INVAL, "allow %s would widen this server's egress "
-			    "ceiling (" FLAG "); only targets within it may be allowed", r->target);
+			return err_set(e, ERR_INVAL,
+			    "allow %s would widen this server's egress "
+			    "ceiling (" FLAG "); only targets within it may be allowed",
+			    r->target);
 	}
 	return 0;
 }
@@ -546,7 +555,7 @@ npol_match_name(const struct npol *p, const char *name)
 		if (r->kind == NPOL_DOMAIN && strcmp(r->target, name) == 0)
 			return r;
 		if (r->kind == NPOL_WILDCARD) {
-			size_t ls = strlen(r->target) - 1;	/* ".example.com" */
+			size_t ls = strlen(r->target) - 1; /* ".example.com" */
 
 			if (ln > ls && strcmp(name + ln - ls, r->target + 1) == 0)
 				return r;
@@ -561,8 +570,8 @@ npol_match_addr(const struct npol *p, int family, const uint8_t *addr)
 	for (size_t i = 0; i < p->n; i++) {
 		const struct npol_rule *r = &p->rules[i];
 
-		if (r->kind == NPOL_ADDR && r->family == family && prefix_eq(addr, r->addr,
-		    r->prefix))
+		if (r->kind == NPOL_ADDR && r->family == family &&
+		    prefix_eq(addr, r->addr, r->prefix))
 			return r;
 	}
 	return NULL;
@@ -605,7 +614,7 @@ npol_read_json(const struct json *j, struct npol *p, struct arena *a, struct err
 	p->allow = true;
 	if (j == NULL || j->type == JSON_NULL)
 		return 0;
-	if (j->type == JSON_STRING) {		/* before per-domain rules: "allow" or "deny" */
+	if (j->type == JSON_STRING) { /* before per-domain rules: "allow" or "deny" */
 		p->allow = strcmp(j->s, "allow") == 0;
 		return 0;
 	}
@@ -622,8 +631,9 @@ npol_read_json(const struct json *j, struct npol *p, struct arena *a, struct err
 		const char *act = json_get_str(it, "action"), *t = json_get_str(it, "target");
 		char why[160];
 
-		if (t == NULL || npol_target_parse(t, act != NULL && strcmp(act, "allow") == 0,
-		    &p->rules[p->n], why, sizeof(why)) != 0)
+		if (t == NULL ||
+		    npol_target_parse(t, act != NULL && strcmp(act, "allow") == 0, &p->rules[p->n],
+		        why, sizeof(why)) != 0)
 			return err_set(e, ERR_PROTO, "a stored network rule is broken: %s",
 			    t != NULL ? why : "no target");
 		p->n++;

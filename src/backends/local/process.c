@@ -25,9 +25,9 @@
 #include "json/json.h"
 #include "util/time.h"
 
-#define PROC_POLL_MS 25
+#define PROC_POLL_MS        25
 #define PROC_OUTPUT_DEFAULT (1024 * 1024)
-#define PROC_INFO_MAX 65536
+#define PROC_INFO_MAX       65536
 
 static struct local *
 LOC(struct backend *b)
@@ -103,7 +103,7 @@ proc_status(const struct lsb *sb, const char *dir, struct lproc *p)
 		p->exit_code = code;
 		return;
 	}
-	p->running = sup_running(sb);	/* a new supervisor means its processes are gone */
+	p->running = sup_running(sb); /* a new supervisor means its processes are gone */
 }
 
 static int
@@ -136,8 +136,10 @@ proc_open(struct local *L, const char *id, const char *pid, struct call *c, stru
 		return rc;
 	if (!pid_ok(pid) || snprintf(dir, PATH_MAX, "%s/procs/%s", sb->dir, pid) >= PATH_MAX ||
 	    proc_info_read(sb, dir, c->a, p) != 0)
-		return err_set(e, ERR_NOTFOUND, "process %.20s does not exist in sandbox %s; list "
-		    "background processes with process_list", pid != NULL ? pid : "", sb->id);
+		return err_set(e, ERR_NOTFOUND,
+		    "process %.20s does not exist in sandbox %s; list "
+		    "background processes with process_list",
+		    pid != NULL ? pid : "", sb->id);
 	return 0;
 }
 
@@ -221,8 +223,7 @@ proc_denied(const char *dir, struct proc_output *out, struct arena *a)
 
 int
 local_proc_output(struct backend *b, const char *id, const char *pid, uint64_t offset,
-    int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c,
-    struct err *e)
+    int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c, struct err *e)
 {
 	struct local *L = LOC(b);
 	struct lsb sb;
@@ -268,8 +269,8 @@ local_proc_output(struct backend *b, const char *id, const char *pid, uint64_t o
 }
 
 int
-local_proc_stdin(struct backend *b, const char *id, const char *pid, const char *data,
-    size_t len, bool close_stdin, struct call *c, struct err *e)
+local_proc_stdin(struct backend *b, const char *id, const char *pid, const char *data, size_t len,
+    bool close_stdin, struct call *c, struct err *e)
 {
 	struct local *L = LOC(b);
 	struct lsb sb;
@@ -285,11 +286,14 @@ local_proc_stdin(struct backend *b, const char *id, const char *pid, const char 
 		return err_set(e, ERR_INVAL, "process %s has exited, so it cannot read stdin", pid);
 	if (!sub_path(path, dir, "stdin_closed") || access(path, F_OK) == 0)
 		return err_set(e, ERR_INVAL, "the stdin of process %s was already closed", pid);
-	fd = sub_path(path, dir, "stdin") ?
-	    open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW) : -1;
+	fd = sub_path(path, dir, "stdin")
+	    ? open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW)
+	    : -1;
 	if (fd < 0)
-		return err_set(e, errno == ENXIO ? ERR_INVAL : ERR_IO, "cannot write to the stdin "
-		    "of process %s: %s", pid, strerror(errno));
+		return err_set(e, errno == ENXIO ? ERR_INVAL : ERR_IO,
+		    "cannot write to the stdin "
+		    "of process %s: %s",
+		    pid, strerror(errno));
 	while (off < len) {
 		ssize_t n = local_write_nosig(fd, data + off, len - off);
 
@@ -303,13 +307,17 @@ local_proc_stdin(struct backend *b, const char *id, const char *pid, const char 
 			int pr = poll(pf, pf[1].fd >= 0 ? 2 : 1, deadline_left_ms(c->deadline));
 
 			if (pr == 0) {
-				rc = err_set(e, ERR_TIMEOUT, "process %s did not read its stdin in time "
-				    "(%zu of %zu bytes written)", pid, off, len);
+				rc = err_set(e, ERR_TIMEOUT,
+				    "process %s did not read its stdin in time "
+				    "(%zu of %zu bytes written)",
+				    pid, off, len);
 				break;
 			}
 			if (pr > 0 && (pf[1].revents & POLLIN)) {
-				rc = err_set(e, ERR_CANCELLED, "the call was cancelled (%zu of %zu "
-				    "bytes written)", off, len);
+				rc = err_set(e, ERR_CANCELLED,
+				    "the call was cancelled (%zu of %zu "
+				    "bytes written)",
+				    off, len);
 				break;
 			}
 			continue;

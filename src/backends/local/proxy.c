@@ -30,17 +30,24 @@ void
 proxy_fail(struct conn *c, int status, const char *reason)
 {
 	char msg[512];
-	const char *st = status == 403 ? "Forbidden" : status == 502 ? "Bad Gateway" :
-	    status == 504 ? "Gateway Timeout" : status == 501 ? "Not Implemented" :
-	    status == 405 ? "Method Not Allowed" : status == 431 ?
-	    "Request Header Fields Too Large" : status == 414 ? "URI Too Long" : "Bad Request";
+	const char *st = status == 403 ? "Forbidden"
+	    : status == 502            ? "Bad Gateway"
+	    : status == 504            ? "Gateway Timeout"
+	    : status == 501            ? "Not Implemented"
+	    : status == 405            ? "Method Not Allowed"
+	    : status == 431            ? "Request Header Fields Too Large"
+	    : status == 414            ? "URI Too Long"
+	                               : "Bad Request";
 	int body = (int)strlen(reason) + 14, n;
 
-	n = snprintf(msg, sizeof(msg), "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
+	n = snprintf(msg, sizeof(msg),
+	    "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
 	    "Content-Length: %d\r\nConnection: close\r\nX-Sandbox-Refused: %s\r\n\r\n"
-	    "sandbox-mcp: %s\n", status, st, body, reason, reason);
+	    "sandbox-mcp: %s\n",
+	    status, st, body, reason, reason);
 	if (n > 0 && c->in.ev.fd >= 0)
-		(void)send(c->in.ev.fd, msg, (size_t)(n < (int)sizeof(msg) ? n : (int)sizeof(msg) - 1),
+		(void)send(c->in.ev.fd, msg,
+		    (size_t)(n < (int)sizeof(msg) ? n : (int)sizeof(msg) - 1),
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
 	conn_kill(c, false);
 }

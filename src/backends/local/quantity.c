@@ -14,10 +14,10 @@
 #include <string.h>
 
 #define CPU_MIN_MILLI 10
-#define CPU_MAX_MILLI (65536LL * 1000)	/* cpu.max quotas stay far below the kernel's cap */
+#define CPU_MAX_MILLI (65536LL * 1000) /* cpu.max quotas stay far below the kernel's cap */
 
 /* parse_decimal results besides 0 */
-#define QTY_GARBAGE (-1)
+#define QTY_GARBAGE  (-1)
 #define QTY_NEGATIVE (-2)
 #define QTY_OVERFLOW (-3)
 
@@ -56,8 +56,8 @@ parse_decimal(const char **sp, uint64_t *mant, int *scale)
 	}
 	if (digits == 0)
 		return QTY_GARBAGE;
-	if ((*p == 'e' || *p == 'E') && (p[1] == '+' || p[1] == '-' ||
-	    (p[1] >= '0' && p[1] <= '9'))) {
+	if ((*p == 'e' || *p == 'E') &&
+	    (p[1] == '+' || p[1] == '-' || (p[1] >= '0' && p[1] <= '9'))) {
 		p++;
 		if (*p == '+' || *p == '-')
 			sign = *p++ == '-' ? -1 : 1;
@@ -131,28 +131,40 @@ limits_parse_memory(const char *s, int64_t *bytes, struct err *e)
 		else if (p[1] == '\0' && (u = strchr(dec, p[0])) != NULL)
 			scale += 3 * (int)(u - dec + 1);
 		else if (strcmp(p, "K") == 0)
-			return err_set(e, ERR_INVAL, "resources.memory \"%.40s\" uses K: write k "
-			    "for 1000 or Ki for 1024, as Kubernetes does", s);
+			return err_set(e, ERR_INVAL,
+			    "resources.memory \"%.40s\" uses K: write k "
+			    "for 1000 or Ki for 1024, as Kubernetes does",
+			    s);
 		else if (strcmp(p, "m") == 0)
-			return err_set(e, ERR_INVAL, "resources.memory \"%.40s\" is in thousandths "
-			    "of a byte (m): write Mi or M, such as 512Mi", s);
+			return err_set(e, ERR_INVAL,
+			    "resources.memory \"%.40s\" is in thousandths "
+			    "of a byte (m): write Mi or M, such as 512Mi",
+			    s);
 		else
 			rc = QTY_GARBAGE;
 	}
 	if (rc == 0)
 		rc = qty_value(mant, scale, shift, &v);
 	if (rc == QTY_NEGATIVE)
-		return err_set(e, ERR_INVAL, "resources.memory \"%.40s\" is negative; ask for at "
-		    "least 32Mi", s);
+		return err_set(e, ERR_INVAL,
+		    "resources.memory \"%.40s\" is negative; ask for at "
+		    "least 32Mi",
+		    s);
 	if (rc == QTY_OVERFLOW)
-		return err_set(e, ERR_INVAL, "resources.memory \"%.40s\" is too large to be a "
-		    "number of bytes", s);
+		return err_set(e, ERR_INVAL,
+		    "resources.memory \"%.40s\" is too large to be a "
+		    "number of bytes",
+		    s);
 	if (rc != 0)
-		return err_set(e, ERR_INVAL, "resources.memory \"%.40s\" is not a quantity: use "
-		    "bytes or a suffix such as 512Mi or 2Gi", s);
+		return err_set(e, ERR_INVAL,
+		    "resources.memory \"%.40s\" is not a quantity: use "
+		    "bytes or a suffix such as 512Mi or 2Gi",
+		    s);
 	if (v < LIMITS_MEMORY_MIN)
-		return err_set(e, ERR_INVAL, "resources.memory \"%.40s\" is below the 32Mi minimum "
-		    "a sandbox needs; ask for at least 32Mi", s);
+		return err_set(e, ERR_INVAL,
+		    "resources.memory \"%.40s\" is below the 32Mi minimum "
+		    "a sandbox needs; ask for at least 32Mi",
+		    s);
 	*bytes = v;
 	return 0;
 }
@@ -175,25 +187,32 @@ limits_parse_cpu(const char *s, int64_t *milli, struct err *e)
 	if (rc == 0 && v > CPU_MAX_MILLI)
 		rc = QTY_OVERFLOW;
 	if (rc == QTY_NEGATIVE)
-		return err_set(e, ERR_INVAL, "resources.cpu \"%.40s\" is negative; ask for at "
-		    "least 10m", s);
+		return err_set(e, ERR_INVAL,
+		    "resources.cpu \"%.40s\" is negative; ask for at "
+		    "least 10m",
+		    s);
 	if (rc == QTY_OVERFLOW)
-		return err_set(e, ERR_INVAL, "resources.cpu \"%.40s\" is too large: the most is "
-		    "%lld CPUs", s, CPU_MAX_MILLI / 1000);
+		return err_set(e, ERR_INVAL,
+		    "resources.cpu \"%.40s\" is too large: the most is "
+		    "%lld CPUs",
+		    s, CPU_MAX_MILLI / 1000);
 	if (rc != 0)
-		return err_set(e, ERR_INVAL, "resources.cpu \"%.40s\" is not a quantity: use CPUs "
-		    "such as 1 or 0.5, or millicpus such as 500m", s);
+		return err_set(e, ERR_INVAL,
+		    "resources.cpu \"%.40s\" is not a quantity: use CPUs "
+		    "such as 1 or 0.5, or millicpus such as 500m",
+		    s);
 	if (v < CPU_MIN_MILLI)
-		return err_set(e, ERR_INVAL, "resources.cpu \"%.40s\" is below the 10m minimum; "
-		    "ask for at least 10m", s);
+		return err_set(e, ERR_INVAL,
+		    "resources.cpu \"%.40s\" is below the 10m minimum; "
+		    "ask for at least 10m",
+		    s);
 	*milli = v;
 	return 0;
 }
 
 /* bytes in unit with at most maxfrac decimals, when that is exact: 0, else -1. */
 static int
-format_unit(int64_t bytes, uint64_t unit, const char *suffix, int maxfrac, char *out,
-    size_t cap)
+format_unit(int64_t bytes, uint64_t unit, const char *suffix, int maxfrac, char *out, size_t cap)
 {
 	uint64_t q = (uint64_t)bytes / unit, r = (uint64_t)bytes % unit;
 	char frac[8] = ".";

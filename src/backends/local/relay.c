@@ -133,11 +133,11 @@ upstream_failed(struct conn *c, int err)
 	if (c->origin == O_PROXY) {
 		proxy_fail(c, err == ETIMEDOUT ? 504 : 502, why);
 	} else if (!c->answered) {
-		conn_kill(c, false);	/* the blocking connect fails with err */
+		conn_kill(c, false); /* the blocking connect fails with err */
 	} else if (c->in.ev.fd >= 0) {
 		conn_kill(c, true);
 	} else {
-		c->state = C_FAILED;	/* reset the relay socket when it arrives */
+		c->state = C_FAILED; /* reset the relay socket when it arrives */
 		c->deadline = deadline_in_ms(ACCEPT_MS);
 	}
 }
@@ -174,8 +174,7 @@ upstream_next(struct conn *c)
 /* Connects the app's socket (our copy) to a listener inside without blocking us: 0,
  * EINPROGRESS, or an errno. Records the app's local port. */
 static int
-app_connect(struct conn *c, const uint8_t *a4, const uint8_t *a6, uint16_t port4,
-    uint16_t port6)
+app_connect(struct conn *c, const uint8_t *a4, const uint8_t *a6, uint16_t port4, uint16_t port6)
 {
 	static const uint8_t mapped_lo[16] = { [10] = 0xff, [11] = 0xff, 127, 0, 0, 1 };
 	struct sockaddr_storage ss, me;
@@ -338,7 +337,7 @@ on_relay_accept(struct ev *l)
 			    c->app_port == port && c->app_port != 0)
 				break;
 		if (c == NULL) {
-			close(fd);	/* someone inside connected to it directly */
+			close(fd); /* someone inside connected to it directly */
 			continue;
 		}
 		ev_init(&c->in.ev, K_IN, fd, c);
@@ -451,7 +450,7 @@ relay_pump(struct conn *c)
 static bool
 notif_valid(uint64_t id)
 {
-	static bool old_dir;	/* kernels before 5.7 know the request as _IOR */
+	static bool old_dir; /* kernels before 5.7 know the request as _IOR */
 
 	if (!old_dir && ioctl(N.notif.fd, L_IOC_ID_VALID, &id) == 0)
 		return true;
@@ -536,8 +535,10 @@ capture(const struct l_notif *n)
 	if (process_vm_readv((pid_t)n->pid, &li, 1, &ri, 1, 0) != (ssize_t)len) {
 		if (errno == EPERM && !N.no_getfd_logged && N.logf != NULL) {
 			N.no_getfd_logged = true;
-			N.logf("net: cannot read a sandbox process's memory (%s; a ptrace policy?): "
-			    "connections other than through the proxy fail", strerror(errno));
+			N.logf(
+			    "net: cannot read a sandbox process's memory (%s; a ptrace policy?): "
+			    "connections other than through the proxy fail",
+			    strerror(errno));
 		}
 		notif_reply(n->id, 0, true);
 		return;
@@ -558,7 +559,7 @@ capture(const struct l_notif *n)
 		local = 53;
 	}
 	if (N.nconns >= CONNS_MAX) {
-		notif_reply(n->id, EAGAIN, false);	/* as when no local port is free */
+		notif_reply(n->id, EAGAIN, false); /* as when no local port is free */
 		return;
 	}
 	s = app_socket((pid_t)n->pid, (int)n->data.args[0], n->id, &type, &family);
@@ -570,13 +571,14 @@ capture(const struct l_notif *n)
 		if (errno != EINVAL && errno != EXDEV && !N.no_getfd_logged && N.logf != NULL) {
 			N.no_getfd_logged = true;
 			N.logf("net: cannot take a sandbox process's socket (%s): connections "
-			    "other than through the proxy fail", strerror(errno));
+			       "other than through the proxy fail",
+			    strerror(errno));
 		}
 		notif_reply(n->id, 0, true);
 		return;
 	}
-	c = conn_new(local != 0 && (type == SOCK_STREAM || type == SOCK_DGRAM) ? O_ATTRIB :
-	    O_CAPTURE);
+	c = conn_new(
+	    local != 0 && (type == SOCK_STREAM || type == SOCK_DGRAM) ? O_ATTRIB : O_CAPTURE);
 	ev_init(&c->app, K_APP, s, c);
 	c->notif_id = n->id;
 	c->app_family = family;
@@ -632,8 +634,10 @@ capture(const struct l_notif *n)
 		return;
 	}
 	if (is_fake(&c->dst) && c->name[0] == '\0') {
-		refused(c->sid, "%s: an unknown address of the sandbox's DNS (look the name up "
-		    "again)", c->what);
+		refused(c->sid,
+		    "%s: an unknown address of the sandbox's DNS (look the name up "
+		    "again)",
+		    c->what);
 		c->err = EHOSTUNREACH;
 		conn_kill(c, false);
 		return;
@@ -646,7 +650,7 @@ on_notif(void)
 {
 	union {
 		struct l_notif n;
-		uint8_t raw[NOTIF_BUF];		/* the kernel's may be larger than ours */
+		uint8_t raw[NOTIF_BUF]; /* the kernel's may be larger than ours */
 	} u;
 
 	memset(&u, 0, sizeof(u));
@@ -692,8 +696,8 @@ pool_ask(int fi)
 {
 	if (N.pool_asked[fi] || N.chan < 0)
 		return;
-	N.pool_asked[fi] = wire_send(N.chan, I_SOCKET, 0, fi == 0 ? AF_INET : AF_INET6,
-	    POOL_MAX, 0, NULL, 0, NULL, 0) == 0;
+	N.pool_asked[fi] = wire_send(N.chan, I_SOCKET, 0, fi == 0 ? AF_INET : AF_INET6, POOL_MAX, 0,
+	                       NULL, 0, NULL, 0) == 0;
 }
 
 static void

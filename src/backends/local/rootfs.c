@@ -44,7 +44,7 @@
 #endif
 #define L_MOUNT_ATTR_RDONLY 0x1ULL
 #define L_MOUNT_ATTR_NOSUID 0x2ULL
-#define L_MOUNT_ATTR_NODEV 0x4ULL
+#define L_MOUNT_ATTR_NODEV  0x4ULL
 #define L_MOUNT_ATTR_NOEXEC 0x8ULL
 
 struct l_mount_attr {
@@ -54,27 +54,22 @@ struct l_mount_attr {
 #define ROOT_TMPFS_OPTS "mode=0755,size=4m,nr_inodes=8192"
 
 /* Top-level directories of this machine bound read-only (or recreated as symlinks). */
-static const char *const sys_dirs[] = { "usr", "bin", "sbin", "lib", "lib32", "lib64",
-	"libx32" };
+static const char *const sys_dirs[] = { "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
 
 /* /etc entries a sandbox may read: name resolution, certificates, the dynamic linker,
  * time zone, shell start-up files, and descriptions of this system. Never shadow, sudoers,
  * ssh host keys, ssl/private, machine-id or credentials of package managers. */
-static const char *const etc_allow[] = {
-	"host.conf", "gai.conf", "ld.so.cache", "ld.so.conf",
-	"ld.so.conf.d", "localtime", "timezone", "ssl/certs", "ssl/openssl.cnf",
-	"ca-certificates", "ca-certificates.conf", "pki/tls/certs", "pki/ca-trust/extracted",
-	"alternatives", "profile", "profile.d", "bash.bashrc", "inputrc", "shells", "protocols",
-	"services", "mime.types", "magic", "os-release", "debian_version", "lsb-release",
-	"fonts", "manpath.config",
-};
+static const char *const etc_allow[] = { "host.conf", "gai.conf", "ld.so.cache", "ld.so.conf",
+	"ld.so.conf.d", "localtime", "timezone", "ssl/certs", "ssl/openssl.cnf", "ca-certificates",
+	"ca-certificates.conf", "pki/tls/certs", "pki/ca-trust/extracted", "alternatives",
+	"profile", "profile.d", "bash.bashrc", "inputrc", "shells", "protocols", "services",
+	"mime.types", "magic", "os-release", "debian_version", "lsb-release", "fonts",
+	"manpath.config" };
 
 /* /proc files masked with /dev/null, and directories with an empty read-only tmpfs. */
-static const char *const proc_mask_files[] = {
-	"kcore", "keys", "key-users", "kmsg", "kallsyms", "kpagecount", "kpageflags",
-	"kpagecgroup", "timer_list", "timer_stats", "sched_debug", "latency_stats",
-	"sysrq-trigger", "config.gz", "slabinfo", "vmallocinfo", "pagetypeinfo",
-};
+static const char *const proc_mask_files[] = { "kcore", "keys", "key-users", "kmsg", "kallsyms",
+	"kpagecount", "kpageflags", "kpagecgroup", "timer_list", "timer_stats", "sched_debug",
+	"latency_stats", "sysrq-trigger", "config.gz", "slabinfo", "vmallocinfo", "pagetypeinfo" };
 static const char *const proc_mask_dirs[] = { "acpi", "asound", "scsi", "driver" };
 static const char *const proc_ro[] = { "sys", "bus", "fs", "irq" };
 static const char *const sys_mask[] = { "firmware", "kernel/debug", "kernel/tracing",
@@ -83,8 +78,8 @@ static const char *const sys_mask[] = { "firmware", "kernel/debug", "kernel/trac
 struct ctx {
 	const struct rootfs_plan *p;
 	struct rootfs_err *re;
-	char nr[PATH_MAX];		/* the new root while it is being built */
-	char home[PATH_MAX];		/* /home/<user> */
+	char nr[PATH_MAX];   /* the new root while it is being built */
+	char home[PATH_MAX]; /* /home/<user> */
 };
 
 /* Copies a path into re->detail, cut to fit. */
@@ -185,7 +180,7 @@ unescape(char *s)
 
 struct minfo {
 	char point[PATH_MAX];
-	char opts[256];			/* per-mount options: "rw,nosuid,relatime" */
+	char opts[256]; /* per-mount options: "rw,nosuid,relatime" */
 };
 
 /* Calls fn for every line of /proc/self/mountinfo; fn returns non-zero to stop. */
@@ -208,7 +203,7 @@ mountinfo_each(minfo_fn fn, void *arg)
 
 		memset(&m, 0, sizeof(m));
 		for (tok = strtok_r(line, " \n", &save); tok != NULL && field < 6;
-		    tok = strtok_r(NULL, " \n", &save), field++) {
+		     tok = strtok_r(NULL, " \n", &save), field++) {
 			if (field == 4)
 				snprintf(m.point, sizeof(m.point), "%s", tok);
 			else if (field == 5)
@@ -241,7 +236,7 @@ has_opt(const char *opts, const char *want)
 
 struct remount {
 	const char *base;
-	unsigned long extra;		/* MS_NOSUID, MS_NODEV to add */
+	unsigned long extra; /* MS_NOSUID, MS_NODEV to add */
 	int err;
 	char failed[PATH_MAX];
 };
@@ -374,9 +369,13 @@ etc_generate(struct ctx *x)
 	/* Names resolve through the relay's DNS server (dnsd.c), never this machine's: its
 	 * hosts file would name addresses on its networks, which sandboxes cannot reach. */
 	{
-		static const struct { const char *path, *text; } gen[] = {
-			{ "/etc/resolv.conf", "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n" },
-			{ "/etc/nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\n"
+		static const struct {
+			const char *path, *text;
+		} gen[] = {
+			{ "/etc/resolv.conf",
+			    "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n" },
+			{ "/etc/nsswitch.conf",
+			    "passwd: files\ngroup: files\nshadow: files\n"
 			    "hosts: files dns\nnetworks: files\nprotocols: files\n"
 			    "services: files\nethers: files\nrpc: files\n" },
 		};
@@ -386,8 +385,10 @@ etc_generate(struct ctx *x)
 			    (rc = write_file(path, gen[i].text, strlen(gen[i].text), 0644)) != 0)
 				return fail(x, STEP_ETC, EINVAL, gen[i].path);
 	}
-	n = snprintf(text, sizeof(text), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
-	    "ip6-loopback\n127.0.1.1\t%s\n", p->hostname);
+	n = snprintf(text, sizeof(text),
+	    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
+	    "ip6-loopback\n127.0.1.1\t%s\n",
+	    p->hostname);
 	if (n < 0 || n >= (int)sizeof(text) || at(x, path, "/etc/hosts") != 0 ||
 	    (rc = write_file(path, text, (size_t)n, 0644)) != 0)
 		return fail(x, STEP_ETC, EINVAL, "/etc/hosts");
@@ -441,7 +442,7 @@ sys_bind(struct ctx *x)
 		return fail(x, STEP_SYS, rc, "/sys");
 	/* Recursive: /sys's own submounts are locked to it in our user namespace. */
 	if (mount("/sys", dst, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return 0;	/* no /sys on this machine: the sandbox has none either */
+		return 0; /* no /sys on this machine: the sandbox has none either */
 	return 0;
 }
 
@@ -457,7 +458,7 @@ sys_mask_all(struct ctx *x)
 		if (at(x, dst, sub) != 0 || stat(dst, &st) < 0 || !S_ISDIR(st.st_mode))
 			continue;
 		if (mount("tmpfs", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		    "mode=0555,size=4k") < 0)
+		        "mode=0555,size=4k") < 0)
 			return fail(x, STEP_SYS, errno, sub);
 	}
 	return 0;
@@ -467,7 +468,8 @@ sys_mask_all(struct ctx *x)
 static bool
 in_pass2(const struct ctx *x, const char *path)
 {
-	return local_beneath(path, LOCAL_WS) || local_beneath(path, "/tmp") || local_beneath(path, x->home);
+	return local_beneath(path, LOCAL_WS) || local_beneath(path, "/tmp") ||
+	    local_beneath(path, x->home);
 }
 
 static int
@@ -508,8 +510,7 @@ pass1(struct ctx *x)
 /* ---- pass 2: what is the sandbox's own --------------------------------------------------- */
 
 static int
-tmpfs(struct ctx *x, const char *sub, const char *mode, int64_t size, unsigned long fl,
-    int step)
+tmpfs(struct ctx *x, const char *sub, const char *mode, int64_t size, unsigned long fl, int step)
 {
 	char dst[PATH_MAX], opts[96];
 
@@ -527,11 +528,12 @@ tmpfs(struct ctx *x, const char *sub, const char *mode, int64_t size, unsigned l
 static int
 dev_build(struct ctx *x)
 {
-	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom",
-		"tty" };
+	static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
 	static const char *const links[][2] = {
-		{ "fd", "/proc/self/fd" }, { "stdin", "/proc/self/fd/0" },
-		{ "stdout", "/proc/self/fd/1" }, { "stderr", "/proc/self/fd/2" },
+		{ "fd", "/proc/self/fd" },
+		{ "stdin", "/proc/self/fd/0" },
+		{ "stdout", "/proc/self/fd/1" },
+		{ "stderr", "/proc/self/fd/2" },
 		{ "ptmx", "pts/ptmx" },
 	};
 	char dst[PATH_MAX], src[64], sub[64];
@@ -544,7 +546,7 @@ dev_build(struct ctx *x)
 		if (at(x, dst, src) != 0 || mount_point(dst, false) != 0)
 			return fail(x, STEP_DEV, errno, src);
 		if (mount(src, dst, NULL, MS_BIND, NULL) < 0) {
-			if (i < 5)	/* a sandbox without /dev/tty is fine */
+			if (i < 5) /* a sandbox without /dev/tty is fine */
 				return fail(x, STEP_DEV, errno, src);
 			unlink(dst);
 		}
@@ -559,11 +561,12 @@ dev_build(struct ctx *x)
 		return fail(x, STEP_DEV, errno, "/dev");
 	if (at(x, dst, "/dev") != 0 || (rc = make_ro(x, dst, true)) != 0)
 		return rc;
-	if ((rc = tmpfs(x, "/dev/shm", "1777", x->p->shm_size, MS_NOSUID | MS_NODEV,
-	    STEP_DEV)) != 0)
+	if ((rc = tmpfs(x, "/dev/shm", "1777", x->p->shm_size, MS_NOSUID | MS_NODEV, STEP_DEV)) !=
+	    0)
 		return rc;
-	if (at(x, dst, "/dev/pts") != 0 || mount("devpts", dst, "devpts", MS_NOSUID | MS_NOEXEC,
-	    "newinstance,ptmxmode=0666,mode=0620") < 0)
+	if (at(x, dst, "/dev/pts") != 0 ||
+	    mount("devpts", dst, "devpts", MS_NOSUID | MS_NOEXEC,
+	        "newinstance,ptmxmode=0666,mode=0620") < 0)
 		return fail(x, STEP_DEV, errno, "/dev/pts");
 	return 0;
 }
@@ -583,8 +586,8 @@ proc_build(struct ctx *x)
 		if (at(x, dst, sub) != 0 || lstat(dst, &st) < 0 || S_ISDIR(st.st_mode))
 			continue;
 		if (mount("/dev/null", dst, NULL, MS_BIND, NULL) < 0 ||
-		    mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID |
-		    MS_NOEXEC, NULL) < 0)
+		    mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC,
+		        NULL) < 0)
 			return fail(x, STEP_PROC, errno, sub);
 	}
 	for (size_t i = 0; i < sizeof(proc_mask_dirs) / sizeof(proc_mask_dirs[0]); i++) {
@@ -592,7 +595,7 @@ proc_build(struct ctx *x)
 		if (at(x, dst, sub) != 0 || stat(dst, &st) < 0 || !S_ISDIR(st.st_mode))
 			continue;
 		if (mount("tmpfs", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-		    "mode=0555,size=4k") < 0)
+		        "mode=0555,size=4k") < 0)
 			return fail(x, STEP_PROC, errno, sub);
 	}
 	for (size_t i = 0; i < sizeof(proc_ro) / sizeof(proc_ro[0]); i++) {
@@ -626,8 +629,8 @@ operator_mounts(struct ctx *x)
 		/* Nothing set-id or device-like comes in from the operator's directories. */
 		if (m->ro)
 			rc = make_ro(x, dst, false);
-		else if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV,
-		    NULL) < 0)
+		else if (mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV, NULL) <
+		    0)
 			rc = fail(x, STEP_MOUNT, errno, m->path);
 		else
 			rc = 0;
@@ -645,11 +648,10 @@ pass2(struct ctx *x)
 
 	if ((rc = proc_build(x)) != 0 || (rc = dev_build(x)) != 0)
 		return rc;
-	if ((rc = tmpfs(x, "/tmp", "1777", x->p->tmp_size, MS_NOSUID | MS_NODEV,
-	    STEP_TMPFS)) != 0)
+	if ((rc = tmpfs(x, "/tmp", "1777", x->p->tmp_size, MS_NOSUID | MS_NODEV, STEP_TMPFS)) != 0)
 		return rc;
-	if ((rc = tmpfs(x, x->home, "0700", x->p->home_size, MS_NOSUID | MS_NODEV,
-	    STEP_TMPFS)) != 0)
+	if ((rc = tmpfs(x, x->home, "0700", x->p->home_size, MS_NOSUID | MS_NODEV, STEP_TMPFS)) !=
+	    0)
 		return rc;
 	snprintf(src, sizeof(src), "/proc/self/fd/%d", x->p->ws_fd);
 	if (at(x, dst, LOCAL_WS) != 0 || mount(src, dst, NULL, MS_BIND, NULL) < 0 ||
@@ -671,8 +673,7 @@ home_of(const struct rootfs_plan *p, char *out, size_t cap)
 int
 rootfs_build(const struct rootfs_plan *p, struct rootfs_err *re)
 {
-	static const char *const staging[] = { "/tmp", "/mnt", "/run", "/media", "/srv",
-		"/opt" };
+	static const char *const staging[] = { "/tmp", "/mnt", "/run", "/media", "/srv", "/opt" };
 	struct ctx x;
 	struct stat st;
 	int rc;

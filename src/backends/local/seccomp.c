@@ -49,75 +49,75 @@ struct seccomp_data {
 	uint64_t args[6];
 };
 
-#define BPF_LD_W_ABS	0x20		/* BPF_LD | BPF_W | BPF_ABS */
-#define BPF_JEQ_K	0x15		/* BPF_JMP | BPF_JEQ | BPF_K */
-#define BPF_JGE_K	0x35		/* BPF_JMP | BPF_JGE | BPF_K */
-#define BPF_JSET_K	0x45		/* BPF_JMP | BPF_JSET | BPF_K */
-#define BPF_RET_K	0x06		/* BPF_RET | BPF_K */
+#define BPF_LD_W_ABS 0x20 /* BPF_LD | BPF_W | BPF_ABS */
+#define BPF_JEQ_K    0x15 /* BPF_JMP | BPF_JEQ | BPF_K */
+#define BPF_JGE_K    0x35 /* BPF_JMP | BPF_JGE | BPF_K */
+#define BPF_JSET_K   0x45 /* BPF_JMP | BPF_JSET | BPF_K */
+#define BPF_RET_K    0x06 /* BPF_RET | BPF_K */
 
-#define SECCOMP_SET_MODE_FILTER_	1
-#define SECCOMP_MODE_FILTER_	2
-#define RET_KILL_PROCESS	0x80000000U
-#define RET_ERRNO(e)		(0x00050000U | ((e) & 0xffff))
-#define RET_ALLOW		0x7fff0000U
-#define RET_USER_NOTIF		0x7fc00000U
-#define FILTER_FLAG_NEW_LISTENER	(1U << 3)
+#define SECCOMP_SET_MODE_FILTER_ 1
+#define SECCOMP_MODE_FILTER_     2
+#define RET_KILL_PROCESS         0x80000000U
+#define RET_ERRNO(e)             (0x00050000U | ((e)&0xffff))
+#define RET_ALLOW                0x7fff0000U
+#define RET_USER_NOTIF           0x7fc00000U
+#define FILTER_FLAG_NEW_LISTENER (1U << 3)
 
 #if defined(__x86_64__)
-#define FILTER_ARCH	0xC000003EU	/* AUDIT_ARCH_X86_64: EM_X86_64 | 64BIT | LE */
-#define X32_SYSCALL_BIT	0x40000000U
+#define FILTER_ARCH     0xC000003EU /* AUDIT_ARCH_X86_64: EM_X86_64 | 64BIT | LE */
+#define X32_SYSCALL_BIT 0x40000000U
 #elif defined(__aarch64__)
-#define FILTER_ARCH	0xC00000B7U	/* AUDIT_ARCH_AARCH64: EM_AARCH64 | 64BIT | LE */
+#define FILTER_ARCH 0xC00000B7U /* AUDIT_ARCH_AARCH64: EM_AARCH64 | 64BIT | LE */
 #endif
 
 /* Unified numbers (424 and up are the same on every architecture) that older libc
  * headers lack. */
 #ifndef SYS_io_uring_setup
-#define SYS_io_uring_setup	425
-#define SYS_io_uring_enter	426
-#define SYS_io_uring_register	427
+#define SYS_io_uring_setup    425
+#define SYS_io_uring_enter    426
+#define SYS_io_uring_register 427
 #endif
 #ifndef SYS_open_tree
-#define SYS_open_tree		428
-#define SYS_move_mount		429
-#define SYS_fsopen		430
-#define SYS_fsconfig		431
-#define SYS_fsmount		432
-#define SYS_fspick		433
+#define SYS_open_tree  428
+#define SYS_move_mount 429
+#define SYS_fsopen     430
+#define SYS_fsconfig   431
+#define SYS_fsmount    432
+#define SYS_fspick     433
 #endif
 #ifndef SYS_clone3
-#define SYS_clone3		435
+#define SYS_clone3 435
 #endif
 #ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd		438
+#define SYS_pidfd_getfd 438
 #endif
 #ifndef SYS_mount_setattr
-#define SYS_mount_setattr	442
+#define SYS_mount_setattr 442
 #endif
 
-#define CLONE_NEW_ALL	0x7E020000U	/* NEWNS CGROUP UTS IPC USER PID NET */
-#define CLONE_NEWTIME_	0x00000080U	/* unshare only: in clone this is CSIGNAL */
-#define TIOCSTI_	0x5412U
-#define TIOCLINUX_	0x541CU
-#define AF_PACKET_	17U
-#define AF_VSOCK_	40U
+#define CLONE_NEW_ALL  0x7E020000U /* NEWNS CGROUP UTS IPC USER PID NET */
+#define CLONE_NEWTIME_ 0x00000080U /* unshare only: in clone this is CSIGNAL */
+#define TIOCSTI_       0x5412U
+#define TIOCLINUX_     0x541CU
+#define AF_PACKET_     17U
+#define AF_VSOCK_      40U
 
 /* The low word of args[i]: seccomp_data holds the arguments as native 64-bit words, so
  * the low half comes first on little-endian machines (both architectures above) and
  * second on big-endian ones. */
 #if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#define ARG_LO(i)	(offsetof(struct seccomp_data, args) + 8 * (i) + 4)
+#define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i) + 4)
 #else
-#define ARG_LO(i)	(offsetof(struct seccomp_data, args) + 8 * (i))
+#define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
 #endif
 
 /* Jump targets not yet known while emitting; resolved once the RETs are placed. Real
  * offsets stay below PROG_MAX, so these values cannot be mistaken for one. */
-#define TO_ALLOW	0xfc
-#define TO_EPERM	0xfd
-#define TO_ENOSYS	0xfe
-#define TO_KILL		0xff
-#define PROG_MAX	128
+#define TO_ALLOW  0xfc
+#define TO_EPERM  0xfd
+#define TO_ENOSYS 0xfe
+#define TO_KILL   0xff
+#define PROG_MAX  128
 
 struct prog {
 	struct sock_filter f[PROG_MAX];
@@ -125,18 +125,17 @@ struct prog {
 };
 
 #ifdef FILTER_ARCH
-static const int deny_eperm[] = {
-	SYS_mount, SYS_umount2, SYS_pivot_root, SYS_move_mount, SYS_open_tree, SYS_fsopen,
-	SYS_fsmount, SYS_fsconfig, SYS_fspick, SYS_mount_setattr,
+static const int deny_eperm[] = { SYS_mount, SYS_umount2, SYS_pivot_root, SYS_move_mount,
+	SYS_open_tree, SYS_fsopen, SYS_fsmount, SYS_fsconfig, SYS_fspick, SYS_mount_setattr,
 	SYS_setns, SYS_ptrace, SYS_process_vm_readv, SYS_process_vm_writev, SYS_pidfd_getfd,
 	SYS_kcmp, SYS_kexec_load, SYS_kexec_file_load, SYS_bpf, SYS_keyctl, SYS_add_key,
 	SYS_request_key, SYS_userfaultfd, SYS_perf_event_open, SYS_io_uring_setup,
 	SYS_io_uring_enter, SYS_io_uring_register, SYS_init_module, SYS_finit_module,
-	SYS_delete_module, SYS_open_by_handle_at, SYS_name_to_handle_at,
-	SYS_reboot, SYS_swapon, SYS_swapoff, SYS_syslog, SYS_acct, SYS_settimeofday,
-	SYS_clock_settime, SYS_quotactl, SYS_lookup_dcookie, SYS_chroot,
+	SYS_delete_module, SYS_open_by_handle_at, SYS_name_to_handle_at, SYS_reboot, SYS_swapon,
+	SYS_swapoff, SYS_syslog, SYS_acct, SYS_settimeofday, SYS_clock_settime, SYS_quotactl,
+	SYS_lookup_dcookie, SYS_chroot,
 #ifdef SYS_iopl
-	SYS_iopl, SYS_ioperm,
+	SYS_iopl, SYS_ioperm
 #endif
 };
 
@@ -163,9 +162,8 @@ static int
 build(struct prog *p)
 {
 	/* In TO_* order: jump target j lands on ret[j - TO_ALLOW]. */
-	static const uint32_t rets[4] = {
-		RET_ALLOW, RET_ERRNO(EPERM), RET_ERRNO(ENOSYS), RET_KILL_PROCESS
-	};
+	static const uint32_t rets[4] = { RET_ALLOW, RET_ERRNO(EPERM), RET_ERRNO(ENOSYS),
+		RET_KILL_PROCESS };
 	int ret[4], i;
 	size_t d;
 

@@ -34,16 +34,15 @@
 
 #define SPAWN_START_MS 30000
 
-static const char *const step_names[STEP__MAX] = {
-	"setup", "clone", "writing the uid/gid map", "joining the cgroup", "setresuid",
-	"making mounts private", "mounting the root tmpfs", "binding a system directory",
-	"building /etc", "building /dev", "mounting /proc", "binding /sys", "mounting a tmpfs",
-	"binding a --mount directory", "making the root read-only", "pivot_root",
-	"checking that the root is read-only", "entering the second user namespace",
-	"applying Landlock", "setting rlimits", "creating the network namespace",
-	"opening the supervisor's socket", "starting init", "fork", "chdir", "execve",
-	"dropping capabilities", "installing the seccomp filter", "setsid",
-};
+static const char *const step_names[STEP__MAX] = { "setup", "clone", "writing the uid/gid map",
+	"joining the cgroup", "setresuid", "making mounts private", "mounting the root tmpfs",
+	"binding a system directory", "building /etc", "building /dev", "mounting /proc",
+	"binding /sys", "mounting a tmpfs", "binding a --mount directory",
+	"making the root read-only", "pivot_root", "checking that the root is read-only",
+	"entering the second user namespace", "applying Landlock", "setting rlimits",
+	"creating the network namespace", "opening the supervisor's socket", "starting init",
+	"fork", "chdir", "execve", "dropping capabilities", "installing the seccomp filter",
+	"setsid" };
 
 const char *
 local_step_name(int step)
@@ -86,8 +85,8 @@ userns_why(int errnum)
 {
 	if (read_num("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1)
 		return "Ubuntu's AppArmor restricts them: allow sandbox-mcp with an AppArmor "
-		    "profile (README, Security model) or set "
-		    "kernel.apparmor_restrict_unprivileged_userns=0";
+		       "profile (README, Security model) or set "
+		       "kernel.apparmor_restrict_unprivileged_userns=0";
 	if (read_num("/proc/sys/kernel/unprivileged_userns_clone") == 0)
 		return "they are switched off: sysctl -w kernel.unprivileged_userns_clone=1";
 	if (read_num("/proc/sys/user/max_user_namespaces") == 0 || errnum == ENOSPC ||
@@ -95,43 +94,48 @@ userns_why(int errnum)
 		return "their limit is 0 or used up: sysctl -w user.max_user_namespaces=15000";
 	if (in_container())
 		return "this container's seccomp profile forbids them (Docker's default does): "
-		    "run the container with --security-opt seccomp=unconfined or a profile that "
-		    "allows clone and unshare of user namespaces";
+		       "run the container with --security-opt seccomp=unconfined or a profile that "
+		       "allows clone and unshare of user namespaces";
 	return "this kernel refuses them to this user";
 }
 
 int
 spawn_step_error(struct err *e, const char *id, int step, int errnum, const char *detail)
 {
-	bool denied = errnum == EPERM || errnum == EACCES || errnum == EINVAL ||
-	    errnum == ENOSPC || errnum == EUSERS || errnum == ENOSYS;
+	bool denied = errnum == EPERM || errnum == EACCES || errnum == EINVAL || errnum == ENOSPC ||
+	    errnum == EUSERS || errnum == ENOSYS;
 	const char *d = detail != NULL && *detail != '\0' ? detail : NULL;
 
-	if (denied && (step == STEP_CLONE || step == STEP_MAP || step == STEP_SETUID ||
-	    step == STEP_PRIVATE || step == STEP_ROOTFS || step == STEP_USERNS2))
-		return err_set(e, ERR_UNSUPPORTED, "local sandboxes need user namespaces, and %s "
+	if (denied &&
+	    (step == STEP_CLONE || step == STEP_MAP || step == STEP_SETUID ||
+	        step == STEP_PRIVATE || step == STEP_ROOTFS || step == STEP_USERNS2))
+		return err_set(e, ERR_UNSUPPORTED,
+		    "local sandboxes need user namespaces, and %s "
 		    "(%s: %s); otherwise use a platform (--backend opensandbox or e2b) or run "
-		    "commands unconfined with --local-isolation none", userns_why(errnum),
-		    local_step_name(step), strerror(errnum));
+		    "commands unconfined with --local-isolation none",
+		    userns_why(errnum), local_step_name(step), strerror(errnum));
 	if (step == STEP_BIND && errnum == ENOENT && d != NULL && strcmp(d, "/usr") == 0)
-		return err_set(e, ERR_UNSUPPORTED, "local sandboxes need a Linux root file system "
+		return err_set(e, ERR_UNSUPPORTED,
+		    "local sandboxes need a Linux root file system "
 		    "with /usr and a shell, and this machine has none (a FROM scratch image?): "
 		    "use --backend opensandbox or e2b with its platform variables");
 	if (step == STEP_RDONLY || step == STEP_VERIFY)
-		return err_set(e, ERR_BACKEND, "sandbox %s was not started: %s stayed writable "
-		    "(%s), and a sandbox runs read-only or not at all", id, d != NULL ? d : "a mount",
-		    strerror(errnum));
+		return err_set(e, ERR_BACKEND,
+		    "sandbox %s was not started: %s stayed writable "
+		    "(%s), and a sandbox runs read-only or not at all",
+		    id, d != NULL ? d : "a mount", strerror(errnum));
 	if (step == STEP_CGROUP && d != NULL)
 		return err_set(e, ERR_BACKEND, "sandbox %s was not started: %s", id, d);
 	if (step == STEP_INIT && errnum == ETIMEDOUT)
-		return err_set(e, ERR_BACKEND, "sandbox %s was not started: its init did not "
-		    "report within %d s", id, SPAWN_START_MS / 1000);
+		return err_set(e, ERR_BACKEND,
+		    "sandbox %s was not started: its init did not "
+		    "report within %d s",
+		    id, SPAWN_START_MS / 1000);
 	if (step == STEP_EXEC)
 		return err_set(e, ERR_BACKEND, "could not start bash or sh in the sandbox: %s",
 		    strerror(errnum));
 	return err_set(e, ERR_BACKEND, "could not set up sandbox %s: %s failed%s%s (%s)", id,
-	    local_step_name(step), d != NULL ? " for " : "", d != NULL ? d : "",
-	    strerror(errnum));
+	    local_step_name(step), d != NULL ? " for " : "", d != NULL ? d : "", strerror(errnum));
 }
 
 int
@@ -139,9 +143,11 @@ spawn_host_ok(struct err *e)
 {
 	struct stat st;
 
-	if (stat("/usr", &st) < 0 || (stat("/bin/sh", &st) < 0 && stat("/bin/bash", &st) < 0 &&
-	    stat("/usr/bin/bash", &st) < 0))
-		return err_set(e, ERR_UNSUPPORTED, "local sandboxes need a Linux root file system "
+	if (stat("/usr", &st) < 0 ||
+	    (stat("/bin/sh", &st) < 0 && stat("/bin/bash", &st) < 0 &&
+	        stat("/usr/bin/bash", &st) < 0))
+		return err_set(e, ERR_UNSUPPORTED,
+		    "local sandboxes need a Linux root file system "
 		    "with /usr and a shell, and this machine has none (a FROM scratch image?): use "
 		    "a platform instead: --backend opensandbox (OPEN_SANDBOX_DOMAIN, "
 		    "OPEN_SANDBOX_API_KEY) or --backend e2b (E2B_DOMAIN, E2B_API_KEY)");
@@ -153,8 +159,8 @@ spawn_host_ok(struct err *e)
 int
 spawn_recv(int sock, struct wire_in *r, struct call *c, int wait_ms, struct err *e)
 {
-	int64_t dl = wait_ms >= 0 ? deadline_min(call_deadline(c), deadline_in_ms(wait_ms)) :
-	    call_deadline(c);
+	int64_t dl = wait_ms >= 0 ? deadline_min(call_deadline(c), deadline_in_ms(wait_ms))
+	                          : call_deadline(c);
 
 	for (;;) {
 		struct pollfd pf[2] = { { sock, POLLIN, 0 },
@@ -166,8 +172,10 @@ spawn_recv(int sock, struct wire_in *r, struct call *c, int wait_ms, struct err 
 		if (rc == 0)
 			return 0;
 		if (rc != WIRE_MORE)
-			return err_set(e, ERR_BACKEND, "the sandbox's supervisor broke the connection "
-			    "(%s)", strerror(errno));
+			return err_set(e, ERR_BACKEND,
+			    "the sandbox's supervisor broke the connection "
+			    "(%s)",
+			    strerror(errno));
 		pr = poll(pf, pf[1].fd >= 0 ? 2 : 1, deadline_left_ms(dl));
 		if (pr < 0 && errno == EINTR)
 			continue;
@@ -176,8 +184,9 @@ spawn_recv(int sock, struct wire_in *r, struct call *c, int wait_ms, struct err 
 		if (pr > 0 && pf[1].fd >= 0 && (pf[1].revents & POLLIN))
 			return err_set(e, ERR_CANCELLED, "the call was cancelled");
 		if (pr == 0)
-			return err_set(e, deadline_passed(call_deadline(c)) ? ERR_TIMEOUT :
-			    ERR_BACKEND, "the sandbox's supervisor did not answer in time");
+			return err_set(e,
+			    deadline_passed(call_deadline(c)) ? ERR_TIMEOUT : ERR_BACKEND,
+			    "the sandbox's supervisor did not answer in time");
 	}
 }
 
@@ -280,8 +289,8 @@ spawn_request(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t
 }
 
 int
-spawn_simple(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t b,
-    int *fds_out, int nfds_out, struct call *c, struct err *e)
+spawn_simple(struct local *L, struct lsb *sb, uint32_t type, int32_t a, int32_t b, int *fds_out,
+    int nfds_out, struct call *c, struct err *e)
 {
 	struct wire_in r;
 	int rc = spawn_request(L, sb, type, a, b, NULL, 0, &r, c, e);
@@ -324,8 +333,10 @@ conf_fill(struct local *L, const struct lsb *sb, bool ephemeral, struct sup_conf
 		limits_probe(&L->cg);
 		L->cg_probed = true;
 		if (L->cg.mode == LIM_CG_NONE)
-			log_msg(LOG_INFO, "local", "no cgroups for sandboxes (%s); limits are "
-			    "enforced with rlimits and a memory watch", L->cg.why);
+			log_msg(LOG_INFO, "local",
+			    "no cgroups for sandboxes (%s); limits are "
+			    "enforced with rlimits and a memory watch",
+			    L->cg.why);
 	}
 	c->cg = L->cg;
 	pthread_mutex_unlock(&L->cg_mu);
@@ -421,8 +432,10 @@ spawn_supervisor(struct local *L, struct lsb *sb, int *lifeline, struct err *e)
 	while (waitpid(p0, NULL, 0) < 0 && errno == EINTR)
 		;
 	if ((rc = wire_send(sv[0], W_CONF, 0, 0, 0, 0, b.p, b.len, NULL, 0)) != 0) {
-		rc = err_set(e, ERR_BACKEND, "could not start sandbox %s: its supervisor did not "
-		    "start (%s)", sb->id, strerror(rc));
+		rc = err_set(e, ERR_BACKEND,
+		    "could not start sandbox %s: its supervisor did not "
+		    "start (%s)",
+		    sb->id, strerror(rc));
 		goto out;
 	}
 	{
@@ -431,8 +444,10 @@ spawn_supervisor(struct local *L, struct lsb *sb, int *lifeline, struct err *e)
 		rc = spawn_recv(sv[0], &r, &c, -1, e);
 	}
 	if (rc == 0)
-		rc = err_set(e, ERR_BACKEND, "could not start sandbox %s: its supervisor exited "
-		    "during setup (see %s/supervisor.log)", sb->id, sb->dir);
+		rc = err_set(e, ERR_BACKEND,
+		    "could not start sandbox %s: its supervisor exited "
+		    "during setup (see %s/supervisor.log)",
+		    sb->id, sb->dir);
 	if (rc != 1)
 		goto out;
 	if (r.h.type == W_FAILED) {
@@ -444,8 +459,10 @@ spawn_supervisor(struct local *L, struct lsb *sb, int *lifeline, struct err *e)
 	rc = 0;
 	sb->has_sup = store_sup_read(sb->dir, &sb->sup) == 0;
 	if (!sb->has_sup) {
-		rc = err_set(e, ERR_BACKEND, "could not start sandbox %s: its supervisor left no "
-		    "record", sb->id);
+		rc = err_set(e, ERR_BACKEND,
+		    "could not start sandbox %s: its supervisor left no "
+		    "record",
+		    sb->id);
 		goto out;
 	}
 	if (sb->ephemeral) {
@@ -536,7 +553,7 @@ spawn_start(struct local *L, struct lsb *sb, struct err *e)
 	if (rc == 0 && lifeline >= 0)
 		lifeline_set(L, sb->id, lifeline);
 	if (rc == 0)
-		told(L, sb->id, true);	/* its configuration had them */
+		told(L, sb->id, true); /* its configuration had them */
 	return rc;
 }
 
@@ -553,10 +570,12 @@ spawn_ready(struct local *L, struct lsb *sb, struct err *e)
 	sb->has_sup = store_sup_read(sb->dir, &sb->sup) == 0;
 	if (!sup_alive(sb)) {
 		if (local_pid_alive(sb->legacy_pid, sb->legacy_start))
-			kill(sb->legacy_pid, SIGKILL);	/* an older version's init */
+			kill(sb->legacy_pid, SIGKILL); /* an older version's init */
 		if (sb->has_sup) {
-			log_msg(LOG_NOTICE, "local", "sandbox %s: its supervisor is gone (reboot?); "
-			    "starting a new one (its /tmp and home start empty)", sb->id);
+			log_msg(LOG_NOTICE, "local",
+			    "sandbox %s: its supervisor is gone (reboot?); "
+			    "starting a new one (its /tmp and home start empty)",
+			    sb->id);
 			if (local_pid_alive(sb->sup.init_pid, sb->sup.init_start))
 				kill(sb->sup.init_pid, SIGKILL);
 			if (local_pid_alive(sb->sup.pid, sb->sup.start))

@@ -31,8 +31,8 @@
 #include "util/mem.h"
 #include "util/time.h"
 
-#define META_MAX (1024 * 1024)
-#define WALK_DEPTH_MAX 256
+#define META_MAX                (1024 * 1024)
+#define WALK_DEPTH_MAX          256
 #define L_STATX_ATTR_MOUNT_ROOT 0x2000ULL
 
 #ifndef SYS_statx
@@ -74,7 +74,8 @@ store_id_ok(const char *id)
 int
 store_notfound(struct err *e, const char *id)
 {
-	return err_set(e, ERR_NOTFOUND, "sandbox %s does not exist (it may have expired or been "
+	return err_set(e, ERR_NOTFOUND,
+	    "sandbox %s does not exist (it may have expired or been "
 	    "killed); list sandboxes with sandbox_list or create one with sandbox_create",
 	    id != NULL ? id : "(none)");
 }
@@ -240,7 +241,7 @@ meta_read(struct lsb *sb, struct arena *a, struct err *e)
 	sb->memory = json_get_str(j, "memory");
 	lim_read(json_get(j, "limits"), &sb->lim);
 	if (json_int(json_get(j, "supervisor_pid"), &v))
-		sb->legacy_pid = (pid_t)v;	/* written by versions before the supervisor */
+		sb->legacy_pid = (pid_t)v; /* written by versions before the supervisor */
 	if (json_int(json_get(j, "supervisor_start"), &v))
 		sb->legacy_start = (unsigned long long)v;
 	sb->env = kv_from(json_get(j, "env"), a, &sb->nenv);
@@ -281,8 +282,10 @@ store_meta_write(const struct lsb *sb, struct err *e)
 	rc = write_atomic(sb->dir, "meta.json", &b);
 	buf_fini(&b);
 	if (rc != 0)
-		return err_set(e, rc == ENOENT ? ERR_NOTFOUND : ERR_IO, "cannot write the metadata "
-		    "of sandbox %s: %s", sb->id, strerror(rc));
+		return err_set(e, rc == ENOENT ? ERR_NOTFOUND : ERR_IO,
+		    "cannot write the metadata "
+		    "of sandbox %s: %s",
+		    sb->id, strerror(rc));
 	return 0;
 }
 
@@ -337,8 +340,10 @@ store_sup_read(const char *dir, struct lsup *s)
 	if (cg != NULL && cg->type == JSON_OBJECT) {
 		const char *mode = json_get_str(cg, "mode");
 
-		s->cg.mode = mode == NULL ? LIM_CG_NONE : strcmp(mode, "v2") == 0 ? LIM_CG_V2 :
-		    strcmp(mode, "v1") == 0 ? LIM_CG_V1 : LIM_CG_NONE;
+		s->cg.mode = mode == NULL     ? LIM_CG_NONE
+		    : strcmp(mode, "v2") == 0 ? LIM_CG_V2
+		    : strcmp(mode, "v1") == 0 ? LIM_CG_V1
+		                              : LIM_CG_NONE;
 		copy_str(s->cg.memory, sizeof(s->cg.memory), json_get_str(cg, "memory"));
 		copy_str(s->cg.pids, sizeof(s->cg.pids), json_get_str(cg, "pids"));
 		copy_str(s->cg.cpu, sizeof(s->cg.cpu), json_get_str(cg, "cpu"));
@@ -368,8 +373,10 @@ store_sup_write(const char *dir, const struct lsup *s)
 	jsonw_kstr(&w, "cpu_by", s->cpu_by);
 	jsonw_key(&w, "cgroup");
 	jsonw_obj_begin(&w);
-	jsonw_kstr(&w, "mode", s->cg.mode == LIM_CG_V2 ? "v2" : s->cg.mode == LIM_CG_V1 ? "v1" :
-	    "none");
+	jsonw_kstr(&w, "mode",
+	    s->cg.mode == LIM_CG_V2       ? "v2"
+	        : s->cg.mode == LIM_CG_V1 ? "v1"
+	                                  : "none");
 	jsonw_kstr(&w, "memory", s->cg.memory);
 	jsonw_kstr(&w, "pids", s->cg.pids);
 	jsonw_kstr(&w, "cpu", s->cg.cpu);
@@ -434,7 +441,7 @@ store_modify(struct local *L, struct lsb *sb, store_fn fn, void *arg, struct err
 		rc = store_meta_write(&cur, e);
 	if (rc == 0) {
 		sb->paused = cur.paused;
-		sb->expires_at = cur.expires_at;	/* not net: its rules die with a */
+		sb->expires_at = cur.expires_at; /* not net: its rules die with a */
 	}
 	store_unlock(fd);
 	arena_free(a);
@@ -454,7 +461,7 @@ store_trash(const char *root, const char *dir, const char *id, char *trash)
 		return -1;
 	fd = store_lock(dir);
 	if (rename(dir, trash) < 0)
-		rc = -1;	/* someone else removed it */
+		rc = -1; /* someone else removed it */
 	store_unlock(fd);
 	return rc;
 }
@@ -488,11 +495,14 @@ store_load(struct local *L, const char *id, struct arena *a, struct lsb *sb, str
 
 	memset(sb, 0, sizeof(*sb));
 	if (!store_id_ok(id))
-		return id == NULL || *id == '\0' ?
-		    err_set(e, ERR_INVAL, "sandbox_id is missing; create a sandbox with "
-		    "sandbox_create or list them with sandbox_list") :
-		    err_set(e, ERR_NOTFOUND, "sandbox %.64s does not exist: local sandbox ids look "
-		    "like sbx-0123abcd; list them with sandbox_list", id);
+		return id == NULL || *id == '\0'
+		    ? err_set(e, ERR_INVAL,
+		          "sandbox_id is missing; create a sandbox with "
+		          "sandbox_create or list them with sandbox_list")
+		    : err_set(e, ERR_NOTFOUND,
+		          "sandbox %.64s does not exist: local sandbox ids look "
+		          "like sbx-0123abcd; list them with sandbox_list",
+		          id);
 	memcpy(sb->id, id, strlen(id) + 1);
 	n = snprintf(sb->dir, sizeof(sb->dir), "%s/%s", L->root, id);
 	if (n < 0 || n >= (int)sizeof(sb->dir))
@@ -507,8 +517,10 @@ store_load(struct local *L, const char *id, struct arena *a, struct lsb *sb, str
 
 		store_reap(L, sb);
 		time_format_rfc3339(sb->expires_at, when, sizeof(when));
-		return err_set(e, ERR_NOTFOUND, "sandbox %s expired at %s and was removed; create "
-		    "a new one with sandbox_create", id, when);
+		return err_set(e, ERR_NOTFOUND,
+		    "sandbox %s expired at %s and was removed; create "
+		    "a new one with sandbox_create",
+		    id, when);
 	}
 	return 0;
 }
@@ -533,7 +545,7 @@ local_proc_stat(pid_t pid, int first, int count, unsigned long long *out, char *
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
-	p = strrchr(buf, ')');	/* the command name may hold spaces and parentheses */
+	p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
 	if (p == NULL || p[1] == '\0')
 		return -1;
 	p += 2;
@@ -598,7 +610,7 @@ local_fs_leave(const struct local *L, int token)
 
 /* ---- process titles ----------------------------------------------------------------------- */
 
-static char *title_at;		/* argv's strings, contiguous, as the kernel laid them out */
+static char *title_at; /* argv's strings, contiguous, as the kernel laid them out */
 static size_t title_cap;
 
 void
@@ -615,7 +627,7 @@ local_title(const char *title)
 {
 	size_t n = strlen(title);
 
-	prctl(PR_SET_NAME, title, 0, 0, 0);	/* comm: the first 15 bytes */
+	prctl(PR_SET_NAME, title, 0, 0, 0); /* comm: the first 15 bytes */
 	if (title_at == NULL || title_cap == 0)
 		return;
 	if (n > title_cap)

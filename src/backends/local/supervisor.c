@@ -51,11 +51,11 @@
 #include "util/mem.h"
 #include "util/time.h"
 
-#define SUP_READY_MS 20000
-#define SUP_TICK_MS 100			/* memory watch of a sandbox with processes */
-#define SUP_IDLE_TICK_MS 1000		/* ... and of an idle one */
-#define SUP_CLIENTS_MAX 256
-#define SUP_LOG_MAX (1024 * 1024)
+#define SUP_READY_MS     20000
+#define SUP_TICK_MS      100  /* memory watch of a sandbox with processes */
+#define SUP_IDLE_TICK_MS 1000 /* ... and of an idle one */
+#define SUP_CLIENTS_MAX  256
+#define SUP_LOG_MAX      (1024 * 1024)
 
 struct client {
 	int fd;
@@ -66,35 +66,35 @@ struct client {
 /* A request in flight at init, by tag. */
 struct pending {
 	uint32_t tag;
-	struct client *cl;		/* NULL once the requester left */
-	struct bgrec *bg;			/* background: its record */
-	pid_t pid;			/* once started */
+	struct client *cl; /* NULL once the requester left */
+	struct bgrec *bg;  /* background: its record */
+	pid_t pid;         /* once started */
 	bool fg;
 	struct pending *next;
 };
 
 struct sup {
 	struct sup_conf c;
-	int start;			/* the start socket (lifeline of an ephemeral sandbox) */
+	int start; /* the start socket (lifeline of an ephemeral sandbox) */
 	int lsock;
-	int chan;			/* to init */
-	int sfd;			/* signalfd */
+	int chan; /* to init */
+	int sfd;  /* signalfd */
 	int logfd;
 	pid_t init;
 	struct wire_in ird;
-	struct wire_in netmsg;		/* init's I_NET, until net_start takes it */
+	struct wire_in netmsg; /* init's I_NET, until net_start takes it */
 	struct client *clients;
 	size_t nclients;
 	struct pending *pend;
 	struct bgrec *bgs;
 	uint32_t next_tag;
-	int nsfd[2];			/* user and mount namespace of commands */
-	int memfd[3];			/* /tmp, home, /dev/shm of the sandbox (O_PATH) */
+	int nsfd[2];  /* user and mount namespace of commands */
+	int memfd[3]; /* /tmp, home, /dev/shm of the sandbox (O_PATH) */
 	struct lsup rec;
 	int64_t expires_at;
 	bool mem_watch;
 	int tick_ms;
-	int64_t watched;		/* when the memory watch last ran (monotonic ms) */
+	int64_t watched; /* when the memory watch last ran (monotonic ms) */
 	int64_t oom_count;
 };
 
@@ -102,8 +102,7 @@ static struct sup S;
 
 /* ---- log ------------------------------------------------------------------------------- */
 
-static void __attribute__((format(printf, 1, 2)))
-slog(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2))) slog(const char *fmt, ...)
 {
 	char line[512], when[40];
 	va_list ap;
@@ -167,8 +166,8 @@ bg_find(pid_t pid)
 /* ---- clients and requests ------------------------------------------------------------- */
 
 static void
-reply(struct client *cl, uint32_t type, int32_t a, int32_t b, const char *detail,
-    const int *fds, int nfds)
+reply(struct client *cl, uint32_t type, int32_t a, int32_t b, const char *detail, const int *fds,
+    int nfds)
 {
 	size_t len = detail != NULL ? strlen(detail) : 0;
 
@@ -245,8 +244,8 @@ do_exec(struct client *cl, struct wire_in *r)
 		memcpy(fds, r->fds, sizeof(fds));
 	}
 	p = pend_add(cl, !bgr, b);
-	if (wire_send(S.chan, I_SPAWN, p->tag, r->h.a, 0, r->h.c, r->payload, r->h.len, fds,
-	    3) != 0) {
+	if (wire_send(S.chan, I_SPAWN, p->tag, r->h.a, 0, r->h.c, r->payload, r->h.len, fds, 3) !=
+	    0) {
 		reply(cl, W_FAILED, STEP_INIT, errno, "init", NULL, 0);
 		pend_del(p);
 		if (b != NULL) {
@@ -266,12 +265,9 @@ do_exec(struct client *cl, struct wire_in *r)
 	}
 }
 
-static void
-do_pause(struct client *cl, bool on);
-static void
-read_meta(const char *netcfg, size_t len);
-static void
-sandbox_kill(void);
+static void do_pause(struct client *cl, bool on);
+static void read_meta(const char *netcfg, size_t len);
+static void sandbox_kill(void);
 
 static void
 handle_client(struct client *cl, struct wire_in *r)
@@ -304,8 +300,9 @@ handle_client(struct client *cl, struct wire_in *r)
 		reply(cl, W_DONE, 0, 0, NULL, NULL, 0);
 		break;
 	case W_FORWARD:
-		reply(cl, W_DONE, S.c.isolate && r->h.a > 0 && r->h.a < 65536 ?
-		    net_forward(r->h.a) : -EINVAL, 0, NULL, NULL, 0);
+		reply(cl, W_DONE,
+		    S.c.isolate && r->h.a > 0 && r->h.a < 65536 ? net_forward(r->h.a) : -EINVAL, 0,
+		    NULL, NULL, 0);
 		break;
 	case W_NS:
 		reply(cl, W_DONE, 0, 0, NULL, S.nsfd, S.nsfd[0] >= 0 ? 2 : 0);
@@ -404,7 +401,7 @@ handle_init(struct wire_in *r)
 	switch (r->h.type) {
 	case I_STARTED:
 		p->pid = r->h.a;
-		S.tick_ms = SUP_TICK_MS;	/* watch a new command closely from its start */
+		S.tick_ms = SUP_TICK_MS; /* watch a new command closely from its start */
 		if (p->bg != NULL) {
 			bgrec_started(p->bg, S.c.dir, r->h.a);
 			net_watch_bg(r->h.a, p->bg->dirfd);
@@ -446,7 +443,7 @@ handle_init(struct wire_in *r)
 			reply(p->cl, W_EXITED, r->h.b, 0, denied.p, NULL, 0);
 			buf_fini(&denied);
 		}
-		pend_del(p);	/* a finished record is freed by the loop, after its poll set */
+		pend_del(p); /* a finished record is freed by the loop, after its poll set */
 		break;
 	default:
 		break;
@@ -503,8 +500,7 @@ mem_watch(void)
 	char num[32], path[PATH_MAX];
 	int64_t used, top;
 	size_t nprocs;
-	pid_t victim = limits_memory_over(S.init, S.c.lim.memory, S.memfd, 3, &used, &top,
-	    &nprocs);
+	pid_t victim = limits_memory_over(S.init, S.c.lim.memory, S.memfd, 3, &used, &top, &nprocs);
 	int fd, n;
 
 	/* An idle sandbox (init alone) is looked at once a second, a busy one ten times. */
@@ -544,7 +540,7 @@ sandbox_kill(void)
 			pid_t r = waitpid(S.init, NULL, WNOHANG);
 
 			if (r == S.init || (r < 0 && errno == ECHILD)) {
-				S.init = 0;	/* reaped: its pid may belong to another now */
+				S.init = 0; /* reaped: its pid may belong to another now */
 				break;
 			}
 			poll(NULL, 0, 5);
@@ -570,8 +566,7 @@ sandbox_kill(void)
 }
 
 /* The sandbox is over (expired, or its ephemeral server died): kill and remove it. */
-static void __attribute__((noreturn))
-sandbox_end(const char *why)
+static void __attribute__((noreturn)) sandbox_end(const char *why)
 {
 	char trash[PATH_MAX];
 	bool moved;
@@ -621,7 +616,7 @@ write_map(pid_t pid, const char *file, const char *text)
 	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT && file[0] == 's' ? 0 : errno;	/* setgroups: old kernels */
+		return errno == ENOENT && file[0] == 's' ? 0 : errno; /* setgroups: old kernels */
 	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
 		rc = errno != 0 ? errno : EIO;
 	close(fd);
@@ -690,9 +685,12 @@ start_init(struct init_conf *ic, int *step, int *errnum, char *detail, size_t dc
 	/* A raw clone with no stack of its own, as fork() is and as bubblewrap does: init
 	 * continues on a copy of our stack, so nothing (sanitizers included) sees a thread
 	 * running on memory it does not know as a stack. */
-	S.init = (pid_t)syscall(SYS_clone, (unsigned long)(ic->isolate ? CLONE_NEWUSER |
-	    CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET : 0) |
-	    SIGCHLD, NULL, NULL, NULL, NULL);
+	S.init = (pid_t)syscall(SYS_clone,
+	    (unsigned long)(ic->isolate ? CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
+	                CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET
+	                                : 0) |
+	        SIGCHLD,
+	    NULL, NULL, NULL, NULL);
 	if (S.init == 0) {
 		close(chan[0]);
 		close(go[1]);
@@ -879,8 +877,7 @@ on_signal(void)
 	}
 }
 
-static void __attribute__((noreturn))
-loop(void)
+static void __attribute__((noreturn)) loop(void)
 {
 	struct pollfd *pf = xcalloc(5 + SUP_CLIENTS_MAX + 1024, sizeof(*pf));
 
@@ -897,7 +894,7 @@ loop(void)
 		pf[n++] = (struct pollfd){ S.c.ephemeral ? S.start : -1, POLLIN, 0 };
 		pf[n++] = (struct pollfd){ net_poll_fd(), POLLIN, 0 };
 		for (struct client *cl = S.clients; cl != NULL && nc < SUP_CLIENTS_MAX;
-		    cl = cl->next) {
+		     cl = cl->next) {
 			cls[nc++] = cl;
 			pf[n++] = (struct pollfd){ cl->fd, POLLIN, 0 };
 		}
@@ -908,7 +905,8 @@ loop(void)
 		/* Asleep until something happens: the memory watch's tick (without a memory
 		 * cgroup), the expiry, or a timer of the network. */
 		if (S.mem_watch) {
-			wait = S.watched + (S.tick_ms > 0 ? S.tick_ms : SUP_TICK_MS) - time_mono_ms();
+			wait = S.watched + (S.tick_ms > 0 ? S.tick_ms : SUP_TICK_MS) -
+			    time_mono_ms();
 			wait = wait > 0 ? wait : 0;
 		}
 		if (S.expires_at > 0 && (wait < 0 || S.expires_at - now < wait))
@@ -921,12 +919,12 @@ loop(void)
 		if (S.expires_at > 0 && time_wall_ms() >= S.expires_at)
 			sandbox_end("it expired");
 		/* On its tick, not on every wakeup: a busy background writer wakes us often. */
-		if (S.mem_watch && time_mono_ms() - S.watched >= (S.tick_ms > 0 ? S.tick_ms :
-		    SUP_TICK_MS)) {
+		if (S.mem_watch &&
+		    time_mono_ms() - S.watched >= (S.tick_ms > 0 ? S.tick_ms : SUP_TICK_MS)) {
 			S.watched = time_mono_ms();
 			mem_watch();
 		}
-		net_run();	/* its timers too */
+		net_run(); /* its timers too */
 		if (rc <= 0)
 			continue;
 		if (pf[0].revents != 0)
@@ -1031,7 +1029,8 @@ local_supervisor_main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	S.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (start(&step, &errnum, detail, sizeof(detail)) != 0) {
-		slog("setup failed at %s: %s (%s)", local_step_name(step), strerror(errnum), detail);
+		slog("setup failed at %s: %s (%s)", local_step_name(step), strerror(errnum),
+		    detail);
 		wire_send(S.start, W_FAILED, 0, step, errnum, 0, detail, strlen(detail), NULL, 0);
 		if (S.init > 0)
 			kill(S.init, SIGKILL);
@@ -1056,7 +1055,7 @@ local_supervisor_main(int argc, char **argv)
 		wire_in_reset(&S.netmsg);
 		if (rc != 0)
 			slog("the network relay did not start: %s", strerror(rc));
-		read_meta(NULL, 0);	/* the policy, now that the relay has started */
+		read_meta(NULL, 0); /* the policy, now that the relay has started */
 	}
 	slog("sandbox %s ready (init %d, landlock %d, memory by %s)", S.c.id, (int)S.init,
 	    S.rec.landlock_abi, S.rec.memory_by[0] ? S.rec.memory_by : "nothing");

@@ -59,8 +59,11 @@
  * Borrows: cfg only during e2b_backend_new(); every string is copied.
  * Errors:  e2b_backend_new() fails on a bad configuration or a failed --k8s lookup. Ops
  *          follow backends/backend.h; kruise's status codes and ApiError bodies become one
- *          sentence (404 ERR_NOTFOUND, 400 ERR_INVAL, 409 ERR_EXISTS, the rest
- *          ERR_BACKEND), never carrying the API key or a token.
+ *          sentence by the rule of backends/common/rest.h (a 404 about a sandbox
+ *          ERR_NOTFOUND, any other 404 ERR_BACKEND; 400 ERR_INVAL; 401, 403, 409, 429 and
+ *          5xx ERR_BACKEND; 405 ERR_UNSUPPORTED; the rest as rest.h lists them; an answer
+ *          that is not JSON ERR_PROTO), never carrying the API key or a token. Pausing a
+ *          paused sandbox (409) is a success.
  * Threads: ops may run concurrently from any thread; the caches are locked inside.
  */
 #ifndef BACKENDS_E2B_H
@@ -78,8 +81,9 @@
 int e2b_backend_new(const struct config *cfg, struct backend_handle *out, struct err *e);
 
 /* Resolves cfg->k8s (NAMESPACE/NAME) through the Kubernetes API and fills cfg->sandbox
- * and, when the Sandbox has one, cfg->access_token (heap copies, never freed) when they
- * are unset, so the session's default sandbox is that one. No-op without cfg->k8s. */
+ * and, when the Sandbox has one, cfg->access_token when they are unset, so the session's
+ * default sandbox is that one. The two are heap copies the caller owns (main() frees them
+ * at exit, through backends/registry.h's backend_prepare). No-op without cfg->k8s. */
 int e2b_config_k8s(struct config *cfg, struct err *e);
 
 #endif

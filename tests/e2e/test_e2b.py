@@ -476,6 +476,12 @@ def test_native(fake):
            sc.get("allow") == ["8.8.8.8", "example.com"], "network_policy get after a change: the platform's rules",
            sc or text)
         s0 = fake.seq()
+        sc, err, text = m.call("network_policy", {"sandbox_id": sid, "allow": ["EXAMPLE.com"]})
+        put = net_put(s0)
+        ok(not err and put.get("json") == {"allowOut": ["EXAMPLE.com", "8.8.8.8"], "denyOut": ["1.1.1.1", "10.0.0.0/8"],
+                                           "allow_internet_access": True},
+           "network_policy merge: a domain in other case is the same target (backends/common/policy)", (put, text))
+        s0 = fake.seq()
         sc, err, text = m.call("network_policy", {"sandbox_id": sid, "replace": True, "allow": ["example.org"]})
         put = net_put(s0)
         ok(not err and put.get("json") == {"allowOut": ["example.org"], "denyOut": [], "allow_internet_access": True}
@@ -532,6 +538,11 @@ def test_native(fake):
         ok(not err and sc.get("sandboxes") == [], "sandbox_list state filter", sc or text)
         req = [r for r in fake.requests() if r.get("path") == "/v2/sandboxes" and "metadata" in r.get("query", {})]
         ok(req and req[-1]["query"]["metadata"] == ["team=e2e"], "list metadata is sent double-encoded", req[-1:])
+        fake.ctl("POST", "fault", {"match": "GET /v2/sandboxes", "kind": "status", "status": 200,
+                                   "body": "<html>", "content_type": "text/html"})
+        sc, err, text = m.call("sandbox_list", {})
+        fake.ctl("DELETE", "fault")
+        ok(err and "the E2B API sent invalid JSON" in text, "a 2xx that is not JSON: one sentence (ERR_PROTO)", text)
 
         # kill
         sc, err, text = m.call("sandbox_kill", {"sandbox_id": other})

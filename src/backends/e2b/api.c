@@ -1,25 +1,17 @@
 /*
- * api.c -- the management API of sandbox-manager (BRIEF §3): one JSON request with the
- * API key, kruise's status codes and ApiError bodies as one sentence, and the Sandbox
- * object as struct sb_info.
+ * api.c -- the management API of sandbox-manager (BRIEF §3): what is E2B's in a request
+ * (the base URL, the API key, the extra headers, kruise's words for a 404 or a 405) and
+ * the Sandbox object as struct sb_info. The core (backends/common/rest.h) does the
+ * generic part: it sends the request under the deadline, retries only what is
+ * idempotent, phrases a status and its ApiError body as one sentence and reads the JSON.
  */
 #include "backends/e2b/internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "backends/common/time.h"
 #include "net/url.h"
-#include "util/str.h"
-#include "util/time.h"
-
-static int64_t
-mg_deadline(const struct backend *b, const struct call *c)
-{
-	int64_t dl = (c != NULL && c->deadline > 0) ? c->deadline : DEADLINE_NONE;
-
-	if (b->timeout_ms > 0)
-		dl = deadline_min(dl, deadline_in_ms(b->timeout_ms));
-	return dl;
-}
 
 int
 e2b_no_api(const struct backend *b, const char *what, struct err *e)
@@ -29,61 +21,54 @@ e2b_no_api(const struct backend *b, const char *what, struct err *e)
 	    "or --api-url) to manage sandboxes", what);
 }
 
+static const struct rest_peer mg_peer = {
+	"the E2B API",
+	"set X_API_KEY or E2B_API_KEY to a valid key and check --domain / --api-url",
+};
+
+/* Sets e to its own sentence, with `more` after it when not NULL, under `code`. */
 static int
-mg_error(const struct backend *b, const char *what, const char *id, int status,
-    const char *ctype, const char *body, size_t len, struct arena *a, struct err *e)
+mg_recode(struct err *e, int code, const char *more)
 {
-	const char *msg = NULL;
+	char was[ERR_MSG_MAX];
 
-	if (ctype != NULL && str_has_prefix(ctype, "application/json") && len) {
-		struct err je = { 0 };
-		const struct json *j = json_parse(body, len, a, &je);
+	if (e == NULL)
+		return code;
+	snprintf(was, sizeof(was), "%s", e->msg);
+	err_clear(e);
+	return err_set(e, code, "%s%s%s", was, more != NULL ? "; " : "", more != NULL ? more : "");
+}
 
-		msg = j != NULL ? json_get_str(j, "message") : NULL;
+/* kruise's words for what the core's sentences cannot know: a 404 about a sandbox means
+ * it is gone, any other 404 a wrong base URL (ERR_BACKEND: no route is not a missing
+ * object); a 405 an older or another manager. */
+static int
+mg_reword(const char *what, const char *id, int status, int rc, struct arena *a,
+    struct err *e)
+{
+	if (status == 404 && id != NULL)
+		return rest_notfound(e, arena_printf(a, "sandbox %s does not exist", id),
+		    "it was killed or has expired; list sandboxes with sandbox_list");
+	if (status == 404) {
+		rest_notfound(e, arena_printf(a, "%s: the E2B API has no such route", what),
+		    "check --api-url, --domain and --routing");
+		return mg_recode(e, ERR_BACKEND, NULL);
 	}
-	if (msg == NULL)
-		msg = http_body_excerpt(body, len, a);
-	if (*msg == '\0')
-		msg = "no message";
-	switch (status) {
-	case 401:
-		return err_set(e, ERR_BACKEND, "%s: the E2B API rejected the API key (401: %s); set "
-		    "X_API_KEY or E2B_API_KEY to a valid key and check --domain / --api-url", what,
-		    msg);
-	case 403:
-		return err_set(e, ERR_BACKEND, "%s was refused (403: %s): the key may not do this "
-		    "or a quota is reached", what, msg);
-	case 404:
-		if (id != NULL)
-			return err_set(e, ERR_NOTFOUND, "sandbox %s does not exist (it was killed or "
-			    "has expired): list sandboxes with sandbox_list", id);
-		return err_set(e, ERR_BACKEND, "%s: the API has no such route (404: %s); check "
-		    "--api-url, --domain and --routing", what, msg);
-	case 405:
-		return err_set(e, ERR_UNSUPPORTED, "%s: the API does not allow this method (405); "
-		    "it is not an OpenKruise/E2B sandbox manager, or an older one", what);
-	case 409:
-		return err_set(e, ERR_EXISTS, "%s conflicts with the sandbox's state (409: %s)",
-		    what, msg);
-	case 400:
-		return err_set(e, ERR_INVAL, "%s was rejected (400: %s)", what, msg);
-	case 429:
-		return err_set(e, ERR_BACKEND, "%s was rate limited (429: %s); wait and retry", what,
-		    msg);
-	default:
-		return err_set(e, ERR_BACKEND, "%s failed on the platform (%d: %s)", what, status,
-		    msg);
-	}
+	if (status == 405)
+		return mg_recode(e, rc, "it is not an OpenKruise/E2B sandbox manager, or an older "
+		    "one");
+	return rc;
 }
 
 int
 e2b_mg_do(struct backend *b, const char *method, const char *path, const struct buf *body,
-    const char *what, const char *id, struct mg_resp *out, struct call *c, struct err *e)
+    const char *what, const char *id, struct rest_answer *out, struct call *c, struct err *e)
 {
-	struct http_header h[CONFIG_HEADERS_MAX + 4];
-	size_t nh = 0;
-	struct http_request rq = { 0 };
-	struct http_response rs;
+	struct http_header h[CONFIG_HEADERS_MAX + 1];
+	struct rest_req r = {
+		.method = method, .headers = h, .timeout_ms = b->timeout_ms, .peer = &mg_peer,
+		.what = what,
+	};
 	char *url = NULL;
 	int rc;
 
@@ -92,47 +77,18 @@ e2b_mg_do(struct backend *b, const char *method, const char *path, const struct 
 		return e2b_no_api(b, what, e);
 	if ((rc = url_join(b->api_base, path, b->scheme, &url, c->a, e)) != 0)
 		return rc;
+	r.url = url;
 	if (b->api_key != NULL)
-		h[nh++] = (struct http_header){ "X-API-Key", b->api_key };
-	h[nh++] = (struct http_header){ "Accept", "application/json" };
-	if (body != NULL)
-		h[nh++] = (struct http_header){ "Content-Type", "application/json" };
+		h[r.nheaders++] = (struct http_header){ "X-API-Key", b->api_key };
 	for (size_t i = 0; i < b->nextra; i++)
-		h[nh++] = b->extra[i];
-	rq.method = method;
-	rq.url = url;
-	rq.headers = h;
-	rq.nheaders = nh;
+		h[r.nheaders++] = b->extra[i];
 	if (body != NULL) {
-		rq.body = body->p ? body->p : "";
-		rq.body_len = body->len;
+		r.body = body->p != NULL ? body->p : "";
+		r.len = body->len;
 	}
-	rq.deadline = mg_deadline(b, c);
-	rq.cancel = c->cancel;
-	rq.idempotent = strcmp(method, "GET") == 0 || strcmp(method, "DELETE") == 0 ||
-	    strcmp(method, "PUT") == 0;
-	rq.body_max = MG_BODY_MAX;
-	rc = http_do(b->http, &rq, &rs, NULL, NULL, c->a, e);
-	if (rc) {
-		err_prefix(e, "%s: ", what);
-		goto out;
-	}
-	out->status = rs.status;
-	if (rs.status < 200 || rs.status > 299) {
-		rc = mg_error(b, what, id, rs.status, http_response_header(&rs, "Content-Type"),
-		    rs.body.p ? rs.body.p : "", rs.body.len, c->a, e);
-		goto out;
-	}
-	out->next_token = http_response_header(&rs, "x-next-token");
-	if (rs.body.len > 0) {
-		out->j = json_parse(rs.body.p, rs.body.len, c->a, e);
-		if (out->j == NULL) {
-			err_prefix(e, "%s: the API answered with ", what);
-			rc = e->code;
-		}
-	}
-out:
-	http_response_fini(&rs);
+	rc = rest_json(b->http, &r, c, out, e);
+	if (rc != 0 && out->status != 0)
+		rc = mg_reword(what, id, out->status, rc, c->a, e);
 	return rc;
 }
 
@@ -149,18 +105,6 @@ e2b_sbx_path(const char *id, const char *suffix, struct arena *a)
 	s = arena_strdup(a, p.p ? p.p : "");
 	buf_fini(&p);
 	return s;
-}
-
-static int64_t
-json_time(const struct json *j, const char *key)
-{
-	const char *s = json_get_str(j, key);
-	int64_t ms;
-
-	/* "0001-01-01T00:00:00Z" means never; "<unknown>" happens too (BRIEF §3). */
-	if (s == NULL || str_has_prefix(s, "0001-") || time_parse_rfc3339(s, &ms) != 0)
-		return 0;
-	return ms;
 }
 
 static int
@@ -202,8 +146,8 @@ e2b_sb_from_json(struct backend *b, const struct json *j, struct sb_info *out, s
 	out->id = json_get_str(j, "sandboxID");
 	out->state = json_get_str(j, "state") ? json_get_str(j, "state") : "running";
 	out->template_name = json_get_str(j, "templateID");
-	out->created_at = json_time(j, "startedAt");
-	out->expires_at = json_time(j, "endAt");
+	out->created_at = btime_json(j, "startedAt");
+	out->expires_at = btime_json(j, "endAt");
 	json_kvs(json_get(j, "metadata"), (struct kv **)&out->metadata, &out->nmetadata, a);
 	v = json_get(j, "cpuCount");
 	if (json_int(v, &n))

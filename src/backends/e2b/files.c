@@ -1,16 +1,16 @@
 /*
  * files.c -- the file ops on E2B: envd's filesystem service (stat, list, mkdir, move,
  * remove) and its /files endpoint (read, write); a mode is set with chmod, and
- * file_search filters a ListDir of the needed depth with util/glob.h.
+ * file_search filters a ListDir of the needed depth with backends/common/search.h.
  */
 #include "backends/e2b/internal.h"
 
 #include <string.h>
 
-#include "util/glob.h"
+#include "backends/common/search.h"
 
-#define SEARCH_MATCH_MAX 1000
-#define SEARCH_DEPTH_MAX 32
+#define E2B_SEARCH_MATCH_MAX 1000
+#define E2B_SEARCH_DEPTH_MAX 32
 
 int
 e2b_file_read(struct backend *b, const char *id, const char *path, uint64_t offset,
@@ -135,18 +135,12 @@ e2b_file_search(struct backend *b, const char *id, const char *path, const char 
 {
 	struct envd_target t;
 	struct file_list fl = { 0 };
-	int depth = 1;
-	size_t rootlen;
-	int rc;
+	struct search s;
+	int depth, rc;
 
 	memset(out, 0, sizeof(*out));
-	if (pattern == NULL || *pattern == '\0' || strlen(pattern) > 1024)
-		return err_set(e, ERR_INVAL, "the pattern must be 1 to 1024 bytes long");
-	if (strstr(pattern, "**") != NULL)
-		depth = SEARCH_DEPTH_MAX;
-	else
-		for (const char *q = pattern; *q; q++)
-			depth += *q == '/';
+	if ((rc = search_check(pattern, e)) != 0)
+		return rc;
 	if ((rc = e2b_target_for(b, id, &t, c, e)) != 0)
 		return rc;
 	if (path[0] != '/') {
@@ -157,28 +151,17 @@ e2b_file_search(struct backend *b, const char *id, const char *path, const char 
 			return rc;
 		path = root.path;
 	}
+	depth = search_depth(pattern, E2B_SEARCH_DEPTH_MAX);
 	if ((rc = envd_list_dir(&t, path, depth, ENVD_LIST_MAX, &fl, c, e)) != 0)
 		return rc;
-	out->matches = fl.n ? arena_alloc(c->a, fl.n * sizeof(*out->matches)) : NULL;
+	/* envd joins the requested path with the relative one (BRIEF §8), so every entry is
+	 * under path. */
+	rc = search_begin(&s, path, pattern, 0, fl.n, E2B_SEARCH_MATCH_MAX, out, c->a, e);
+	if (rc != 0)
+		return rc;
 	out->truncated = fl.truncated;
-	rootlen = strlen(path);
-	while (rootlen > 1 && path[rootlen - 1] == '/')
-		rootlen--;
-	for (size_t i = 0; i < fl.n; i++) {
-		const char *full = fl.items[i].path, *rel = fl.items[i].name;
-
-		/* envd joins the requested path with the relative one (BRIEF §8). */
-		if (rootlen == 1 && full[0] == '/')
-			rel = full + 1;
-		else if (strncmp(full, path, rootlen) == 0 && full[rootlen] == '/')
-			rel = full + rootlen + 1;
-		if (!glob_match(pattern, rel))
-			continue;
-		if (out->n == SEARCH_MATCH_MAX) {
-			out->truncated = true;
+	for (size_t i = 0; i < fl.n; i++)
+		if (!search_add(&s, fl.items[i].path))
 			break;
-		}
-		out->matches[out->n++] = full;
-	}
 	return 0;
 }

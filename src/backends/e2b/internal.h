@@ -2,8 +2,9 @@
  * internal.h -- the E2B / OpenKruise backend's private contracts; only src/backends/e2b/
  * includes it (backends/e2b.h is what the rest of the program sees). Its files:
  *   cache.c      what we know about each sandbox: its envd token, the policy we set
- *   api.c        the management API (sandbox-manager): requests, status to sentence,
- *                Sandbox objects to sb_info
+ *   api.c        the management API (sandbox-manager): its requests over the core's
+ *                backends/common/rest.h, kruise's words for 404 and 405, Sandbox objects
+ *                to sb_info
  *   routing.c    which URL reaches a sandbox's port (native, private, explicit URL,
  *                header mode) and the envd target of a sandbox; the url op
  *   lifecycle.c  create, list, info, kill, pause, resume, set_timeout, metrics
@@ -16,7 +17,9 @@
  *
  * Owns:    struct backend and its cache (freed by the free op in backend.c).
  * Borrows: as backends/backend.h: outputs go to the call's arena.
- * Errors:  as backends/backend.h; management API failures are phrased by e2b_mg_do().
+ * Errors:  as backends/backend.h; management API failures are phrased by the core
+ *          (backends/common/rest.h: one sentence per status, bad JSON ERR_PROTO), which
+ *          e2b_mg_do() calls and rewords for a missing sandbox, route or method.
  * Threads: any op from any thread; b->mu guards the sandbox cache (cache.c locks it
  *          itself, network.c takes it to read a sandbox's policy).
  */
@@ -28,14 +31,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backends/common/rest.h"
 #include "backends/e2b.h"
 #include "backends/e2b/envd/envd.h"
 #include "json/json.h"
 #include "json/jsonw.h"
 #include "net/http.h"
 #include "util/buf.h"
-
-#define MG_BODY_MAX (8 * 1024 * 1024)
 
 enum routing { R_NATIVE, R_PRIVATE };
 
@@ -89,19 +91,16 @@ void e2b_net_remember(struct backend *b, const char *id, const struct net_policy
 
 /* api.c ------------------------------------------------------------------------------------ */
 
-struct mg_resp {
-	int status;
-	const struct json *j;		/* parsed body, or NULL when empty */
-	const char *next_token;		/* x-next-token */
-};
-
 /* ERR_UNSUPPORTED: `what` needs the management API, which runtime-direct mode has not. */
 int e2b_no_api(const struct backend *b, const char *what, struct err *e);
-/* One management request: JSON body (or none) in, parsed JSON out. A non-2xx status
- * becomes one sentence about `what` (id: the sandbox a 404 means is gone, or NULL);
- * out->status is set whenever a response arrived. */
+/* One management request through rest_json(): JSON body (or none) in, parsed JSON out,
+ * bounded by b->timeout_ms. A non-2xx status becomes the core's sentence about `what`;
+ * a 404 becomes "sandbox ID does not exist" (ERR_NOTFOUND) when id names the sandbox,
+ * else "no such route" (ERR_BACKEND). out->status is set whenever an answer arrived,
+ * also on error (e2b_pause takes a 409 as success); the next-page token is
+ * rest_header(out, "x-next-token"). */
 int e2b_mg_do(struct backend *b, const char *method, const char *path, const struct buf *body,
-    const char *what, const char *id, struct mg_resp *out, struct call *c, struct err *e);
+    const char *what, const char *id, struct rest_answer *out, struct call *c, struct err *e);
 /* "/sandboxes/<id escaped><suffix>" in the arena. */
 const char *e2b_sbx_path(const char *id, const char *suffix, struct arena *a);
 /* A Sandbox object (BRIEF §3) -> sb_info; remembers its envd token. */
@@ -166,7 +165,8 @@ int e2b_file_remove(struct backend *b, const char *id, const char *path, bool *r
 int e2b_file_search(struct backend *b, const char *id, const char *path, const char *pattern,
     struct file_search *out, struct call *c, struct err *e);
 
-/* Kruise refuses deny rules that are not IPs or CIDRs (400): ERR_UNSUPPORTED first. */
+/* policy_check() with E2B's rule: kruise refuses deny rules that are not IPs or CIDRs
+ * (400), so they are ERR_UNSUPPORTED here first. */
 int e2b_net_check(const struct net_policy *np, struct err *e);
 int e2b_net_get(struct backend *b, const char *id, struct net_policy *out, struct call *c,
     struct err *e);

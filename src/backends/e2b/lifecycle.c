@@ -29,7 +29,7 @@ e2b_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
 {
 	struct buf body;
 	struct jsonw w;
-	struct mg_resp r;
+	struct rest_answer r;
 	const char *tmpl = req->template_name ? req->template_name :
 	    b->template_name ? b->template_name : E2B_DEFAULT_TEMPLATE;
 	const struct net_policy *np = req->network;
@@ -97,8 +97,8 @@ e2b_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out,
     struct call *c, struct err *e)
 {
 	struct buf q, inner;
-	struct mg_resp r;
-	const char *path;
+	struct rest_answer r;
+	const char *path, *next;
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -153,8 +153,9 @@ e2b_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out,
 			goto out;
 		out->n++;
 	}
-	if (r.next_token != NULL && *r.next_token)
-		out->next_cursor = arena_strdup(c->a, r.next_token);
+	next = rest_header(&r, "x-next-token");
+	if (next != NULL && *next != '\0')
+		out->next_cursor = arena_strdup(c->a, next);
 out:
 	buf_fini(&q);
 	buf_fini(&inner);
@@ -164,7 +165,7 @@ out:
 int
 e2b_info(struct backend *b, const char *id, struct sb_info *out, struct call *c, struct err *e)
 {
-	struct mg_resp r;
+	struct rest_answer r;
 	int rc = e2b_mg_do(b, "GET", e2b_sbx_path(id, "", c->a),
 	    NULL, arena_printf(c->a, "reading sandbox %s", id), id, &r, c, e);
 
@@ -174,7 +175,7 @@ e2b_info(struct backend *b, const char *id, struct sb_info *out, struct call *c,
 int
 e2b_kill(struct backend *b, const char *id, struct call *c, struct err *e)
 {
-	struct mg_resp r;
+	struct rest_answer r;
 	int rc = e2b_mg_do(b, "DELETE", e2b_sbx_path(id, "", c->a), NULL,
 	    arena_printf(c->a, "killing sandbox %s", id), id, &r, c, e);
 
@@ -186,11 +187,11 @@ e2b_kill(struct backend *b, const char *id, struct call *c, struct err *e)
 int
 e2b_pause(struct backend *b, const char *id, struct call *c, struct err *e)
 {
-	struct mg_resp r;
+	struct rest_answer r;
 	int rc = e2b_mg_do(b, "POST", e2b_sbx_path(id, "/pause", c->a), NULL,
 	    arena_printf(c->a, "pausing sandbox %s", id), id, &r, c, e);
 
-	if (rc == ERR_EXISTS) {
+	if (rc != 0 && r.status == 409) {
 		/* 409: already paused; agents-api treats it as success (BRIEF §3). */
 		err_clear(e);
 		rc = 0;
@@ -210,7 +211,7 @@ int
 e2b_resume(struct backend *b, const char *id, struct call *c, struct err *e)
 {
 	struct buf body;
-	struct mg_resp r;
+	struct rest_answer r;
 	struct sb_info info;
 	int rc;
 
@@ -229,7 +230,7 @@ e2b_set_timeout(struct backend *b, const char *id, int64_t timeout_s, int64_t *e
     struct call *c, struct err *e)
 {
 	struct buf body;
-	struct mg_resp r;
+	struct rest_answer r;
 	int rc;
 
 	if (timeout_s < 0)

@@ -7,46 +7,14 @@
  */
 #include "backends/e2b/internal.h"
 
-#include <arpa/inet.h>
-#include <ctype.h>
-#include <stdlib.h>
 #include <string.h>
 
-/* An IP address or CIDR block (kruise network.IsCIDROrIP): all a deny rule may be. */
-static bool
-ip_or_cidr(const char *s)
-{
-	const char *slash = strchr(s, '/');
-	size_t n = slash ? (size_t)(slash - s) : strlen(s);
-	unsigned char addr[16];
-	char host[64], *end;
-	bool v6;
-	long bits;
-
-	if (n == 0 || n >= sizeof(host))
-		return false;
-	memcpy(host, s, n);
-	host[n] = '\0';
-	v6 = strchr(host, ':') != NULL;
-	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) != 1)
-		return false;
-	if (slash == NULL)
-		return true;
-	if (!isdigit((unsigned char)slash[1]))
-		return false;
-	bits = strtol(slash + 1, &end, 10);
-	return *end == '\0' && bits >= 0 && bits <= (v6 ? 128 : 32);
-}
+#include "backends/common/policy.h"
 
 int
 e2b_net_check(const struct net_policy *np, struct err *e)
 {
-	for (size_t i = 0; np != NULL && i < np->ndeny; i++)
-		if (!ip_or_cidr(np->deny[i]))
-			return err_set(e, ERR_UNSUPPORTED, "E2B/OpenKruise deny rules take IP "
-			    "addresses and CIDR blocks only, not '%s'; to keep a sandbox away from a "
-			    "domain, set default deny and allow only what it needs", np->deny[i]);
-	return 0;
+	return policy_check(np, "E2B/OpenKruise", POLICY_DENY_ADDRS, e);
 }
 
 static const char **
@@ -68,7 +36,7 @@ int
 e2b_net_get(struct backend *b, const char *id, struct net_policy *out, struct call *c,
     struct err *e)
 {
-	struct mg_resp r;
+	struct rest_answer r;
 	const struct json *net;
 	struct sbx *s;
 	int rc;
@@ -119,41 +87,20 @@ e2b_net_get(struct backend *b, const char *id, struct net_policy *out, struct ca
 	return 0;
 }
 
-static bool
-strv_has(const char **v, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i], s) == 0)
-			return true;
-	return false;
-}
-
-/* Appends the strings of v that are not in dst yet and not in skip's allow or deny. */
-static void
-strv_merge(const char **dst, size_t *n, const char **v, size_t nv,
-    const struct net_policy *skip)
-{
-	for (size_t i = 0; i < nv; i++) {
-		if (strv_has(dst, *n, v[i]) || (skip != NULL &&
-		    (strv_has(skip->allow, skip->nallow, v[i]) ||
-		    strv_has(skip->deny, skip->ndeny, v[i]))))
-			continue;
-		dst[(*n)++] = v[i];
-	}
-}
-
 /* PUT /sandboxes/{id}/network (kruise network.go, openapi SandboxNetworkUpdateConfig): it
- * replaces the egress rules, so a merge reads the current ones first. The request's rules
- * override current rules for the same target. */
+ * replaces the egress rules, so a merge reads the current ones first; policy_merge()
+ * decides (the request's rules override current ones for the same target). */
 int
 e2b_net_set(struct backend *b, const char *id, const struct net_policy *req, bool replace,
     struct net_policy *out, struct call *c, struct err *e)
 {
-	struct net_policy cur = { .default_action = 1 }, np = { .default_action = 1 };
+	/* Replacing without a default means the platform's: internet access on (cur's). */
+	struct net_policy cur = { .default_action = 1 };
 	const char *what = arena_printf(c->a, "changing the network policy of sandbox %s", id);
+	struct policy_merged m;
 	struct buf body;
 	struct jsonw w;
-	struct mg_resp r = { 0 };
+	struct rest_answer r = { 0 };
 	int rc;
 
 	if ((rc = e2b_net_check(req, e)) != 0)
@@ -162,23 +109,14 @@ e2b_net_set(struct backend *b, const char *id, const struct net_policy *req, boo
 		return e2b_no_api(b, "network_policy", e);
 	if (!replace && (rc = e2b_net_get(b, id, &cur, c, e)) != 0)
 		return rc;
-	/* Replacing without a default means the platform's: internet access on. */
-	np.default_action = req->default_action >= 0 ? req->default_action :
-	    replace ? 1 : cur.default_action;
-	np.allow = arena_alloc(c->a, (req->nallow + cur.nallow + 1) * sizeof(*np.allow));
-	np.deny = arena_alloc(c->a, (req->ndeny + cur.ndeny + 1) * sizeof(*np.deny));
-	if (np.allow == NULL || np.deny == NULL)
-		return err_set(e, ERR_TOOBIG, "the request arena is full");
-	strv_merge(np.allow, &np.nallow, req->allow, req->nallow, NULL);
-	strv_merge(np.deny, &np.ndeny, req->deny, req->ndeny, NULL);
-	strv_merge(np.allow, &np.nallow, cur.allow, cur.nallow, req);
-	strv_merge(np.deny, &np.ndeny, cur.deny, cur.ndeny, req);
+	if ((rc = policy_merge(&cur, req, replace, &m, c->a, e)) != 0)
+		return rc;
 	buf_init(&body, 0);
 	jsonw_init(&w, &body);
 	jsonw_obj_begin(&w);
-	e2b_jsonw_strs(&w, "allowOut", np.allow, np.nallow);
-	e2b_jsonw_strs(&w, "denyOut", np.deny, np.ndeny);
-	jsonw_kbool(&w, "allow_internet_access", np.default_action == 1);
+	e2b_jsonw_strs(&w, "allowOut", m.np.allow, m.np.nallow);
+	e2b_jsonw_strs(&w, "denyOut", m.np.deny, m.np.ndeny);
+	jsonw_kbool(&w, "allow_internet_access", m.np.default_action == 1);
 	jsonw_obj_end(&w);
 	rc = jsonw_error(&w) ? err_set(e, jsonw_error(&w), "building the network request: %s",
 	    w.err.msg) : e2b_mg_do(b, "PUT", e2b_sbx_path(id, "/network", c->a), &body, what, id,
@@ -199,6 +137,6 @@ e2b_net_set(struct backend *b, const char *id, const struct net_policy *req, boo
 	}
 	if (rc)
 		return rc;
-	e2b_net_remember(b, id, &np);
+	e2b_net_remember(b, id, &m.np);
 	return e2b_net_get(b, id, out, c, e);
 }

@@ -157,7 +157,7 @@ int envd_file_read(const struct envd_target *t, const char *path, uint64_t offse
  * directories and replaces the file. */
 int envd_file_write(const struct envd_target *t, const char *path, const void *data,
     size_t len, struct call *c, struct err *e);
-/* GET /metrics. */
+/* GET /metrics; an answer that is not a JSON object is ERR_PROTO. */
 int envd_metrics(const struct envd_target *t, struct sb_metrics *out, struct call *c,
     struct err *e);
 

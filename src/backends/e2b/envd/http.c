@@ -1,12 +1,14 @@
 /*
  * http.c -- envd's HTTP endpoints (BRIEF §9): GET /files (ranged, streamed into the
  * caller's buf; a server that ignores Range is skipped up to the offset), POST /files
- * (multipart/form-data), GET /metrics.
+ * (multipart/form-data), GET /metrics (sent by backends/common/rest.h, whose rule makes
+ * an answer that is not JSON ERR_PROTO).
  */
 #include "backends/e2b/envd/internal.h"
 
 #include <string.h>
 
+#include "backends/common/rest.h"
 #include "json/json.h"
 #include "net/url.h"
 #include "util/time.h"
@@ -123,8 +125,7 @@ envd_file_read(const struct envd_target *t, const char *path, uint64_t offset,
 	} else if (rs.status == 404) {
 		rc = err_set(e, ERR_NOTFOUND, "%s does not exist in sandbox %s", path, envd_sbx(t));
 	} else {
-		rc = envd_http_error(t, what, rs.status, http_response_header(&rs, "Content-Type"),
-		    r.errbody.p ? r.errbody.p : "", r.errbody.len, c->a, e);
+		rc = envd_http_error(t, what, &rs, r.errbody.p, r.errbody.len, c->a, e);
 	}
 out:
 	http_response_fini(&rs);
@@ -173,8 +174,7 @@ envd_file_write(const struct envd_target *t, const char *path, const void *data,
 	if (rc)
 		err_prefix(e, "%s in sandbox %s: ", what, envd_sbx(t));
 	else if (rs.status != 200 && rs.status != 201)
-		rc = envd_http_error(t, what, rs.status, http_response_header(&rs, "Content-Type"),
-		    rs.body.p ? rs.body.p : "", rs.body.len, c->a, e);
+		rc = envd_http_error(t, what, &rs, rs.body.p, rs.body.len, c->a, e);
 	http_response_fini(&rs);
 	buf_fini(&body);
 	return rc;
@@ -199,35 +199,37 @@ envd_metrics(const struct envd_target *t, struct sb_metrics *out, struct call *c
     struct err *e)
 {
 	struct hdrs h = { .n = 0 };
-	struct http_request rq = { 0 };
 	struct http_response rs;
+	struct err je = { 0 };
 	const struct json *j;
-	char *url = envd_url(t, "/metrics", c->a, e);
+	struct rest_req r = {
+		.method = "GET",
+		.url = envd_url(t, "/metrics", c->a, e),
+		.timeout_ms = t->request_timeout_ms,
+		.body_max = 64 * 1024,
+		.what = arena_printf(c->a, "reading metrics of sandbox %s", envd_sbx(t)),
+	};
 	double d;
 	int rc;
 
-	if (url == NULL)
+	if (r.url == NULL)
 		return e->code;
 	envd_common_headers(t, &h, c->a);
-	rq.method = "GET";
-	rq.url = url;
-	rq.headers = h.h;
-	rq.nheaders = h.n;
-	rq.deadline = envd_unary_deadline(t, c);
-	rq.cancel = c->cancel;
-	rq.body_max = 64 * 1024;
-	rc = http_do(t->http, &rq, &rs, NULL, NULL, c->a, e);
-	if (rc) {
-		err_prefix(e, "reading metrics of sandbox %s: ", envd_sbx(t));
+	r.headers = h.h;
+	r.nheaders = h.n;
+	if ((rc = rest_send(t->http, &r, c, &rs, e)) != 0)
 		goto out;
-	}
 	if (rs.status != 200) {
-		rc = envd_http_error(t, "reading metrics", rs.status,
-		    http_response_header(&rs, "Content-Type"), rs.body.p ? rs.body.p : "",
-		    rs.body.len, c->a, e);
+		rc = envd_http_error(t, "reading metrics", &rs, rs.body.p, rs.body.len, c->a, e);
 		goto out;
 	}
-	j = json_parse(rs.body.p ? rs.body.p : "", rs.body.len, c->a, e);
+	/* The core's rule for an answer that is not JSON: the peer's fault (ERR_PROTO),
+	 * unless our arena is full. */
+	j = json_parse(rs.body.p != NULL ? rs.body.p : "", rs.body.len, c->a, &je);
+	if (j == NULL && je.code == ERR_TOOBIG) {
+		rc = err_set(e, ERR_TOOBIG, "reading metrics of sandbox %s: %s", envd_sbx(t), je.msg);
+		goto out;
+	}
 	if (j == NULL || j->type != JSON_OBJECT) {
 		rc = err_set(e, ERR_PROTO, "envd of sandbox %s sent metrics that are not a JSON "
 		    "object", envd_sbx(t));

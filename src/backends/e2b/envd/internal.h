@@ -1,13 +1,16 @@
 /*
  * internal.h -- the envd client's private contracts; only src/backends/e2b/envd/ includes
  * it (envd.h is what the e2b backend sees). Its files, bottom-up:
- *   rpc.c      protobuf into a buf, the request headers, failures as sentences, and the
+ *   rpc.c      protobuf into a buf, the request headers, failures as sentences (envd's
+ *              own; the core's rest_detail() reads an HTTP error body), and the
  *              Connect-RPC unary and server-streaming calls
  *   process.c  the process service: its messages (encoders, decoders) and calls, and
  *              envd_run / envd_exit_status
  *   fs.c       the filesystem service: its messages and calls
- *   http.c     envd's HTTP endpoints: GET and POST /files, GET /metrics
- *   procs.c    the background-process table (a reader thread per process)
+ *   http.c     envd's HTTP endpoints: GET and POST /files, GET /metrics (the last through
+ *              the core's rest_send(), bad JSON ERR_PROTO as rest.h's rule says)
+ *   procs.c    the background-process table (a reader thread per process; it sleeps
+ *              between re-attaches with the core's wait_sleep_until())
  *
  * Owns:    nothing; the state is envd.h's struct envd_procs (procs.c).
  * Borrows: the target and the call, for the duration of a call, as envd.h says.
@@ -58,10 +61,12 @@ const char *envd_sbx(const struct envd_target *t);
 /* base_url + path, in the arena; NULL with *e set on a bad URL. */
 char *envd_url(const struct envd_target *t, const char *path, struct arena *a,
     struct err *e);
-/* A non-2xx /files or /metrics response (envd's {"code","message"} JSON or a gateway's
- * text) as one sentence. */
-int envd_http_error(const struct envd_target *t, const char *what, int status,
-    const char *ctype, const char *body, size_t len, struct arena *a, struct err *e);
+/* A non-2xx /files or /metrics response as one sentence: envd's own for 401, 404 (an
+ * older envd), 502-504 (a paused sandbox) and 507 (a full disk), else "failed with HTTP
+ * N"; the detail is rest_detail()'s reading of body[0..len) (envd's {"code","message"}
+ * JSON or a gateway's text). */
+int envd_http_error(const struct envd_target *t, const char *what, const struct http_response *rs,
+    const char *body, size_t len, struct arena *a, struct err *e);
 
 /* Unary call; the response message goes to *resp (caller buf_fini). */
 int envd_rpc_unary(const struct envd_target *t, const char *rpc, const char *what,

@@ -6,30 +6,18 @@
  */
 #include "backends/e2b/envd/internal.h"
 
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "backends/common/wait.h"
 #include "util/log.h"
 #include "util/mem.h"
 #include "util/time.h"
 
 #define BG_MAX 64			/* background processes watched at once */
 #define BG_REATTACH_TRIES 5
-
-static bool
-sleep_or_cancel(struct cancel *c, int ms)
-{
-	struct pollfd pfd = { cancel_fd(c), POLLIN, 0 };
-
-	if (pfd.fd >= 0)
-		poll(&pfd, 1, ms);
-	else
-		poll(NULL, 0, ms);
-	return cancel_fired(c);
-}
 
 /* pthread_cond_timedwait for ms on CLOCK_REALTIME (the condvar's default clock). */
 static void
@@ -255,7 +243,7 @@ bg_main(void *arg)
 		log_msg(LOG_INFO, "envd", "re-attaching to process %u in sandbox %s after: %s",
 		    p->pid, p->sandbox_id, e.msg);
 		first = false;
-		if (sleep_or_cancel(p->stop, 250 * tries))
+		if (wait_sleep_until(p->stop, DEADLINE_NONE, 250 * tries, "re-attaching", NULL) != 0)
 			break;
 	}
 	return NULL;

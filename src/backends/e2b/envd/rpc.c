@@ -1,8 +1,9 @@
 /*
  * rpc.c -- how the envd client talks to envd: protobuf messages into a buf, the headers
  * every request carries, failures as one sentence (Connect errors by code, the rest by
- * HTTP status: envd's JSON 401, the gateway's plain-text 5xx), and the Connect-RPC unary
- * and server-streaming calls over net/connect.h.
+ * HTTP status: envd's JSON 401, the gateway's plain-text 5xx, with the detail read by
+ * backends/common/rest.h), and the Connect-RPC unary and server-streaming calls over
+ * net/connect.h.
  */
 #include "backends/e2b/envd/internal.h"
 
@@ -10,11 +11,10 @@
 
 #include <pb_encode.h>
 
-#include "json/json.h"
+#include "backends/common/rest.h"
 #include "net/connect.h"
 #include "net/url.h"
 #include "util/b64.h"
-#include "util/str.h"
 
 /* Protobuf plumbing ---------------------------------------------------------------------- */
 
@@ -118,7 +118,8 @@ envd_url(const struct envd_target *t, const char *path, struct arena *a, struct 
 }
 
 /* Sentences for failures that are not Connect errors: envd's JSON 401, the gateway's
- * plain-text 5xx, a 404 from an envd without the route (BRIEF §6, §9, §11.5). */
+ * plain-text 5xx, a 404 from an envd without the route, a full disk (BRIEF §6, §9,
+ * §11.5). These are envd's own; the detail (msg) is read by the core's rest_detail(). */
 static int
 status_error(const struct envd_target *t, const char *what, int status, const char *msg,
     struct err *e)
@@ -151,20 +152,10 @@ status_error(const struct envd_target *t, const char *what, int status, const ch
 }
 
 int
-envd_http_error(const struct envd_target *t, const char *what, int status, const char *ctype,
+envd_http_error(const struct envd_target *t, const char *what, const struct http_response *rs,
     const char *body, size_t len, struct arena *a, struct err *e)
 {
-	const char *msg = NULL;
-
-	if (ctype != NULL && str_has_prefix(ctype, "application/json") && len > 0) {
-		struct err je = { 0 };
-		const struct json *j = json_parse(body, len, a, &je);
-
-		msg = j ? json_get_str(j, "message") : NULL;
-	}
-	if (msg == NULL)
-		msg = http_body_excerpt(body, len, a);
-	return status_error(t, what, status, *msg ? msg : "no message", e);
+	return status_error(t, what, rs->status, rest_detail(rs, body, len, a), e);
 }
 
 /* Rewrites a failed Connect call's error as one sentence about what we were doing. */

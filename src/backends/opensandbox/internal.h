@@ -104,7 +104,7 @@ struct ep {
 /* A counter for request ids, multipart boundaries and temporary names. */
 extern atomic_uint os_seq;
 
-/* ---- rest.c: requests, URLs, JSON bodies (the rest is backends/common/rest.h) --------- */
+/* ---- rest.c: requests, URLs, JSON bodies (the rest is backends/common/rest.h) -------- */
 
 struct os_rq {
 	const char *method;

@@ -169,7 +169,6 @@ ping_probe(void *arg, const char **what, struct err *e)
 	struct ping_wait *w = arg;
 	int rc, st = 0;
 
-	(void)what;
 	err_clear(&w->last);
 	rc = os_json(w->b, w->c, &w->r, 200, "pinging execd", NULL, &st, &w->last);
 	if (rc == 0)
@@ -529,7 +528,7 @@ os_kill(struct backend *b, const char *id, struct call *c, struct err *e)
 		return rc;
 	log_msg(LOG_INFO, "opensandbox", "deleted sandbox %s", id);
 	/* Docker removes at once (404); Kubernetes goes Stopping -> Terminated (§2.4). Any
-	 * error (the 404 first of all) ends the wait. */
+	 * error (the 404 first of all, or a Failed state) ends the wait. */
 	p.deadline = deadline_in_ms(OS_KILL_WAIT_MS);
 	(void)wait_poll(c, &p, state_probe, &w, &ge);
 	return 0;

@@ -38,7 +38,7 @@ os_rest_req(struct backend *b, struct call *c, const struct os_rq *r, const char
 
 	h = arena_alloc(c->a, cap * sizeof(*h));
 	if (h == NULL)
-		return err_set(e, ERR_TOOBIG, "%s: the request does not fit in memory", what);
+		return OOM(e);
 	for (size_t i = 0; i < b->nextra; i++)
 		h[n++] = b->extra[i];
 	if (r->svc == OS_LC) {
@@ -47,7 +47,7 @@ os_rest_req(struct backend *b, struct call *c, const struct os_rq *r, const char
 		rid = arena_printf(c->a, "sandbox-mcp-%" PRIx64 "-%x", time_wall_ms(),
 		    atomic_fetch_add(&os_seq, 1));
 		if (rid == NULL)
-			return err_set(e, ERR_TOOBIG, "%s: the request does not fit in memory", what);
+			return OOM(e);
 		h[n++] = (struct http_header){ "X-Request-ID", rid };
 	} else if (r->svc == OS_EXECD && b->access_token != NULL) {
 		h[n++] = (struct http_header){ "X-EXECD-ACCESS-TOKEN", b->access_token };

@@ -433,6 +433,17 @@ def test_code_and_network(s, f, plain):
     T.ok(sorted(sc.get("allow", [])) == ["github.com", "pypi.org"] and sc.get("deny") == ["evil.example"] and
          sc.get("default") == "deny", "network_policy merge", sc)
     T.ok(any(x["method"] == "PATCH" and x.get("service") == "egress" for x in f.requests()), "merge uses PATCH /policy")
+    # a new default without replace: the merged policy is POSTed, the request's rules first
+    # (deny, then allow), then the kept ones; a domain names the same target in any case
+    r, sc = call(s, "network_policy", {"sandbox_id": nid, "default": "allow", "deny": ["GitHub.com"]})
+    post = [x for x in f.requests() if x["method"] == "POST" and x.get("service") == "egress"]
+    body = json.loads(post[-1]["body"]) if post else {}
+    T.ok(body == {"defaultAction": "allow", "egress": [{"action": "deny", "target": "GitHub.com"},
+                                                       {"action": "deny", "target": "evil.example"},
+                                                       {"action": "allow", "target": "pypi.org"}]},
+         "a new default POSTs the merged policy; GitHub.com overrides github.com", body)
+    T.ok(sc.get("default") == "allow" and sc.get("allow") == ["pypi.org"] and
+         sc.get("deny") == ["GitHub.com", "evil.example"], "network_policy with a new default keeps the rest", sc)
     r, sc = call(s, "network_policy", {"sandbox_id": nid, "default": "allow", "deny": ["bad.example"], "replace": True})
     T.ok(sc.get("default") == "allow" and sc.get("allow") == [] and sc.get("deny") == ["bad.example"],
          "network_policy replace", sc)
@@ -443,7 +454,8 @@ def test_errors(f):
     # wrong key: 401 as a sentence, the key never shown
     s, _ = start(f, "--api-key", "wrong-" + KEY)
     r, sc = call(s, "sandbox_list")
-    T.ok(is_error(r) and "401" in text_of(r) and "INVALID_API_KEY" in text_of(r), "401 -> sentence", text_of(r))
+    T.ok(is_error(r) and "rejected the credentials (401: INVALID_API_KEY" in text_of(r) and
+         "OPEN_SANDBOX_API_KEY or --api-key" in text_of(r), "401 -> sentence with what to do", text_of(r))
     s.close()
     T.ok(KEY not in s.stderr and all(KEY not in json.dumps(m) for m in list(s.pending)),
          "the API key appears in no output")
@@ -452,7 +464,7 @@ def test_errors(f):
     f.fault(match="POST /v1/sandboxes$", kind="status", status=422,
             body=json.dumps({"detail": [{"type": "missing", "loc": ["body", "entrypoint"], "msg": "Field required"}]}))
     r, sc = call(s, "sandbox_create")
-    T.ok(is_error(r) and "422" in text_of(r) and "body.entrypoint: Field required" in text_of(r),
+    T.ok(is_error(r) and "(422: body.entrypoint: Field required)" in text_of(r),
          "422 detail becomes a sentence", text_of(r))
     f.fault(match=r"GET /v1/sandboxes/[0-9a-f-]+$", kind="status", status=503, count=0)
     r, sc = call(s, "sandbox_create")
@@ -499,7 +511,8 @@ def test_routing():
         s.close()
         s, _ = start(f, "--api-key", KEY, "--keep")
         r, sc = call(s, "exec", {"sandbox_id": sid, "command": "true"})
-        T.ok(is_error(r) and "401" in text_of(r) and "access-token" in text_of(r), "execd 401 says to set the token",
+        T.ok(is_error(r) and "execd rejected the credentials (401: " in text_of(r) and "--access-token" in text_of(r),
+             "execd 401 says to set the token",
              text_of(r))
         s.close()
         s, _ = start(f, "--api-key", KEY, "--access-token", "exec-tok-99", "--use-server-proxy")

@@ -66,14 +66,13 @@ os_run_code(struct backend *b, const char *id, const struct code_req *req, exec_
 		}
 	} else if (hs == 500 && strstr(e->msg, "not configured") != NULL) {
 		struct http_response none = { .status = 500 };
-		const char *d = os_err_detail(&none, st.errbody.p, st.errbody.len, c->a);
+		const char *d = rest_detail(&none, st.errbody.p, st.errbody.len, c->a);
 
 		err_clear(e);
-		rc = err_set(e, ERR_UNSUPPORTED, "sandbox %s has no code interpreter (500 %s); use "
-		    "an opensandbox/code-interpreter image, or exec", id,
-		    d != NULL ? d : "not configured");
+		rc = err_set(e, ERR_UNSUPPORTED, "sandbox %s has no code interpreter (500: %s); use "
+		    "an opensandbox/code-interpreter image, or exec", id, d);
 	} else if (hs == 404 && req->context_id != NULL) {
-		rc = os_notfound(e, arena_printf(c->a, "code context %s does not exist in sandbox "
+		rc = rest_notfound(e, arena_printf(c->a, "code context %s does not exist in sandbox "
 		    "%s", req->context_id, id), "omit context_id to use the default context");
 	} else if (hs == 0 && (rc == ERR_CANCELLED || rc == ERR_TIMEOUT)) {
 		const char *ctx = st.have_id ? st.id : req->context_id;
@@ -100,7 +99,7 @@ os_code_probe(struct backend *b, struct call *c, const char *id, const struct ep
     const char *lang, struct err *e)
 {
 	struct os_rq r = { .method = "POST", .svc = OS_EXECD, .ep = ep,
-		.ctype = "application/json" };
+		.timeout_ms = OS_CTX_PROBE_MS };
 	struct buf bf = { 0 };
 	struct jsonw w;
 	int rc, st = 0;
@@ -118,7 +117,6 @@ os_code_probe(struct backend *b, struct call *c, const char *id, const struct ep
 		return e->code;
 	if ((r.url = os_ep_url(b, c, ep, "/code", e)) == NULL)
 		return e->code;
-	r.deadline = deadline_min(os_req_deadline(b, c), deadline_in_ms(OS_CTX_PROBE_MS));
 	rc = os_json(b, c, &r, 0, "checking for a code interpreter", NULL, &st, e);
 	if (rc == 0)
 		return 0;
@@ -145,11 +143,11 @@ os_code_ctx_create(struct backend *b, const char *id, const char *language, cons
     struct code_ctx *out, struct call *c, struct err *e)
 {
 	const char *lang = language != NULL && *language ? language : "python";
-	struct os_rq r = { .method = "POST", .svc = OS_EXECD, .ctype = "application/json" };
+	struct os_rq r = { .method = "POST", .svc = OS_EXECD };
 	const char *what = arena_printf(c->a, "creating a %s code context", lang);
 	struct buf bf = { 0 };
 	struct jsonw w;
-	struct json *j;
+	const struct json *j;
 	struct ep ep;
 	int rc;
 
@@ -203,7 +201,7 @@ os_code_ctx_list(struct backend *b, const char *id, const char *language,
 	const struct json *it;
 	const char *path;
 	struct code_ctx *v;
-	struct json *j;
+	const struct json *j;
 	struct ep ep;
 	int rc;
 
@@ -269,7 +267,7 @@ os_code_ctx_delete(struct backend *b, const char *id, const char *ctx_id, struct
 	rc = os_json(b, c, &r, 0, arena_printf(c->a, "deleting code context %s", ctx_id), NULL,
 	    NULL, e);
 	if (rc == ERR_NOTFOUND)
-		return os_notfound(e, arena_printf(c->a, "code context %s does not exist in "
+		return rest_notfound(e, arena_printf(c->a, "code context %s does not exist in "
 		    "sandbox %s", ctx_id, id), "list them with code_context_list");
 	return rc;
 }

@@ -114,7 +114,7 @@ os_resolve(struct backend *b, struct call *c, const char *id, int port, bool ser
 	struct os_rq r = { .method = "GET", .svc = OS_LC };
 	const struct json *hs, *m;
 	struct http_header *h;
-	struct json *j;
+	const struct json *j;
 	const char *what, *ep;
 	size_t n = 0;
 	int rc;
@@ -126,7 +126,7 @@ os_resolve(struct backend *b, struct call *c, const char *id, int port, bool ser
 		return OOM(e);
 	if ((rc = os_json(b, c, &r, 200, what, &j, NULL, e)) != 0) {
 		if (rc == ERR_NOTFOUND)
-			return os_notfound(e, arena_printf(c->a, "sandbox %s does not exist or has "
+			return rest_notfound(e, arena_printf(c->a, "sandbox %s does not exist or has "
 			    "no endpoint for port %d yet", id, port), "list sandboxes with sandbox_list");
 		return rc;
 	}

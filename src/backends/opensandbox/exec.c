@@ -237,18 +237,19 @@ os_st_run(struct backend *b, struct call *c, struct os_stream *st, const struct 
     int *http_status, struct err *e)
 {
 	struct os_rq r = { .method = "POST", .url = url, .svc = OS_EXECD, .ep = ep,
-		.ctype = "application/json", .body = body, .len = len, .on_body = st_body,
-		.arg = st, .deadline = deadline, .idle_ms = OS_EVENTS_IDLE_MS };
+		.body = body, .len = len, .on_body = st_body, .arg = st, .deadline = deadline,
+		.idle_ms = OS_EVENTS_IDLE_MS };
 	struct http_response rs;
 	int rc;
 
 	*http_status = 0;
 	memset(&rs, 0, sizeof(rs));
 	st->rs = &rs;
-	rc = os_do(b, c, &r, &rs, e);
+	rc = os_do(b, c, &r, what, &rs, e);
 	if (rc == 0 && rs.status != 200) {
 		*http_status = rs.status;
-		rc = os_status_err(b, c, &rs, st->errbody.p, st->errbody.len, OS_EXECD, what, e);
+		rc = rest_status_err(&os_peers[OS_EXECD], what, &rs, st->errbody.p,
+		    st->errbody.len, c->a, e);
 	} else if (rc == 0 && !st->done) {
 		rc = stream_feed_end(&st->dec, st_event, st, e);
 		if (rc == HTTP_STOP)
@@ -293,7 +294,7 @@ os_cmd_status(struct backend *b, struct call *c, const struct ep *ep, const char
 	struct os_rq r = { .method = "GET", .svc = OS_EXECD, .ep = ep };
 	const char *path = arena_printf(c->a, "/command/status/%s", seg(c, cid));
 	const char *what = arena_printf(c->a, "getting the status of process %s", cid);
-	struct json *j;
+	const struct json *j;
 	int64_t code;
 	int rc;
 
@@ -304,7 +305,7 @@ os_cmd_status(struct backend *b, struct call *c, const struct ep *ep, const char
 		return e->code;
 	if ((rc = os_json(b, c, &r, 200, what, &j, NULL, e)) != 0) {
 		if (rc == ERR_NOTFOUND)
-			return os_notfound(e, arena_printf(c->a, "no process %s in this sandbox",
+			return rest_notfound(e, arena_printf(c->a, "no process %s in this sandbox",
 			    cid), "list background processes with process_list");
 		return rc;
 	}
@@ -475,7 +476,7 @@ os_exec(struct backend *b, const char *id, const struct exec_req *req, exec_even
 		local_dl = deadline_in_ms(req->timeout_ms + OS_TIMEOUT_GRACE_MS);
 	dl = deadline_min(call_deadline(c), local_dl);
 	if (req->background)
-		dl = os_req_deadline(b, c);
+		dl = 0;		/* a plain request: the call's deadline and --timeout-s */
 	os_st_init(&st, c, MODE_CMD, fn, arg);
 	st.background = req->background;
 	rc = os_st_run(b, c, &st, &ep, url, body, len, dl, "running a command", &hs, e);

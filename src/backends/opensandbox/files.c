@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/glob.h"
+#include "backends/common/search.h"
+#include "backends/common/time.h"
 #include "util/str.h"
 #include "util/time.h"
 
@@ -73,7 +74,7 @@ entry_from_json(const struct json *j, const char *fallback_path, struct file_ent
 	out->type = ftype(json_get_str(j, "type"));
 	out->size = json_int(json_get(j, "size"), &v) ? v : 0;
 	out->mode = json_int(json_get(j, "mode"), &v) ? mode_from_digits(v) : 0;
-	out->modified_at = os_json_time(j, "modified_at");
+	out->modified_at = btime_json(j, "modified_at");
 }
 
 struct upload {
@@ -113,7 +114,8 @@ int
 os_upload(struct backend *b, struct call *c, const struct ep *ep, const char *path,
     const void *data, size_t len, uint32_t mode, struct err *e)
 {
-	struct os_rq r = { .method = "POST", .svc = OS_EXECD, .ep = ep, .prod = upload_produce };
+	struct os_rq r = { .method = "POST", .svc = OS_EXECD, .ep = ep,
+		.producer = upload_produce };
 	struct buf mb = { 0 };
 	struct upload u = { .data = data, .len = len };
 	struct jsonw w;
@@ -140,7 +142,7 @@ os_upload(struct backend *b, struct call *c, const struct ep *ep, const char *pa
 	    "Content-Type: application/octet-stream\r\n\r\n", bnd, meta, bnd, fname != NULL ? fname : "file");
 	u.tail = arena_printf(c->a, "\r\n--%s--\r\n", bnd);
 	r.ctype = arena_printf(c->a, "multipart/form-data; boundary=%s", bnd);
-	r.parg = &u;
+	r.producer_arg = &u;
 	r.deadline = call_deadline(c);	/* big files: bounded by the call and the idle timeout */
 	r.idle_ms = OS_STREAM_IDLE_MS;
 	r.url = os_ep_url(b, c, ep, "/files/upload", e);
@@ -254,7 +256,7 @@ os_file_stat(struct backend *b, const char *id, const char *path, struct file_en
     struct call *c, struct err *e)
 {
 	struct os_rq r = { .method = "GET", .svc = OS_EXECD };
-	struct json *j;
+	const struct json *j;
 	struct ep ep;
 	int rc;
 
@@ -266,7 +268,7 @@ os_file_stat(struct backend *b, const char *id, const char *path, struct file_en
 		return e->code;
 	rc = os_json(b, c, &r, 200, arena_printf(c->a, "stat %s", path), &j, NULL, e);
 	if (rc == ERR_NOTFOUND)
-		return os_notfound(e, arena_printf(c->a, "%s does not exist", path), NULL);
+		return rest_notfound(e, arena_printf(c->a, "%s does not exist", path), NULL);
 	if (rc != 0)
 		return rc;
 	if (j == NULL || j->type != JSON_OBJECT || j->head == NULL)
@@ -349,19 +351,17 @@ os_file_read(struct backend *b, const char *id, const char *path, uint64_t offse
 	/* The body is capped by dl_body; let http not cap it lower. */
 	r.body_max = (size_t)-1 / 2;
 	r.deadline = call_deadline(c);
-	rc = os_do(b, c, &r, &rs, e);
-	if (rc != 0) {
-		rc = os_net_err(rc, what, e);
-	} else if (rs.status == 206) {
+	rc = os_do(b, c, &r, what, &rs, e);
+	if (rc == 0 && rs.status == 206) {
 		*size = http_content_range_size(http_response_header(&rs, "Content-Range"));
-	} else if (rs.status == 200) {	/* the Range was ignored; dl_body skipped */
+	} else if (rc == 0 && rs.status == 200) {	/* the Range was ignored; dl_body skipped */
 		*size = rs.content_length >= 0 ? rs.content_length : -1;
-	} else if (rs.status == 416) {
+	} else if (rc == 0 && rs.status == 416) {
 		*size = http_content_range_size(http_response_header(&rs, "Content-Range"));
-	} else {
-		rc = os_status_err(b, c, &rs, d.err.p, d.err.len, OS_EXECD, what, e);
+	} else if (rc == 0) {
+		rc = rest_status_err(&os_peers[OS_EXECD], what, &rs, d.err.p, d.err.len, c->a, e);
 		if (rc == ERR_NOTFOUND)
-			rc = os_notfound(e, arena_printf(c->a, "%s does not exist", path), NULL);
+			rc = rest_notfound(e, arena_printf(c->a, "%s does not exist", path), NULL);
 		else if (strstr(e->msg, "is a directory") != NULL) {
 			err_clear(e);
 			rc = err_set(e, ERR_INVAL, "%s is a directory; list it with file_list", path);
@@ -382,7 +382,7 @@ os_file_list(struct backend *b, const char *id, const char *path, int depth,
 {
 	struct os_rq r = { .method = "GET", .svc = OS_EXECD };
 	const struct json *it;
-	struct json *j;
+	const struct json *j;
 	struct ep ep;
 	int rc;
 
@@ -396,7 +396,7 @@ os_file_list(struct backend *b, const char *id, const char *path, int depth,
 		return e->code;
 	rc = os_json(b, c, &r, 200, arena_printf(c->a, "listing %s", path), &j, NULL, e);
 	if (rc == ERR_NOTFOUND)
-		return os_notfound(e, arena_printf(c->a, "%s does not exist", path), NULL);
+		return rest_notfound(e, arena_printf(c->a, "%s does not exist", path), NULL);
 	if (rc != 0)
 		return rc;
 	if (j == NULL || j->type != JSON_ARRAY)
@@ -421,7 +421,7 @@ int
 os_file_mkdir(struct backend *b, const char *id, const char *path, bool *created,
     struct call *c, struct err *e)
 {
-	struct os_rq r = { .method = "POST", .svc = OS_EXECD, .ctype = "application/json" };
+	struct os_rq r = { .method = "POST", .svc = OS_EXECD };
 	struct file_entry fe;
 	struct buf bf = { 0 };
 	struct jsonw w;
@@ -462,7 +462,7 @@ int
 os_file_move(struct backend *b, const char *id, const char *src, const char *dst,
     struct call *c, struct err *e)
 {
-	struct os_rq r = { .method = "POST", .svc = OS_EXECD, .ctype = "application/json" };
+	struct os_rq r = { .method = "POST", .svc = OS_EXECD };
 	struct buf bf = { 0 };
 	struct jsonw w;
 	struct ep ep;
@@ -484,7 +484,7 @@ os_file_move(struct backend *b, const char *id, const char *src, const char *dst
 		return e->code;
 	rc = os_json(b, c, &r, 0, arena_printf(c->a, "moving %s to %s", src, dst), NULL, &st, e);
 	if (rc == ERR_NOTFOUND)
-		return os_notfound(e, arena_printf(c->a, "%s does not exist", src), NULL);
+		return rest_notfound(e, arena_printf(c->a, "%s does not exist", src), NULL);
 	if (rc != 0 && st == 500 && strstr(e->msg, "already exists") != NULL) {
 		err_clear(e);
 		return err_set(e, ERR_EXISTS, "%s already exists (execd: destination path already "
@@ -529,10 +529,8 @@ os_file_search(struct backend *b, const char *id, const char *path, const char *
     struct file_search *out, struct call *c, struct err *e)
 {
 	struct os_rq r = { .method = "GET", .svc = OS_EXECD, .body_max = 64u << 20 };
-	const char *last = strrchr(pattern, '/'), *root;
-	const struct json *it;
-	size_t rl;
-	struct json *j;
+	const struct json *it, *j;
+	struct search s;
 	struct ep ep;
 	int rc;
 
@@ -540,41 +538,23 @@ os_file_search(struct backend *b, const char *id, const char *path, const char *
 	if ((rc = os_endpoint(b, c, id, OPENSANDBOX_EXECD_PORT, &ep, e)) != 0)
 		return rc;
 	r.ep = &ep;
-	/* execd matches base names only (§3.5): ask it for the last segment, then match
-	 * the whole pattern against paths relative to `path` here. */
+	/* execd matches base names only (§3.5): ask it for the last segment; search.h
+	 * matches the whole pattern against paths relative to `path`. */
 	if ((r.url = os_execd_url(b, c, &ep, e, "/files/search?path=%s&pattern=%s", qv(c, path),
-	    qv(c, last != NULL ? last + 1 : pattern))) == NULL)
+	    qv(c, search_leaf(pattern)))) == NULL)
 		return e->code;
 	rc = os_json(b, c, &r, 200, arena_printf(c->a, "searching %s", path), &j, NULL, e);
 	if (rc == ERR_NOTFOUND)
-		return os_notfound(e, arena_printf(c->a, "%s does not exist", path), NULL);
+		return rest_notfound(e, arena_printf(c->a, "%s does not exist", path), NULL);
 	if (rc != 0)
 		return rc;
 	if (j == NULL || j->type != JSON_ARRAY)
 		return err_set(e, ERR_PROTO, "searching %s: execd did not answer with a list", path);
-	root = path[0] == '/' ? path : arena_printf(c->a, "/%s", path);
-	if (root == NULL)
-		return OOM(e);
-	for (rl = strlen(root); rl > 0 && root[rl - 1] == '/'; rl--)
-		;
-	out->matches = arena_alloc(c->a, (j->count + 1) * sizeof(*out->matches));
-	if (out->matches == NULL)
-		return OOM(e);
-	for (it = j->head; it != NULL; it = it->next) {
-		const char *p = json_get_str(it, "path"), *rel;
-
-		if (p == NULL)
-			continue;
-		if (last != NULL) {
-			rel = strncmp(p, root, rl) == 0 && p[rl] == '/' ? p + rl + 1 : p + (p[0] == '/');
-			if (!glob_match(pattern, rel))
-				continue;
-		}
-		if (out->n == OS_SEARCH_MAX) {
-			out->truncated = true;
+	if ((rc = search_begin(&s, path, pattern, SEARCH_BASENAMES, j->count, OS_SEARCH_MAX, out,
+	    c->a, e)) != 0)
+		return rc;
+	for (it = j->head; it != NULL; it = it->next)
+		if (!search_add(&s, json_get_str(it, "path")))
 			break;
-		}
-		out->matches[out->n++] = p;
-	}
 	return 0;
 }

@@ -4,8 +4,10 @@
  * (sandboxes), execd inside each sandbox (commands, code, files, metrics) and the egress
  * sidecar (network policy). BRIEF.md beside the specs is the wire truth; section numbers
  * ("§3.2") point into it. The sections below run bottom-up, a file using only the
- * sections above its own:
- *   rest        requests to the three services, their errors, URLs and JSON bodies
+ * sections above its own, and all on the shared core of the remote backends
+ * (backends/common/: rest, policy, search, wait, time), which does the generic part:
+ *   rest        requests to the three services (their headers and time limits; the core
+ *               sends them and words their errors), URLs and JSON bodies
  *   endpoint    execd and egress endpoints: resolved through the lifecycle API, cached
  *   lifecycle   the sandbox ops (create, list, info, kill, pause, resume, renew, url,
  *               metrics)
@@ -21,10 +23,12 @@
  * Borrows: everything a call makes lives in the call's arena c->a and dies with it.
  * Errors:  int-returning calls give 0 or an ERR_* code with one sentence in *e (first error
  *          wins); functions returning pointers give NULL with e set unless they say
- *          otherwise. Sentences never carry the API key.
+ *          otherwise. A non-success status is worded by rest_status_err() (rest.h) with
+ *          the service as the peer (os_peers). Sentences never carry the API key.
  * Waits:   every request is bounded by the call's deadline and at most --timeout-s
- *          (os_req_deadline), unless it says otherwise; cleanup requests are not
- *          cancellable and get OS_CLEANUP_MS (rest.c).
+ *          (rest_deadline() with timeout_ms = --timeout-s), unless it says otherwise;
+ *          cleanup requests are not cancellable and get OS_CLEANUP_MS (rest.c). Sleeps
+ *          and polls are wait.h's, so a cancel or the deadline ends them.
  * Threads: any thread; b->mu guards b->eps and b->bgs, and nothing else is shared.
  *
  * The choices made against the platform (also in the report of issue 5) are noted at the
@@ -42,6 +46,7 @@
 #include <stdint.h>
 
 #include "backends/backend.h"
+#include "backends/common/rest.h"
 #include "backends/opensandbox.h"
 #include "json/json.h"
 #include "json/jsonw.h"
@@ -99,53 +104,43 @@ struct ep {
 /* A counter for request ids, multipart boundaries and temporary names. */
 extern atomic_uint os_seq;
 
-/* ---- rest.c: requests, errors, URLs -------------------------------------------------- */
+/* ---- rest.c: requests, URLs, JSON bodies (the rest is backends/common/rest.h) -------- */
 
 struct os_rq {
 	const char *method;
 	const char *url;
 	enum os_svc svc;
 	const struct ep *ep;		/* execd / egress: its headers */
-	const char *ctype;
+	const char *ctype;		/* NULL: application/json (for a body) */
 	const void *body;
 	size_t len;
-	http_producer_fn prod;
-	void *parg;
+	http_producer_fn producer;
+	void *producer_arg;
 	const char *range;
 	http_body_fn on_body;
 	void *arg;
-	size_t body_max;
-	int64_t deadline;		/* 0: os_req_deadline() */
+	size_t body_max;		/* 0: REST_BODY_MAX */
+	int64_t deadline;		/* 0: the call's, capped by --timeout-s and timeout_ms */
+	int64_t timeout_ms;		/* a cap below --timeout-s; 0: none */
 	int idle_ms;
-	bool cleanup;			/* not cancellable: runs after a cancel */
+	bool cleanup;			/* not cancellable: runs after a cancel, OS_CLEANUP_MS */
 };
 
 #define OOM(e) err_set((e), ERR_TOOBIG, "the request does not fit in memory")
 
-/* Deadline of one plain request: the call's, and at most --timeout-s. */
-int64_t os_req_deadline(const struct backend *b, const struct call *c);
-/* Waits ms, ending early with ERR_CANCELLED / ERR_TIMEOUT. */
-int os_sleep(struct call *c, int ms, const char *what, struct err *e);
-/* One request with the service's headers; rs is filled (release it with
- * http_response_fini) whatever the result. */
-int os_do(struct backend *b, struct call *c, const struct os_rq *r, struct http_response *rs,
-    struct err *e);
-/* The server's own words from an error body: "CODE: message", a 422 detail
- * ("body.timeout: Input should be ..."), execd's {"error"}, or the first line of text. */
-const char *os_err_detail(const struct http_response *rs, const char *body, size_t len,
-    struct arena *a);
-/* Turns a non-success status into one sentence: what failed, the status with the server's
- * code and message, and what to do. */
-int os_status_err(struct backend *b, struct call *c, const struct http_response *rs,
-    const char *body, size_t len, enum os_svc svc, const char *what, struct err *e);
-/* Rewrites a 404 sentence as "<subject> (404 CODE: message); <hint>". */
-int os_notfound(struct err *e, const char *subject, const char *hint);
-/* Prefixes a transport error with what failed; returns rc. */
-int os_net_err(int rc, const char *what, struct err *e);
-/* One request with a JSON (or empty) answer. ok_status 0 accepts any 2xx. *out gets the
- * parsed body (NULL when empty); *status the status when non-NULL. */
-int os_json(struct backend *b, struct call *c, struct os_rq *r, int ok_status,
-    const char *what, struct json **out, int *status, struct err *e);
+/* Who answers, for the core's sentences, by enum os_svc: the lifecycle server (401: set
+ * the API key), execd (401: set --access-token) and the egress sidecar. */
+extern const struct rest_peer os_peers[];
+
+/* One request with the service's headers, sent by rest_send(): rs is filled (release it
+ * with http_response_fini) whatever the result; a transport error starts with `what`. */
+int os_do(struct backend *b, struct call *c, const struct os_rq *r, const char *what,
+    struct http_response *rs, struct err *e);
+/* One request with a JSON (or empty) answer, read by rest_json(): ok_status 0 accepts any
+ * 2xx. *out gets the parsed body (NULL when empty or on error); *status, when non-NULL,
+ * the status whenever an answer arrived (also on error), else 0. */
+int os_json(struct backend *b, struct call *c, const struct os_rq *r, int ok_status,
+    const char *what, const struct json **out, int *status, struct err *e);
 /* Lifecycle URL: base + path (path already encoded). NULL when it does not fit. */
 char *os_lc_url(struct backend *b, struct call *c, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -180,8 +175,6 @@ const char *os_execd_url(struct backend *b, struct call *c, const struct ep *ep,
 
 /* ---- lifecycle.c: the sandbox ops ---------------------------------------------------- */
 
-/* An RFC 3339 member of o in ms since the epoch, or 0. */
-int64_t os_json_time(const struct json *o, const char *key);
 /* execd of a paused sandbox hangs or answers 502/504 (the container is frozen): after a
  * failed execd request, when the sandbox is not running, a sentence that says so and what
  * to do; otherwise rc with e unchanged. */
@@ -240,8 +233,8 @@ struct cmd_status {
 void os_st_init(struct os_stream *st, struct call *c, enum os_mode mode, exec_event_fn fn,
     void *arg);
 void os_st_fini(struct os_stream *st);
-/* POSTs body and decodes the stream until its final event. *http_status gets a non-200
- * status (already mapped into e), or 0. */
+/* POSTs body and decodes the stream until its final event, by `deadline` (0: a plain
+ * request's). *http_status gets a non-200 status (already mapped into e), or 0. */
 int os_st_run(struct backend *b, struct call *c, struct os_stream *st, const struct ep *ep,
     const char *url, const char *body, size_t len, int64_t deadline, const char *what,
     int *http_status, struct err *e);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backends/common/time.h"
+#include "backends/common/wait.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"
@@ -34,15 +36,6 @@ lower_dup(struct call *c, const char *s)
 	return r;
 }
 
-int64_t
-os_json_time(const struct json *o, const char *key)
-{
-	const char *s = json_get_str(o, key);
-	int64_t ms;
-
-	return s != NULL && time_parse_rfc3339(s, &ms) == 0 ? ms : 0;
-}
-
 /* A Sandbox or CreateSandboxResponse object (§2.2) into sb_info. */
 static int
 sb_from_json(struct call *c, const struct json *j, struct sb_info *out, struct err *e)
@@ -62,8 +55,8 @@ sb_from_json(struct call *c, const struct json *j, struct sb_info *out, struct e
 		out->template_name = json_get_str(json_get(j, "image"), "uri");
 	if (out->template_name == NULL)
 		out->template_name = json_get_str(j, "snapshotId");
-	out->created_at = os_json_time(j, "createdAt");
-	out->expires_at = os_json_time(j, "expiresAt");
+	out->created_at = btime_json(j, "createdAt");
+	out->expires_at = btime_json(j, "expiresAt");
 	if (md != NULL && md->type == JSON_OBJECT && md->count > 0) {
 		kv = arena_alloc(c->a, md->count * sizeof(*kv));
 		if (kv == NULL)
@@ -85,7 +78,8 @@ sb_from_json(struct call *c, const struct json *j, struct sb_info *out, struct e
 }
 
 static int
-os_get(struct backend *b, struct call *c, const char *id, struct json **j, struct err *e)
+os_get(struct backend *b, struct call *c, const char *id, const struct json **j,
+    struct err *e)
 {
 	struct os_rq r = { .method = "GET", .svc = OS_LC };
 	const char *what = arena_printf(c->a, "getting sandbox %s", id);
@@ -98,7 +92,7 @@ os_get(struct backend *b, struct call *c, const char *id, struct json **j, struc
 	if (rc == 0 && *j == NULL)
 		rc = err_set(e, ERR_PROTO, "%s: the answer is empty", what);
 	if (rc == ERR_NOTFOUND)
-		rc = os_notfound(e, arena_printf(c->a, "sandbox %s does not exist", id),
+		rc = rest_notfound(e, arena_printf(c->a, "sandbox %s does not exist", id),
 		    "list sandboxes with sandbox_list");
 	return rc;
 }
@@ -111,69 +105,106 @@ sandbox_state(const struct json *j)
 	return s != NULL ? s : "Unknown";
 }
 
+struct state_wait {
+	struct backend *b;
+	struct call *c;
+	const char *id, *want;
+	const struct json *j;		/* the last answer */
+};
+
+/* One GET of the state for wait_poll. */
+static int
+state_probe(void *arg, const char **what, struct err *e)
+{
+	struct state_wait *w = arg;
+	const char *s;
+	int rc;
+
+	if ((rc = os_get(w->b, w->c, w->id, &w->j, e)) != 0)
+		return rc;
+	s = sandbox_state(w->j);
+	if (strcmp(s, w->want) == 0)
+		return 0;
+	if (strcmp(s, "Failed") == 0 || strcmp(s, "Terminated") == 0) {
+		const struct json *st = json_get(w->j, "status");
+		const char *reason = json_get_str(st, "reason"), *msg = json_get_str(st, "message");
+
+		return err_set(e, ERR_BACKEND, "sandbox %s is %s instead of %s (%s%s%s)", w->id,
+		    s, w->want, reason != NULL ? reason : "no reason given",
+		    msg != NULL ? ": " : "", msg != NULL ? msg : "");
+	}
+	*what = arena_printf(w->c->a, "waiting for sandbox %s to become %s (it is %s)", w->id,
+	    w->want, s);
+	return WAIT_MORE;
+}
+
 /* Polls GET until the state is `want`; fails on a terminal state. */
 static int
 os_wait_state(struct backend *b, struct call *c, const char *id, const char *want,
-    struct json **last, struct err *e)
+    const struct json **last, struct err *e)
 {
-	struct json *j;
-	const char *s;
-	int rc, wait = 100;
+	struct state_wait w = { .b = b, .c = c, .id = id, .want = want };
+	struct wait_poll p = { .first_ms = 100, .max_ms = OS_STATE_POLL_MS };
+	int rc;
 
-	for (;; wait = wait * 2 < OS_STATE_POLL_MS ? wait * 2 : OS_STATE_POLL_MS) {
-		if ((rc = os_get(b, c, id, &j, e)) != 0)
-			return rc;
-		s = sandbox_state(j);
-		if (last != NULL)
-			*last = j;
-		if (strcmp(s, want) == 0)
-			return 0;
-		if (strcmp(s, "Failed") == 0 || strcmp(s, "Terminated") == 0) {
-			const struct json *st = json_get(j, "status");
-			const char *reason = json_get_str(st, "reason"), *msg = json_get_str(st, "message");
+	p.what = arena_printf(c->a, "waiting for sandbox %s to become %s", id, want);
+	rc = wait_poll(c, &p, state_probe, &w, e);
+	if (last != NULL)
+		*last = w.j;
+	return rc;
+}
 
-			return err_set(e, ERR_BACKEND, "sandbox %s is %s instead of %s (%s%s%s)", id,
-			    s, want, reason != NULL ? reason : "no reason given",
-			    msg != NULL ? ": " : "", msg != NULL ? msg : "");
-		}
-		if ((rc = os_sleep(c, wait, arena_printf(c->a,
-		    "waiting for sandbox %s to become %s (it is %s)", id, want, s), e)) != 0)
-			return rc;
-	}
+struct ping_wait {
+	struct backend *b;
+	struct call *c;
+	const char *id;
+	struct os_rq r;
+	struct err last;		/* the last ping's error */
+};
+
+/* One GET /ping for wait_poll: done at 200; a 401 or a cancel ends the wait. */
+static int
+ping_probe(void *arg, const char **what, struct err *e)
+{
+	struct ping_wait *w = arg;
+	int rc, st = 0;
+
+	err_clear(&w->last);
+	rc = os_json(w->b, w->c, &w->r, 200, "pinging execd", NULL, &st, &w->last);
+	if (rc == 0)
+		return 0;
+	if (rc == ERR_CANCELLED || cancel_fired(w->c->cancel))
+		return err_set(e, ERR_CANCELLED, "waiting for execd in sandbox %s was "
+		    "cancelled", w->id);
+	if (st == 401)
+		return err_set(e, w->last.code, "%s", w->last.msg);
+	return WAIT_MORE;
 }
 
 /* Polls execd's GET /ping until 200 (§3.1), at most OS_PING_WAIT_MS. */
 static int
 os_wait_execd(struct backend *b, struct call *c, const char *id, struct err *e)
 {
-	int64_t until = deadline_in_ms(OS_PING_WAIT_MS);
-	struct os_rq r = { .method = "GET", .svc = OS_EXECD };
+	struct ping_wait w = { .b = b, .c = c, .id = id,
+		.r = { .method = "GET", .svc = OS_EXECD, .timeout_ms = 5000 } };
+	struct wait_poll p = { .first_ms = OS_PING_POLL_MS, .max_ms = OS_PING_POLL_MS,
+		.deadline = deadline_in_ms(OS_PING_WAIT_MS) };
 	struct ep ep;
-	int rc, st = 0;
+	int rc;
 
 	if ((rc = os_endpoint(b, c, id, OPENSANDBOX_EXECD_PORT, &ep, e)) != 0)
 		return rc;
-	r.ep = &ep;
-	if ((r.url = os_ep_url(b, c, &ep, "/ping", e)) == NULL)
+	w.r.ep = &ep;
+	if ((w.r.url = os_ep_url(b, c, &ep, "/ping", e)) == NULL)
 		return e->code;
-	for (;;) {
-		struct err pe = { 0 };
-
-		r.deadline = deadline_min(os_req_deadline(b, c), deadline_in_ms(5000));
-		rc = os_json(b, c, &r, 200, "pinging execd", NULL, &st, &pe);
-		if (rc == 0)
-			return 0;
-		if (rc == ERR_CANCELLED || cancel_fired(c->cancel))
-			return err_set(e, ERR_CANCELLED, "waiting for execd in sandbox %s was "
-			    "cancelled", id);
-		if (st == 401)
-			return err_set(e, pe.code, "%s", pe.msg);
-		if (deadline_passed(until) || deadline_passed(call_deadline(c)))
-			return err_set(e, ERR_TIMEOUT, "execd in sandbox %s did not answer /ping "
-			    "within %d s (last error: %s)", id, OS_PING_WAIT_MS / 1000, pe.msg);
-		if ((rc = os_sleep(c, OS_PING_POLL_MS, "waiting for execd", e)) != 0)
-			return rc;
+	p.what = arena_printf(c->a, "waiting for execd in sandbox %s", id);
+	rc = wait_poll(c, &p, ping_probe, &w, e);
+	if (rc == ERR_TIMEOUT) {
+		err_clear(e);
+		err_set(e, ERR_TIMEOUT, "execd in sandbox %s did not answer /ping within %d s "
+		    "(last error: %s)", id, OS_PING_WAIT_MS / 1000, w.last.msg);
 	}
+	return rc;
 }
 
 /* DELETE /sandboxes/{id}, not cancellable (it cleans up after failures and cancels). */
@@ -316,7 +347,7 @@ static int
 create_finish(struct backend *b, struct call *c, const char *id, const struct sb_create *req,
     struct sb_info *out, struct err *e)
 {
-	struct json *j = NULL;
+	const struct json *j = NULL;
 	struct ep ep;
 	int rc;
 
@@ -334,8 +365,8 @@ int
 os_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
     struct call *c, struct err *e)
 {
-	struct os_rq r = { .method = "POST", .svc = OS_LC, .ctype = "application/json" };
-	struct json *j;
+	struct os_rq r = { .method = "POST", .svc = OS_LC };
+	const struct json *j;
 	const char *id;
 	int rc;
 
@@ -378,7 +409,7 @@ os_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
 int
 os_info(struct backend *b, const char *id, struct sb_info *out, struct call *c, struct err *e)
 {
-	struct json *j;
+	const struct json *j;
 	int rc;
 
 	if ((rc = os_get(b, c, id, &j, e)) != 0)
@@ -423,7 +454,7 @@ os_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out, s
 	struct buf q = { 0 }, md = { 0 };
 	const struct json *items, *pg, *it;
 	int64_t page = 1, size = req->limit > 0 ? req->limit : OS_LIST_PAGE_DEFAULT;
-	struct json *j;
+	const struct json *j;
 	char num[32];
 	int rc = 0;
 
@@ -473,8 +504,10 @@ os_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out, s
 int
 os_kill(struct backend *b, const char *id, struct call *c, struct err *e)
 {
-	int64_t until;
-	struct json *j;
+	struct state_wait w = { .b = b, .c = c, .id = id, .want = "Terminated" };
+	struct wait_poll p = { .first_ms = OS_STATE_POLL_MS, .max_ms = OS_STATE_POLL_MS,
+		.what = "waiting for the sandbox to go" };
+	struct err ge = { 0 };
 	int rc, st = 0;
 
 	rc = os_delete(b, c, id, false, &st, e);
@@ -489,21 +522,15 @@ os_kill(struct backend *b, const char *id, struct call *c, struct err *e)
 		}
 	}
 	if (rc == ERR_NOTFOUND)
-		return os_notfound(e, arena_printf(c->a, "sandbox %s does not exist (already "
+		return rest_notfound(e, arena_printf(c->a, "sandbox %s does not exist (already "
 		    "deleted or expired)", id), "list sandboxes with sandbox_list");
 	if (rc != 0)
 		return rc;
 	log_msg(LOG_INFO, "opensandbox", "deleted sandbox %s", id);
-	/* Docker removes at once (404); Kubernetes goes Stopping -> Terminated (§2.4). */
-	until = deadline_in_ms(OS_KILL_WAIT_MS);
-	while (!deadline_passed(until)) {
-		struct err ge = { 0 };
-
-		if (os_get(b, c, id, &j, &ge) != 0 || strcmp(sandbox_state(j), "Terminated") == 0)
-			break;
-		if (os_sleep(c, OS_STATE_POLL_MS, "waiting for the sandbox to go", &ge) != 0)
-			break;
-	}
+	/* Docker removes at once (404); Kubernetes goes Stopping -> Terminated (§2.4). Any
+	 * error (the 404 first of all, or a Failed state) ends the wait. */
+	p.deadline = deadline_in_ms(OS_KILL_WAIT_MS);
+	(void)wait_poll(c, &p, state_probe, &w, &ge);
 	return 0;
 }
 
@@ -520,7 +547,7 @@ os_pause_resume(struct backend *b, const char *id, bool pause, struct call *c, s
 	os_ep_forget(b, id, 0);	/* §2.5: re-resolve endpoints after pause/resume */
 	rc = os_json(b, c, &r, 0, what, NULL, NULL, e);
 	if (rc == ERR_NOTFOUND)
-		return os_notfound(e, arena_printf(c->a, "sandbox %s does not exist", id),
+		return rest_notfound(e, arena_printf(c->a, "sandbox %s does not exist", id),
 		    "list sandboxes with sandbox_list");
 	if (rc != 0)
 		return rc;
@@ -545,10 +572,10 @@ int
 os_set_timeout(struct backend *b, const char *id, int64_t timeout_s, int64_t *expires_at,
     struct call *c, struct err *e)
 {
-	struct os_rq r = { .method = "POST", .svc = OS_LC, .ctype = "application/json" };
+	struct os_rq r = { .method = "POST", .svc = OS_LC };
 	const char *what = arena_printf(c->a, "renewing sandbox %s", id);
 	char ts[40];
-	struct json *j;
+	const struct json *j;
 	int rc;
 
 	if (timeout_s <= 0)
@@ -562,11 +589,11 @@ os_set_timeout(struct backend *b, const char *id, int64_t timeout_s, int64_t *ex
 	r.len = strlen(r.body);
 	rc = os_json(b, c, &r, 0, what, &j, NULL, e);
 	if (rc == ERR_NOTFOUND)
-		return os_notfound(e, arena_printf(c->a, "sandbox %s does not exist", id),
+		return rest_notfound(e, arena_printf(c->a, "sandbox %s does not exist", id),
 		    "list sandboxes with sandbox_list");
 	if (rc != 0)
 		return rc;
-	*expires_at = j != NULL ? os_json_time(j, "expiresAt") : 0;
+	*expires_at = j != NULL ? btime_json(j, "expiresAt") : 0;
 	if (*expires_at == 0)
 		*expires_at = time_wall_ms() + timeout_s * 1000;
 	return 0;
@@ -600,7 +627,7 @@ os_metrics(struct backend *b, const char *id, struct sb_metrics *out, struct cal
     struct err *e)
 {
 	struct os_rq r = { .method = "GET", .svc = OS_EXECD };
-	struct json *j;
+	const struct json *j;
 	struct ep ep;
 	double v;
 	int64_t t;
@@ -637,7 +664,7 @@ os_paused_hint(struct backend *b, struct call *c, const char *id, int rc, struct
 {
 	struct call c2 = { .a = c->a, .deadline = deadline_in_ms(5000) };
 	struct err ge = { 0 };
-	struct json *j;
+	const struct json *j;
 
 	if (os_get(b, &c2, id, &j, &ge) != 0 || strcmp(sandbox_state(j), "Running") == 0)
 		return rc;

@@ -6,7 +6,20 @@
 #include "backends/opensandbox/internal.h"
 
 #include <string.h>
-#include <strings.h>
+
+#include "backends/common/policy.h"
+
+/* One "action"/"target" rule per target. */
+static void
+write_rule_list(struct jsonw *w, const char *action, const char *const *t, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		jsonw_obj_begin(w);
+		jsonw_kstr(w, "action", action);
+		jsonw_kstr(w, "target", t[i]);
+		jsonw_obj_end(w);
+	}
+}
 
 void
 os_write_rules(struct jsonw *w, const struct net_policy *np)
@@ -14,18 +27,8 @@ os_write_rules(struct jsonw *w, const struct net_policy *np)
 	jsonw_key(w, "egress");
 	jsonw_arr_begin(w);
 	/* Rules are first-match: deny first, so a target in both lists stays blocked. */
-	for (size_t i = 0; i < np->ndeny; i++) {
-		jsonw_obj_begin(w);
-		jsonw_kstr(w, "action", "deny");
-		jsonw_kstr(w, "target", np->deny[i]);
-		jsonw_obj_end(w);
-	}
-	for (size_t i = 0; i < np->nallow; i++) {
-		jsonw_obj_begin(w);
-		jsonw_kstr(w, "action", "allow");
-		jsonw_kstr(w, "target", np->allow[i]);
-		jsonw_obj_end(w);
-	}
+	write_rule_list(w, "deny", np->deny, np->ndeny);
+	write_rule_list(w, "allow", np->allow, np->nallow);
 	jsonw_arr_end(w);
 }
 
@@ -43,7 +46,7 @@ no_sidecar(struct call *c, const char *id, struct err *e)
 /* One request to the egress sidecar; 502/503 and refused connections mean "no sidecar". */
 static int
 egress_call(struct backend *b, struct call *c, const char *id, const char *method,
-    const char *body, struct json **out, struct err *e)
+    const char *body, const struct json **out, struct err *e)
 {
 	struct os_rq r = { .method = method, .svc = OS_EGRESS };
 	const char *what = arena_printf(c->a, "%s network policy of sandbox %s",
@@ -57,7 +60,6 @@ egress_call(struct backend *b, struct call *c, const char *id, const char *metho
 	if (body != NULL) {
 		r.body = body;
 		r.len = strlen(body);
-		r.ctype = "application/json";
 	}
 	if ((r.url = os_ep_url(b, c, &ep, "/policy", e)) == NULL)
 		return e->code;
@@ -99,7 +101,7 @@ int
 os_net_get(struct backend *b, const char *id, struct net_policy *out, struct call *c,
     struct err *e)
 {
-	struct json *j;
+	const struct json *j;
 	int rc;
 
 	if ((rc = egress_call(b, c, id, "GET", NULL, &j, e)) != 0)
@@ -109,37 +111,12 @@ os_net_get(struct backend *b, const char *id, struct net_policy *out, struct cal
 	return policy_from_json(c, json_get(j, "policy"), out, e);
 }
 
-static bool
-target_in(const struct net_policy *np, const char *t)
-{
-	for (size_t i = 0; i < np->nallow; i++)
-		if (strcasecmp(np->allow[i], t) == 0)
-			return true;
-	for (size_t i = 0; i < np->ndeny; i++)
-		if (strcasecmp(np->deny[i], t) == 0)
-			return true;
-	return false;
-}
-
-static void
-write_rule_list(struct jsonw *w, const char *action, const char *const *t, size_t n,
-    const struct net_policy *skip)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (skip != NULL && target_in(skip, t[i]))
-			continue;
-		jsonw_obj_begin(w);
-		jsonw_kstr(w, "action", action);
-		jsonw_kstr(w, "target", t[i]);
-		jsonw_obj_end(w);
-	}
-}
-
 int
 os_net_set(struct backend *b, const char *id, const struct net_policy *req, bool replace,
     struct net_policy *out, struct call *c, struct err *e)
 {
 	struct net_policy cur = { .default_action = -1 };
+	struct policy_merged m;
 	struct buf bf = { 0 };
 	struct jsonw w;
 	const char *body;
@@ -151,8 +128,8 @@ os_net_set(struct backend *b, const char *id, const struct net_policy *req, bool
 		if (req->nallow + req->ndeny > 0) {
 			jsonw_init(&w, &bf);
 			jsonw_arr_begin(&w);
-			write_rule_list(&w, "deny", req->deny, req->ndeny, NULL);
-			write_rule_list(&w, "allow", req->allow, req->nallow, NULL);
+			write_rule_list(&w, "deny", req->deny, req->ndeny);
+			write_rule_list(&w, "allow", req->allow, req->nallow);
 			jsonw_arr_end(&w);
 			if ((body = os_jsonw_done(&w, &bf, c, &len, e)) == NULL)
 				return e->code;
@@ -164,18 +141,18 @@ os_net_set(struct backend *b, const char *id, const struct net_policy *req, bool
 	/* A new defaultAction or a replacement: POST the whole policy. */
 	if ((rc = os_net_get(b, id, &cur, c, e)) != 0)
 		return rc;
+	if ((rc = policy_merge(&cur, req, replace, &m, c->a, e)) != 0)
+		return rc;
 	jsonw_init(&w, &bf);
 	jsonw_obj_begin(&w);
-	jsonw_kstr(&w, "defaultAction", (req->default_action >= 0 ? req->default_action :
-	    cur.default_action) == 1 ? "allow" : "deny");
+	jsonw_kstr(&w, "defaultAction", m.np.default_action == 1 ? "allow" : "deny");
 	jsonw_key(&w, "egress");
 	jsonw_arr_begin(&w);
-	write_rule_list(&w, "deny", req->deny, req->ndeny, NULL);
-	write_rule_list(&w, "allow", req->allow, req->nallow, NULL);
-	if (!replace) {		/* keep the rules the request does not override */
-		write_rule_list(&w, "deny", cur.deny, cur.ndeny, req);
-		write_rule_list(&w, "allow", cur.allow, cur.nallow, req);
-	}
+	/* The request's rules first, deny before allow, then the kept ones likewise. */
+	write_rule_list(&w, "deny", m.np.deny, m.ndeny_req);
+	write_rule_list(&w, "allow", m.np.allow, m.nallow_req);
+	write_rule_list(&w, "deny", m.np.deny + m.ndeny_req, m.np.ndeny - m.ndeny_req);
+	write_rule_list(&w, "allow", m.np.allow + m.nallow_req, m.np.nallow - m.nallow_req);
 	jsonw_arr_end(&w);
 	jsonw_obj_end(&w);
 	if ((body = os_jsonw_done(&w, &bf, c, &len, e)) == NULL)

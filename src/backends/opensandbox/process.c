@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/common/wait.h"
 #include "util/mem.h"
 #include "util/str.h"
 #include "util/time.h"
@@ -134,15 +135,16 @@ os_logs(struct backend *b, struct call *c, const struct ep *ep, const char *pid,
 	if ((r.url = os_ep_url(b, c, ep, path, e)) == NULL)
 		return e->code;
 	r.arg = &lr;
-	rc = os_do(b, c, &r, &rs, e);
+	rc = os_do(b, c, &r, "reading process output", &rs, e);
 	if (rc != 0) {
 		http_response_fini(&rs);
-		return os_net_err(rc, "reading process output", e);
+		return rc;
 	}
 	if (rs.status != 200) {
 		/* the body went to logs_body: show it from out->data and take it back */
-		rc = os_status_err(b, c, &rs, out->data.p + before, out->data.len - before,
-		    OS_EXECD, arena_printf(c->a, "reading the output of process %s", pid), e);
+		rc = rest_status_err(&os_peers[OS_EXECD], arena_printf(c->a, "reading the output "
+		    "of process %s", pid), &rs, out->data.p + before, out->data.len - before, c->a,
+		    e);
 		out->data.len = before;
 		if (out->data.p != NULL)
 			out->data.p[before] = '\0';
@@ -192,7 +194,7 @@ os_proc_output(struct backend *b, const char *id, const char *pid, uint64_t offs
 		{
 			int left = deadline_left_ms(until);
 
-			if ((rc = os_sleep(c, left < OS_PROC_WAIT_POLL_MS ? left :
+			if ((rc = wait_sleep(c, left < OS_PROC_WAIT_POLL_MS ? left :
 			    OS_PROC_WAIT_POLL_MS, "waiting for process output", e)) != 0) {
 				if (rc == ERR_TIMEOUT) {	/* the call's deadline: return what we have */
 					err_clear(e);

@@ -84,6 +84,17 @@ lint() {
 	n=$((n + 1))
 	bad=$(for f in $(find src -name '*.h' | sort); do head -3 "$f" | grep -q '^/\*' || echo "$f"; done)
 	if [ -z "$bad" ]; then echo "ok $n - every header opens with a contract comment"; else echo "not ok $n - headers without a top comment"; echo "$bad"; fi
+	n=$((n + 1))
+	if ! command -v clang-format >/dev/null; then
+		echo "not ok $n - clang-format is not installed (apt-get install clang-format)"
+	elif ! clang-format --version | grep -q 'version 14\.'; then
+		echo "ok $n - # SKIP the house format is clang-format 14's; this is $(clang-format --version)"
+	elif bad=$(make -s fmt-check 2>&1); then
+		echo "ok $n - the C sources are in the house format (.clang-format)"
+	else
+		echo "not ok $n - C sources differ from the house format: run make fmt"
+		echo "$bad" | grep -E '^[^ ]+:[0-9]+:[0-9]+: error' | head -20
+	fi
 	if command -v cppcheck >/dev/null; then
 		n=$((n + 1))
 		if cppcheck -q --error-exitcode=1 --std=c11 -D_GNU_SOURCE -Isrc --suppress=missingIncludeSystem \

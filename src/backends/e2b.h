@@ -73,10 +73,10 @@
 #include "config.h"
 #include "util/err.h"
 
-#define E2B_DEFAULT_DOMAIN "e2b.app"
-#define E2B_DEFAULT_TEMPLATE "code-interpreter"	/* agents-api e2b/sandbox.go */
+#define E2B_DEFAULT_DOMAIN    "e2b.app"
+#define E2B_DEFAULT_TEMPLATE  "code-interpreter" /* agents-api e2b/sandbox.go */
 #define E2B_DEFAULT_TIMEOUT_S 300
-#define E2B_RUNTIME_PORT 49983
+#define E2B_RUNTIME_PORT      49983
 
 int e2b_backend_new(const struct config *cfg, struct backend_handle *out, struct err *e);
 

@@ -22,8 +22,8 @@
 
 /* Lifecycle API defaults (BRIEF §1): OPEN_SANDBOX_DOMAIN's default and the service ports. */
 #define OPENSANDBOX_DEFAULT_DOMAIN "localhost:8080"
-#define OPENSANDBOX_EXECD_PORT 44772
-#define OPENSANDBOX_EGRESS_PORT 18080
+#define OPENSANDBOX_EXECD_PORT     44772
+#define OPENSANDBOX_EGRESS_PORT    18080
 
 int opensandbox_backend_new(const struct config *cfg, struct backend_handle *out, struct err *e);
 

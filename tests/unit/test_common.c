@@ -147,7 +147,8 @@ test_wait_poll(void)
 	is_int(wait_poll(&c, &wp, probe, &p, &e), 0, "poll until the probe says done");
 	is_int(p.calls, 5, "five probes");
 	ok(p.at[1] - p.at[0] >= 10 && p.at[2] - p.at[1] >= 20 && p.at[3] - p.at[2] >= 40 &&
-	    p.at[4] - p.at[3] >= 40, "pauses 10, 20, 40, 40 ms: doubling up to max_ms");
+	        p.at[4] - p.at[3] >= 40,
+	    "pauses 10, 20, 40, 40 ms: doubling up to max_ms");
 
 	p = (struct probe){ .done_at = 100, .fail_at = 2 };
 	is_int(wait_poll(&c, &wp, probe, &p, &e), ERR_BACKEND, "a probe's error ends the wait");
@@ -155,20 +156,24 @@ test_wait_poll(void)
 	ok(p.calls == 2, "and no more probes");
 
 	err_clear(&e);
-	p = (struct probe){ .done_at = 1000, .what = "waiting for s1 to become Running (it is "
-	    "Pending)" };
+	p = (struct probe){ .done_at = 1000,
+		.what = "waiting for s1 to become Running (it is "
+		        "Pending)" };
 	wp.deadline = deadline_in_ms(60);
 	rc = wait_poll(&c, &wp, probe, &p, &e);
 	is_int(rc, ERR_TIMEOUT, "the wait's own deadline ends it");
-	is_str(e.msg, "waiting for s1 to become Running (it is Pending) did not finish before "
-	    "the deadline", "with the probe's latest sentence");
+	is_str(e.msg,
+	    "waiting for s1 to become Running (it is Pending) did not finish before "
+	    "the deadline",
+	    "with the probe's latest sentence");
 
 	err_clear(&e);
 	p = (struct probe){ .done_at = 1000 };
 	wp.deadline = 0;
 	c = mkcall(NULL, time_mono_ms() - 1);
 	rc = wait_poll(&c, &wp, probe, &p, &e);
-	ok(rc == ERR_TIMEOUT && p.calls == 1, "a passed call deadline: one probe, then ERR_TIMEOUT");
+	ok(rc == ERR_TIMEOUT && p.calls == 1,
+	    "a passed call deadline: one probe, then ERR_TIMEOUT");
 
 	err_clear(&e);
 	cn = cancel_new();
@@ -186,8 +191,9 @@ static void
 test_time(void)
 {
 	struct err e = { 0 };
-	const char *doc = "{\"startedAt\":\"2026-11-21T23:48:31Z\",\"endAt\":\"0001-01-01T00:00:00Z\","
-	    "\"other\":\"<unknown>\",\"n\":5,\"frac\":\"2026-11-21T23:48:31.123+02:00\"}";
+	const char
+	    *doc = "{\"startedAt\":\"2026-11-21T23:48:31Z\",\"endAt\":\"0001-01-01T00:00:00Z\","
+	           "\"other\":\"<unknown>\",\"n\":5,\"frac\":\"2026-11-21T23:48:31.123+02:00\"}";
 	const struct json *j = json_parse(doc, strlen(doc), A, &e);
 
 	is_int(btime_parse("2026-11-21T23:48:31Z"), 1795304911000LL, "RFC 3339 to epoch ms");
@@ -241,7 +247,7 @@ static void
 test_search(void)
 {
 	static const char *const cand[] = { "/w/src/a.py", "/w/src/sub/b.py", "/w/a.py",
-	    "/w/src/c.txt", "/other/src/d.py" };
+		"/w/src/c.txt", "/other/src/d.py" };
 	static const char *const deep[] = { "/w/a.py", "/w/x/y/z.py", "/w/x/readme" };
 	static const char *const src_py[] = { "/w/src/a.py" };
 	static const char *const top_py[] = { "/w/a.py" };
@@ -270,7 +276,8 @@ test_search(void)
 	run_search("/w/", "src/*.py", 0, cand, nc, 100, &fs);
 	ok(matches_are(&fs, src_py, 1), "a root with a trailing '/'");
 	run_search("w", "src/*.py", 0, cand, nc, 100, &fs);
-	ok(matches_are(&fs, src_py, 1), "a root without a leading '/' (OpenSandbox's relative paths)");
+	ok(matches_are(&fs, src_py, 1),
+	    "a root without a leading '/' (OpenSandbox's relative paths)");
 	run_search("/", "w/src/*.py", 0, cand, nc, 100, &fs);
 	ok(matches_are(&fs, src_py, 1), "root '/'");
 	run_search("/w", "*.py", 0, cand, nc, 100, &fs);
@@ -330,19 +337,22 @@ test_policy(void)
 	const char *deny_dom[] = { "example.com" }, *deny_cidr[] = { "10.0.0.0/8", "::1" };
 	const char *want_allow[] = { "EVIL.com", "PyPI.org", "2001:DB8::/32", "github.com" };
 	const char *want_deny[] = { "10.0.0.0/8", "2001:db8::/32" };
-	struct net_policy cur = { .default_action = 0, .allow = cur_allow, .nallow = 2,
-	    .deny = cur_deny, .ndeny = 3 };
+	struct net_policy cur = { .default_action = 0,
+		.allow = cur_allow,
+		.nallow = 2,
+		.deny = cur_deny,
+		.ndeny = 3 };
 	struct net_policy req = { .default_action = -1, .allow = req_allow, .nallow = 4 };
 	struct net_policy np = { .default_action = -1 };
 	struct policy_merged m;
 	struct err e = { 0 };
 
 	ok(policy_is_addr("10.0.0.1") && policy_is_addr("10.0.0.0/8") && policy_is_addr("::1") &&
-	    policy_is_addr("2001:db8::/32") && policy_is_addr("0.0.0.0/0"),
+	        policy_is_addr("2001:db8::/32") && policy_is_addr("0.0.0.0/0"),
 	    "addresses and CIDR blocks");
 	ok(!policy_is_addr("10.0.0.0/33") && !policy_is_addr("::/129") &&
-	    !policy_is_addr("10.0.0.1/") && !policy_is_addr("1.2.3.4/x") &&
-	    !policy_is_addr("example.com") && !policy_is_addr("") && !policy_is_addr("/8"),
+	        !policy_is_addr("10.0.0.1/") && !policy_is_addr("1.2.3.4/x") &&
+	        !policy_is_addr("example.com") && !policy_is_addr("") && !policy_is_addr("/8"),
 	    "not addresses: bad prefixes, names, empty");
 
 	ok(policy_same("PyPI.org", "pypi.org"), "domain names compare case-insensitively");
@@ -364,11 +374,14 @@ test_policy(void)
 	np.nallow = 0;
 	np.deny = deny_dom;
 	np.ndeny = 1;
-	is_int(policy_check(&np, "E2B/OpenKruise", 0, &e), 0, "a domain deny rule passes by default");
+	is_int(policy_check(&np, "E2B/OpenKruise", 0, &e), 0,
+	    "a domain deny rule passes by default");
 	is_int(policy_check(&np, "E2B/OpenKruise", POLICY_DENY_ADDRS, &e), ERR_UNSUPPORTED,
 	    "POLICY_DENY_ADDRS refuses a domain deny rule");
-	ok(has(e.msg, "E2B/OpenKruise deny rules take IP addresses and CIDR blocks only, not "
-	    "'example.com'"), "naming the platform and the target: %s", e.msg);
+	ok(has(e.msg,
+	       "E2B/OpenKruise deny rules take IP addresses and CIDR blocks only, not "
+	       "'example.com'"),
+	    "naming the platform and the target: %s", e.msg);
 	err_clear(&e);
 	np.deny = deny_cidr;
 	np.ndeny = 2;
@@ -386,8 +399,8 @@ test_policy(void)
 
 	req.default_action = 1;
 	is_int(policy_merge(&cur, &req, true, &m, A, &e), 0, "replace");
-	ok(m.np.default_action == 1 && m.np.nallow == 3 && m.np.ndeny == 0 &&
-	    m.nallow_req == 3, "replace: the request's rules and default only");
+	ok(m.np.default_action == 1 && m.np.nallow == 3 && m.np.ndeny == 0 && m.nallow_req == 3,
+	    "replace: the request's rules and default only");
 	req.default_action = -1;
 	cur.default_action = 1;
 	policy_merge(&cur, &req, true, &m, A, &e);
@@ -419,17 +432,20 @@ test_rest_prepare(void)
 {
 	static const struct http_header auth[] = { { "X-API-Key", "k" } };
 	static const struct http_header acc[] = { { "accept", "text/event-stream" },
-	    { "Content-Type", "multipart/form-data" } };
+		{ "Content-Type", "multipart/form-data" } };
 	struct cancel *cn = cancel_new();
 	struct call c = mkcall(cn, deadline_in_ms(60000));
-	struct rest_req r = { .method = "GET", .url = "http://h/x", .headers = auth,
-	    .nheaders = 1 };
+	struct rest_req r = { .method = "GET",
+		.url = "http://h/x",
+		.headers = auth,
+		.nheaders = 1 };
 	struct http_request rq;
 	struct err e = { 0 };
 	int n;
 
 	ok(rest_idempotent("GET") && rest_idempotent("HEAD") && rest_idempotent("OPTIONS") &&
-	    rest_idempotent("PUT") && rest_idempotent("DELETE"), "GET HEAD OPTIONS PUT DELETE retry");
+	        rest_idempotent("PUT") && rest_idempotent("DELETE"),
+	    "GET HEAD OPTIONS PUT DELETE retry");
 	ok(!rest_idempotent("POST") && !rest_idempotent("PATCH"), "POST and PATCH do not");
 
 	is_int(rest_prepare(&r, &c, &rq, &e), 0, "prepare a GET");
@@ -458,8 +474,9 @@ test_rest_prepare(void)
 	r.nheaders = 2;
 	r.ctype = "text/plain";
 	rest_prepare(&r, &c, &rq, &e);
-	ok(hdr(&rq, "Accept", &n) != NULL && n == 1 && strcmp(hdr(&rq, "Accept", &n),
-	    "text/event-stream") == 0, "the backend's Accept replaces ours");
+	ok(hdr(&rq, "Accept", &n) != NULL && n == 1 &&
+	        strcmp(hdr(&rq, "Accept", &n), "text/event-stream") == 0,
+	    "the backend's Accept replaces ours");
 	ok(strcmp(hdr(&rq, "Content-Type", &n), "multipart/form-data") == 0 && n == 1,
 	    "and its Content-Type");
 
@@ -499,15 +516,16 @@ test_rest_detail(void)
 {
 	is_str(detail("{\"code\":\"SANDBOX_NOT_FOUND\",\"message\":\"no such sandbox\"}", "x"),
 	    "SANDBOX_NOT_FOUND: no such sandbox", "OpenSandbox: code: message");
-	is_str(detail("{\"code\":404,\"message\":\"sandbox not found\"}", "x"),
-	    "sandbox not found", "E2B: a numeric code is left out");
+	is_str(detail("{\"code\":404,\"message\":\"sandbox not found\"}", "x"), "sandbox not found",
+	    "E2B: a numeric code is left out");
 	is_str(detail("{\"error\":\"file not found\"}", "x"), "file not found", "execd's error");
 	is_str(detail("{\"error\":{\"message\":\"quota\",\"type\":\"q\"}}", "x"), "quota",
 	    "an error object's message");
 	is_str(detail("{\"detail\":\"Not authenticated\"}", "x"), "Not authenticated",
 	    "FastAPI's detail string");
 	is_str(detail("{\"detail\":[{\"loc\":[\"body\",\"timeout\",0],\"msg\":\"Input should be "
-	    "greater than 60\"},{\"loc\":[],\"msg\":\"x\"}]}", "x"),
+	              "greater than 60\"},{\"loc\":[],\"msg\":\"x\"}]}",
+	           "x"),
 	    "body.timeout.0: Input should be greater than 60 (and more)",
 	    "FastAPI's validation list");
 	is_str(detail("  \n upstream connect error  \nmore", "x"), "upstream connect error",
@@ -533,15 +551,18 @@ test_rest_status(void)
 	static const struct st_case cases[] = {
 		{ 400, ERR_INVAL, "w: the E2B API rejected the request (400: m)" },
 		{ 422, ERR_INVAL, "w: the E2B API rejected the request (422: m)" },
-		{ 401, ERR_BACKEND, "w: the E2B API rejected the credentials (401: m); set X_API_KEY "
+		{ 401, ERR_BACKEND,
+		    "w: the E2B API rejected the credentials (401: m); set X_API_KEY "
 		    "or E2B_API_KEY" },
-		{ 403, ERR_BACKEND, "w: the E2B API does not allow it (403: m); check the key's "
+		{ 403, ERR_BACKEND,
+		    "w: the E2B API does not allow it (403: m); check the key's "
 		    "permissions and quotas" },
 		{ 404, ERR_NOTFOUND, "w: not found (404: m)" },
 		{ 405, ERR_UNSUPPORTED, "w: the E2B API does not allow this method (405: m)" },
 		{ 409, ERR_BACKEND, "w: the E2B API refused it in the current state (409: m)" },
 		{ 413, ERR_TOOBIG, "w: the E2B API refused it as too large (413: m)" },
-		{ 429, ERR_BACKEND, "w: the E2B API is limiting the request rate (429: m); wait and "
+		{ 429, ERR_BACKEND,
+		    "w: the E2B API is limiting the request rate (429: m); wait and "
 		    "try again" },
 		{ 500, ERR_BACKEND, "w: the E2B API failed (500: m); try again" },
 		{ 501, ERR_UNSUPPORTED, "w: the E2B API does not implement it (501: m)" },
@@ -563,8 +584,10 @@ test_rest_status(void)
 	err_clear(&e);
 	rs.status = 401;
 	rest_status_err(&bare, "changing the policy", &rs, "unauthorized\n", 13, A, &e);
-	is_str(e.msg, "changing the policy: the egress sidecar rejected the credentials (401: "
-	    "unauthorized)", "401 without a hint");
+	is_str(e.msg,
+	    "changing the policy: the egress sidecar rejected the credentials (401: "
+	    "unauthorized)",
+	    "401 without a hint");
 	err_clear(&e);
 	rest_status_err(NULL, NULL, &rs, NULL, 0, A, &e);
 	is_str(e.msg, "the request: the server rejected the credentials (401: no details)",
@@ -583,8 +606,10 @@ test_rest_status(void)
 	rest_status_err(&peer, "getting sandbox s1", &rs, body, strlen(body), A, &e);
 	is_int(rest_notfound(&e, "sandbox s1 does not exist", "list sandboxes with sandbox_list"),
 	    ERR_NOTFOUND, "rest_notfound");
-	is_str(e.msg, "sandbox s1 does not exist (404: NOT_FOUND: gone); list sandboxes with "
-	    "sandbox_list", "rest_notfound keeps the platform's words");
+	is_str(e.msg,
+	    "sandbox s1 does not exist (404: NOT_FOUND: gone); list sandboxes with "
+	    "sandbox_list",
+	    "rest_notfound keeps the platform's words");
 	err_clear(&e);
 	rest_status_err(&peer, "x", &rs, NULL, 0, A, &e);
 	rest_notfound(&e, NULL, NULL);
@@ -593,16 +618,16 @@ test_rest_status(void)
 
 /* ---- rest over a socket ------------------------------------------------------------- */
 
-#define SRV_CLOSE "close"	/* read the request, close without answering */
-#define SRV_HANG "hang"		/* read the request, answer nothing until stopped */
+#define SRV_CLOSE "close" /* read the request, close without answering */
+#define SRV_HANG  "hang"  /* read the request, answer nothing until stopped */
 
 struct srv {
 	int lfd, port;
 	pthread_t th;
-	const char *const *script;	/* one action per request */
+	const char *const *script; /* one action per request */
 	size_t n, next;
 	int conns;
-	char last[4096];		/* the last request, head and body */
+	char last[4096]; /* the last request, head and body */
 	atomic_int stop;
 };
 
@@ -631,7 +656,8 @@ srv_read(struct srv *s, int fd)
 		if (end == NULL && (end = strstr(in, "\r\n\r\n")) != NULL) {
 			const char *cl = strcasestr(in, "\r\nContent-Length:");
 
-			want = (size_t)(end + 4 - in) + (cl != NULL ? strtoul(cl + 17, NULL, 10) : 0);
+			want = (size_t)(end + 4 - in) +
+			    (cl != NULL ? strtoul(cl + 17, NULL, 10) : 0);
 		}
 		if ((end != NULL && len >= want) || len == sizeof(in) - 1) {
 			memcpy(s->last, in, len + 1);
@@ -676,7 +702,8 @@ srv_main(void *arg)
 static int
 srv_start(struct srv *s, const char *const *script, size_t n)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t sl = sizeof(sa);
 
 	memset(s, 0, sizeof(*s));
@@ -701,21 +728,26 @@ srv_stop(struct srv *s)
 static const char *
 answer(int status, const char *reason, const char *ctype, const char *body)
 {
-	return arena_printf(A, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nX-Next-Token: t2\r\n"
-	    "Content-Length: %zu\r\n\r\n%s", status, reason, ctype, strlen(body), body);
+	return arena_printf(A,
+	    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nX-Next-Token: t2\r\n"
+	    "Content-Length: %zu\r\n\r\n%s",
+	    status, reason, ctype, strlen(body), body);
 }
 
 static void
 test_rest_http(void)
 {
 	static const struct rest_peer peer = { "the OpenSandbox server",
-	    "set OPEN_SANDBOX_API_KEY or --api-key" };
+		"set OPEN_SANDBOX_API_KEY or --api-key" };
 	static const struct http_header key[] = { { "OPEN-SANDBOX-API-KEY", "sk-abcdefgh" } };
 	struct http_config cfg = { .ignore_proxy_env = true };
 	struct http_client *http;
 	struct rest_answer ans;
-	struct rest_req r = { .method = "GET", .headers = key, .nheaders = 1, .peer = &peer,
-	    .what = "listing sandboxes" };
+	struct rest_req r = { .method = "GET",
+		.headers = key,
+		.nheaders = 1,
+		.peer = &peer,
+		.what = "listing sandboxes" };
 	struct call c = mkcall(NULL, deadline_in_ms(20000));
 	struct err e = { 0 };
 	struct srv s;
@@ -744,11 +776,14 @@ test_rest_http(void)
 	    "200 with JSON: parsed");
 	is_str(rest_header(&ans, "x-next-token"), "t2", "answer headers are kept");
 	ok(has(s.last, "GET /v1/sandboxes HTTP/1.1") && has(s.last, "Accept: application/json") &&
-	    has(s.last, "OPEN-SANDBOX-API-KEY: sk-abcdefgh"), "the request on the wire");
+	        has(s.last, "OPEN-SANDBOX-API-KEY: sk-abcdefgh"),
+	    "the request on the wire");
 	rc = rest_json(http, &r, &c, &ans, &e);
 	is_int(rc, ERR_PROTO, "200 with a body that is not JSON: ERR_PROTO");
-	ok(has(e.msg, "listing sandboxes: the OpenSandbox server sent invalid JSON: invalid JSON "
-	    "at byte 0"), "with a sentence: %s", e.msg);
+	ok(has(e.msg,
+	       "listing sandboxes: the OpenSandbox server sent invalid JSON: invalid JSON "
+	       "at byte 0"),
+	    "with a sentence: %s", e.msg);
 	ok(ans.status == 200, "the status is still known");
 	err_clear(&e);
 	r.method = "POST";
@@ -756,8 +791,10 @@ test_rest_http(void)
 	r.len = 7;
 	rc = rest_json(http, &r, &c, &ans, &e);
 	is_int(rc, ERR_BACKEND, "401: ERR_BACKEND");
-	is_str(e.msg, "listing sandboxes: the OpenSandbox server rejected the credentials (401: "
-	    "INVALID_API_KEY: bad key); set OPEN_SANDBOX_API_KEY or --api-key", "401 sentence");
+	is_str(e.msg,
+	    "listing sandboxes: the OpenSandbox server rejected the credentials (401: "
+	    "INVALID_API_KEY: bad key); set OPEN_SANDBOX_API_KEY or --api-key",
+	    "401 sentence");
 	ok(ans.status == 401 && ans.j == NULL, "status 401 reported, no JSON");
 	ok(has(s.last, "Content-Type: application/json") && has(s.last, "{\"x\":1}"),
 	    "a JSON body goes with its Content-Type");
@@ -780,8 +817,10 @@ test_rest_http(void)
 	rc = rest_json(http, &r, &c, &ans, &e);
 	ok(rc == 0, "first GET");
 	rc = rest_json(http, &r, &c, &ans, &e);
-	ok(rc == 0 && json_get(ans.j, "again") != NULL, "the second GET was retried on a new "
-	    "connection: %s", e.msg);
+	ok(rc == 0 && json_get(ans.j, "again") != NULL,
+	    "the second GET was retried on a new "
+	    "connection: %s",
+	    e.msg);
 	srv_stop(&s);
 	is_int(s.conns, 2, "two connections");
 

@@ -60,23 +60,27 @@ static int
 check_target(const char *t, bool deny, const char *platform, unsigned flags, struct err *e)
 {
 	if (t == NULL || *t == '\0')
-		return err_set(e, ERR_INVAL, "an empty network %s rule is not a domain, address "
-		    "or CIDR block", deny ? "deny" : "allow");
+		return err_set(e, ERR_INVAL,
+		    "an empty network %s rule is not a domain, address "
+		    "or CIDR block",
+		    deny ? "deny" : "allow");
 	for (const char *p = t; *p != '\0'; p++)
 		if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
-			return err_set(e, ERR_INVAL, "network %s rule '%s' holds a space or a control "
+			return err_set(e, ERR_INVAL,
+			    "network %s rule '%s' holds a space or a control "
 			    "character; give one domain, address or CIDR block per rule",
 			    deny ? "deny" : "allow", t);
 	if (deny && (flags & POLICY_DENY_ADDRS) != 0 && !policy_is_addr(t))
-		return err_set(e, ERR_UNSUPPORTED, "%s deny rules take IP addresses and CIDR "
+		return err_set(e, ERR_UNSUPPORTED,
+		    "%s deny rules take IP addresses and CIDR "
 		    "blocks only, not '%s'; to keep a sandbox away from a domain, set default deny "
-		    "and allow only what it needs", platform, t);
+		    "and allow only what it needs",
+		    platform, t);
 	return 0;
 }
 
 int
-policy_check(const struct net_policy *np, const char *platform, unsigned flags,
-    struct err *e)
+policy_check(const struct net_policy *np, const char *platform, unsigned flags, struct err *e)
 {
 	int rc;
 
@@ -112,8 +116,7 @@ policy_merge(const struct net_policy *cur, const struct net_policy *req, bool re
 	struct net_policy *np = &out->np;
 
 	memset(out, 0, sizeof(*out));
-	np->default_action = req->default_action >= 0 ? req->default_action :
-	    cur->default_action;
+	np->default_action = req->default_action >= 0 ? req->default_action : cur->default_action;
 	np->allow = arena_alloc(a, (req->nallow + keep_allow + 1) * sizeof(*np->allow));
 	np->deny = arena_alloc(a, (req->ndeny + keep_deny + 1) * sizeof(*np->deny));
 	if (np->allow == NULL || np->deny == NULL)

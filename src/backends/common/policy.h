@@ -34,7 +34,7 @@
 #include "util/arena.h"
 #include "util/err.h"
 
-#define POLICY_DENY_ADDRS 1u	/* deny rules take addresses and CIDR blocks only */
+#define POLICY_DENY_ADDRS 1u /* deny rules take addresses and CIDR blocks only */
 
 /* True for an IP address (v4 or v6) or a CIDR block with a valid prefix length. */
 bool policy_is_addr(const char *target);
@@ -47,8 +47,7 @@ bool policy_names(const struct net_policy *np, const char *target);
 
 /* Checks every target of np (NULL passes) for what `platform` (a name for the sentence,
  * "E2B/OpenKruise") accepts. */
-int policy_check(const struct net_policy *np, const char *platform, unsigned flags,
-    struct err *e);
+int policy_check(const struct net_policy *np, const char *platform, unsigned flags, struct err *e);
 
 /* The merge above. In np, each list holds the request's targets first: allow[0..nallow_req)
  * and deny[0..ndeny_req) came from req, so a first-match platform can be sent the

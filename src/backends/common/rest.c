@@ -55,8 +55,7 @@ has_header(const struct rest_req *r, const char *name)
 }
 
 int
-rest_prepare(const struct rest_req *r, const struct call *c, struct http_request *rq,
-    struct err *e)
+rest_prepare(const struct rest_req *r, const struct call *c, struct http_request *rq, struct err *e)
 {
 	struct http_header *h;
 	size_t n = 0;
@@ -70,7 +69,7 @@ rest_prepare(const struct rest_req *r, const struct call *c, struct http_request
 		h[n++] = r->headers[i];
 	if ((r->body != NULL || r->producer != NULL) && !has_header(r, "Content-Type"))
 		h[n++] = (struct http_header){ "Content-Type",
-		    r->ctype != NULL ? r->ctype : "application/json" };
+			r->ctype != NULL ? r->ctype : "application/json" };
 	if (!has_header(r, "Accept"))
 		h[n++] = (struct http_header){ "Accept", "application/json" };
 	rq->method = r->method;
@@ -185,15 +184,14 @@ rest_detail(const struct http_response *rs, const char *body, size_t len, struct
 	if (d == NULL || *d == '\0')
 		d = detail_text(body, len, a);
 	if (d == NULL || *d == '\0')
-		d = rs != NULL && rs->reason != NULL && *rs->reason != '\0' ? rs->reason :
-		    "no details";
+		d = rs != NULL && rs->reason != NULL && *rs->reason != '\0' ? rs->reason
+		                                                            : "no details";
 	return d;
 }
 
 int
-rest_status_err(const struct rest_peer *peer, const char *what,
-    const struct http_response *rs, const char *body, size_t len, struct arena *a,
-    struct err *e)
+rest_status_err(const struct rest_peer *peer, const char *what, const struct http_response *rs,
+    const char *body, size_t len, struct arena *a, struct err *e)
 {
 	const char *d = rest_detail(rs, body, len, a), *who = peer_name(peer);
 	const char *hint = peer != NULL ? peer->auth_hint : NULL;
@@ -201,18 +199,21 @@ rest_status_err(const struct rest_peer *peer, const char *what,
 
 	what = what_or(what);
 	if (st == 400 || st == 422)
-		rc = err_set(e, ERR_INVAL, "%s: %s rejected the request (%d: %s)", what, who, st, d);
+		rc = err_set(e, ERR_INVAL, "%s: %s rejected the request (%d: %s)", what, who, st,
+		    d);
 	else if (st == 401)
 		rc = err_set(e, ERR_BACKEND, "%s: %s rejected the credentials (401: %s)%s%s", what,
 		    who, d, hint != NULL ? "; " : "", hint != NULL ? hint : "");
 	else if (st == 403)
-		rc = err_set(e, ERR_BACKEND, "%s: %s does not allow it (403: %s); check the key's "
-		    "permissions and quotas", what, who, d);
+		rc = err_set(e, ERR_BACKEND,
+		    "%s: %s does not allow it (403: %s); check the key's "
+		    "permissions and quotas",
+		    what, who, d);
 	else if (st == 404)
 		rc = err_set(e, ERR_NOTFOUND, "%s: not found (404: %s)", what, d);
 	else if (st == 405)
-		rc = err_set(e, ERR_UNSUPPORTED, "%s: %s does not allow this method (405: %s)", what,
-		    who, d);
+		rc = err_set(e, ERR_UNSUPPORTED, "%s: %s does not allow this method (405: %s)",
+		    what, who, d);
 	else if (st == 409)
 		rc = err_set(e, ERR_BACKEND, "%s: %s refused it in the current state (409: %s)",
 		    what, who, d);
@@ -220,8 +221,10 @@ rest_status_err(const struct rest_peer *peer, const char *what,
 		rc = err_set(e, ERR_TOOBIG, "%s: %s refused it as too large (413: %s)", what, who,
 		    d);
 	else if (st == 429)
-		rc = err_set(e, ERR_BACKEND, "%s: %s is limiting the request rate (429: %s); wait "
-		    "and try again", what, who, d);
+		rc = err_set(e, ERR_BACKEND,
+		    "%s: %s is limiting the request rate (429: %s); wait "
+		    "and try again",
+		    what, who, d);
 	else if (st == 501)
 		rc = err_set(e, ERR_UNSUPPORTED, "%s: %s does not implement it (501: %s)", what,
 		    who, d);

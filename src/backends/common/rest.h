@@ -55,44 +55,44 @@
 #include "util/arena.h"
 #include "util/err.h"
 
-#define REST_BODY_MAX (8u << 20)	/* a JSON answer, unless the request says otherwise */
+#define REST_BODY_MAX (8u << 20) /* a JSON answer, unless the request says otherwise */
 
 /* Who answers, for the sentences; one per service, filled once by the backend. */
 struct rest_peer {
-	const char *name;	/* the subject: "the OpenSandbox server", "the E2B API" */
-	const char *auth_hint;	/* what to do on 401 ("set OPEN_SANDBOX_API_KEY or
+	const char *name;      /* the subject: "the OpenSandbox server", "the E2B API" */
+	const char *auth_hint; /* what to do on 401 ("set OPEN_SANDBOX_API_KEY or
 				 * --api-key"), or NULL */
 };
 
 struct rest_req {
-	const char *method;		/* "GET", "POST", ... */
-	const char *url;		/* absolute, already encoded */
-	const struct http_header *headers;	/* the backend's: credentials, extra headers;
+	const char *method;                /* "GET", "POST", ... */
+	const char *url;                   /* absolute, already encoded */
+	const struct http_header *headers; /* the backend's: credentials, extra headers;
 						 * an Accept here replaces ours */
 	size_t nheaders;
-	const void *body;		/* with len; NULL: no body */
+	const void *body; /* with len; NULL: no body */
 	size_t len;
-	const char *ctype;		/* the body's Content-Type; NULL: application/json */
-	http_producer_fn producer;	/* a chunked body instead of body (never retried) */
+	const char *ctype;         /* the body's Content-Type; NULL: application/json */
+	http_producer_fn producer; /* a chunked body instead of body (never retried) */
 	void *producer_arg;
-	http_body_fn on_body;		/* rest_send only: the body in pieces */
+	http_body_fn on_body; /* rest_send only: the body in pieces */
 	void *arg;
-	bool idempotent;		/* may be retried although the method is not */
-	bool cleanup;			/* runs after a cancel: see Waits */
-	int64_t deadline;		/* absolute monotonic ms; 0: from the call (see Waits) */
-	int64_t timeout_ms;		/* cap of this request under the call's deadline; <= 0: none */
-	int idle_ms;			/* net/http idle timeout; 0: the client's */
-	size_t body_max;		/* cap on the answer in memory; 0: REST_BODY_MAX */
-	int want_status;		/* rest_json: the one success status; 0: any 2xx */
+	bool idempotent;    /* may be retried although the method is not */
+	bool cleanup;       /* runs after a cancel: see Waits */
+	int64_t deadline;   /* absolute monotonic ms; 0: from the call (see Waits) */
+	int64_t timeout_ms; /* cap of this request under the call's deadline; <= 0: none */
+	int idle_ms;        /* net/http idle timeout; 0: the client's */
+	size_t body_max;    /* cap on the answer in memory; 0: REST_BODY_MAX */
+	int want_status;    /* rest_json: the one success status; 0: any 2xx */
 	const struct rest_peer *peer;
-	const char *what;		/* "creating a sandbox": opens every sentence */
+	const char *what; /* "creating a sandbox": opens every sentence */
 };
 
 /* The parsed answer of rest_json. */
 struct rest_answer {
-	int status;			/* the HTTP status; 0 when no answer arrived */
-	const struct json *j;		/* the body (a success); NULL when empty */
-	const struct http_header *headers;	/* in the arena */
+	int status;                        /* the HTTP status; 0 when no answer arrived */
+	const struct json *j;              /* the body (a success); NULL when empty */
+	const struct http_header *headers; /* in the arena */
 	size_t nheaders;
 };
 
@@ -127,9 +127,8 @@ const char *rest_detail(const struct http_response *rs, const char *body, size_t
 
 /* One sentence for a status that is not a success, from body[0..len) (which may have been
  * read elsewhere, e.g. by an on_body callback); returns the code. */
-int rest_status_err(const struct rest_peer *peer, const char *what,
-    const struct http_response *rs, const char *body, size_t len, struct arena *a,
-    struct err *e);
+int rest_status_err(const struct rest_peer *peer, const char *what, const struct http_response *rs,
+    const char *body, size_t len, struct arena *a, struct err *e);
 
 /* Rewrites a 404 sentence as "<subject> (404: ...)[; <hint>]" and returns ERR_NOTFOUND
  * (subject NULL: "not found"). */

@@ -37,8 +37,8 @@ search_depth(const char *pattern, int max_depth)
 }
 
 int
-search_begin(struct search *s, const char *root, const char *pattern, unsigned flags,
-    size_t ncand, size_t max, struct file_search *out, struct arena *a, struct err *e)
+search_begin(struct search *s, const char *root, const char *pattern, unsigned flags, size_t ncand,
+    size_t max, struct file_search *out, struct arena *a, struct err *e)
 {
 	size_t n;
 
@@ -51,7 +51,7 @@ search_begin(struct search *s, const char *root, const char *pattern, unsigned f
 	s->rootlen = n;
 	s->pattern = pattern;
 	s->take_all = (flags & SEARCH_BASENAMES) != 0 && strchr(pattern, '/') == NULL;
-	s->max = ncand < max ? ncand : max;	/* never more room than candidates */
+	s->max = ncand < max ? ncand : max; /* never more room than candidates */
 	s->out = out;
 	out->matches = arena_alloc(a, (s->max + 1) * sizeof(*out->matches));
 	if (out->matches == NULL)

@@ -28,13 +28,13 @@
 #include "util/err.h"
 
 #define SEARCH_PATTERN_MAX 1024
-#define SEARCH_BASENAMES 1u	/* the platform matched base names (see above) */
+#define SEARCH_BASENAMES   1u /* the platform matched base names (see above) */
 
 struct search {
-	const char *root;	/* without leading and trailing '/': "w/src", "" for "/" */
+	const char *root; /* without leading and trailing '/': "w/src", "" for "/" */
 	size_t rootlen;
 	const char *pattern;
-	bool take_all;		/* SEARCH_BASENAMES and no '/' in the pattern */
+	bool take_all; /* SEARCH_BASENAMES and no '/' in the pattern */
 	size_t max;
 	struct file_search *out;
 };

@@ -26,8 +26,7 @@
 
 /* Sleeps ms (< 0 counts as 0), ending early at `cancel` or at the deadline `dl` (absolute
  * monotonic ms, DEADLINE_NONE for none). For threads that have a token but no call. */
-int wait_sleep_until(struct cancel *cancel, int64_t dl, int ms, const char *what,
-    struct err *e);
+int wait_sleep_until(struct cancel *cancel, int64_t dl, int ms, const char *what, struct err *e);
 
 /* wait_sleep_until() with the call's token and deadline. */
 int wait_sleep(const struct call *c, int ms, const char *what, struct err *e);
@@ -39,15 +38,15 @@ int wait_sleep(const struct call *c, int ms, const char *what, struct err *e);
 typedef int (*wait_probe_fn)(void *arg, const char **what, struct err *e);
 
 struct wait_poll {
-	int first_ms;		/* first pause; <= 0: WAIT_FIRST_MS */
-	int max_ms;		/* pauses double up to this; <= 0: WAIT_MAX_MS */
-	int64_t deadline;	/* a bound of the wait's own under the call's (0 or
+	int first_ms;     /* first pause; <= 0: WAIT_FIRST_MS */
+	int max_ms;       /* pauses double up to this; <= 0: WAIT_MAX_MS */
+	int64_t deadline; /* a bound of the wait's own under the call's (0 or
 				 * DEADLINE_NONE: the call's alone) */
-	const char *what;	/* names the wait, as for wait_sleep */
+	const char *what; /* names the wait, as for wait_sleep */
 };
 
 #define WAIT_FIRST_MS 100
-#define WAIT_MAX_MS 500
+#define WAIT_MAX_MS   500
 
 /* Probes, then pauses (first_ms, doubling up to max_ms) and probes again until the probe
  * says done or fails, the token fires or a deadline passes. The probe runs at least once,

@@ -16,9 +16,11 @@
 int
 e2b_no_api(const struct backend *b, const char *what, struct err *e)
 {
-	return err_set(e, ERR_UNSUPPORTED, "%s needs the management API, and this session runs "
+	return err_set(e, ERR_UNSUPPORTED,
+	    "%s needs the management API, and this session runs "
 	    "in runtime-direct mode (no API key); set X_API_KEY or E2B_API_KEY (and the domain "
-	    "or --api-url) to manage sandboxes", what);
+	    "or --api-url) to manage sandboxes",
+	    what);
 }
 
 static const struct rest_peer mg_peer = {
@@ -43,8 +45,7 @@ mg_recode(struct err *e, int code, const char *more)
  * it is gone, any other 404 a wrong base URL (ERR_BACKEND: no route is not a missing
  * object); a 405 an older or another manager. */
 static int
-mg_reword(const char *what, const char *id, int status, int rc, struct arena *a,
-    struct err *e)
+mg_reword(const char *what, const char *id, int status, int rc, struct arena *a, struct err *e)
 {
 	if (status == 404 && id != NULL)
 		return rest_notfound(e, arena_printf(a, "sandbox %s does not exist", id),
@@ -55,7 +56,8 @@ mg_reword(const char *what, const char *id, int status, int rc, struct arena *a,
 		return mg_recode(e, ERR_BACKEND, NULL);
 	}
 	if (status == 405)
-		return mg_recode(e, rc, "it is not an OpenKruise/E2B sandbox manager, or an older "
+		return mg_recode(e, rc,
+		    "it is not an OpenKruise/E2B sandbox manager, or an older "
 		    "one");
 	return rc;
 }
@@ -65,10 +67,11 @@ e2b_mg_do(struct backend *b, const char *method, const char *path, const struct 
     const char *what, const char *id, struct rest_answer *out, struct call *c, struct err *e)
 {
 	struct http_header h[CONFIG_HEADERS_MAX + 1];
-	struct rest_req r = {
-		.method = method, .headers = h, .timeout_ms = b->timeout_ms, .peer = &mg_peer,
-		.what = what,
-	};
+	struct rest_req r = { .method = method,
+		.headers = h,
+		.timeout_ms = b->timeout_ms,
+		.peer = &mg_peer,
+		.what = what };
 	char *url = NULL;
 	int rc;
 
@@ -170,4 +173,3 @@ e2b_jsonw_strs(struct jsonw *w, const char *key, const char **v, size_t n)
 		jsonw_str(w, v[i]);
 	jsonw_arr_end(w);
 }
-

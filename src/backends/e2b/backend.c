@@ -29,8 +29,7 @@ jpath_str(const struct json *j, const char *a1, const char *a2, const char *key)
 
 /* Reads the Sandbox nsname ("NAMESPACE/NAME") and returns its id and token (heap). */
 static int
-k8s_resolve(const struct config *cfg, const char *nsname, char **id, char **token,
-    struct err *e)
+k8s_resolve(const struct config *cfg, const char *nsname, char **id, char **token, struct err *e)
 {
 	struct arena *a = arena_new(8 * 1024 * 1024);
 	struct kube_conn k = { 0 };
@@ -64,14 +63,17 @@ k8s_resolve(const struct config *cfg, const char *nsname, char **id, char **toke
 	if (rc)
 		goto out;
 	if (r.status == 404) {
-		rc = err_set(e, ERR_NOTFOUND, "Kubernetes has no Sandbox %s (404); check the "
-		    "namespace and name with kubectl get sandboxes.agents.kruise.io -n %s", nsname, ns);
+		rc = err_set(e, ERR_NOTFOUND,
+		    "Kubernetes has no Sandbox %s (404); check the "
+		    "namespace and name with kubectl get sandboxes.agents.kruise.io -n %s",
+		    nsname, ns);
 		goto out;
 	}
 	if (r.status != 200) {
-		rc = err_set(e, ERR_BACKEND, "Kubernetes refused to read Sandbox %s (%d: %s) using "
-		    "%s; it needs get on sandboxes.agents.kruise.io", nsname, r.status, r.message,
-		    k.source);
+		rc = err_set(e, ERR_BACKEND,
+		    "Kubernetes refused to read Sandbox %s (%d: %s) using "
+		    "%s; it needs get on sandboxes.agents.kruise.io",
+		    nsname, r.status, r.message, k.source);
 		goto out;
 	}
 	if (r.j == NULL || r.j->type != JSON_OBJECT) {
@@ -246,14 +248,15 @@ e2b_backend_new(const struct config *cfg, struct backend_handle *out, struct err
 	b->user = dup_or_null(cfg->user);
 	b->template_name = dup_or_null(cfg->template_name);
 	b->sandbox_url = dup_or_null(cfg->sandbox_url);
-	b->routing = cfg->routing != NULL && strcmp(cfg->routing, "private") == 0 ? R_PRIVATE :
-	    R_NATIVE;
+	b->routing = cfg->routing != NULL && strcmp(cfg->routing, "private") == 0 ? R_PRIVATE
+	                                                                          : R_NATIVE;
 	b->routing_explicit = cfg->routing != NULL && *cfg->routing;
 	b->runtime_direct = b->api_key == NULL && !(cfg->api_url != NULL && *cfg->api_url) &&
 	    ((cfg->sandbox != NULL && *cfg->sandbox) || want_k8s);
 	/* Go: e2b defaults to https, runtime (the runtime-direct client) to http. */
-	b->scheme = xstrdup(cfg->scheme && *cfg->scheme ? cfg->scheme :
-	    b->runtime_direct ? "http" : "https");
+	b->scheme = xstrdup(cfg->scheme && *cfg->scheme ? cfg->scheme
+	        : b->runtime_direct                     ? "http"
+	                                                : "https");
 	b->domain = xstrdup(cfg->domain && *cfg->domain ? cfg->domain : E2B_DEFAULT_DOMAIN);
 	b->timeout_ms = (cfg->timeout_s > 0 ? cfg->timeout_s : 60) * 1000LL;
 	b->envd_port = cfg->envd_port ? cfg->envd_port : E2B_RUNTIME_PORT;
@@ -262,15 +265,16 @@ e2b_backend_new(const struct config *cfg, struct backend_handle *out, struct err
 	if (parse_headers(b, cfg, e) != 0)
 		goto fail;
 	if (b->envd_port < 1 || b->envd_port > 65535) {
-		err_set(e, ERR_INVAL, "the envd port must be between 1 and 65535, not %d (envd "
-		    "listens on %d unless the template changes it)", cfg->envd_port,
-		    E2B_RUNTIME_PORT);
+		err_set(e, ERR_INVAL,
+		    "the envd port must be between 1 and 65535, not %d (envd "
+		    "listens on %d unless the template changes it)",
+		    cfg->envd_port, E2B_RUNTIME_PORT);
 		goto fail;
 	}
-	if (b->runtime_direct && !(cfg->domain != NULL && *cfg->domain) &&
-	    b->sandbox_url == NULL) {
+	if (b->runtime_direct && !(cfg->domain != NULL && *cfg->domain) && b->sandbox_url == NULL) {
 		/* Never send a runtime token to a guessed host. */
-		err_set(e, ERR_INVAL, "runtime-direct mode (--sandbox without an API key) needs the "
+		err_set(e, ERR_INVAL,
+		    "runtime-direct mode (--sandbox without an API key) needs the "
 		    "gateway: set --domain (E2B_DOMAIN) or --sandbox-url (E2B_SANDBOX_URL)");
 		goto fail;
 	}
@@ -280,8 +284,9 @@ e2b_backend_new(const struct config *cfg, struct backend_handle *out, struct err
 		size_t n = strlen(b->scheme) + strlen(b->domain) + 32;
 
 		b->api_base = xmalloc(n);
-		snprintf(b->api_base, n, b->routing == R_PRIVATE ? "%s://%s/kruise/api" :
-		    "%s://api.%s", b->scheme, b->domain);
+		snprintf(b->api_base, n,
+		    b->routing == R_PRIVATE ? "%s://%s/kruise/api" : "%s://api.%s", b->scheme,
+		    b->domain);
 	}
 	if (b->api_base != NULL && check_url("the E2B API URL", b->api_base, e) != 0)
 		goto fail;
@@ -305,9 +310,12 @@ e2b_backend_new(const struct config *cfg, struct backend_handle *out, struct err
 	b->procs = envd_procs_new();
 	out->ops = b->runtime_direct ? &e2b_runtime_ops : &e2b_ops;
 	out->b = b;
-	log_msg(LOG_INFO, "e2b", "%s mode, %s routing%s%s", b->runtime_direct ? "runtime-direct" :
-	    "management", b->sandbox_url ? "explicit-URL" : b->routing == R_PRIVATE ? "private" :
-	    "native", b->api_base ? ", API at " : "", b->api_base ? b->api_base : "");
+	log_msg(LOG_INFO, "e2b", "%s mode, %s routing%s%s",
+	    b->runtime_direct ? "runtime-direct" : "management",
+	    b->sandbox_url                ? "explicit-URL"
+	        : b->routing == R_PRIVATE ? "private"
+	                                  : "native",
+	    b->api_base ? ", API at " : "", b->api_base ? b->api_base : "");
 	return 0;
 fail:
 	e2b_free(b);

@@ -52,7 +52,7 @@ e2b_token_remember(struct backend *b, const char *id, const char *token)
 {
 	struct sbx *s;
 
-	log_add_secret(token);	/* envd tokens never reach a log line or a result */
+	log_add_secret(token); /* envd tokens never reach a log line or a result */
 	pthread_mutex_lock(&b->mu);
 	s = e2b_sbx_get(b, id, true);
 	free(s->token);

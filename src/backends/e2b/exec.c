@@ -10,7 +10,7 @@
 #include "util/log.h"
 #include "util/time.h"
 
-#define KILL_GRACE_MS 5000	/* bound of the SIGKILL sent after a cancel or timeout */
+#define KILL_GRACE_MS 5000 /* bound of the SIGKILL sent after a cancel or timeout */
 
 struct exec_run {
 	struct backend *b;
@@ -58,8 +58,9 @@ exec_stdin(struct exec_run *x, struct err *e)
 
 	if (req->stdin_data == NULL)
 		return 0;
-	rc = req->stdin_len ? envd_send_input(x->t, x->pid, req->stdin_data, req->stdin_len,
-	    x->c, e) : 0;
+	rc = req->stdin_len
+	    ? envd_send_input(x->t, x->pid, req->stdin_data, req->stdin_len, x->c, e)
+	    : 0;
 	if (rc == 0 && !req->background)
 		rc = envd_close_stdin(x->t, x->pid, x->c, e);
 	return rc;
@@ -74,7 +75,7 @@ exec_event(void *arg, const struct envd_event *ev, struct err *e)
 	switch (ev->type) {
 	case ENVD_EV_START:
 		if (x->started)
-			return 0;	/* a re-attach repeats start{pid} */
+			return 0; /* a re-attach repeats start{pid} */
 		x->started = true;
 		x->pid = ev->pid;
 		x->res->pid = arena_printf(x->c->a, "%u", ev->pid);
@@ -131,8 +132,10 @@ exec_foreground(struct exec_run *x, const struct envd_start_req *rq, struct err 
 	if (rc)
 		return rc;
 	if (!x->ended)
-		return err_set(e, ERR_PROTO, "envd of sandbox %s ended the command stream without "
-		    "an exit status", x->t->sandbox_id);
+		return err_set(e, ERR_PROTO,
+		    "envd of sandbox %s ended the command stream without "
+		    "an exit status",
+		    x->t->sandbox_id);
 	res->exited = envd_exit_status(&x->end, &res->exit_code);
 	if (!x->end.exited)
 		res->note = arena_printf(x->c->a, "the process ended by %s", x->end.status);
@@ -140,8 +143,8 @@ exec_foreground(struct exec_run *x, const struct envd_start_req *rq, struct err 
 }
 
 int
-e2b_exec(struct backend *b, const char *id, const struct exec_req *req, exec_event_fn fn,
-    void *arg, struct exec_result *res, struct call *c, struct err *e)
+e2b_exec(struct backend *b, const char *id, const struct exec_req *req, exec_event_fn fn, void *arg,
+    struct exec_result *res, struct call *c, struct err *e)
 {
 	struct envd_target t;
 	struct envd_start_req rq = { 0 };

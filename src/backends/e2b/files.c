@@ -25,8 +25,8 @@ e2b_file_read(struct backend *b, const char *id, const char *path, uint64_t offs
 }
 
 int
-e2b_file_write(struct backend *b, const char *id, const char *path, const void *data,
-    size_t len, uint32_t mode, struct call *c, struct err *e)
+e2b_file_write(struct backend *b, const char *id, const char *path, const void *data, size_t len,
+    uint32_t mode, struct call *c, struct err *e)
 {
 	struct envd_target t;
 	int code = 0, rc;
@@ -38,23 +38,25 @@ e2b_file_write(struct backend *b, const char *id, const char *path, const void *
 		/* /files has no mode: set it with chmod, without a shell (no quoting), run in the
 		 * file's directory on its base name so only envd resolves the path. */
 		const char *slash = strrchr(path, '/');
-		const char *dir = slash == NULL ? NULL : slash == path ? "/" :
-		    arena_strndup(c->a, path, (size_t)(slash - path));
+		const char *dir = slash == NULL ? NULL
+		    : slash == path             ? "/"
+		                                : arena_strndup(c->a, path, (size_t)(slash - path));
 		const char *argv[] = { "chmod", arena_printf(c->a, "%o", mode & 07777), "--",
-		    slash ? slash + 1 : path };
+			slash ? slash + 1 : path };
 
 		if ((rc = envd_run(&t, argv, 4, dir, &code, c, e)) != 0)
 			return rc;
 		if (code != 0)
-			return err_set(e, ERR_BACKEND, "%s was written but chmod %o failed (exit %d)",
-			    path, mode & 07777, code);
+			return err_set(e, ERR_BACKEND,
+			    "%s was written but chmod %o failed (exit %d)", path, mode & 07777,
+			    code);
 	}
 	return 0;
 }
 
 int
-e2b_file_list(struct backend *b, const char *id, const char *path, int depth,
-    struct file_list *out, struct call *c, struct err *e)
+e2b_file_list(struct backend *b, const char *id, const char *path, int depth, struct file_list *out,
+    struct call *c, struct err *e)
 {
 	struct envd_target t;
 	int rc;
@@ -76,14 +78,15 @@ e2b_file_stat(struct backend *b, const char *id, const char *path, struct file_e
 	rc = envd_stat(&t, path, out, c, e);
 	if (rc == ERR_NOTFOUND) {
 		err_clear(e);
-		rc = err_set(e, ERR_NOTFOUND, "%s does not exist in sandbox %s", path, t.sandbox_id);
+		rc = err_set(e, ERR_NOTFOUND, "%s does not exist in sandbox %s", path,
+		    t.sandbox_id);
 	}
 	return rc;
 }
 
 int
-e2b_file_mkdir(struct backend *b, const char *id, const char *path, bool *created,
-    struct call *c, struct err *e)
+e2b_file_mkdir(struct backend *b, const char *id, const char *path, bool *created, struct call *c,
+    struct err *e)
 {
 	struct envd_target t;
 	int rc;
@@ -94,8 +97,8 @@ e2b_file_mkdir(struct backend *b, const char *id, const char *path, bool *create
 }
 
 int
-e2b_file_move(struct backend *b, const char *id, const char *src, const char *dst,
-    struct call *c, struct err *e)
+e2b_file_move(struct backend *b, const char *id, const char *src, const char *dst, struct call *c,
+    struct err *e)
 {
 	struct envd_target t;
 	int rc;
@@ -106,8 +109,8 @@ e2b_file_move(struct backend *b, const char *id, const char *src, const char *ds
 }
 
 int
-e2b_file_remove(struct backend *b, const char *id, const char *path, bool *removed,
-    struct call *c, struct err *e)
+e2b_file_remove(struct backend *b, const char *id, const char *path, bool *removed, struct call *c,
+    struct err *e)
 {
 	struct envd_target t;
 	struct file_entry fe;

@@ -45,9 +45,9 @@ enum routing { R_NATIVE, R_PRIVATE };
 struct sbx {
 	struct sbx *next;
 	char *id;
-	char *token;			/* NULL: not known yet; "": the sandbox has none */
+	char *token; /* NULL: not known yet; "": the sandbox has none */
 	bool has_net;
-	int net_default;		/* -1 unset, 0 deny, 1 allow */
+	int net_default; /* -1 unset, 0 deny, 1 allow */
 	char **allow, **deny;
 	size_t nallow, ndeny;
 };
@@ -55,17 +55,17 @@ struct sbx {
 struct backend {
 	struct http_client *http;
 	char *api_key;
-	char *api_base;			/* NULL in runtime-direct mode */
+	char *api_base; /* NULL in runtime-direct mode */
 	char *scheme;
 	char *domain;
 	enum routing routing;
-	bool routing_explicit;		/* --routing / PROTOCOL given */
-	char *sandbox_url;		/* explicit envd base, or NULL */
+	bool routing_explicit; /* --routing / PROTOCOL given */
+	char *sandbox_url;     /* explicit envd base, or NULL */
 	bool runtime_direct;
-	char *default_id;		/* --sandbox or --k8s */
+	char *default_id; /* --sandbox or --k8s */
 	char *default_token;
 	char *user;
-	int envd_port;			/* RuntimePort: 49983 unless configured */
+	int envd_port; /* RuntimePort: 49983 unless configured */
 	char *template_name;
 	struct http_header *extra;
 	size_t nextra;
@@ -104,8 +104,8 @@ int e2b_mg_do(struct backend *b, const char *method, const char *path, const str
 /* "/sandboxes/<id escaped><suffix>" in the arena. */
 const char *e2b_sbx_path(const char *id, const char *suffix, struct arena *a);
 /* A Sandbox object (BRIEF §3) -> sb_info; remembers its envd token. */
-int e2b_sb_from_json(struct backend *b, const struct json *j, struct sb_info *out,
-    struct arena *a, struct err *e);
+int e2b_sb_from_json(struct backend *b, const struct json *j, struct sb_info *out, struct arena *a,
+    struct err *e);
 /* "key": [v...] */
 void e2b_jsonw_strs(struct jsonw *w, const char *key, const char **v, size_t n);
 
@@ -121,12 +121,11 @@ int e2b_target_for(struct backend *b, const char *id, struct envd_target *t, str
 int e2b_url(struct backend *b, const char *id, int port, struct sb_url *out, struct call *c,
     struct err *e);
 
-int e2b_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
-    struct call *c, struct err *e);
-int e2b_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out,
-    struct call *c, struct err *e);
-int e2b_info(struct backend *b, const char *id, struct sb_info *out, struct call *c,
+int e2b_create(struct backend *b, const struct sb_create *req, struct sb_info *out, struct call *c,
     struct err *e);
+int e2b_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out, struct call *c,
+    struct err *e);
+int e2b_info(struct backend *b, const char *id, struct sb_info *out, struct call *c, struct err *e);
 int e2b_kill(struct backend *b, const char *id, struct call *c, struct err *e);
 int e2b_pause(struct backend *b, const char *id, struct call *c, struct err *e);
 int e2b_resume(struct backend *b, const char *id, struct call *c, struct err *e);
@@ -141,12 +140,11 @@ int e2b_exec(struct backend *b, const char *id, const struct exec_req *req, exec
 int e2b_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *n,
     struct call *c, struct err *e);
 int e2b_proc_output(struct backend *b, const char *id, const char *pid, uint64_t offset,
-    int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c,
+    int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c, struct err *e);
+int e2b_proc_stdin(struct backend *b, const char *id, const char *pid, const char *data, size_t len,
+    bool close_stdin, struct call *c, struct err *e);
+int e2b_proc_kill(struct backend *b, const char *id, const char *pid, int signo, struct call *c,
     struct err *e);
-int e2b_proc_stdin(struct backend *b, const char *id, const char *pid, const char *data,
-    size_t len, bool close_stdin, struct call *c, struct err *e);
-int e2b_proc_kill(struct backend *b, const char *id, const char *pid, int signo,
-    struct call *c, struct err *e);
 
 int e2b_file_read(struct backend *b, const char *id, const char *path, uint64_t offset,
     size_t max_bytes, struct buf *out, int64_t *size, struct call *c, struct err *e);

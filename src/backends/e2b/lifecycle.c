@@ -24,14 +24,15 @@ jsonw_kvs(struct jsonw *w, const char *key, const struct kv *kv, size_t n, const
 }
 
 int
-e2b_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
-    struct call *c, struct err *e)
+e2b_create(struct backend *b, const struct sb_create *req, struct sb_info *out, struct call *c,
+    struct err *e)
 {
 	struct buf body;
 	struct jsonw w;
 	struct rest_answer r;
-	const char *tmpl = req->template_name ? req->template_name :
-	    b->template_name ? b->template_name : E2B_DEFAULT_TEMPLATE;
+	const char *tmpl = req->template_name ? req->template_name
+	    : b->template_name                ? b->template_name
+	                                      : E2B_DEFAULT_TEMPLATE;
 	const struct net_policy *np = req->network;
 	const char *note = NULL;
 	int rc;
@@ -84,8 +85,11 @@ e2b_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
 	if (req->memory != NULL)
 		note = "resources.memory was not applied: E2B/OpenKruise size memory by template";
 	if (req->entrypoint != NULL)
-		note = note ? arena_printf(c->a, "%s; the entrypoint was ignored (templates define "
-		    "it)", note) : "the entrypoint was ignored: templates define it";
+		note = note ? arena_printf(c->a,
+		                  "%s; the entrypoint was ignored (templates define "
+		                  "it)",
+		                  note)
+		            : "the entrypoint was ignored: templates define it";
 	out->note = note;
 out:
 	buf_fini(&body);
@@ -93,8 +97,8 @@ out:
 }
 
 int
-e2b_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out,
-    struct call *c, struct err *e)
+e2b_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out, struct call *c,
+    struct err *e)
 {
 	struct buf q, inner;
 	struct rest_answer r;
@@ -115,8 +119,8 @@ e2b_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out,
 		buf_fini(&st);
 	}
 	if (req->limit > 0)
-		url_query_add(&q, "limit", arena_printf(c->a, "%d", req->limit > 100 ? 100 :
-		    req->limit), e);
+		url_query_add(&q, "limit",
+		    arena_printf(c->a, "%d", req->limit > 100 ? 100 : req->limit), e);
 	if (req->cursor != NULL && *req->cursor)
 		url_query_add(&q, "nextToken", req->cursor, e);
 	if (req->nmetadata) {
@@ -144,7 +148,8 @@ e2b_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out,
 	if (rc)
 		goto out;
 	if (r.j == NULL || r.j->type != JSON_ARRAY) {
-		rc = err_set(e, ERR_PROTO, "listing sandboxes: the API did not answer with an array");
+		rc = err_set(e, ERR_PROTO,
+		    "listing sandboxes: the API did not answer with an array");
 		goto out;
 	}
 	out->items = r.j->count ? arena_zalloc(c->a, r.j->count * sizeof(*out->items)) : NULL;
@@ -166,8 +171,8 @@ int
 e2b_info(struct backend *b, const char *id, struct sb_info *out, struct call *c, struct err *e)
 {
 	struct rest_answer r;
-	int rc = e2b_mg_do(b, "GET", e2b_sbx_path(id, "", c->a),
-	    NULL, arena_printf(c->a, "reading sandbox %s", id), id, &r, c, e);
+	int rc = e2b_mg_do(b, "GET", e2b_sbx_path(id, "", c->a), NULL,
+	    arena_printf(c->a, "reading sandbox %s", id), id, &r, c, e);
 
 	return rc ? rc : e2b_sb_from_json(b, r.j, out, c->a, e);
 }

@@ -42,7 +42,7 @@ e2b_net_get(struct backend *b, const char *id, struct net_policy *out, struct ca
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	out->default_action = 1;	/* E2B sandboxes reach the internet unless told not to */
+	out->default_action = 1; /* E2B sandboxes reach the internet unless told not to */
 	rc = e2b_mg_do(b, "GET", e2b_sbx_path(id, "", c->a), NULL,
 	    arena_printf(c->a, "reading the network policy of sandbox %s", id), id, &r, c, e);
 	if (rc)
@@ -118,9 +118,9 @@ e2b_net_set(struct backend *b, const char *id, const struct net_policy *req, boo
 	e2b_jsonw_strs(&w, "denyOut", m.np.deny, m.np.ndeny);
 	jsonw_kbool(&w, "allow_internet_access", m.np.default_action == 1);
 	jsonw_obj_end(&w);
-	rc = jsonw_error(&w) ? err_set(e, jsonw_error(&w), "building the network request: %s",
-	    w.err.msg) : e2b_mg_do(b, "PUT", e2b_sbx_path(id, "/network", c->a), &body, what, id,
-	    &r, c, e);
+	rc = jsonw_error(&w)
+	    ? err_set(e, jsonw_error(&w), "building the network request: %s", w.err.msg)
+	    : e2b_mg_do(b, "PUT", e2b_sbx_path(id, "/network", c->a), &body, what, id, &r, c, e);
 	buf_fini(&body);
 	if (rc == ERR_NOTFOUND || (rc && r.status == 405)) {
 		struct sb_info info;
@@ -130,7 +130,8 @@ e2b_net_set(struct backend *b, const char *id, const struct net_policy *req, boo
 		 * the sandbox itself is still there. */
 		if (r.status == 405 || e2b_info(b, id, &info, c, &ge) == 0) {
 			err_clear(e);
-			return err_set(e, ERR_UNSUPPORTED, "this sandbox manager cannot change a "
+			return err_set(e, ERR_UNSUPPORTED,
+			    "this sandbox manager cannot change a "
 			    "sandbox's network policy (no PUT /sandboxes/ID/network): set it at "
 			    "create, with network in sandbox_create");
 		}

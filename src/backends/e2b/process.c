@@ -15,15 +15,17 @@ parse_pid(const char *s, uint32_t *pid, struct err *e)
 	int64_t v;
 
 	if (s == NULL || !str_to_i64(str_from(s), &v) || v <= 0 || v > UINT32_MAX)
-		return err_set(e, ERR_INVAL, "process id '%s' is not a number; take it from exec "
-		    "(background) or process_list", s ? s : "");
+		return err_set(e, ERR_INVAL,
+		    "process id '%s' is not a number; take it from exec "
+		    "(background) or process_list",
+		    s ? s : "");
 	*pid = (uint32_t)v;
 	return 0;
 }
 
 int
-e2b_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *n,
-    struct call *c, struct err *e)
+e2b_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *n, struct call *c,
+    struct err *e)
 {
 	struct envd_target t;
 	struct envd_proc *ps;
@@ -66,8 +68,8 @@ e2b_proc_output(struct backend *b, const char *id, const char *pid, uint64_t off
 }
 
 int
-e2b_proc_stdin(struct backend *b, const char *id, const char *pid, const char *data,
-    size_t len, bool close_stdin, struct call *c, struct err *e)
+e2b_proc_stdin(struct backend *b, const char *id, const char *pid, const char *data, size_t len,
+    bool close_stdin, struct call *c, struct err *e)
 {
 	struct envd_target t;
 	uint32_t p;

@@ -34,8 +34,7 @@ replace_all(const char *s, const char *what, const char *with, struct arena *a)
 /* Base URL of port `port` of sandbox id (BRIEF §2.1, §2.2, §4); *header_mode when the
  * URL alone does not say which sandbox (the e2b-sandbox-* headers must). */
 static char *
-sandbox_base(const struct backend *b, const char *id, int port, bool *header_mode,
-    struct arena *a)
+sandbox_base(const struct backend *b, const char *id, int port, bool *header_mode, struct arena *a)
 {
 	struct buf seg;
 	char *enc, *out;
@@ -51,10 +50,11 @@ sandbox_base(const struct backend *b, const char *id, int port, bool *header_mod
 		if (strstr(b->sandbox_url, "{id}") != NULL ||
 		    strstr(b->sandbox_url, "{port}") != NULL) {
 			out = replace_all(b->sandbox_url, "{id}", enc, a);
-			return out ? replace_all(out, "{port}", arena_printf(a, "%d", port), a) : NULL;
+			return out ? replace_all(out, "{port}", arena_printf(a, "%d", port), a)
+			           : NULL;
 		}
 		if (b->runtime_direct) {
-			*header_mode = true;	/* runtime.Config.SandboxBaseURL */
+			*header_mode = true; /* runtime.Config.SandboxBaseURL */
 			return arena_strdup(a, b->sandbox_url);
 		}
 		/* e2b.ConnectionConfig: <SandboxBaseURL>/<id> */
@@ -64,7 +64,7 @@ sandbox_base(const struct backend *b, const char *id, int port, bool *header_mod
 	if (b->routing == R_PRIVATE)
 		return arena_printf(a, "%s://%s/kruise/%s/%d", b->scheme, b->domain, enc, port);
 	if (b->runtime_direct && b->api_base == NULL && !b->routing_explicit) {
-		*header_mode = true;	/* runtime.Config: <scheme>://<domain> */
+		*header_mode = true; /* runtime.Config: <scheme>://<domain> */
 		return arena_printf(a, "%s://%s", b->scheme, b->domain);
 	}
 	return arena_printf(a, "%s://%d-%s.%s", b->scheme, port, enc, b->domain);
@@ -82,7 +82,8 @@ e2b_target_for(struct backend *b, const char *id, struct envd_target *t, struct 
 	if (id == NULL || *id == '\0')
 		id = b->default_id;
 	if (id == NULL)
-		return err_set(e, ERR_INVAL, "no sandbox given: pass sandbox_id or start with "
+		return err_set(e, ERR_INVAL,
+		    "no sandbox given: pass sandbox_id or start with "
 		    "--sandbox ID");
 	t->http = b->http;
 	t->sandbox_id = id;
@@ -95,8 +96,8 @@ e2b_target_for(struct backend *b, const char *id, struct envd_target *t, struct 
 	if (t->base_url == NULL)
 		return err_set(e, ERR_TOOBIG, "the request arena is full");
 	tok = e2b_token_lookup(b, id, c->a);
-	if (tok == NULL && b->default_token != NULL && (b->runtime_direct ||
-	    (b->default_id != NULL && strcmp(b->default_id, id) == 0)))
+	if (tok == NULL && b->default_token != NULL &&
+	    (b->runtime_direct || (b->default_id != NULL && strcmp(b->default_id, id) == 0)))
 		tok = b->default_token;
 	if (tok == NULL && b->api_base != NULL) {
 		struct sb_info info;
@@ -136,4 +137,3 @@ e2b_url(struct backend *b, const char *id, int port, struct sb_url *out, struct 
 	}
 	return 0;
 }
-

@@ -62,7 +62,7 @@ static const struct backend_ops os_ops = {
 	.exec = os_exec,
 	.proc_list = os_proc_list,
 	.proc_output = os_proc_output,
-	.proc_stdin = NULL,		/* execd gives commands /dev/null as stdin */
+	.proc_stdin = NULL, /* execd gives commands /dev/null as stdin */
 	.proc_kill = os_proc_kill,
 	.run_code = os_run_code,
 	.code_ctx_create = os_code_ctx_create,
@@ -105,16 +105,18 @@ opensandbox_backend_new(const struct config *cfg, struct backend_handle *out, st
 	struct http_config hc = { 0 };
 	struct backend *b = xcalloc(1, sizeof(*b));
 	struct arena *a = arena_new(64 * 1024);
-	const char *domain = cfg->domain != NULL && *cfg->domain ? cfg->domain :
-	    OPENSANDBOX_DEFAULT_DOMAIN;
+	const char *domain = cfg->domain != NULL && *cfg->domain ? cfg->domain
+	                                                         : OPENSANDBOX_DEFAULT_DOMAIN;
 	struct url u;
 	size_t n;
 	int rc = 0;
 
 	pthread_mutex_init(&b->mu, NULL);
 	if (strstr(domain, "://") != NULL) {
-		rc = err_set(e, ERR_INVAL, "--domain takes host[:port] without a scheme (got "
-		    "'%.80s'); use --scheme or --api-url", domain);
+		rc = err_set(e, ERR_INVAL,
+		    "--domain takes host[:port] without a scheme (got "
+		    "'%.80s'); use --scheme or --api-url",
+		    domain);
 		goto out;
 	}
 	if (cfg->scheme != NULL)
@@ -146,7 +148,8 @@ opensandbox_backend_new(const struct config *cfg, struct backend_handle *out, st
 			rc = err_set(e, ERR_INVAL, "--header wants NAME=VALUE");
 			goto out;
 		}
-		b->extra[b->nextra].name = xstrndup(cfg->headers[i], (size_t)(eq - cfg->headers[i]));
+		b->extra[b->nextra].name = xstrndup(cfg->headers[i],
+		    (size_t)(eq - cfg->headers[i]));
 		b->extra[b->nextra++].value = xstrdup(eq + 1);
 	}
 	if (cfg->api_key != NULL && *cfg->api_key)

@@ -11,7 +11,7 @@
 
 #include "util/time.h"
 
-#define OS_CTX_PROBE_ID "sandbox-mcp-probe"	/* a context id execd never hands out */
+#define OS_CTX_PROBE_ID "sandbox-mcp-probe" /* a context id execd never hands out */
 #define OS_CTX_PROBE_MS 15000
 
 int
@@ -69,21 +69,26 @@ os_run_code(struct backend *b, const char *id, const struct code_req *req, exec_
 		const char *d = rest_detail(&none, st.errbody.p, st.errbody.len, c->a);
 
 		err_clear(e);
-		rc = err_set(e, ERR_UNSUPPORTED, "sandbox %s has no code interpreter (500: %s); use "
-		    "an opensandbox/code-interpreter image, or exec", id, d);
+		rc = err_set(e, ERR_UNSUPPORTED,
+		    "sandbox %s has no code interpreter (500: %s); use "
+		    "an opensandbox/code-interpreter image, or exec",
+		    id, d);
 	} else if (hs == 404 && req->context_id != NULL) {
-		rc = rest_notfound(e, arena_printf(c->a, "code context %s does not exist in sandbox "
-		    "%s", req->context_id, id), "omit context_id to use the default context");
+		rc = rest_notfound(e,
+		    arena_printf(c->a,
+		        "code context %s does not exist in sandbox "
+		        "%s",
+		        req->context_id, id),
+		    "omit context_id to use the default context");
 	} else if (hs == 0 && (rc == ERR_CANCELLED || rc == ERR_TIMEOUT)) {
 		const char *ctx = st.have_id ? st.id : req->context_id;
 		struct err de = { 0 };
-		bool stopped = ctx != NULL &&
-		    os_interrupt(b, c, &ep, "/code", ctx, true, &de) == 0;
+		bool stopped = ctx != NULL && os_interrupt(b, c, &ep, "/code", ctx, true, &de) == 0;
 
 		err_clear(e);
-		err_set(e, rc, "run_code %s; the execution %s", rc == ERR_CANCELLED ?
-		    "was cancelled" : "did not finish in time", stopped ? "was interrupted" :
-		    "could not be interrupted");
+		err_set(e, rc, "run_code %s; the execution %s",
+		    rc == ERR_CANCELLED ? "was cancelled" : "did not finish in time",
+		    stopped ? "was interrupted" : "could not be interrupted");
 	}
 	os_st_fini(&st);
 	return rc;
@@ -98,7 +103,9 @@ static int
 os_code_probe(struct backend *b, struct call *c, const char *id, const struct ep *ep,
     const char *lang, struct err *e)
 {
-	struct os_rq r = { .method = "POST", .svc = OS_EXECD, .ep = ep,
+	struct os_rq r = { .method = "POST",
+		.svc = OS_EXECD,
+		.ep = ep,
 		.timeout_ms = OS_CTX_PROBE_MS };
 	struct buf bf = { 0 };
 	struct jsonw w;
@@ -122,16 +129,20 @@ os_code_probe(struct backend *b, struct call *c, const char *id, const struct ep
 		return 0;
 	if (st == 500 && strstr(e->msg, "not configured") != NULL) {
 		err_clear(e);
-		return err_set(e, ERR_UNSUPPORTED, "sandbox %s has no code interpreter (execd: "
+		return err_set(e, ERR_UNSUPPORTED,
+		    "sandbox %s has no code interpreter (execd: "
 		    "language runtime server not configured), so it has no code contexts; use an "
-		    "opensandbox/code-interpreter image, or exec", id);
+		    "opensandbox/code-interpreter image, or exec",
+		    id);
 	}
 	if (st == 500 && strstr(e->msg, "unknown language") != NULL) {
 		err_clear(e);
-		return err_set(e, ERR_INVAL, "execd does not know the language '%s'; use python, "
-		    "javascript, typescript, java, go or bash", lang);
+		return err_set(e, ERR_INVAL,
+		    "execd does not know the language '%s'; use python, "
+		    "javascript, typescript, java, go or bash",
+		    lang);
 	}
-	if (st == 404 || st == 500) {	/* "context not found": there is an interpreter */
+	if (st == 404 || st == 500) { /* "context not found": there is an interpreter */
 		err_clear(e);
 		return 0;
 	}
@@ -156,8 +167,10 @@ os_code_ctx_create(struct backend *b, const char *id, const char *language, cons
 		return OOM(e);
 	if (strcmp(lang, "sql") == 0 || strcmp(lang, "command") == 0 ||
 	    strcmp(lang, "background-command") == 0)
-		return err_set(e, ERR_INVAL, "execd keeps no code context for '%s'; use python, "
-		    "javascript, typescript, java, go or bash", lang);
+		return err_set(e, ERR_INVAL,
+		    "execd keeps no code context for '%s'; use python, "
+		    "javascript, typescript, java, go or bash",
+		    lang);
 	if ((rc = os_endpoint(b, c, id, OPENSANDBOX_EXECD_PORT, &ep, e)) != 0)
 		return rc;
 	if ((rc = os_code_probe(b, c, id, &ep, lang, e)) != 0)
@@ -178,9 +191,11 @@ os_code_ctx_create(struct backend *b, const char *id, const char *language, cons
 	rc = os_json(b, c, &r, 200, what, &j, NULL, e);
 	if (rc == ERR_TIMEOUT) {
 		err_clear(e);
-		return err_set(e, ERR_TIMEOUT, "execd did not create the %s context in time; the "
+		return err_set(e, ERR_TIMEOUT,
+		    "execd did not create the %s context in time; the "
 		    "sandbox's interpreter may have no %s kernel (execd keeps retrying; "
-		    "code_context_list shows the context if it appears later)", lang, lang);
+		    "code_context_list shows the context if it appears later)",
+		    lang, lang);
 	}
 	if (rc != 0)
 		return rc;
@@ -194,8 +209,8 @@ os_code_ctx_create(struct backend *b, const char *id, const char *language, cons
 }
 
 int
-os_code_ctx_list(struct backend *b, const char *id, const char *language,
-    struct code_ctx **out, size_t *n, struct call *c, struct err *e)
+os_code_ctx_list(struct backend *b, const char *id, const char *language, struct code_ctx **out,
+    size_t *n, struct call *c, struct err *e)
 {
 	struct os_rq r = { .method = "GET", .svc = OS_EXECD };
 	const struct json *it;
@@ -211,19 +226,25 @@ os_code_ctx_list(struct backend *b, const char *id, const char *language,
 		return rc;
 	r.ep = &ep;
 	/* The language filter is optional in execd (the spec says required). */
-	path = language != NULL && *language ?
-	    arena_printf(c->a, "/code/contexts?language=%s", qv(c, language)) : "/code/contexts";
+	path = language != NULL && *language
+	    ? arena_printf(c->a, "/code/contexts?language=%s", qv(c, language))
+	    : "/code/contexts";
 	if (path == NULL)
 		return OOM(e);
 	if ((r.url = os_ep_url(b, c, &ep, path, e)) == NULL)
 		return e->code;
-	if ((rc = os_json(b, c, &r, 200, arena_printf(c->a, "listing the code contexts of "
-	    "sandbox %s", id), &j, NULL, e)) != 0)
+	if ((rc = os_json(b, c, &r, 200,
+	         arena_printf(c->a,
+	             "listing the code contexts of "
+	             "sandbox %s",
+	             id),
+	         &j, NULL, e)) != 0)
 		return rc;
 	if (j != NULL && j->type == JSON_NULL)
 		j = NULL;
 	if (j != NULL && j->type != JSON_ARRAY)
-		return err_set(e, ERR_PROTO, "listing code contexts: execd did not answer with a "
+		return err_set(e, ERR_PROTO,
+		    "listing code contexts: execd did not answer with a "
 		    "list");
 	if ((v = arena_zalloc(c->a, ((j != NULL ? j->count : 0) + 1) * sizeof(*v))) == NULL)
 		return OOM(e);
@@ -267,7 +288,11 @@ os_code_ctx_delete(struct backend *b, const char *id, const char *ctx_id, struct
 	rc = os_json(b, c, &r, 0, arena_printf(c->a, "deleting code context %s", ctx_id), NULL,
 	    NULL, e);
 	if (rc == ERR_NOTFOUND)
-		return rest_notfound(e, arena_printf(c->a, "code context %s does not exist in "
-		    "sandbox %s", ctx_id, id), "list them with code_context_list");
+		return rest_notfound(e,
+		    arena_printf(c->a,
+		        "code context %s does not exist in "
+		        "sandbox %s",
+		        ctx_id, id),
+		    "list them with code_context_list");
 	return rc;
 }

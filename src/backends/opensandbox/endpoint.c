@@ -12,7 +12,7 @@
 #include "util/mem.h"
 #include "util/time.h"
 
-#define OS_EP_TTL_MS (10 * 60 * 1000)	/* as the JS SDK caches endpoints */
+#define OS_EP_TTL_MS (10 * 60 * 1000) /* as the JS SDK caches endpoints */
 
 void
 os_ep_free(struct os_ep *p)
@@ -126,8 +126,12 @@ os_resolve(struct backend *b, struct call *c, const char *id, int port, bool ser
 		return OOM(e);
 	if ((rc = os_json(b, c, &r, 200, what, &j, NULL, e)) != 0) {
 		if (rc == ERR_NOTFOUND)
-			return rest_notfound(e, arena_printf(c->a, "sandbox %s does not exist or has "
-			    "no endpoint for port %d yet", id, port), "list sandboxes with sandbox_list");
+			return rest_notfound(e,
+			    arena_printf(c->a,
+			        "sandbox %s does not exist or has "
+			        "no endpoint for port %d yet",
+			        id, port),
+			    "list sandboxes with sandbox_list");
 		return rc;
 	}
 	ep = j != NULL ? json_get_str(j, "endpoint") : NULL;
@@ -162,8 +166,7 @@ os_endpoint(struct backend *b, struct call *c, const char *id, int port, struct 
 }
 
 const char *
-os_ep_url(struct backend *b, struct call *c, const struct ep *ep, const char *path,
-    struct err *e)
+os_ep_url(struct backend *b, struct call *c, const struct ep *ep, const char *path, struct err *e)
 {
 	char *u = NULL;
 
@@ -173,8 +176,8 @@ os_ep_url(struct backend *b, struct call *c, const struct ep *ep, const char *pa
 }
 
 const char *
-os_execd_url(struct backend *b, struct call *c, const struct ep *ep, struct err *e,
-    const char *fmt, ...)
+os_execd_url(struct backend *b, struct call *c, const struct ep *ep, struct err *e, const char *fmt,
+    ...)
 {
 	va_list ap;
 	char *path;

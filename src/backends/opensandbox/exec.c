@@ -22,11 +22,11 @@
 #include "util/str.h"
 #include "util/time.h"
 
-#define OS_EVENTS_IDLE_MS 20000		/* event streams: execd pings every 3 s after init */
-#define OS_EVENT_MAX (8u << 20)		/* one execd event (one output line) */
-#define OS_SCRATCH_MAX (32u << 20)
-#define OS_SCRATCH_RECYCLE (1u << 20)
-#define OS_TIMEOUT_GRACE_MS 5000	/* execd kills at `timeout`; we give up this much later */
+#define OS_EVENTS_IDLE_MS   20000      /* event streams: execd pings every 3 s after init */
+#define OS_EVENT_MAX        (8u << 20) /* one execd event (one output line) */
+#define OS_SCRATCH_MAX      (32u << 20)
+#define OS_SCRATCH_RECYCLE  (1u << 20)
+#define OS_TIMEOUT_GRACE_MS 5000 /* execd kills at `timeout`; we give up this much later */
 
 void
 os_st_init(struct os_stream *st, struct call *c, enum os_mode mode, exec_event_fn fn, void *arg)
@@ -52,8 +52,7 @@ os_st_fini(struct os_stream *st)
 }
 
 static int
-st_emit(struct os_stream *st, enum exec_event_type type, const char *p, size_t n,
-    struct err *e)
+st_emit(struct os_stream *st, enum exec_event_type type, const char *p, size_t n, struct err *e)
 {
 	struct exec_event ev = { .type = type, .data = p, .len = n };
 
@@ -102,7 +101,8 @@ st_result(struct os_stream *st, const struct json *j, struct err *e)
 
 			jsonw_init(&w, &bf);
 			jsonw_value(&w, m);
-			v = arena_strndup(a, bf.p != NULL ? bf.p : "null", bf.p != NULL ? bf.len : 4);
+			v = arena_strndup(a, bf.p != NULL ? bf.p : "null",
+			    bf.p != NULL ? bf.len : 4);
 			buf_fini(&bf);
 		}
 		if (v == NULL)
@@ -210,11 +210,11 @@ st_event(void *arg, const struct stream_event *ev, struct err *e)
 	}
 	if (strcmp(type, "execution_complete") == 0) {
 		st->done = st->ok = true;
-		return HTTP_STOP;	/* §0.6: do not wait for the 1 s tail */
+		return HTTP_STOP; /* §0.6: do not wait for the 1 s tail */
 	}
 	if (strcmp(type, "error") == 0)
 		return st_error(st, j, e);
-	return 0;			/* ping, status, and types added later */
+	return 0; /* ping, status, and types added later */
 }
 
 static int
@@ -236,8 +236,15 @@ os_st_run(struct backend *b, struct call *c, struct os_stream *st, const struct 
     const char *url, const char *body, size_t len, int64_t deadline, const char *what,
     int *http_status, struct err *e)
 {
-	struct os_rq r = { .method = "POST", .url = url, .svc = OS_EXECD, .ep = ep,
-		.body = body, .len = len, .on_body = st_body, .arg = st, .deadline = deadline,
+	struct os_rq r = { .method = "POST",
+		.url = url,
+		.svc = OS_EXECD,
+		.ep = ep,
+		.body = body,
+		.len = len,
+		.on_body = st_body,
+		.arg = st,
+		.deadline = deadline,
 		.idle_ms = OS_EVENTS_IDLE_MS };
 	struct http_response rs;
 	int rc;
@@ -248,8 +255,8 @@ os_st_run(struct backend *b, struct call *c, struct os_stream *st, const struct 
 	rc = os_do(b, c, &r, what, &rs, e);
 	if (rc == 0 && rs.status != 200) {
 		*http_status = rs.status;
-		rc = rest_status_err(&os_peers[OS_EXECD], what, &rs, st->errbody.p,
-		    st->errbody.len, c->a, e);
+		rc = rest_status_err(&os_peers[OS_EXECD], what, &rs, st->errbody.p, st->errbody.len,
+		    c->a, e);
 	} else if (rc == 0 && !st->done) {
 		rc = stream_feed_end(&st->dec, st_event, st, e);
 		if (rc == HTTP_STOP)
@@ -305,8 +312,9 @@ os_cmd_status(struct backend *b, struct call *c, const struct ep *ep, const char
 		return e->code;
 	if ((rc = os_json(b, c, &r, 200, what, &j, NULL, e)) != 0) {
 		if (rc == ERR_NOTFOUND)
-			return rest_notfound(e, arena_printf(c->a, "no process %s in this sandbox",
-			    cid), "list background processes with process_list");
+			return rest_notfound(e,
+			    arena_printf(c->a, "no process %s in this sandbox", cid),
+			    "list background processes with process_list");
 		return rc;
 	}
 	if (j == NULL)
@@ -358,10 +366,20 @@ exec_body(const struct exec_req *req, const char *command, struct call *c, size_
 static int
 signal_of(const char *tb)
 {
-	static const struct { const char *name; int sig; } sigs[] = {
-		{ "killed", 9 }, { "terminated", 15 }, { "interrupt", 2 }, { "hangup", 1 },
-		{ "aborted", 6 }, { "segmentation fault", 11 }, { "broken pipe", 13 },
-		{ "quit", 3 }, { "alarm clock", 14 }, { "bus error", 7 },
+	static const struct {
+		const char *name;
+		int sig;
+	} sigs[] = {
+		{ "killed", 9 },
+		{ "terminated", 15 },
+		{ "interrupt", 2 },
+		{ "hangup", 1 },
+		{ "aborted", 6 },
+		{ "segmentation fault", 11 },
+		{ "broken pipe", 13 },
+		{ "quit", 3 },
+		{ "alarm clock", 14 },
+		{ "bus error", 7 },
 	};
 
 	for (size_t i = 0; tb != NULL && i < sizeof(sigs) / sizeof(sigs[0]); i++)
@@ -396,9 +414,10 @@ exec_outcome(struct os_stream *st, const struct exec_req *req, int64_t elapsed,
 		res->exited = false;
 		res->exit_code = sig ? 128 + sig : -1;
 		res->timed_out = req->timeout_ms > 0 && elapsed >= req->timeout_ms * 9 / 10;
-		res->note = res->timed_out ?
-		    arena_printf(c->a, "killed after the %" PRId64 " ms timeout", req->timeout_ms) :
-		    arena_printf(c->a, "stopped by a signal (%s)", st->tb.p != NULL ? st->tb.p : "unknown");
+		res->note = res->timed_out
+		    ? arena_printf(c->a, "killed after the %" PRId64 " ms timeout", req->timeout_ms)
+		    : arena_printf(c->a, "stopped by a signal (%s)",
+		          st->tb.p != NULL ? st->tb.p : "unknown");
 		return 0;
 	}
 }
@@ -419,24 +438,30 @@ exec_recover(struct backend *b, struct call *c, const struct ep *ep, struct os_s
 		err_clear(e);
 		res->exited = cs.has_exit;
 		res->exit_code = cs.has_exit ? cs.exit_code : -1;
-		res->note = arena_printf(c->a, "the output stream from execd broke (%s); output "
-		    "may be incomplete", why);
+		res->note = arena_printf(c->a,
+		    "the output stream from execd broke (%s); output "
+		    "may be incomplete",
+		    why);
 		return 0;
 	}
 	err_clear(&se);
 	if (os_interrupt(b, c, ep, "/command", st->id, true, &se) == 0)
-		err_prefix(e, "the command (process %s) was stopped because its output stream "
-		    "broke: ", st->id);
+		err_prefix(e,
+		    "the command (process %s) was stopped because its output stream "
+		    "broke: ",
+		    st->id);
 	else
-		err_prefix(e, "the command (process %s) may still be running; its output stream "
-		    "broke: ", st->id);
+		err_prefix(e,
+		    "the command (process %s) may still be running; its output stream "
+		    "broke: ",
+		    st->id);
 	log_scrub(e->msg);
 	return rc;
 }
 
 int
-os_exec(struct backend *b, const char *id, const struct exec_req *req, exec_event_fn fn,
-    void *arg, struct exec_result *res, struct call *c, struct err *e)
+os_exec(struct backend *b, const char *id, const struct exec_req *req, exec_event_fn fn, void *arg,
+    struct exec_result *res, struct call *c, struct err *e)
 {
 	int64_t t0 = time_mono_ms(), local_dl = DEADLINE_NONE, dl;
 	const char *command = req->command, *body, *url;
@@ -456,15 +481,18 @@ os_exec(struct backend *b, const char *id, const struct exec_req *req, exec_even
 		char tmp[96];
 
 		tmp_name(tmp, sizeof(tmp), "stdin");
-		if ((rc = os_upload(b, c, &ep, tmp, req->stdin_data, req->stdin_len, 0600, e)) != 0) {
+		if ((rc = os_upload(b, c, &ep, tmp, req->stdin_data, req->stdin_len, 0600, e)) !=
+		    0) {
 			err_prefix(e, "uploading stdin: ");
 			return rc;
 		}
 		/* $TMPDIR is the fallback for platforms whose files API and commands see /tmp
 		 * differently (the test fake). */
-		command = arena_printf(c->a, "__sbx_in='%s'; [ -e \"$__sbx_in\" ] || "
+		command = arena_printf(c->a,
+		    "__sbx_in='%s'; [ -e \"$__sbx_in\" ] || "
 		    "__sbx_in=\"${TMPDIR:-/tmp}/%s\"; exec 0<\"$__sbx_in\" || exit 126; "
-		    "rm -f \"$__sbx_in\"; unset __sbx_in\n%s", tmp, tmp + 5, req->command);
+		    "rm -f \"$__sbx_in\"; unset __sbx_in\n%s",
+		    tmp, tmp + 5, req->command);
 		if (command == NULL)
 			return OOM(e);
 	}
@@ -476,13 +504,13 @@ os_exec(struct backend *b, const char *id, const struct exec_req *req, exec_even
 		local_dl = deadline_in_ms(req->timeout_ms + OS_TIMEOUT_GRACE_MS);
 	dl = deadline_min(call_deadline(c), local_dl);
 	if (req->background)
-		dl = 0;		/* a plain request: the call's deadline and --timeout-s */
+		dl = 0; /* a plain request: the call's deadline and --timeout-s */
 	os_st_init(&st, c, MODE_CMD, fn, arg);
 	st.background = req->background;
 	rc = os_st_run(b, c, &st, &ep, url, body, len, dl, "running a command", &hs, e);
 	if (rc == 0) {
 		if (req->background && !st.ok) {
-			rc = exec_outcome(&st, req, 0, res, c, e);	/* it did not start */
+			rc = exec_outcome(&st, req, 0, res, c, e); /* it did not start */
 		} else if (req->background) {
 			res->pid = arena_strdup(c->a, st.id);
 			if (res->pid == NULL)
@@ -497,7 +525,8 @@ os_exec(struct backend *b, const char *id, const struct exec_req *req, exec_even
 			os_ep_forget(b, id, OPENSANDBOX_EXECD_PORT);
 			rc = os_paused_hint(b, c, id, rc, e);
 		}
-	} else if (rc == ERR_CANCELLED || (rc == ERR_TIMEOUT && deadline_passed(call_deadline(c)))) {
+	} else if (rc == ERR_CANCELLED ||
+	    (rc == ERR_TIMEOUT && deadline_passed(call_deadline(c)))) {
 		/* §0.7: closing the stream does not stop the command. */
 		struct err de = { 0 };
 		bool stopped = os_interrupt(b, c, &ep, "/command", st.id, true, &de) == 0;

@@ -20,9 +20,9 @@
 #include "util/str.h"
 #include "util/time.h"
 
-#define OS_STREAM_IDLE_MS 60000		/* transfers: a minute without a byte is dead */
-#define OS_FILE_LIST_MAX 10000
-#define OS_SEARCH_MAX 10000
+#define OS_STREAM_IDLE_MS 60000 /* transfers: a minute without a byte is dead */
+#define OS_FILE_LIST_MAX  10000
+#define OS_SEARCH_MAX     10000
 
 /* "mode" is the octal permission digits written as a decimal number (0644 -> 644). */
 static int64_t
@@ -114,7 +114,9 @@ int
 os_upload(struct backend *b, struct call *c, const struct ep *ep, const char *path,
     const void *data, size_t len, uint32_t mode, struct err *e)
 {
-	struct os_rq r = { .method = "POST", .svc = OS_EXECD, .ep = ep,
+	struct os_rq r = { .method = "POST",
+		.svc = OS_EXECD,
+		.ep = ep,
 		.producer = upload_produce };
 	struct buf mb = { 0 };
 	struct upload u = { .data = data, .len = len };
@@ -136,14 +138,16 @@ os_upload(struct backend *b, struct call *c, const struct ep *ep, const char *pa
 	for (f = fname; f != NULL && *f; f++)
 		if (*f == '"' || *f == '\\' || (unsigned char)*f < 0x20)
 			*f = '_';
-	u.head = arena_printf(c->a, "--%s\r\nContent-Disposition: form-data; name=\"metadata\"; "
+	u.head = arena_printf(c->a,
+	    "--%s\r\nContent-Disposition: form-data; name=\"metadata\"; "
 	    "filename=\"metadata\"\r\nContent-Type: application/json\r\n\r\n%s\r\n--%s\r\n"
 	    "Content-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
-	    "Content-Type: application/octet-stream\r\n\r\n", bnd, meta, bnd, fname != NULL ? fname : "file");
+	    "Content-Type: application/octet-stream\r\n\r\n",
+	    bnd, meta, bnd, fname != NULL ? fname : "file");
 	u.tail = arena_printf(c->a, "\r\n--%s--\r\n", bnd);
 	r.ctype = arena_printf(c->a, "multipart/form-data; boundary=%s", bnd);
 	r.producer_arg = &u;
-	r.deadline = call_deadline(c);	/* big files: bounded by the call and the idle timeout */
+	r.deadline = call_deadline(c); /* big files: bounded by the call and the idle timeout */
 	r.idle_ms = OS_STREAM_IDLE_MS;
 	r.url = os_ep_url(b, c, ep, "/files/upload", e);
 	if (u.head == NULL || u.tail == NULL || r.ctype == NULL || fname == NULL)
@@ -196,8 +200,7 @@ chmod_event(void *arg, const struct exec_event *ev)
 /* execd reads mode 0 as "leave the mode alone" in uploads and in /files/permissions
  * (§3.5), so mode 0000 is set with chmod, run in the file's directory on its base name. */
 static int
-os_chmod_zero(struct backend *b, const char *id, const char *path, struct call *c,
-    struct err *e)
+os_chmod_zero(struct backend *b, const char *id, const char *path, struct call *c, struct err *e)
 {
 	const char *slash = strrchr(path, '/');
 	struct exec_req req = { .timeout_ms = 30000 };
@@ -205,9 +208,11 @@ os_chmod_zero(struct backend *b, const char *id, const char *path, struct call *
 	struct chmod_out o = { .n = 0 };
 	int rc;
 
-	req.cwd = slash == NULL ? NULL : slash == path ? "/" :
-	    arena_strndup(c->a, path, (size_t)(slash - path));
-	req.command = arena_printf(c->a, "chmod 0 -- %s", sh_quote(c, slash != NULL ? slash + 1 : path));
+	req.cwd = slash == NULL ? NULL
+	    : slash == path     ? "/"
+	                        : arena_strndup(c->a, path, (size_t)(slash - path));
+	req.command = arena_printf(c->a, "chmod 0 -- %s",
+	    sh_quote(c, slash != NULL ? slash + 1 : path));
 	if (req.command == NULL || (slash != NULL && req.cwd == NULL))
 		return OOM(e);
 	if ((rc = os_exec(b, id, &req, chmod_event, &o, &res, c, e)) != 0) {
@@ -217,8 +222,10 @@ os_chmod_zero(struct backend *b, const char *id, const char *path, struct call *
 	if (!res.exited || res.exit_code != 0) {
 		struct str t = str_trim(str_from(o.err));
 
-		return err_set(e, ERR_BACKEND, "%s was written, but setting its mode to 0000 failed "
-		    "(chmod: %.*s)", path, t.len > 0 ? (int)t.len : 9, t.len > 0 ? t.p : "no output");
+		return err_set(e, ERR_BACKEND,
+		    "%s was written, but setting its mode to 0000 failed "
+		    "(chmod: %.*s)",
+		    path, t.len > 0 ? (int)t.len : 9, t.len > 0 ? t.p : "no output");
 	}
 	return 0;
 }
@@ -302,7 +309,7 @@ dl_body(void *arg, const char *p, size_t n, struct err *e)
 		if (d->rs->status == 200)
 			d->skip = d->offset;
 	}
-	if (d->skip > 0) {	/* a server that ignored Range */
+	if (d->skip > 0) { /* a server that ignored Range */
 		take = d->skip < n ? (size_t)d->skip : n;
 		d->skip -= take;
 		p += take;
@@ -316,10 +323,12 @@ dl_body(void *arg, const char *p, size_t n, struct err *e)
 }
 
 int
-os_file_read(struct backend *b, const char *id, const char *path, uint64_t offset,
-    size_t max_bytes, struct buf *out, int64_t *size, struct call *c, struct err *e)
+os_file_read(struct backend *b, const char *id, const char *path, uint64_t offset, size_t max_bytes,
+    struct buf *out, int64_t *size, struct call *c, struct err *e)
 {
-	struct os_rq r = { .method = "GET", .svc = OS_EXECD, .on_body = dl_body,
+	struct os_rq r = { .method = "GET",
+		.svc = OS_EXECD,
+		.on_body = dl_body,
 		.idle_ms = OS_STREAM_IDLE_MS };
 	struct http_response rs;
 	struct dl d = { .out = out, .max = max_bytes, .offset = offset };
@@ -354,7 +363,7 @@ os_file_read(struct backend *b, const char *id, const char *path, uint64_t offse
 	rc = os_do(b, c, &r, what, &rs, e);
 	if (rc == 0 && rs.status == 206) {
 		*size = http_content_range_size(http_response_header(&rs, "Content-Range"));
-	} else if (rc == 0 && rs.status == 200) {	/* the Range was ignored; dl_body skipped */
+	} else if (rc == 0 && rs.status == 200) { /* the Range was ignored; dl_body skipped */
 		*size = rs.content_length >= 0 ? rs.content_length : -1;
 	} else if (rc == 0 && rs.status == 416) {
 		*size = http_content_range_size(http_response_header(&rs, "Content-Range"));
@@ -364,7 +373,8 @@ os_file_read(struct backend *b, const char *id, const char *path, uint64_t offse
 			rc = rest_notfound(e, arena_printf(c->a, "%s does not exist", path), NULL);
 		else if (strstr(e->msg, "is a directory") != NULL) {
 			err_clear(e);
-			rc = err_set(e, ERR_INVAL, "%s is a directory; list it with file_list", path);
+			rc = err_set(e, ERR_INVAL, "%s is a directory; list it with file_list",
+			    path);
 		}
 	}
 	http_response_fini(&rs);
@@ -377,8 +387,8 @@ os_file_read(struct backend *b, const char *id, const char *path, uint64_t offse
 }
 
 int
-os_file_list(struct backend *b, const char *id, const char *path, int depth,
-    struct file_list *out, struct call *c, struct err *e)
+os_file_list(struct backend *b, const char *id, const char *path, int depth, struct file_list *out,
+    struct call *c, struct err *e)
 {
 	struct os_rq r = { .method = "GET", .svc = OS_EXECD };
 	const struct json *it;
@@ -392,7 +402,7 @@ os_file_list(struct backend *b, const char *id, const char *path, int depth,
 	r.ep = &ep;
 	r.body_max = 64u << 20;
 	if ((r.url = os_execd_url(b, c, &ep, e, "/directories/list?path=%s&depth=%d", qv(c, path),
-	    depth < 1 ? 1 : depth)) == NULL)
+	         depth < 1 ? 1 : depth)) == NULL)
 		return e->code;
 	rc = os_json(b, c, &r, 200, arena_printf(c->a, "listing %s", path), &j, NULL, e);
 	if (rc == ERR_NOTFOUND)
@@ -401,8 +411,9 @@ os_file_list(struct backend *b, const char *id, const char *path, int depth,
 		return rc;
 	if (j == NULL || j->type != JSON_ARRAY)
 		return err_set(e, ERR_PROTO, "listing %s: execd did not answer with a list", path);
-	out->items = arena_zalloc(c->a, (j->count < OS_FILE_LIST_MAX ? j->count :
-	    OS_FILE_LIST_MAX) * sizeof(*out->items) + sizeof(*out->items));
+	out->items = arena_zalloc(c->a,
+	    (j->count < OS_FILE_LIST_MAX ? j->count : OS_FILE_LIST_MAX) * sizeof(*out->items) +
+	        sizeof(*out->items));
 	if (out->items == NULL)
 		return OOM(e);
 	for (it = j->head; it != NULL; it = it->next) {
@@ -418,8 +429,8 @@ os_file_list(struct backend *b, const char *id, const char *path, int depth,
 }
 
 int
-os_file_mkdir(struct backend *b, const char *id, const char *path, bool *created,
-    struct call *c, struct err *e)
+os_file_mkdir(struct backend *b, const char *id, const char *path, bool *created, struct call *c,
+    struct err *e)
 {
 	struct os_rq r = { .method = "POST", .svc = OS_EXECD };
 	struct file_entry fe;
@@ -452,15 +463,15 @@ os_file_mkdir(struct backend *b, const char *id, const char *path, bool *created
 	if ((r.url = os_ep_url(b, c, &ep, "/directories", e)) == NULL)
 		return e->code;
 	if ((rc = os_json(b, c, &r, 0, arena_printf(c->a, "creating directory %s", path), NULL,
-	    NULL, e)) != 0)
+	         NULL, e)) != 0)
 		return rc;
 	*created = true;
 	return 0;
 }
 
 int
-os_file_move(struct backend *b, const char *id, const char *src, const char *dst,
-    struct call *c, struct err *e)
+os_file_move(struct backend *b, const char *id, const char *src, const char *dst, struct call *c,
+    struct err *e)
 {
 	struct os_rq r = { .method = "POST", .svc = OS_EXECD };
 	struct buf bf = { 0 };
@@ -487,15 +498,17 @@ os_file_move(struct backend *b, const char *id, const char *src, const char *dst
 		return rest_notfound(e, arena_printf(c->a, "%s does not exist", src), NULL);
 	if (rc != 0 && st == 500 && strstr(e->msg, "already exists") != NULL) {
 		err_clear(e);
-		return err_set(e, ERR_EXISTS, "%s already exists (execd: destination path already "
-		    "exists); remove it first or choose another destination", dst);
+		return err_set(e, ERR_EXISTS,
+		    "%s already exists (execd: destination path already "
+		    "exists); remove it first or choose another destination",
+		    dst);
 	}
 	return rc;
 }
 
 int
-os_file_remove(struct backend *b, const char *id, const char *path, bool *removed,
-    struct call *c, struct err *e)
+os_file_remove(struct backend *b, const char *id, const char *path, bool *removed, struct call *c,
+    struct err *e)
 {
 	struct os_rq r = { .method = "DELETE", .svc = OS_EXECD };
 	struct file_entry fe;
@@ -514,11 +527,11 @@ os_file_remove(struct backend *b, const char *id, const char *path, bool *remove
 		return rc;
 	r.ep = &ep;
 	/* DELETE /files refuses directories; DELETE /directories is rm -rf (§3.5). */
-	if ((r.url = os_execd_url(b, c, &ep, e, "%s?path=%s", fe.type == FILE_T_DIR ?
-	    "/directories" : "/files", qv(c, path))) == NULL)
+	if ((r.url = os_execd_url(b, c, &ep, e, "%s?path=%s",
+	         fe.type == FILE_T_DIR ? "/directories" : "/files", qv(c, path))) == NULL)
 		return e->code;
-	if ((rc = os_json(b, c, &r, 0, arena_printf(c->a, "removing %s", path), NULL, NULL,
-	    e)) != 0)
+	if ((rc = os_json(b, c, &r, 0, arena_printf(c->a, "removing %s", path), NULL, NULL, e)) !=
+	    0)
 		return rc;
 	*removed = true;
 	return 0;
@@ -541,7 +554,7 @@ os_file_search(struct backend *b, const char *id, const char *path, const char *
 	/* execd matches base names only (§3.5): ask it for the last segment; search.h
 	 * matches the whole pattern against paths relative to `path`. */
 	if ((r.url = os_execd_url(b, c, &ep, e, "/files/search?path=%s&pattern=%s", qv(c, path),
-	    qv(c, search_leaf(pattern)))) == NULL)
+	         qv(c, search_leaf(pattern)))) == NULL)
 		return e->code;
 	rc = os_json(b, c, &r, 200, arena_printf(c->a, "searching %s", path), &j, NULL, e);
 	if (rc == ERR_NOTFOUND)
@@ -549,9 +562,10 @@ os_file_search(struct backend *b, const char *id, const char *path, const char *
 	if (rc != 0)
 		return rc;
 	if (j == NULL || j->type != JSON_ARRAY)
-		return err_set(e, ERR_PROTO, "searching %s: execd did not answer with a list", path);
+		return err_set(e, ERR_PROTO, "searching %s: execd did not answer with a list",
+		    path);
 	if ((rc = search_begin(&s, path, pattern, SEARCH_BASENAMES, j->count, OS_SEARCH_MAX, out,
-	    c->a, e)) != 0)
+	         c->a, e)) != 0)
 		return rc;
 	for (it = j->head; it != NULL; it = it->next)
 		if (!search_add(&s, json_get_str(it, "path")))

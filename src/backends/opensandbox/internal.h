@@ -31,7 +31,7 @@
  *          and polls are wait.h's, so a cancel or the deadline ends them.
  * Threads: any thread; b->mu guards b->eps and b->bgs, and nothing else is shared.
  *
- * The choices made against the platform (also in the report of issue 5) are noted at the
+ * The choices made against the platform (where it differs from its spec) are noted at the
  * top of the files they concern: credentials (rest.c), the default scheme (backend.c),
  * exit codes, stdin and the shell (exec.c), code contexts (code.c), process_list
  * (process.c) and file modes (files.c).
@@ -57,7 +57,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-#define OS_ERR_BODY_MAX (64u << 10)	/* what we keep of an error body */
+#define OS_ERR_BODY_MAX (64u << 10) /* what we keep of an error body */
 
 enum os_svc { OS_LC, OS_EXECD, OS_EGRESS };
 
@@ -80,8 +80,8 @@ struct os_bg {
 
 struct backend {
 	struct http_client *http;
-	char *lc_base;			/* scheme://domain/v1, or --api-url */
-	char *scheme;			/* for endpoints without one */
+	char *lc_base; /* scheme://domain/v1, or --api-url */
+	char *scheme;  /* for endpoints without one */
 	char *api_key;
 	char *access_token;
 	bool use_proxy;
@@ -110,8 +110,8 @@ struct os_rq {
 	const char *method;
 	const char *url;
 	enum os_svc svc;
-	const struct ep *ep;		/* execd / egress: its headers */
-	const char *ctype;		/* NULL: application/json (for a body) */
+	const struct ep *ep; /* execd / egress: its headers */
+	const char *ctype;   /* NULL: application/json (for a body) */
 	const void *body;
 	size_t len;
 	http_producer_fn producer;
@@ -119,11 +119,11 @@ struct os_rq {
 	const char *range;
 	http_body_fn on_body;
 	void *arg;
-	size_t body_max;		/* 0: REST_BODY_MAX */
-	int64_t deadline;		/* 0: the call's, capped by --timeout-s and timeout_ms */
-	int64_t timeout_ms;		/* a cap below --timeout-s; 0: none */
+	size_t body_max;    /* 0: REST_BODY_MAX */
+	int64_t deadline;   /* 0: the call's, capped by --timeout-s and timeout_ms */
+	int64_t timeout_ms; /* a cap below --timeout-s; 0: none */
 	int idle_ms;
-	bool cleanup;			/* not cancellable: runs after a cancel, OS_CLEANUP_MS */
+	bool cleanup; /* not cancellable: runs after a cancel, OS_CLEANUP_MS */
 };
 
 #define OOM(e) err_set((e), ERR_TOOBIG, "the request does not fit in memory")
@@ -150,8 +150,8 @@ const char *os_pct(struct call *c, const char *s, enum url_part part);
 const char *os_jsonw_done(struct jsonw *w, struct buf *bf, struct call *c, size_t *len,
     struct err *e);
 
-#define seg(c, s) os_pct((c), (s), URL_PART_SEGMENT)	/* a path segment */
-#define qv(c, s) os_pct((c), (s), URL_PART_QUERY)	/* a query value */
+#define seg(c, s) os_pct((c), (s), URL_PART_SEGMENT) /* a path segment */
+#define qv(c, s)  os_pct((c), (s), URL_PART_QUERY)   /* a query value */
 
 /* ---- endpoint.c: execd and egress endpoints ------------------------------------------ */
 
@@ -167,11 +167,11 @@ int os_resolve(struct backend *b, struct call *c, const char *id, int port, bool
 int os_endpoint(struct backend *b, struct call *c, const char *id, int port, struct ep *out,
     struct err *e);
 /* URL of an execd/egress path under an endpoint; NULL with e set. */
-const char *os_ep_url(struct backend *b, struct call *c, const struct ep *ep,
-    const char *path, struct err *e);
+const char *os_ep_url(struct backend *b, struct call *c, const struct ep *ep, const char *path,
+    struct err *e);
 /* os_ep_url of a printf-formatted path. */
-const char *os_execd_url(struct backend *b, struct call *c, const struct ep *ep,
-    struct err *e, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+const char *os_execd_url(struct backend *b, struct call *c, const struct ep *ep, struct err *e,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* ---- lifecycle.c: the sandbox ops ---------------------------------------------------- */
 
@@ -180,12 +180,11 @@ const char *os_execd_url(struct backend *b, struct call *c, const struct ep *ep,
  * to do; otherwise rc with e unchanged. */
 int os_paused_hint(struct backend *b, struct call *c, const char *id, int rc, struct err *e);
 
-int os_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
-    struct call *c, struct err *e);
-int os_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out,
-    struct call *c, struct err *e);
-int os_info(struct backend *b, const char *id, struct sb_info *out, struct call *c,
+int os_create(struct backend *b, const struct sb_create *req, struct sb_info *out, struct call *c,
     struct err *e);
+int os_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out, struct call *c,
+    struct err *e);
+int os_info(struct backend *b, const char *id, struct sb_info *out, struct call *c, struct err *e);
 int os_kill(struct backend *b, const char *id, struct call *c, struct err *e);
 int os_pause(struct backend *b, const char *id, struct call *c, struct err *e);
 int os_resume(struct backend *b, const char *id, struct call *c, struct err *e);
@@ -210,11 +209,11 @@ struct os_stream {
 	bool background;
 	exec_event_fn fn;
 	void *arg;
-	char id[128];			/* init text: command id or context id */
+	char id[128]; /* init text: command id or context id */
 	bool have_id, done, ok, stopped;
-	const char *ename, *evalue;	/* in c->a */
-	struct buf tb;			/* traceback lines */
-	struct buf errbody;		/* a non-200 body */
+	const char *ename, *evalue; /* in c->a */
+	struct buf tb;              /* traceback lines */
+	struct buf errbody;         /* a non-200 body */
 	struct buf line;
 	struct code_result *cr;
 	struct kv *res;
@@ -251,12 +250,12 @@ int os_exec(struct backend *b, const char *id, const struct exec_req *req, exec_
 
 /* ---- code.c: run_code and code contexts (§3.4) --------------------------------------- */
 
-int os_run_code(struct backend *b, const char *id, const struct code_req *req,
-    exec_event_fn fn, void *arg, struct code_result *out, struct call *c, struct err *e);
-int os_code_ctx_create(struct backend *b, const char *id, const char *language,
-    const char *cwd, struct code_ctx *out, struct call *c, struct err *e);
-int os_code_ctx_list(struct backend *b, const char *id, const char *language,
-    struct code_ctx **out, size_t *n, struct call *c, struct err *e);
+int os_run_code(struct backend *b, const char *id, const struct code_req *req, exec_event_fn fn,
+    void *arg, struct code_result *out, struct call *c, struct err *e);
+int os_code_ctx_create(struct backend *b, const char *id, const char *language, const char *cwd,
+    struct code_ctx *out, struct call *c, struct err *e);
+int os_code_ctx_list(struct backend *b, const char *id, const char *language, struct code_ctx **out,
+    size_t *n, struct call *c, struct err *e);
 int os_code_ctx_delete(struct backend *b, const char *id, const char *ctx_id, struct call *c,
     struct err *e);
 
@@ -268,10 +267,9 @@ void os_bg_add(struct backend *b, const char *sid, const char *pid, const char *
 int os_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *n,
     struct call *c, struct err *e);
 int os_proc_output(struct backend *b, const char *id, const char *pid, uint64_t offset,
-    int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c,
+    int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c, struct err *e);
+int os_proc_kill(struct backend *b, const char *id, const char *pid, int signo, struct call *c,
     struct err *e);
-int os_proc_kill(struct backend *b, const char *id, const char *pid, int signo,
-    struct call *c, struct err *e);
 
 /* ---- files.c: files (§3.5) ----------------------------------------------------------- */
 
@@ -281,20 +279,20 @@ int os_upload(struct backend *b, struct call *c, const struct ep *ep, const char
 
 int os_file_read(struct backend *b, const char *id, const char *path, uint64_t offset,
     size_t max_bytes, struct buf *out, int64_t *size, struct call *c, struct err *e);
-int os_file_write(struct backend *b, const char *id, const char *path, const void *data,
-    size_t len, uint32_t mode, struct call *c, struct err *e);
+int os_file_write(struct backend *b, const char *id, const char *path, const void *data, size_t len,
+    uint32_t mode, struct call *c, struct err *e);
 int os_file_list(struct backend *b, const char *id, const char *path, int depth,
     struct file_list *out, struct call *c, struct err *e);
-int os_file_stat(struct backend *b, const char *id, const char *path,
-    struct file_entry *out, struct call *c, struct err *e);
+int os_file_stat(struct backend *b, const char *id, const char *path, struct file_entry *out,
+    struct call *c, struct err *e);
 int os_file_mkdir(struct backend *b, const char *id, const char *path, bool *created,
     struct call *c, struct err *e);
 int os_file_move(struct backend *b, const char *id, const char *src, const char *dst,
     struct call *c, struct err *e);
 int os_file_remove(struct backend *b, const char *id, const char *path, bool *removed,
     struct call *c, struct err *e);
-int os_file_search(struct backend *b, const char *id, const char *path,
-    const char *pattern, struct file_search *out, struct call *c, struct err *e);
+int os_file_search(struct backend *b, const char *id, const char *path, const char *pattern,
+    struct file_search *out, struct call *c, struct err *e);
 
 /* ---- network.c: the egress sidecar (§4) ---------------------------------------------- */
 
@@ -303,7 +301,7 @@ void os_write_rules(struct jsonw *w, const struct net_policy *np);
 
 int os_net_get(struct backend *b, const char *id, struct net_policy *out, struct call *c,
     struct err *e);
-int os_net_set(struct backend *b, const char *id, const struct net_policy *req,
-    bool replace, struct net_policy *out, struct call *c, struct err *e);
+int os_net_set(struct backend *b, const char *id, const struct net_policy *req, bool replace,
+    struct net_policy *out, struct call *c, struct err *e);
 
 #endif

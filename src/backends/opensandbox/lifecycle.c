@@ -16,15 +16,15 @@
 #include "util/str.h"
 #include "util/time.h"
 
-#define OS_DEFAULT_IMAGE "python:3.11"
+#define OS_DEFAULT_IMAGE     "python:3.11"
 #define OS_DEFAULT_TIMEOUT_S 600
-#define OS_MIN_TIMEOUT_S 60		/* the server's lower bound (422 below it) */
-#define OS_STATE_POLL_MS 500
-#define OS_PING_POLL_MS 200
-#define OS_PING_WAIT_MS 30000		/* SDKs wait 30 s for execd */
-#define OS_KILL_WAIT_MS 3000		/* how long kill waits to see the sandbox gone */
+#define OS_MIN_TIMEOUT_S     60 /* the server's lower bound (422 below it) */
+#define OS_STATE_POLL_MS     500
+#define OS_PING_POLL_MS      200
+#define OS_PING_WAIT_MS      30000 /* SDKs wait 30 s for execd */
+#define OS_KILL_WAIT_MS      3000  /* how long kill waits to see the sandbox gone */
 #define OS_LIST_PAGE_DEFAULT 20
-#define OS_LIST_PAGE_MAX 200
+#define OS_LIST_PAGE_MAX     200
 
 static const char *
 lower_dup(struct call *c, const char *s)
@@ -78,8 +78,7 @@ sb_from_json(struct call *c, const struct json *j, struct sb_info *out, struct e
 }
 
 static int
-os_get(struct backend *b, struct call *c, const char *id, const struct json **j,
-    struct err *e)
+os_get(struct backend *b, struct call *c, const char *id, const struct json **j, struct err *e)
 {
 	struct os_rq r = { .method = "GET", .svc = OS_LC };
 	const char *what = arena_printf(c->a, "getting sandbox %s", id);
@@ -109,7 +108,7 @@ struct state_wait {
 	struct backend *b;
 	struct call *c;
 	const char *id, *want;
-	const struct json *j;		/* the last answer */
+	const struct json *j; /* the last answer */
 };
 
 /* One GET of the state for wait_poll. */
@@ -129,9 +128,9 @@ state_probe(void *arg, const char **what, struct err *e)
 		const struct json *st = json_get(w->j, "status");
 		const char *reason = json_get_str(st, "reason"), *msg = json_get_str(st, "message");
 
-		return err_set(e, ERR_BACKEND, "sandbox %s is %s instead of %s (%s%s%s)", w->id,
-		    s, w->want, reason != NULL ? reason : "no reason given",
-		    msg != NULL ? ": " : "", msg != NULL ? msg : "");
+		return err_set(e, ERR_BACKEND, "sandbox %s is %s instead of %s (%s%s%s)", w->id, s,
+		    w->want, reason != NULL ? reason : "no reason given", msg != NULL ? ": " : "",
+		    msg != NULL ? msg : "");
 	}
 	*what = arena_printf(w->c->a, "waiting for sandbox %s to become %s (it is %s)", w->id,
 	    w->want, s);
@@ -159,7 +158,7 @@ struct ping_wait {
 	struct call *c;
 	const char *id;
 	struct os_rq r;
-	struct err last;		/* the last ping's error */
+	struct err last; /* the last ping's error */
 };
 
 /* One GET /ping for wait_poll: done at 200; a 401 or a cancel ends the wait. */
@@ -174,8 +173,10 @@ ping_probe(void *arg, const char **what, struct err *e)
 	if (rc == 0)
 		return 0;
 	if (rc == ERR_CANCELLED || cancel_fired(w->c->cancel))
-		return err_set(e, ERR_CANCELLED, "waiting for execd in sandbox %s was "
-		    "cancelled", w->id);
+		return err_set(e, ERR_CANCELLED,
+		    "waiting for execd in sandbox %s was "
+		    "cancelled",
+		    w->id);
 	if (st == 401)
 		return err_set(e, w->last.code, "%s", w->last.msg);
 	return WAIT_MORE;
@@ -185,9 +186,12 @@ ping_probe(void *arg, const char **what, struct err *e)
 static int
 os_wait_execd(struct backend *b, struct call *c, const char *id, struct err *e)
 {
-	struct ping_wait w = { .b = b, .c = c, .id = id,
+	struct ping_wait w = { .b = b,
+		.c = c,
+		.id = id,
 		.r = { .method = "GET", .svc = OS_EXECD, .timeout_ms = 5000 } };
-	struct wait_poll p = { .first_ms = OS_PING_POLL_MS, .max_ms = OS_PING_POLL_MS,
+	struct wait_poll p = { .first_ms = OS_PING_POLL_MS,
+		.max_ms = OS_PING_POLL_MS,
 		.deadline = deadline_in_ms(OS_PING_WAIT_MS) };
 	struct ep ep;
 	int rc;
@@ -201,8 +205,10 @@ os_wait_execd(struct backend *b, struct call *c, const char *id, struct err *e)
 	rc = wait_poll(c, &p, ping_probe, &w, e);
 	if (rc == ERR_TIMEOUT) {
 		err_clear(e);
-		err_set(e, ERR_TIMEOUT, "execd in sandbox %s did not answer /ping within %d s "
-		    "(last error: %s)", id, OS_PING_WAIT_MS / 1000, w.last.msg);
+		err_set(e, ERR_TIMEOUT,
+		    "execd in sandbox %s did not answer /ping within %d s "
+		    "(last error: %s)",
+		    id, OS_PING_WAIT_MS / 1000, w.last.msg);
 	}
 	return rc;
 }
@@ -231,8 +237,8 @@ label_word(const char *s, size_t n, bool lower_dns)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)s[i];
 
-		if (lower_dns ? !(islower(ch) || isdigit(ch) || ch == '-' || ch == '.') :
-		    !(isalnum(ch) || ch == '-' || ch == '_' || ch == '.'))
+		if (lower_dns ? !(islower(ch) || isdigit(ch) || ch == '-' || ch == '.')
+		              : !(isalnum(ch) || ch == '-' || ch == '_' || ch == '.'))
 			return false;
 	}
 	return true;
@@ -246,18 +252,25 @@ check_labels(const struct kv *kv, size_t n, struct err *e)
 		const char *name = slash != NULL ? slash + 1 : k;
 
 		if (str_has_prefix(k, "opensandbox.io/"))
-			return err_set(e, ERR_INVAL, "metadata key '%s' uses the reserved prefix "
-			    "opensandbox.io/", k);
-		if ((slash != NULL && (slash - k > 253 || !label_word(k, (size_t)(slash - k), true))) ||
+			return err_set(e, ERR_INVAL,
+			    "metadata key '%s' uses the reserved prefix "
+			    "opensandbox.io/",
+			    k);
+		if ((slash != NULL &&
+		        (slash - k > 253 || !label_word(k, (size_t)(slash - k), true))) ||
 		    strlen(name) > 63 || !label_word(name, strlen(name), false))
-			return err_set(e, ERR_INVAL, "metadata key '%s' is not a valid label name: "
+			return err_set(e, ERR_INVAL,
+			    "metadata key '%s' is not a valid label name: "
 			    "use letters, digits, '-', '_' and '.', start and end with a letter or "
 			    "digit, at most 63 characters (OpenSandbox stores metadata as "
-			    "Kubernetes labels)", k);
+			    "Kubernetes labels)",
+			    k);
 		if (strlen(v) > 63 || !label_word(v, strlen(v), false))
-			return err_set(e, ERR_INVAL, "metadata value '%.63s' of key '%s' is not a "
+			return err_set(e, ERR_INVAL,
+			    "metadata value '%.63s' of key '%s' is not a "
 			    "valid label value: 1-63 letters, digits, '-', '_' or '.', starting and "
-			    "ending with a letter or digit; put free text elsewhere", v, k);
+			    "ending with a letter or digit; put free text elsewhere",
+			    v, k);
 	}
 	return 0;
 }
@@ -304,8 +317,9 @@ create_body(const struct sb_create *req, struct call *c, size_t *len, struct err
 	jsonw_obj_begin(&w);
 	jsonw_key(&w, "image");
 	jsonw_obj_begin(&w);
-	jsonw_kstr(&w, "uri", req->template_name != NULL && *req->template_name ?
-	    req->template_name : OS_DEFAULT_IMAGE);
+	jsonw_kstr(&w, "uri",
+	    req->template_name != NULL && *req->template_name ? req->template_name
+	                                                      : OS_DEFAULT_IMAGE);
 	jsonw_obj_end(&w);
 	write_entrypoint(&w, req->entrypoint);
 	jsonw_key(&w, "resourceLimits");
@@ -332,7 +346,8 @@ create_body(const struct sb_create *req, struct call *c, size_t *len, struct err
 		/* §0.13: always an explicit defaultAction ({} would mean deny-all). */
 		jsonw_key(&w, "networkPolicy");
 		jsonw_obj_begin(&w);
-		jsonw_kstr(&w, "defaultAction", req->network->default_action == 0 ? "deny" : "allow");
+		jsonw_kstr(&w, "defaultAction",
+		    req->network->default_action == 0 ? "deny" : "allow");
 		os_write_rules(&w, req->network);
 		jsonw_obj_end(&w);
 	}
@@ -362,8 +377,8 @@ create_finish(struct backend *b, struct call *c, const char *id, const struct sb
 }
 
 int
-os_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
-    struct call *c, struct err *e)
+os_create(struct backend *b, const struct sb_create *req, struct sb_info *out, struct call *c,
+    struct err *e)
 {
 	struct os_rq r = { .method = "POST", .svc = OS_LC };
 	const struct json *j;
@@ -371,10 +386,13 @@ os_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
 	int rc;
 
 	if (req->timeout_s > 0 && req->timeout_s < OS_MIN_TIMEOUT_S)
-		return err_set(e, ERR_INVAL, "timeout_s must be at least %d on OpenSandbox "
-		    "(got %" PRId64 ")", OS_MIN_TIMEOUT_S, req->timeout_s);
+		return err_set(e, ERR_INVAL,
+		    "timeout_s must be at least %d on OpenSandbox "
+		    "(got %" PRId64 ")",
+		    OS_MIN_TIMEOUT_S, req->timeout_s);
 	if (req->auto_pause == 1)
-		return err_set(e, ERR_UNSUPPORTED, "OpenSandbox has no auto-pause; leave "
+		return err_set(e, ERR_UNSUPPORTED,
+		    "OpenSandbox has no auto-pause; leave "
 		    "auto_pause unset and pause the sandbox with sandbox_pause");
 	if ((rc = check_labels(req->metadata, req->nmetadata, e)) != 0)
 		return rc;
@@ -385,7 +403,8 @@ os_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
 	if ((rc = os_json(b, c, &r, 0, "creating a sandbox", &j, NULL, e)) != 0)
 		return rc;
 	if (j == NULL || (id = json_get_str(j, "id")) == NULL)
-		return err_set(e, ERR_PROTO, "creating a sandbox: OpenSandbox answered without "
+		return err_set(e, ERR_PROTO,
+		    "creating a sandbox: OpenSandbox answered without "
 		    "a sandbox id");
 	log_msg(LOG_INFO, "opensandbox", "created sandbox %s (state %s)", id, sandbox_state(j));
 	rc = create_finish(b, c, id, req, out, e);
@@ -395,11 +414,15 @@ os_create(struct backend *b, const struct sb_create *req, struct sb_info *out,
 
 		/* Whatever went wrong, do not leave a half-made sandbox behind. */
 		if (os_delete(b, c, id, true, &dst, &de) != 0 && dst != 404)
-			log_msg(LOG_WARN, "opensandbox", "could not delete sandbox %s after a "
-			    "failed create: %s", id, de.msg);
+			log_msg(LOG_WARN, "opensandbox",
+			    "could not delete sandbox %s after a "
+			    "failed create: %s",
+			    id, de.msg);
 		else
-			log_msg(LOG_INFO, "opensandbox", "deleted sandbox %s after a failed "
-			    "create", id);
+			log_msg(LOG_INFO, "opensandbox",
+			    "deleted sandbox %s after a failed "
+			    "create",
+			    id);
 		err_prefix(e, "creating sandbox %s failed and it was deleted again: ", id);
 		log_scrub(e->msg);
 	}
@@ -439,10 +462,12 @@ parse_cursor(const char *cur, int64_t *page, int64_t *size, struct err *e)
 	struct str p = { cur, colon != NULL ? (size_t)(colon - cur) : strlen(cur) };
 
 	if (!str_to_i64(p, page) || *page < 1 ||
-	    (colon != NULL && (!str_to_i64(str_from(colon + 1), size) || *size < 1 ||
-	    *size > OS_LIST_PAGE_MAX)))
-		return err_set(e, ERR_INVAL, "cursor '%.40s' is not one this server handed out; "
-		    "omit it to start from the first page", cur);
+	    (colon != NULL &&
+	        (!str_to_i64(str_from(colon + 1), size) || *size < 1 || *size > OS_LIST_PAGE_MAX)))
+		return err_set(e, ERR_INVAL,
+		    "cursor '%.40s' is not one this server handed out; "
+		    "omit it to start from the first page",
+		    cur);
 	return 0;
 }
 
@@ -505,7 +530,8 @@ int
 os_kill(struct backend *b, const char *id, struct call *c, struct err *e)
 {
 	struct state_wait w = { .b = b, .c = c, .id = id, .want = "Terminated" };
-	struct wait_poll p = { .first_ms = OS_STATE_POLL_MS, .max_ms = OS_STATE_POLL_MS,
+	struct wait_poll p = { .first_ms = OS_STATE_POLL_MS,
+		.max_ms = OS_STATE_POLL_MS,
 		.what = "waiting for the sandbox to go" };
 	struct err ge = { 0 };
 	int rc, st = 0;
@@ -522,8 +548,12 @@ os_kill(struct backend *b, const char *id, struct call *c, struct err *e)
 		}
 	}
 	if (rc == ERR_NOTFOUND)
-		return rest_notfound(e, arena_printf(c->a, "sandbox %s does not exist (already "
-		    "deleted or expired)", id), "list sandboxes with sandbox_list");
+		return rest_notfound(e,
+		    arena_printf(c->a,
+		        "sandbox %s does not exist (already "
+		        "deleted or expired)",
+		        id),
+		    "list sandboxes with sandbox_list");
 	if (rc != 0)
 		return rc;
 	log_msg(LOG_INFO, "opensandbox", "deleted sandbox %s", id);
@@ -544,7 +574,7 @@ os_pause_resume(struct backend *b, const char *id, bool pause, struct call *c, s
 	r.url = os_lc_url(b, c, "/sandboxes/%s/%s", seg(c, id), pause ? "pause" : "resume");
 	if (r.url == NULL || what == NULL)
 		return OOM(e);
-	os_ep_forget(b, id, 0);	/* §2.5: re-resolve endpoints after pause/resume */
+	os_ep_forget(b, id, 0); /* §2.5: re-resolve endpoints after pause/resume */
 	rc = os_json(b, c, &r, 0, what, NULL, NULL, e);
 	if (rc == ERR_NOTFOUND)
 		return rest_notfound(e, arena_printf(c->a, "sandbox %s does not exist", id),
@@ -623,8 +653,7 @@ os_url(struct backend *b, const char *id, int port, struct sb_url *out, struct c
 }
 
 int
-os_metrics(struct backend *b, const char *id, struct sb_metrics *out, struct call *c,
-    struct err *e)
+os_metrics(struct backend *b, const char *id, struct sb_metrics *out, struct call *c, struct err *e)
 {
 	struct os_rq r = { .method = "GET", .svc = OS_EXECD };
 	const struct json *j;
@@ -643,7 +672,7 @@ os_metrics(struct backend *b, const char *id, struct sb_metrics *out, struct cal
 	if ((r.url = os_ep_url(b, c, &ep, "/metrics", e)) == NULL)
 		return e->code;
 	if ((rc = os_json(b, c, &r, 200, arena_printf(c->a, "reading metrics of sandbox %s", id),
-	    &j, NULL, e)) != 0)
+	         &j, NULL, e)) != 0)
 		return rc;
 	if (j == NULL)
 		return err_set(e, ERR_PROTO, "execd sent empty metrics");
@@ -670,6 +699,8 @@ os_paused_hint(struct backend *b, struct call *c, const char *id, int rc, struct
 		return rc;
 	err_clear(e);
 	return err_set(e, ERR_BACKEND, "sandbox %s is %s, so its execd cannot answer; %s", id,
-	    lower_dup(c, sandbox_state(j)), strcmp(sandbox_state(j), "Paused") == 0 ?
-	    "resume it with sandbox_resume" : "wait until it is running or create a new one");
+	    lower_dup(c, sandbox_state(j)),
+	    strcmp(sandbox_state(j), "Paused") == 0
+	        ? "resume it with sandbox_resume"
+	        : "wait until it is running or create a new one");
 }

@@ -37,16 +37,18 @@ no_sidecar(struct call *c, const char *id, struct err *e)
 {
 	err_clear(e);
 	(void)c;
-	return err_set(e, ERR_UNSUPPORTED, "sandbox %s has no egress sidecar: OpenSandbox "
+	return err_set(e, ERR_UNSUPPORTED,
+	    "sandbox %s has no egress sidecar: OpenSandbox "
 	    "starts one only when a sandbox is created with a network policy, so its policy "
 	    "can only be set at create; create a new sandbox with network {default, allow, "
-	    "deny}", id);
+	    "deny}",
+	    id);
 }
 
 /* One request to the egress sidecar; 502/503 and refused connections mean "no sidecar". */
 static int
-egress_call(struct backend *b, struct call *c, const char *id, const char *method,
-    const char *body, const struct json **out, struct err *e)
+egress_call(struct backend *b, struct call *c, const char *id, const char *method, const char *body,
+    const struct json **out, struct err *e)
 {
 	struct os_rq r = { .method = method, .svc = OS_EGRESS };
 	const char *what = arena_printf(c->a, "%s network policy of sandbox %s",
@@ -98,8 +100,7 @@ policy_from_json(struct call *c, const struct json *pol, struct net_policy *out,
 }
 
 int
-os_net_get(struct backend *b, const char *id, struct net_policy *out, struct call *c,
-    struct err *e)
+os_net_get(struct backend *b, const char *id, struct net_policy *out, struct call *c, struct err *e)
 {
 	const struct json *j;
 	int rc;

@@ -16,7 +16,7 @@
 #include "util/str.h"
 #include "util/time.h"
 
-#define OS_BG_MAX 256			/* background commands remembered for process_list */
+#define OS_BG_MAX            256 /* background commands remembered for process_list */
 #define OS_PROC_WAIT_POLL_MS 250
 
 void
@@ -30,7 +30,7 @@ os_bg_add(struct backend *b, const char *sid, const char *pid, const char *comma
 	pthread_mutex_lock(&b->mu);
 	g->next = b->bgs;
 	b->bgs = g;
-	if (++b->nbg > OS_BG_MAX) {	/* forget the oldest */
+	if (++b->nbg > OS_BG_MAX) { /* forget the oldest */
 		for (pp = &b->bgs; (*pp)->next != NULL; pp = &(*pp)->next)
 			;
 		free((*pp)->sid);
@@ -44,8 +44,8 @@ os_bg_add(struct backend *b, const char *sid, const char *pid, const char *comma
 }
 
 int
-os_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *n,
-    struct call *c, struct err *e)
+os_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *n, struct call *c,
+    struct err *e)
 {
 	struct proc_info *pi;
 	const char **pids, **cmds;
@@ -82,11 +82,14 @@ os_proc_list(struct backend *b, const char *id, struct proc_info **out, size_t *
 			return OOM(e);
 		if ((rc = os_cmd_status(b, c, &ep, pids[i], &cs, &se)) != 0) {
 			if (rc == ERR_NOTFOUND)
-				continue;	/* execd restarted or forgot it */
+				continue; /* execd restarted or forgot it */
 			return err_set(e, rc, "%s", se.msg);
 		}
-		pi[*n] = (struct proc_info){ .pid = pids[i], .command = cmds[i],
-			.running = cs.running, .has_exit = cs.has_exit, .exit_code = cs.exit_code };
+		pi[*n] = (struct proc_info){ .pid = pids[i],
+			.command = cmds[i],
+			.running = cs.running,
+			.has_exit = cs.has_exit,
+			.exit_code = cs.exit_code };
 		(*n)++;
 	}
 	*out = pi;
@@ -117,8 +120,8 @@ logs_body(void *arg, const char *p, size_t n, struct err *e)
 
 /* GET /command/{pid}/logs?cursor= : bytes from offset, at most max. */
 static int
-os_logs(struct backend *b, struct call *c, const struct ep *ep, const char *pid,
-    uint64_t offset, size_t max, struct proc_output *out, struct err *e)
+os_logs(struct backend *b, struct call *c, const struct ep *ep, const char *pid, uint64_t offset,
+    size_t max, struct proc_output *out, struct err *e)
 {
 	struct os_rq r = { .method = "GET", .svc = OS_EXECD, .ep = ep, .on_body = logs_body };
 	struct logs_rd lr = { .out = &out->data, .max = max };
@@ -142,9 +145,12 @@ os_logs(struct backend *b, struct call *c, const struct ep *ep, const char *pid,
 	}
 	if (rs.status != 200) {
 		/* the body went to logs_body: show it from out->data and take it back */
-		rc = rest_status_err(&os_peers[OS_EXECD], arena_printf(c->a, "reading the output "
-		    "of process %s", pid), &rs, out->data.p + before, out->data.len - before, c->a,
-		    e);
+		rc = rest_status_err(&os_peers[OS_EXECD],
+		    arena_printf(c->a,
+		        "reading the output "
+		        "of process %s",
+		        pid),
+		    &rs, out->data.p + before, out->data.len - before, c->a, e);
 		out->data.len = before;
 		if (out->data.p != NULL)
 			out->data.p[before] = '\0';
@@ -162,8 +168,8 @@ os_logs(struct backend *b, struct call *c, const struct ep *ep, const char *pid,
 }
 
 int
-os_proc_output(struct backend *b, const char *id, const char *pid, uint64_t offset,
-    int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c, struct err *e)
+os_proc_output(struct backend *b, const char *id, const char *pid, uint64_t offset, int64_t wait_ms,
+    size_t max_bytes, struct proc_output *out, struct call *c, struct err *e)
 {
 	int64_t until = deadline_in_ms(wait_ms > 0 ? wait_ms : 0);
 	struct cmd_status cs;
@@ -181,8 +187,10 @@ os_proc_output(struct backend *b, const char *id, const char *pid, uint64_t offs
 		rc = os_logs(b, c, &ep, pid, offset, max_bytes, out, e);
 		if (rc == ERR_INVAL) {
 			err_clear(e);
-			return err_set(e, ERR_UNSUPPORTED, "process %s ran in the foreground; its "
-			    "output was returned by exec and execd keeps no log of it", pid);
+			return err_set(e, ERR_UNSUPPORTED,
+			    "process %s ran in the foreground; its "
+			    "output was returned by exec and execd keeps no log of it",
+			    pid);
 		}
 		if (rc != 0)
 			return rc;
@@ -194,9 +202,11 @@ os_proc_output(struct backend *b, const char *id, const char *pid, uint64_t offs
 		{
 			int left = deadline_left_ms(until);
 
-			if ((rc = wait_sleep(c, left < OS_PROC_WAIT_POLL_MS ? left :
-			    OS_PROC_WAIT_POLL_MS, "waiting for process output", e)) != 0) {
-				if (rc == ERR_TIMEOUT) {	/* the call's deadline: return what we have */
+			if ((rc = wait_sleep(c,
+			         left < OS_PROC_WAIT_POLL_MS ? left : OS_PROC_WAIT_POLL_MS,
+			         "waiting for process output", e)) != 0) {
+				if (rc ==
+				    ERR_TIMEOUT) { /* the call's deadline: return what we have */
 					err_clear(e);
 					return 0;
 				}
@@ -213,7 +223,7 @@ os_proc_kill(struct backend *b, const char *id, const char *pid, int signo, stru
 	struct ep ep;
 	int rc;
 
-	(void)signo;	/* execd sends SIGTERM, then SIGKILL after 3 s (§3.2) */
+	(void)signo; /* execd sends SIGTERM, then SIGKILL after 3 s (§3.2) */
 	if ((rc = os_endpoint(b, c, id, OPENSANDBOX_EXECD_PORT, &ep, e)) != 0)
 		return rc;
 	return os_interrupt(b, c, &ep, "/command", pid, false, e);

@@ -16,14 +16,14 @@
 
 #include "util/time.h"
 
-#define OS_CLEANUP_MS 15000		/* DELETEs sent after a failure or a cancel */
+#define OS_CLEANUP_MS 15000 /* DELETEs sent after a failure or a cancel */
 
 atomic_uint os_seq;
 
 const struct rest_peer os_peers[] = {
 	[OS_LC] = { "the OpenSandbox server", "set OPEN_SANDBOX_API_KEY or --api-key" },
 	[OS_EXECD] = { "the sandbox's execd",
-		"set --access-token to the sandbox's execd access token" },
+	    "set --access-token to the sandbox's execd access token" },
 	[OS_EGRESS] = { "the egress sidecar", NULL },
 };
 
@@ -59,12 +59,24 @@ os_rest_req(struct backend *b, struct call *c, const struct os_rq *r, const char
 		h[n++] = (struct http_header){ "Range", r->range };
 	h[n++] = (struct http_header){ "Accept", "application/json, text/event-stream, */*" };
 
-	*rr = (struct rest_req){ .method = r->method, .url = r->url, .headers = h,
-		.nheaders = n, .body = r->body, .len = r->len, .ctype = r->ctype,
-		.producer = r->producer, .producer_arg = r->producer_arg, .on_body = r->on_body,
-		.arg = r->arg, .cleanup = r->cleanup, .deadline = r->deadline,
-		.timeout_ms = b->timeout_ms, .idle_ms = r->idle_ms, .body_max = r->body_max,
-		.peer = &os_peers[r->svc], .what = what };
+	*rr = (struct rest_req){ .method = r->method,
+		.url = r->url,
+		.headers = h,
+		.nheaders = n,
+		.body = r->body,
+		.len = r->len,
+		.ctype = r->ctype,
+		.producer = r->producer,
+		.producer_arg = r->producer_arg,
+		.on_body = r->on_body,
+		.arg = r->arg,
+		.cleanup = r->cleanup,
+		.deadline = r->deadline,
+		.timeout_ms = b->timeout_ms,
+		.idle_ms = r->idle_ms,
+		.body_max = r->body_max,
+		.peer = &os_peers[r->svc],
+		.what = what };
 	if (r->timeout_ms > 0 && (rr->timeout_ms <= 0 || r->timeout_ms < rr->timeout_ms))
 		rr->timeout_ms = r->timeout_ms;
 	if (r->cleanup)
@@ -86,8 +98,8 @@ os_do(struct backend *b, struct call *c, const struct os_rq *r, const char *what
 }
 
 int
-os_json(struct backend *b, struct call *c, const struct os_rq *r, int ok_status,
-    const char *what, const struct json **out, int *status, struct err *e)
+os_json(struct backend *b, struct call *c, const struct os_rq *r, int ok_status, const char *what,
+    const struct json **out, int *status, struct err *e)
 {
 	struct rest_answer ans = { 0 };
 	struct rest_req rr;

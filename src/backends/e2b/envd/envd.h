@@ -45,7 +45,7 @@
 #define ENVD_BG_KEEP_BYTES (1024 * 1024)
 /* Keepalive-Ping-Interval we ask for on streams, and the silence after which a stream is
  * considered dead (several missed keepalives). */
-#define ENVD_KEEPALIVE_S 30
+#define ENVD_KEEPALIVE_S    30
 #define ENVD_STREAM_IDLE_MS (4 * ENVD_KEEPALIVE_S * 1000)
 /* Entries a ListDir may bring back before the listing is cut (file_list truncated). */
 #define ENVD_LIST_MAX 20000
@@ -53,35 +53,35 @@
 /* Where and how to reach one sandbox's envd. */
 struct envd_target {
 	struct http_client *http;
-	const char *base_url;		/* envd base, e.g. "https://49983-<id>.example.com",
+	const char *base_url;            /* envd base, e.g. "https://49983-<id>.example.com",
 					 * "http://gw/kruise/<id>/49983" or a header-mode gateway */
-	const char *sandbox_id;		/* sent as e2b-sandbox-id on every request */
-	int port;			/* sent as e2b-sandbox-port (49983) */
-	const char *access_token;	/* X-Access-Token, or NULL */
-	const char *user;		/* Authorization: Basic <user>: and /files username=, or
+	const char *sandbox_id;          /* sent as e2b-sandbox-id on every request */
+	int port;                        /* sent as e2b-sandbox-port (49983) */
+	const char *access_token;        /* X-Access-Token, or NULL */
+	const char *user;                /* Authorization: Basic <user>: and /files username=, or
 					 * NULL for envd's default user */
-	const struct http_header *extra;	/* --header K=V, sent on every request */
+	const struct http_header *extra; /* --header K=V, sent on every request */
 	size_t nextra;
-	int64_t request_timeout_ms;	/* unary calls and /files; <= 0: none */
-	int idle_timeout_ms;		/* streams; 0: ENVD_STREAM_IDLE_MS */
+	int64_t request_timeout_ms; /* unary calls and /files; <= 0: none */
+	int idle_timeout_ms;        /* streams; 0: ENVD_STREAM_IDLE_MS */
 };
 
 /* Process service --------------------------------------------------------------------- */
 
 struct envd_start_req {
-	const char *command;		/* run as /bin/bash -l -c <command> ... */
-	const char *const *argv;	/* ... or, when argv is set, argv[0] with argv[1..] */
+	const char *command;     /* run as /bin/bash -l -c <command> ... */
+	const char *const *argv; /* ... or, when argv is set, argv[0] with argv[1..] */
 	size_t argc;
-	const char *cwd;		/* NULL: the user's home */
+	const char *cwd; /* NULL: the user's home */
 	const struct kv *env;
 	size_t nenv;
-	bool stdin_open;		/* encoded explicitly either way */
-	const char *tag;		/* NULL: none */
-	int64_t timeout_ms;		/* > 0: sent as Connect-Timeout-Ms (envd kills at it) */
+	bool stdin_open;    /* encoded explicitly either way */
+	const char *tag;    /* NULL: none */
+	int64_t timeout_ms; /* > 0: sent as Connect-Timeout-Ms (envd kills at it) */
 };
 
 enum envd_ev_type {
-	ENVD_EV_NONE,			/* an empty or unknown event (skip it) */
+	ENVD_EV_NONE, /* an empty or unknown event (skip it) */
 	ENVD_EV_START,
 	ENVD_EV_STDOUT,
 	ENVD_EV_STDERR,
@@ -92,13 +92,13 @@ enum envd_ev_type {
 
 struct envd_event {
 	enum envd_ev_type type;
-	uint32_t pid;			/* START */
-	const char *data;		/* STDOUT/STDERR/PTY bytes, valid during the callback */
+	uint32_t pid;     /* START */
+	const char *data; /* STDOUT/STDERR/PTY bytes, valid during the callback */
 	size_t len;
-	int exit_code;			/* END: as envd says (-1 when killed by a signal) */
-	bool exited;			/* END */
-	char status[256];		/* END: "exit status 3", "signal: killed" */
-	char error[256];		/* END: empty when absent */
+	int exit_code;    /* END: as envd says (-1 when killed by a signal) */
+	bool exited;      /* END */
+	char status[256]; /* END: "exit status 3", "signal: killed" */
+	char error[256];  /* END: empty when absent */
 };
 
 /* Receives each stream event; returns 0 to go on, ENVD_STOP to stop reading with success,
@@ -118,8 +118,8 @@ int envd_connect(const struct envd_target *t, uint32_t pid, envd_event_fn fn, vo
 
 struct envd_proc {
 	uint32_t pid;
-	const char *command;		/* the -c string for bash -l -c, else cmd + args */
-	const char *tag;		/* or NULL */
+	const char *command; /* the -c string for bash -l -c, else cmd + args */
+	const char *tag;     /* or NULL */
 };
 int envd_list(const struct envd_target *t, struct envd_proc **out, size_t *n, struct call *c,
     struct err *e);
@@ -134,8 +134,8 @@ int envd_signal(const struct envd_target *t, uint32_t pid, int signo, struct cal
 /* Filesystem service ------------------------------------------------------------------ */
 
 /* ERR_NOTFOUND when the path does not exist. */
-int envd_stat(const struct envd_target *t, const char *path, struct file_entry *out,
-    struct call *c, struct err *e);
+int envd_stat(const struct envd_target *t, const char *path, struct file_entry *out, struct call *c,
+    struct err *e);
 /* mkdir -p; *created is false when the directory already existed. */
 int envd_mkdir(const struct envd_target *t, const char *path, bool *created, struct call *c,
     struct err *e);
@@ -151,20 +151,20 @@ int envd_remove(const struct envd_target *t, const char *path, struct call *c, s
 
 /* GET /files: appends up to max_bytes from offset to out (binary-safe, streamed, Range);
  * *size gets the file size when envd tells it, else -1. */
-int envd_file_read(const struct envd_target *t, const char *path, uint64_t offset,
-    size_t max_bytes, struct buf *out, int64_t *size, struct call *c, struct err *e);
+int envd_file_read(const struct envd_target *t, const char *path, uint64_t offset, size_t max_bytes,
+    struct buf *out, int64_t *size, struct call *c, struct err *e);
 /* POST /files (multipart/form-data, which every envd version accepts): creates parent
  * directories and replaces the file. */
-int envd_file_write(const struct envd_target *t, const char *path, const void *data,
-    size_t len, struct call *c, struct err *e);
+int envd_file_write(const struct envd_target *t, const char *path, const void *data, size_t len,
+    struct call *c, struct err *e);
 /* GET /metrics; an answer that is not a JSON object is ERR_PROTO. */
 int envd_metrics(const struct envd_target *t, struct sb_metrics *out, struct call *c,
     struct err *e);
 
 /* Runs argv[0] with argv[1..] (no shell) in cwd (NULL: home) and waits; *exit_code gets
  * its status. For small helpers such as chmod after a write. */
-int envd_run(const struct envd_target *t, const char *const *argv, size_t argc,
-    const char *cwd, int *exit_code, struct call *c, struct err *e);
+int envd_run(const struct envd_target *t, const char *const *argv, size_t argc, const char *cwd,
+    int *exit_code, struct call *c, struct err *e);
 
 /* Background processes -------------------------------------------------------------------- */
 
@@ -182,8 +182,8 @@ int envd_procs_start(struct envd_procs *ps, const struct envd_target *t,
  * wait_ms for more output or the exit. A process this table does not know yet is
  * attached with Connect (output from then on). ERR_NOTFOUND for an unknown pid. */
 int envd_procs_output(struct envd_procs *ps, const struct envd_target *t, uint32_t pid,
-    uint64_t offset, int64_t wait_ms, size_t max_bytes, struct proc_output *out,
-    struct call *c, struct err *e);
+    uint64_t offset, int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c,
+    struct err *e);
 /* Processes of sandbox_id that ended while this table watched them (for process_list). */
 int envd_procs_ended(struct envd_procs *ps, const char *sandbox_id, struct proc_info **out,
     size_t *n, struct arena *a);
@@ -203,8 +203,7 @@ int envd_pb_input_request(struct buf *out, uint32_t pid, const void *data, size_
     struct err *e);
 int envd_pb_path_request(struct buf *out, const char *path, struct err *e);
 int envd_pb_move_request(struct buf *out, const char *src, const char *dst, struct err *e);
-int envd_pb_list_dir_request(struct buf *out, const char *path, uint32_t depth,
-    struct err *e);
+int envd_pb_list_dir_request(struct buf *out, const char *path, uint32_t depth, struct err *e);
 /* StartResponse / ConnectResponse payload -> event; data is copied into scratch. */
 int envd_pb_event(const void *p, size_t n, struct envd_event *ev, struct buf *scratch,
     struct err *e);

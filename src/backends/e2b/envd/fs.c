@@ -182,8 +182,8 @@ entry_call(const struct envd_target *t, const char *rpc, const char *what, struc
 }
 
 int
-envd_stat(const struct envd_target *t, const char *path, struct file_entry *out,
-    struct call *c, struct err *e)
+envd_stat(const struct envd_target *t, const char *path, struct file_entry *out, struct call *c,
+    struct err *e)
 {
 	struct buf req;
 	int rc;
@@ -193,8 +193,8 @@ envd_stat(const struct envd_target *t, const char *path, struct file_entry *out,
 		buf_fini(&req);
 		return rc;
 	}
-	return entry_call(t, "/filesystem.Filesystem/Stat",
-	    arena_printf(c->a, "stat of %s", path), &req, true, out, c, e);
+	return entry_call(t, "/filesystem.Filesystem/Stat", arena_printf(c->a, "stat of %s", path),
+	    &req, true, out, c, e);
 }
 
 int

@@ -22,8 +22,8 @@ files_url(const struct envd_target *t, const char *path, struct arena *a, struct
 	char *url = NULL;
 
 	buf_init(&q, 0);
-	if (url_query_add(&q, "path", path, e) != 0 || (t->user != NULL && *t->user &&
-	    url_query_add(&q, "username", t->user, e) != 0))
+	if (url_query_add(&q, "path", path, e) != 0 ||
+	    (t->user != NULL && *t->user && url_query_add(&q, "username", t->user, e) != 0))
 		goto out;
 	url = envd_url(t, arena_printf(a, "/files?%s", q.p), a, e);
 out:
@@ -34,9 +34,9 @@ out:
 struct rd {
 	struct http_response *rs;
 	struct buf *out;
-	uint64_t offset;		/* where the caller wants to start */
-	uint64_t skip;			/* bytes to drop first (server ignored our Range) */
-	size_t left;			/* bytes still wanted; SIZE_MAX: all */
+	uint64_t offset; /* where the caller wants to start */
+	uint64_t skip;   /* bytes to drop first (server ignored our Range) */
+	size_t left;     /* bytes still wanted; SIZE_MAX: all */
 	bool first;
 	struct buf errbody;
 };
@@ -75,8 +75,8 @@ rd_on_body(void *arg, const char *p, size_t n, struct err *e)
 }
 
 int
-envd_file_read(const struct envd_target *t, const char *path, uint64_t offset,
-    size_t max_bytes, struct buf *out, int64_t *size, struct call *c, struct err *e)
+envd_file_read(const struct envd_target *t, const char *path, uint64_t offset, size_t max_bytes,
+    struct buf *out, int64_t *size, struct call *c, struct err *e)
 {
 	struct hdrs h = { .n = 0 };
 	struct http_request rq = { 0 };
@@ -92,12 +92,12 @@ envd_file_read(const struct envd_target *t, const char *path, uint64_t offset,
 	r.left = max_bytes ? max_bytes : SIZE_MAX;
 	if (offset > 0 || max_bytes > 0) {
 		if (max_bytes)
-			envd_hdr_add(&h, "Range", arena_printf(c->a, "bytes=%llu-%llu",
-			    (unsigned long long)offset,
-			    (unsigned long long)(offset + max_bytes - 1)));
+			envd_hdr_add(&h, "Range",
+			    arena_printf(c->a, "bytes=%llu-%llu", (unsigned long long)offset,
+			        (unsigned long long)(offset + max_bytes - 1)));
 		else
-			envd_hdr_add(&h, "Range", arena_printf(c->a, "bytes=%llu-",
-			    (unsigned long long)offset));
+			envd_hdr_add(&h, "Range",
+			    arena_printf(c->a, "bytes=%llu-", (unsigned long long)offset));
 	}
 	envd_common_headers(t, &h, c->a);
 	buf_init(&r.errbody, ERR_BODY_MAX + 1);
@@ -168,7 +168,7 @@ envd_file_write(const struct envd_target *t, const char *path, const void *data,
 	rq.deadline = call_deadline(c);
 	rq.idle_timeout_ms = t->request_timeout_ms > 0 ? (int)t->request_timeout_ms : 0;
 	rq.cancel = c->cancel;
-	rq.idempotent = true;	/* the same bytes to the same path */
+	rq.idempotent = true; /* the same bytes to the same path */
 	rq.body_max = ERR_BODY_MAX * 16;
 	rc = http_do(t->http, &rq, &rs, NULL, NULL, c->a, e);
 	if (rc)
@@ -195,20 +195,17 @@ jint(const struct json *o, const char *k, int64_t dflt)
 }
 
 int
-envd_metrics(const struct envd_target *t, struct sb_metrics *out, struct call *c,
-    struct err *e)
+envd_metrics(const struct envd_target *t, struct sb_metrics *out, struct call *c, struct err *e)
 {
 	struct hdrs h = { .n = 0 };
 	struct http_response rs;
 	struct err je = { 0 };
 	const struct json *j;
-	struct rest_req r = {
-		.method = "GET",
+	struct rest_req r = { .method = "GET",
 		.url = envd_url(t, "/metrics", c->a, e),
 		.timeout_ms = t->request_timeout_ms,
 		.body_max = 64 * 1024,
-		.what = arena_printf(c->a, "reading metrics of sandbox %s", envd_sbx(t)),
-	};
+		.what = arena_printf(c->a, "reading metrics of sandbox %s", envd_sbx(t)) };
 	double d;
 	int rc;
 
@@ -227,12 +224,15 @@ envd_metrics(const struct envd_target *t, struct sb_metrics *out, struct call *c
 	 * unless our arena is full. */
 	j = json_parse(rs.body.p != NULL ? rs.body.p : "", rs.body.len, c->a, &je);
 	if (j == NULL && je.code == ERR_TOOBIG) {
-		rc = err_set(e, ERR_TOOBIG, "reading metrics of sandbox %s: %s", envd_sbx(t), je.msg);
+		rc = err_set(e, ERR_TOOBIG, "reading metrics of sandbox %s: %s", envd_sbx(t),
+		    je.msg);
 		goto out;
 	}
 	if (j == NULL || j->type != JSON_OBJECT) {
-		rc = err_set(e, ERR_PROTO, "envd of sandbox %s sent metrics that are not a JSON "
-		    "object", envd_sbx(t));
+		rc = err_set(e, ERR_PROTO,
+		    "envd of sandbox %s sent metrics that are not a JSON "
+		    "object",
+		    envd_sbx(t));
 		goto out;
 	}
 	memset(out, 0, sizeof(*out));

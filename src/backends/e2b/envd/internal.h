@@ -34,13 +34,11 @@
 /* Protobuf plumbing (rpc.c) ----------------------------------------------------------------- */
 
 /* Encodes msg into out (appending); fails only on a full buf or a callback error. */
-int envd_pb_to_buf(struct buf *out, const pb_msgdesc_t *fields, const void *msg,
-    struct err *e);
+int envd_pb_to_buf(struct buf *out, const pb_msgdesc_t *fields, const void *msg, struct err *e);
 /* Encode callback of a string field whose arg is a NUL-terminated string. */
 bool envd_pb_enc_cstr(pb_ostream_t *s, const pb_field_t *f, void *const *arg);
 /* Copies src into a fixed-size message field; ERR_INVAL naming `what` when it is longer. */
-int envd_copy_bounded(char *dst, size_t cap, const char *src, const char *what,
-    struct err *e);
+int envd_copy_bounded(char *dst, size_t cap, const char *src, const char *what, struct err *e);
 
 /* Requests (rpc.c) -------------------------------------------------------------------------- */
 
@@ -59,8 +57,7 @@ int64_t envd_unary_deadline(const struct envd_target *t, const struct call *c);
 /* The sandbox id for messages ("(default)" when the target has none). */
 const char *envd_sbx(const struct envd_target *t);
 /* base_url + path, in the arena; NULL with *e set on a bad URL. */
-char *envd_url(const struct envd_target *t, const char *path, struct arena *a,
-    struct err *e);
+char *envd_url(const struct envd_target *t, const char *path, struct arena *a, struct err *e);
 /* A non-2xx /files or /metrics response as one sentence: envd's own for 401, 404 (an
  * older envd), 502-504 (a paused sandbox) and 507 (a full disk), else "failed with HTTP
  * N"; the detail is rest_detail()'s reading of body[0..len) (envd's {"code","message"}
@@ -72,8 +69,8 @@ int envd_http_error(const struct envd_target *t, const char *what, const struct 
 int envd_rpc_unary(const struct envd_target *t, const char *rpc, const char *what,
     const struct buf *req, bool idempotent, struct buf *resp, struct call *c, struct err *e);
 /* Unary call whose response is not needed; req is released (buf_fini) either way. */
-int envd_rpc_simple(const struct envd_target *t, const char *rpc, const char *what,
-    struct buf *req, bool idempotent, struct call *c, struct err *e);
+int envd_rpc_simple(const struct envd_target *t, const char *rpc, const char *what, struct buf *req,
+    bool idempotent, struct call *c, struct err *e);
 /* Server-streaming call until `deadline`: each message is decoded as a process event for
  * fn (envd_pb_event). A broken tail after the end event is not an error. */
 int envd_rpc_stream(const struct envd_target *t, const char *rpc, const char *what,

@@ -18,8 +18,8 @@
 #include "process.pb.h"
 #include "util/str.h"
 
-#define ARG_MAX_BYTES (1024 * 1024)	/* one decoded cmd/arg string from List */
-#define INPUT_CHUNK (256 * 1024)	/* SendInput message size */
+#define ARG_MAX_BYTES (1024 * 1024) /* one decoded cmd/arg string from List */
+#define INPUT_CHUNK   (256 * 1024)  /* SendInput message size */
 
 /* Encoding ---------------------------------------------------------------------------------- */
 
@@ -152,8 +152,7 @@ _Static_assert(sizeof(process_ProcessInput) == 2 * sizeof(pb_callback_t),
     "ProcessInput is {stdin, pty} callbacks");
 
 int
-envd_pb_input_request(struct buf *out, uint32_t pid, const void *data, size_t len,
-    struct err *e)
+envd_pb_input_request(struct buf *out, uint32_t pid, const void *data, size_t len, struct err *e)
 {
 	process_SendInputRequest req = process_SendInputRequest_init_zero;
 	struct enc_bytes eb = { data, len };
@@ -199,8 +198,7 @@ _Static_assert(sizeof(process_ProcessEvent_DataEvent) == 3 * sizeof(pb_callback_
     "DataEvent is {stdout, stderr, pty} callbacks");
 
 int
-envd_pb_event(const void *p, size_t n, struct envd_event *ev, struct buf *scratch,
-    struct err *e)
+envd_pb_event(const void *p, size_t n, struct envd_event *ev, struct buf *scratch, struct err *e)
 {
 	process_StartResponse msg = process_StartResponse_init_zero;
 	pb_callback_t *out = (pb_callback_t *)&msg.event.data;
@@ -234,7 +232,7 @@ envd_pb_event(const void *p, size_t n, struct envd_event *ev, struct buf *scratc
 	} else if (msg.event.has_keepalive) {
 		ev->type = ENVD_EV_KEEPALIVE;
 	} else if (msg.event.has_data && ev->type == ENVD_EV_NONE) {
-		ev->type = ENVD_EV_STDOUT;	/* an empty output chunk */
+		ev->type = ENVD_EV_STDOUT; /* an empty output chunk */
 		ev->data = "";
 	}
 	return 0;
@@ -242,9 +240,9 @@ envd_pb_event(const void *p, size_t n, struct envd_event *ev, struct buf *scratc
 
 struct dec_strs {
 	struct arena *a;
-	const char *v[3];	/* the first three args */
-	size_t n;		/* args seen */
-	char *joined;		/* all args joined with spaces, capped */
+	const char *v[3]; /* the first three args */
+	size_t n;         /* args seen */
+	char *joined;     /* all args joined with spaces, capped */
 };
 
 static char *
@@ -363,15 +361,17 @@ envd_start(const struct envd_target *t, const struct envd_start_req *rq, envd_ev
 	rc = envd_pb_start_request(&req, rq, e);
 	if (rc == 0)
 		rc = envd_rpc_stream(t, "/process.Process/Start", "starting a command", &req,
-		    rq->timeout_ms > 0 ? deadline_min(call_deadline(c),
-		    deadline_in_ms(rq->timeout_ms)) : call_deadline(c), fn, arg, c, e);
+		    rq->timeout_ms > 0
+		        ? deadline_min(call_deadline(c), deadline_in_ms(rq->timeout_ms))
+		        : call_deadline(c),
+		    fn, arg, c, e);
 	buf_fini(&req);
 	return rc;
 }
 
 int
-envd_connect(const struct envd_target *t, uint32_t pid, envd_event_fn fn, void *arg,
-    struct call *c, struct err *e)
+envd_connect(const struct envd_target *t, uint32_t pid, envd_event_fn fn, void *arg, struct call *c,
+    struct err *e)
 {
 	struct buf req;
 	int rc;
@@ -395,8 +395,8 @@ envd_list(const struct envd_target *t, struct envd_proc **out, size_t *n, struct
 
 	buf_init(&req, 0);
 	buf_init(&resp, 0);
-	rc = envd_rpc_unary(t, "/process.Process/List", "listing processes", &req, true, &resp,
-	    c, e);
+	rc = envd_rpc_unary(t, "/process.Process/List", "listing processes", &req, true, &resp, c,
+	    e);
 	if (rc == 0)
 		rc = envd_pb_list_response(resp.p ? resp.p : "", resp.len, out, n, c->a, e);
 	buf_fini(&resp);
@@ -418,7 +418,8 @@ envd_send_input(const struct envd_target *t, uint32_t pid, const void *data, siz
 		buf_init(&req, 0);
 		rc = envd_pb_input_request(&req, pid, p, k, e);
 		if (rc == 0)
-			rc = envd_rpc_simple(t, "/process.Process/SendInput", what, &req, false, c, e);
+			rc = envd_rpc_simple(t, "/process.Process/SendInput", what, &req, false, c,
+			    e);
 		else
 			buf_fini(&req);
 		if (rc)
@@ -445,23 +446,26 @@ envd_close_stdin(const struct envd_target *t, uint32_t pid, struct call *c, stru
 	    arena_printf(c->a, "closing stdin of process %u", pid), &req, false, c, e);
 	if (rc == ERR_UNSUPPORTED) {
 		err_clear(e);
-		rc = err_set(e, ERR_UNSUPPORTED, "envd of sandbox %s cannot close stdin (CloseStdin "
+		rc = err_set(e, ERR_UNSUPPORTED,
+		    "envd of sandbox %s cannot close stdin (CloseStdin "
 		    "needs envd 0.5.2 or newer); end the input with the program's own quit "
-		    "command or kill the process", envd_sbx(t));
+		    "command or kill the process",
+		    envd_sbx(t));
 	}
 	return rc;
 }
 
 int
-envd_signal(const struct envd_target *t, uint32_t pid, int signo, struct call *c,
-    struct err *e)
+envd_signal(const struct envd_target *t, uint32_t pid, int signo, struct call *c, struct err *e)
 {
 	struct buf req;
 	int rc;
 
 	if (signo != 15 && signo != 9)
-		return err_set(e, ERR_UNSUPPORTED, "envd can send only SIGTERM (15) or SIGKILL "
-		    "(9), not signal %d", signo);
+		return err_set(e, ERR_UNSUPPORTED,
+		    "envd can send only SIGTERM (15) or SIGKILL "
+		    "(9), not signal %d",
+		    signo);
 	buf_init(&req, 0);
 	/* The Signal enum values are the signal numbers: 15 and 9 (BRIEF §11.3). */
 	rc = envd_pb_signal_request(&req, pid, signo, e);
@@ -482,11 +486,21 @@ envd_exit_status(const struct envd_event *end, int *code)
 		const char *name;
 		int signo;
 	} sigs[] = {
-		{ "hangup", 1 }, { "interrupt", 2 }, { "quit", 3 }, { "illegal instruction", 4 },
-		{ "trace/breakpoint trap", 5 }, { "aborted", 6 }, { "bus error", 7 },
-		{ "floating point exception", 8 }, { "killed", 9 }, { "user defined signal 1", 10 },
-		{ "segmentation fault", 11 }, { "user defined signal 2", 12 },
-		{ "broken pipe", 13 }, { "alarm clock", 14 }, { "terminated", 15 },
+		{ "hangup", 1 },
+		{ "interrupt", 2 },
+		{ "quit", 3 },
+		{ "illegal instruction", 4 },
+		{ "trace/breakpoint trap", 5 },
+		{ "aborted", 6 },
+		{ "bus error", 7 },
+		{ "floating point exception", 8 },
+		{ "killed", 9 },
+		{ "user defined signal 1", 10 },
+		{ "segmentation fault", 11 },
+		{ "user defined signal 2", 12 },
+		{ "broken pipe", 13 },
+		{ "alarm clock", 14 },
+		{ "terminated", 15 },
 	};
 
 	if (end->exited) {

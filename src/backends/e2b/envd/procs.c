@@ -16,7 +16,7 @@
 #include "util/mem.h"
 #include "util/time.h"
 
-#define BG_MAX 64			/* background processes watched at once */
+#define BG_MAX            64 /* background processes watched at once */
 #define BG_REATTACH_TRIES 5
 
 /* pthread_cond_timedwait for ms on CLOCK_REALTIME (the condvar's default clock). */
@@ -36,19 +36,19 @@ enum bg_state { BG_CONNECTING, BG_RUNNING, BG_ENDED, BG_FAILED };
 
 struct bgproc {
 	struct bgproc *next;
-	struct arena *a;		/* the target copy lives here */
+	struct arena *a; /* the target copy lives here */
 	struct envd_target t;
 	char *sandbox_id;
 	uint32_t pid;
-	bool attach;			/* watch an existing pid with Connect */
-	struct envd_start_req rq;	/* copy, for Start */
+	bool attach;              /* watch an existing pid with Connect */
+	struct envd_start_req rq; /* copy, for Start */
 	struct cancel *stop;
 	pthread_t th;
 	bool th_started;
 	enum bg_state state;
 	struct err failure;
-	struct buf out;			/* output tail */
-	uint64_t base;			/* offset of out.p[0] */
+	struct buf out; /* output tail */
+	uint64_t base;  /* offset of out.p[0] */
 	bool has_exit;
 	int exit_code;
 	char *command;
@@ -230,8 +230,10 @@ bg_main(void *arg)
 		if (st == BG_CONNECTING || rc == ERR_NOTFOUND || ++tries > BG_REATTACH_TRIES) {
 			/* Never started, gone, or unreachable for good. */
 			if (rc == 0)
-				err_set(&e, ERR_PROTO, "envd ended the stream of process %u without "
-				    "an end event", p->pid);
+				err_set(&e, ERR_PROTO,
+				    "envd ended the stream of process %u without "
+				    "an end event",
+				    p->pid);
 			log_msg(LOG_INFO, "envd", "stopped watching process %u in sandbox %s: %s",
 			    p->pid, p->sandbox_id, e.msg);
 			/* FAILED, not ENDED: the next process_output attaches afresh (the process
@@ -243,7 +245,8 @@ bg_main(void *arg)
 		log_msg(LOG_INFO, "envd", "re-attaching to process %u in sandbox %s after: %s",
 		    p->pid, p->sandbox_id, e.msg);
 		first = false;
-		if (wait_sleep_until(p->stop, DEADLINE_NONE, 250 * tries, "re-attaching", NULL) != 0)
+		if (wait_sleep_until(p->stop, DEADLINE_NONE, 250 * tries, "re-attaching", NULL) !=
+		    0)
 			break;
 	}
 	return NULL;
@@ -261,8 +264,10 @@ bg_insert(struct envd_procs *ps, struct bgproc *p, struct err *e)
 			    (oldest == NULL || (*pp)->ended_at < (*oldest)->ended_at))
 				oldest = pp;
 		if (oldest == NULL)
-			return err_set(e, ERR_TOOBIG, "%d background processes are being watched "
-			    "already; kill some with process_kill first", BG_MAX);
+			return err_set(e, ERR_TOOBIG,
+			    "%d background processes are being watched "
+			    "already; kill some with process_kill first",
+			    BG_MAX);
 		struct bgproc *old = *oldest;
 
 		*oldest = old->next;
@@ -298,7 +303,8 @@ bg_wait_started(struct envd_procs *ps, struct bgproc *p, struct call *c, struct 
 		if (cancel_fired(c->cancel))
 			return err_set(e, ERR_CANCELLED, "cancelled while waiting for envd");
 		if (deadline_passed(call_deadline(c)))
-			return err_set(e, ERR_TIMEOUT, "timed out waiting for envd to start the "
+			return err_set(e, ERR_TIMEOUT,
+			    "timed out waiting for envd to start the "
 			    "process");
 		cond_wait_ms(&ps->cond, &ps->mu, 100);
 	}
@@ -376,13 +382,11 @@ bg_remove(struct envd_procs *ps, struct bgproc *victim)
 }
 
 int
-envd_procs_output(struct envd_procs *ps, const struct envd_target *t, uint32_t pid,
-    uint64_t offset, int64_t wait_ms, size_t max_bytes, struct proc_output *out,
-    struct call *c, struct err *e)
+envd_procs_output(struct envd_procs *ps, const struct envd_target *t, uint32_t pid, uint64_t offset,
+    int64_t wait_ms, size_t max_bytes, struct proc_output *out, struct call *c, struct err *e)
 {
 	struct bgproc *p;
-	int64_t until = wait_ms > 0 ? deadline_min(deadline_in_ms(wait_ms), call_deadline(c))
-	    : 0;
+	int64_t until = wait_ms > 0 ? deadline_min(deadline_in_ms(wait_ms), call_deadline(c)) : 0;
 	int rc = 0;
 
 	pthread_mutex_lock(&ps->mu);
@@ -427,9 +431,10 @@ envd_procs_output(struct envd_procs *ps, const struct envd_target *t, uint32_t p
 				bg_free(p);
 				if (rc == ERR_NOTFOUND) {
 					err_clear(e);
-					rc = err_set(e, ERR_NOTFOUND, "process %u is not running in "
-					    "sandbox %s; list them with process_list", pid,
-					    t->sandbox_id ? t->sandbox_id : "");
+					rc = err_set(e, ERR_NOTFOUND,
+					    "process %u is not running in "
+					    "sandbox %s; list them with process_list",
+					    pid, t->sandbox_id ? t->sandbox_id : "");
 				}
 			}
 			return rc;
@@ -459,15 +464,16 @@ envd_procs_output(struct envd_procs *ps, const struct envd_target *t, uint32_t p
 }
 
 int
-envd_procs_ended(struct envd_procs *ps, const char *sandbox_id, struct proc_info **out,
-    size_t *n, struct arena *a)
+envd_procs_ended(struct envd_procs *ps, const char *sandbox_id, struct proc_info **out, size_t *n,
+    struct arena *a)
 {
 	size_t k = 0, cap = 0;
 	struct proc_info *items = NULL;
 
 	pthread_mutex_lock(&ps->mu);
 	for (struct bgproc *p = ps->head; p != NULL; p = p->next)
-		if (p->state == BG_ENDED && strcmp(p->sandbox_id, sandbox_id ? sandbox_id : "") == 0)
+		if (p->state == BG_ENDED &&
+		    strcmp(p->sandbox_id, sandbox_id ? sandbox_id : "") == 0)
 			cap++;
 	if (cap)
 		items = arena_zalloc(a, cap * sizeof(*items));

@@ -52,8 +52,8 @@ envd_copy_bounded(char *dst, size_t cap, const char *src, const char *what, stru
 	size_t n = strlen(src);
 
 	if (n >= cap)
-		return err_set(e, ERR_INVAL, "%s is %zu bytes long; envd accepts at most %zu",
-		    what, n, cap - 1);
+		return err_set(e, ERR_INVAL, "%s is %zu bytes long; envd accepts at most %zu", what,
+		    n, cap - 1);
 	memcpy(dst, src, n + 1);
 	return 0;
 }
@@ -130,7 +130,8 @@ status_error(const struct envd_target *t, const char *what, int status, const ch
 		return err_set(e, ERR_BACKEND,
 		    "envd of sandbox %s refused %s (401: %s): the access token is missing or "
 		    "wrong; it is the sandbox's envdAccessToken, or X_ACCESS_TOKEN / "
-		    "--access-token in runtime-direct mode", envd_sbx(t), what, msg);
+		    "--access-token in runtime-direct mode",
+		    envd_sbx(t), what, msg);
 	case 404:
 		return err_set(e, ERR_UNSUPPORTED,
 		    "envd of sandbox %s does not serve %s (404: %s): it may be too old for it",
@@ -141,10 +142,13 @@ status_error(const struct envd_target *t, const char *what, int status, const ch
 		return err_set(e, ERR_BACKEND,
 		    "sandbox %s is not reachable (%d from the gateway: %s): it may be paused, "
 		    "killed or expired; check it with sandbox_info and resume it with "
-		    "sandbox_resume", envd_sbx(t), status, msg);
+		    "sandbox_resume",
+		    envd_sbx(t), status, msg);
 	case 507:
-		return err_set(e, ERR_BACKEND, "%s in sandbox %s failed: the sandbox disk is full "
-		    "(507: %s)", what, envd_sbx(t), msg);
+		return err_set(e, ERR_BACKEND,
+		    "%s in sandbox %s failed: the sandbox disk is full "
+		    "(507: %s)",
+		    what, envd_sbx(t), msg);
 	default:
 		return err_set(e, status == 400 ? ERR_INVAL : ERR_BACKEND,
 		    "%s in sandbox %s failed with HTTP %d: %s", what, envd_sbx(t), status, msg);
@@ -160,8 +164,8 @@ envd_http_error(const struct envd_target *t, const char *what, const struct http
 
 /* Rewrites a failed Connect call's error as one sentence about what we were doing. */
 static int
-rpc_error(const struct envd_target *t, const char *what, int rc,
-    const struct connect_status *st, struct err *e)
+rpc_error(const struct envd_target *t, const char *what, int rc, const struct connect_status *st,
+    struct err *e)
 {
 	const char *msg = st->message && *st->message ? st->message : "no message";
 
@@ -176,8 +180,8 @@ rpc_error(const struct envd_target *t, const char *what, int rc,
 		return status_error(t, what, st->http_status, msg, e);
 	err_clear(e);
 	if (st->code == CONNECT_DEADLINE_EXCEEDED)
-		return err_set(e, ERR_TIMEOUT, "%s in sandbox %s ran into its deadline (%s)",
-		    what, envd_sbx(t), msg);
+		return err_set(e, ERR_TIMEOUT, "%s in sandbox %s ran into its deadline (%s)", what,
+		    envd_sbx(t), msg);
 	return err_set(e, connect_code_err(st->code), "%s in sandbox %s failed: %s (%s)", what,
 	    envd_sbx(t), msg, connect_code_name(st->code));
 }
@@ -215,9 +219,9 @@ envd_rpc_unary(const struct envd_target *t, const char *rpc, const char *what,
 /* Server streaming: each message is decoded into an event for fn. */
 struct strm {
 	const struct envd_target *t;
-	struct buf scratch;		/* decoded output bytes */
-	bool got_end;			/* an EndEvent was seen */
-	int fn_rc;			/* fn's own error, if it returned one */
+	struct buf scratch; /* decoded output bytes */
+	bool got_end;       /* an EndEvent was seen */
+	int fn_rc;          /* fn's own error, if it returned one */
 	envd_event_fn fn;
 	void *arg;
 };
@@ -263,8 +267,8 @@ envd_rpc_stream(const struct envd_target *t, const char *rpc, const char *what,
 	cc.idle_timeout_ms = t->idle_timeout_ms > 0 ? t->idle_timeout_ms : ENVD_STREAM_IDLE_MS;
 	cc.cancel = c->cancel;
 	buf_init(&s.scratch, ENVD_MSG_MAX);
-	rc = connect_stream(t->http, &cc, req->p ? req->p : "", req->len, strm_msg, &s, &st,
-	    c->a, e);
+	rc = connect_stream(t->http, &cc, req->p ? req->p : "", req->len, strm_msg, &s, &st, c->a,
+	    e);
 	buf_fini(&s.scratch);
 	if (rc && s.got_end && st.code != CONNECT_OK && st.http_status == 200 &&
 	    rc != ERR_CANCELLED) {
@@ -273,13 +277,13 @@ envd_rpc_stream(const struct envd_target *t, const char *rpc, const char *what,
 		return 0;
 	}
 	if (rc && s.fn_rc)
-		return rc;	/* fn's own error, already phrased */
+		return rc; /* fn's own error, already phrased */
 	return rc ? rpc_error(t, what, rc, &st, e) : 0;
 }
 
 int
-envd_rpc_simple(const struct envd_target *t, const char *rpc, const char *what,
-    struct buf *req, bool idempotent, struct call *c, struct err *e)
+envd_rpc_simple(const struct envd_target *t, const char *rpc, const char *what, struct buf *req,
+    bool idempotent, struct call *c, struct err *e)
 {
 	struct buf resp;
 	int rc;

@@ -420,7 +420,7 @@ http_conn_open(struct http_req *r, struct http_conn **out, struct err *e)
 	if (px != NULL && https) {
 		rc = http_connect_tunnel(r, k, dl, e);
 		if (rc)
-			goto fail;
+			goto out;
 	}
 	if (https) {
 		rc = tls_conn_new(c->tls, fd, r->u.host, r->u.port, dl, r->rq->cancel, &k->tls,
@@ -435,12 +435,12 @@ http_conn_open(struct http_req *r, struct http_conn **out, struct err *e)
 				    r->what, we.msg);
 			else
 				err_set(e, rc, "%s: %s", r->what, we.msg);
-			goto fail;
+			goto out;
 		}
 	}
 	*out = k;
 	return 0;
-fail:
+out:
 	http_conn_close(k);
 	return rc;
 }

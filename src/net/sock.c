@@ -303,30 +303,29 @@ sock_try(const struct addrinfo *ai, int port, int64_t attempt_dl, int64_t deadli
 		*soerr = errno;
 		return -1;
 	}
-	if (connect(fd, (struct sockaddr *)&ss, ai->ai_addrlen) == 0)
-		goto ok;
-	if (errno != EINPROGRESS) {
-		*soerr = errno;
-		goto fail;
+	if (connect(fd, (struct sockaddr *)&ss, ai->ai_addrlen) != 0) {
+		if (errno != EINPROGRESS) {
+			*soerr = errno;
+			goto out;
+		}
+		rc = sock_wait(fd, POLLOUT, attempt_dl, cancel, &we);
+		if (rc == ERR_CANCELLED || (rc == ERR_TIMEOUT && deadline_passed(deadline))) {
+			err_set(e, rc, "%s", rc == ERR_CANCELLED ? "cancelled" : "timed out");
+			*soerr = 0;
+			goto out;
+		}
+		if (rc != 0) {
+			*soerr = rc == ERR_TIMEOUT ? ETIMEDOUT : EIO;
+			goto out;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, soerr, &sl) != 0)
+			*soerr = errno;
+		if (*soerr != 0)
+			goto out;
 	}
-	rc = sock_wait(fd, POLLOUT, attempt_dl, cancel, &we);
-	if (rc == ERR_CANCELLED || (rc == ERR_TIMEOUT && deadline_passed(deadline))) {
-		err_set(e, rc, "%s", rc == ERR_CANCELLED ? "cancelled" : "timed out");
-		*soerr = 0;
-		goto fail;
-	}
-	if (rc != 0) {
-		*soerr = rc == ERR_TIMEOUT ? ETIMEDOUT : EIO;
-		goto fail;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, soerr, &sl) != 0)
-		*soerr = errno;
-	if (*soerr != 0)
-		goto fail;
-ok:
 	sock_tune(fd);
 	return fd;
-fail:
+out:
 	close(fd);
 	return -1;
 }

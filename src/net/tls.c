@@ -881,7 +881,7 @@ tls_conn_new(struct tls_ctx *c, int fd, const char *host, int port, int64_t dead
 		tls_strerror(ret, msg, sizeof(msg));
 		rc = err_set(e, ERR_TLS, "TLS with %s: cannot set up the connection: %s", t->key,
 		    msg);
-		goto fail;
+		goto out;
 	}
 	mbedtls_ssl_set_bio(&t->ssl, t, tls_bio_send, tls_bio_recv, NULL);
 	if (c->insecure)
@@ -900,12 +900,12 @@ tls_conn_new(struct tls_ctx *c, int fd, const char *host, int port, int64_t dead
 		}
 		if (!tls_want(ret)) {
 			rc = tls_handshake_error(t, host, ret, e);
-			goto fail;
+			goto out;
 		}
 		rc = tls_wait(t, ret, deadline, cancel, &we);
 		if (rc) {
 			err_set(e, rc, "TLS handshake with %s: %s", t->key, we.msg);
-			goto fail;
+			goto out;
 		}
 	}
 	t->handshake_done = true;
@@ -916,7 +916,7 @@ tls_conn_new(struct tls_ctx *c, int fd, const char *host, int port, int64_t dead
 	    mbedtls_ssl_get_ciphersuite(&t->ssl));
 	*out = t;
 	return 0;
-fail:
+out:
 	mbedtls_ssl_free(&t->ssl);
 	free(t->rbuf);
 	free(t);

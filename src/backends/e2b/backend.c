@@ -263,20 +263,20 @@ e2b_backend_new(const struct config *cfg, struct backend_handle *out, struct err
 	b->default_id = dup_or_null(cfg->sandbox);
 	b->default_token = dup_or_null(cfg->access_token);
 	if (parse_headers(b, cfg, e) != 0)
-		goto fail;
+		goto out;
 	if (b->envd_port < 1 || b->envd_port > 65535) {
 		err_set(e, ERR_INVAL,
 		    "the envd port must be between 1 and 65535, not %d (envd "
 		    "listens on %d unless the template changes it)",
 		    cfg->envd_port, E2B_RUNTIME_PORT);
-		goto fail;
+		goto out;
 	}
 	if (b->runtime_direct && !(cfg->domain != NULL && *cfg->domain) && b->sandbox_url == NULL) {
 		/* Never send a runtime token to a guessed host. */
 		err_set(e, ERR_INVAL,
 		    "runtime-direct mode (--sandbox without an API key) needs the "
 		    "gateway: set --domain (E2B_DOMAIN) or --sandbox-url (E2B_SANDBOX_URL)");
-		goto fail;
+		goto out;
 	}
 	if (cfg->api_url != NULL && *cfg->api_url) {
 		b->api_base = xstrdup(cfg->api_url);
@@ -289,16 +289,16 @@ e2b_backend_new(const struct config *cfg, struct backend_handle *out, struct err
 		    b->domain);
 	}
 	if (b->api_base != NULL && check_url("the E2B API URL", b->api_base, e) != 0)
-		goto fail;
+		goto out;
 	if (b->sandbox_url != NULL && strstr(b->sandbox_url, "{id}") == NULL &&
 	    check_url("the E2B sandbox URL", b->sandbox_url, e) != 0)
-		goto fail;
+		goto out;
 	if (want_k8s && !(cfg->sandbox != NULL && *cfg->sandbox)) {
 		/* main.c did not resolve it (e2b_config_k8s): do it here for the token. */
 		free(b->default_id);
 		b->default_id = NULL;
 		if (k8s_resolve(cfg, cfg->k8s, &b->default_id, &b->default_token, e) != 0)
-			goto fail;
+			goto out;
 	}
 	if (b->default_id != NULL && b->default_token != NULL)
 		e2b_token_remember(b, b->default_id, b->default_token);
@@ -306,7 +306,7 @@ e2b_backend_new(const struct config *cfg, struct backend_handle *out, struct err
 	hc.insecure = cfg->insecure;
 	b->http = http_client_new(&hc, e);
 	if (b->http == NULL)
-		goto fail;
+		goto out;
 	b->procs = envd_procs_new();
 	out->ops = b->runtime_direct ? &e2b_runtime_ops : &e2b_ops;
 	out->b = b;
@@ -317,7 +317,7 @@ e2b_backend_new(const struct config *cfg, struct backend_handle *out, struct err
 	                                  : "native",
 	    b->api_base ? ", API at " : "", b->api_base ? b->api_base : "");
 	return 0;
-fail:
+out:
 	e2b_free(b);
 	return e->code;
 }

@@ -359,7 +359,7 @@ http_fill(struct http_req *r, struct http_conn *k, size_t *got, const char *doin
 	else
 		rc = sock_read(k->fd, k->in.p + k->in.len, room, got, http_io_deadline(r),
 		    r->rq->cancel, &we);
-	if (rc)
+	if (rc != 0)
 		return http_io_err(r, rc, &we, doing, e);
 	k->in.len += *got;
 	k->in.p[k->in.len] = '\0';
@@ -384,7 +384,7 @@ http_write(struct http_req *r, struct http_conn *k, const void *p, size_t n, str
 		else
 			rc = sock_write_all(k->fd, c, piece, http_io_deadline(r), r->rq->cancel,
 			    &we);
-		if (rc)
+		if (rc != 0)
 			return http_io_err(r, rc, &we, "sending the request", e);
 		c += piece;
 		n -= piece;
@@ -408,7 +408,7 @@ http_conn_open(struct http_req *r, struct http_conn **out, struct err *e)
 	*out = NULL;
 	rc = sock_connect(px ? px->host : r->u.host, px ? px->port : r->u.port, dl, r->rq->cancel,
 	    &fd, &we);
-	if (rc) {
+	if (rc != 0) {
 		if (rc == ERR_CANCELLED)
 			return err_set(e, rc, "%s: cancelled", r->what);
 		return err_set(e, rc, "%s: %s%s", r->what, px ? "proxy: " : "", we.msg);
@@ -419,13 +419,13 @@ http_conn_open(struct http_req *r, struct http_conn **out, struct err *e)
 	buf_init(&k->in, HTTP_IN_MAX);
 	if (px != NULL && https) {
 		rc = http_connect_tunnel(r, k, dl, e);
-		if (rc)
+		if (rc != 0)
 			goto out;
 	}
 	if (https) {
 		rc = tls_conn_new(c->tls, fd, r->u.host, r->u.port, dl, r->rq->cancel, &k->tls,
 		    &we);
-		if (rc) {
+		if (rc != 0) {
 			if (rc == ERR_CANCELLED)
 				err_set(e, rc, "%s: cancelled", r->what);
 			else if (rc == ERR_TIMEOUT)
@@ -520,7 +520,7 @@ http_send_chunked(struct http_req *r, struct http_conn *k, struct err *e)
 	for (;;) {
 		buf_reset(&piece);
 		rc = r->rq->body_producer(r->rq->producer_arg, &piece, e);
-		if (rc) {
+		if (rc != 0) {
 			err_set(e, rc, "%s: the request body producer failed", r->what);
 			break;
 		}
@@ -556,7 +556,7 @@ http_send(struct http_req *r, struct http_conn *k, struct err *e)
 
 	if (rq->body_producer != NULL) {
 		rc = http_write(r, k, r->head.p, r->head.len, e);
-		return rc ? rc : http_send_chunked(r, k, e);
+		return rc != 0 ? rc : http_send_chunked(r, k, e);
 	}
 	if (rq->body_len > 0 && rq->body_len <= HTTP_COALESCE_MAX) {
 		buf_init(&one, 0);
@@ -603,7 +603,7 @@ http_read_head(struct http_req *r, struct http_conn *k, struct http_head *h,
 				    pe.msg);
 		}
 		rc = http_fill(r, k, &got, "waiting for the response", e);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		if (got == 0) {
 			if (http_in_avail(k) == 0)
@@ -701,14 +701,14 @@ http_body_length(struct http_req *r, struct http_conn *k, uint64_t left, struct 
 		if ((uint64_t)n > left)
 			n = (size_t)left;
 		rc = http_deliver(r, http_in_ptr(k), n, e);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		http_in_consume(k, n);
 		left -= n;
 		if (left == 0)
 			return 0;
 		rc = http_fill(r, k, &got, "reading the response body", e);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		if (got == 0) {
 			snprintf(what, sizeof(what), "after %llu of %llu body bytes",
@@ -726,11 +726,11 @@ http_body_close(struct http_req *r, struct http_conn *k, struct err *e)
 
 	for (;;) {
 		rc = http_deliver(r, http_in_ptr(k), http_in_avail(k), e);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		http_in_consume(k, http_in_avail(k));
 		rc = http_fill(r, k, &got, "reading the response body", e);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		if (got == 0)
 			break;
@@ -760,7 +760,7 @@ http_body_chunked(struct http_req *r, struct http_conn *k, bool *clean_end, stru
 				return err_set(e, pe.code, "%s: the server sent %s", r->what,
 				    pe.msg);
 			rc = http_deliver(r, data.p, data.len, e);
-			if (rc)
+			if (rc != 0)
 				return rc;
 			http_in_consume(k, (size_t)n);
 		}
@@ -774,7 +774,7 @@ http_body_chunked(struct http_req *r, struct http_conn *k, bool *clean_end, stru
 			if (n > 0) {
 				rc = http_copy_fields(r, tf, ntf, &r->rs->trailers,
 				    &r->rs->ntrailers, e);
-				if (rc)
+				if (rc != 0)
 					return rc;
 				http_in_consume(k, (size_t)n);
 				http_chunked_end(&d);
@@ -782,7 +782,7 @@ http_body_chunked(struct http_req *r, struct http_conn *k, bool *clean_end, stru
 			}
 		}
 		rc = http_fill(r, k, &got, "reading the response body", e);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		if (got == 0) {
 			/* Lenient: the last chunk came but not the CRLF that ends the
@@ -846,7 +846,7 @@ http_read_body(struct http_req *r, struct http_conn *k, int minor, bool *keep, s
 	int rc;
 
 	rc = http_content_length(r, rs, &rs->content_length, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	for (i = 0; i < rs->nheaders; i++) {
 		const char *n = rs->headers[i].name;
@@ -896,11 +896,11 @@ http_exchange(struct http_req *r, struct http_conn *k, bool *keep, struct err *e
 	int rc;
 
 	rc = http_send(r, k, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	for (;;) {
 		rc = http_read_head(r, k, &h, fields, e);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		if (h.status >= 200)
 			break;
@@ -920,7 +920,7 @@ http_exchange(struct http_req *r, struct http_conn *k, bool *keep, struct err *e
 		    "memory",
 		    r->what);
 	rc = http_copy_fields(r, fields, h.nfields, &rs->headers, &rs->nheaders, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = http_read_body(r, k, h.minor_version, keep, e);
 	if (rc == 0 && http_in_avail(k) > 0)
@@ -975,10 +975,10 @@ http_prepare(struct http_req *r, struct err *e)
 	int rc;
 
 	rc = http_check_request(rq, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = url_parse(rq->url, &r->u, r->a, &ue);
-	if (rc)
+	if (rc != 0)
 		return err_set(e, rc, "%s %s", m, ue.msg);
 	/* Messages name the origin and the start of the path, never the query. */
 	pl = strlen(r->u.path);
@@ -1026,7 +1026,7 @@ http_do(struct http_client *c, const struct http_request *rq, struct http_respon
 	r.arg = arg;
 	r.a = a;
 	rc = http_prepare(&r, e);
-	if (rc)
+	if (rc != 0)
 		goto out;
 	http_log_head(">", r.head.p, r.head.len);
 	for (attempt = 0; attempt < 2; attempt++) {
@@ -1039,7 +1039,7 @@ http_do(struct http_client *c, const struct http_request *rq, struct http_respon
 		rs->reused = k != NULL;
 		if (k == NULL) {
 			rc = http_conn_open(&r, &k, e);
-			if (rc)
+			if (rc != 0)
 				goto out;
 		}
 		r.got_bytes = false;

@@ -239,7 +239,7 @@ http_connect_tunnel(struct http_req *r, struct http_conn *k, int64_t dl, struct 
 	if (rc == 0) {
 		http_log_head(">", req.p, req.len);
 		rc = sock_write_all(k->fd, req.p, req.len, dl, r->rq->cancel, &we);
-		if (rc)
+		if (rc != 0)
 			rc = err_set(e, rc, "%s: sending CONNECT to the proxy %s:%d: %s", r->what,
 			    px->host, px->port, we.msg);
 	}
@@ -256,7 +256,7 @@ http_connect_tunnel(struct http_req *r, struct http_conn *k, int64_t dl, struct 
 		if ((rc = buf_reserve(&k->in, 4096, e)) != 0)
 			return rc;
 		rc = sock_read(k->fd, k->in.p + k->in.len, 4096, &got, dl, r->rq->cancel, &we);
-		if (rc)
+		if (rc != 0)
 			return err_set(e, rc,
 			    "%s: waiting for the proxy %s:%d to open the "
 			    "tunnel: %s",
@@ -269,7 +269,7 @@ http_connect_tunnel(struct http_req *r, struct http_conn *k, int64_t dl, struct 
 		k->in.len += got;
 		k->in.p[k->in.len] = '\0';
 	}
-	if (rc)
+	if (rc != 0)
 		return rc;
 	http_log_head("<", k->in.p, (size_t)n);
 	if (h.status / 100 != 2)

@@ -48,7 +48,7 @@ http_multipart_quoted(struct buf *b, const char *s, struct err *e)
 		else
 			rc = buf_putc(b, *s, e);
 	}
-	return rc ? rc : buf_putc(b, '"', e);
+	return rc != 0 ? rc : buf_putc(b, '"', e);
 }
 
 int

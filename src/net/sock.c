@@ -135,7 +135,7 @@ sock_read(int fd, void *p, size_t n, size_t *got, int64_t deadline, const struct
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return err_set(e, ERR_IO, "%s", sock_strerror(errno));
 		rc = sock_wait(fd, POLLIN, deadline, cancel, e);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 }
@@ -160,7 +160,7 @@ sock_write_all(int fd, const void *p, size_t n, int64_t deadline, const struct c
 		if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 			return err_set(e, ERR_IO, "%s", sock_strerror(errno));
 		rc = sock_wait(fd, POLLOUT, deadline, cancel, e);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	return 0;
@@ -344,7 +344,7 @@ sock_connect(const char *host, int port, int64_t deadline, const struct cancel *
 	if (host[0] == '\0')
 		return err_set(e, ERR_INVAL, "connecting: the host name is empty");
 	rc = sock_resolve(host, deadline, cancel, &res, e);
-	if (rc)
+	if (rc != 0)
 		goto out;
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		int64_t adl = deadline;

@@ -866,7 +866,7 @@ tls_conn_new(struct tls_ctx *c, int fd, const char *host, int port, int64_t dead
 
 	*out = NULL;
 	rc = tls_ctx_load(c, NULL, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	t = xcalloc(1, sizeof(*t));
 	t->ctx = c;
@@ -903,7 +903,7 @@ tls_conn_new(struct tls_ctx *c, int fd, const char *host, int port, int64_t dead
 			goto out;
 		}
 		rc = tls_wait(t, ret, deadline, cancel, &we);
-		if (rc) {
+		if (rc != 0) {
 			err_set(e, rc, "TLS handshake with %s: %s", t->key, we.msg);
 			goto out;
 		}
@@ -989,7 +989,7 @@ tls_read(struct tls_conn *t, void *p, size_t n, size_t *got, int64_t deadline,
 		if (!tls_want(ret))
 			return tls_io_error(t, ret, e);
 		rc = tls_wait(t, ret, deadline, cancel, e);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 }
@@ -1018,7 +1018,7 @@ tls_write_all(struct tls_conn *t, const void *p, size_t n, int64_t deadline,
 		if (!tls_want(ret))
 			return tls_io_error(t, ret, e);
 		rc = tls_wait(t, ret, deadline, cancel, e);
-		if (rc)
+		if (rc != 0)
 			return rc;
 	}
 	return 0;

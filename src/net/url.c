@@ -199,7 +199,7 @@ url_parse_authority(const char *p, size_t n, struct url *u, struct arena *a, str
 		p = at + 1;
 	}
 	rc = url_parse_host(p, n, &rest, u, a, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (rest == end)
 		return 0;
@@ -259,7 +259,7 @@ url_parse(const char *s, struct url *u, struct arena *a, struct err *e)
 	for (sep = auth; sep < end && *sep != '/' && *sep != '?' && *sep != '#'; sep++)
 		;
 	rc = url_parse_authority(auth, (size_t)(sep - auth), u, a, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	/* The fragment is never sent (RFC 9110 §7.1). */
 	q = memchr(sep, '#', (size_t)(end - sep));
@@ -364,7 +364,7 @@ url_join(const char *base, const char *path, const char *default_scheme, char **
 	if (full == NULL)
 		return err_set(e, ERR_TOOBIG, "URL does not fit in memory");
 	rc = url_parse(full, &bu, a, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (bu.query != NULL)
 		return err_set(e, ERR_INVAL,
@@ -392,7 +392,7 @@ url_join(const char *base, const char *path, const char *default_scheme, char **
 	if (full == NULL)
 		return err_set(e, ERR_TOOBIG, "URL does not fit in memory");
 	rc = url_parse(full, &bu, a, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	*out = (char *)full;
 	return 0;
@@ -443,7 +443,7 @@ url_resolve(const char *base, const char *ref, char **out, struct arena *a, stru
 
 	*out = NULL;
 	rc = url_parse(base, &bu, a, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	for (r = ref; isalnum((unsigned char)*r) || *r == '+' || *r == '-' || *r == '.'; r++)
 		;
@@ -488,7 +488,7 @@ parse:
 	if (full == NULL)
 		return err_set(e, ERR_TOOBIG, "URL does not fit in memory");
 	rc = url_parse(full, &bu, a, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	path = arena_strdup(a, bu.path);
 	if (path == NULL)
@@ -508,7 +508,7 @@ url_encode(struct buf *out, const char *s, size_t n, enum url_part part, struct 
 	int rc;
 
 	rc = buf_reserve(out, n * 3, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];

@@ -48,7 +48,7 @@ buf_append(struct buf *b, const void *p, size_t n, struct err *e)
 {
 	int rc = buf_reserve(b, n, e);
 
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (n)
 		memcpy(b->p + b->len, p, n);
@@ -81,7 +81,7 @@ buf_printf(struct buf *b, struct err *e, const char *fmt, ...)
 	if (n < 0)
 		return err_set(e, ERR_INVAL, "bad format");
 	rc = buf_reserve(b, (size_t)n, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	va_start(ap, fmt);
 	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);

@@ -60,7 +60,7 @@ k8s_resolve(const struct config *cfg, const char *nsname, char **id, char **toke
 	}
 	rc = kube_get(&k, cfg != NULL && cfg->insecure, path.p,
 	    arena_printf(a, "reading Sandbox %s from Kubernetes", nsname), &r, a, e);
-	if (rc)
+	if (rc != 0)
 		goto out;
 	if (r.status == 404) {
 		rc = err_set(e, ERR_NOTFOUND,

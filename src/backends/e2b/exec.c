@@ -129,7 +129,7 @@ exec_foreground(struct exec_run *x, const struct envd_start_req *rq, struct err 
 		    (long long)req->timeout_ms);
 		return 0;
 	}
-	if (rc)
+	if (rc != 0)
 		return rc;
 	if (!x->ended)
 		return err_set(e, ERR_PROTO,

@@ -125,7 +125,7 @@ e2b_file_remove(struct backend *b, const char *id, const char *path, bool *remov
 		*removed = false;
 		return 0;
 	}
-	if (rc)
+	if (rc != 0)
 		return rc;
 	rc = envd_remove(&t, path, c, e);
 	*removed = rc == 0;

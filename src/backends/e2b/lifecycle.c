@@ -78,7 +78,7 @@ e2b_create(struct backend *b, const struct sb_create *req, struct sb_info *out, 
 	rc = e2b_mg_do(b, "POST", "/sandboxes", &body, "creating a sandbox", NULL, &r, c, e);
 	if (rc == 0)
 		rc = e2b_sb_from_json(b, r.j, out, c->a, e);
-	if (rc)
+	if (rc != 0)
 		goto out;
 	if (np != NULL)
 		e2b_net_remember(b, out->id, np);
@@ -145,7 +145,7 @@ e2b_list(struct backend *b, const struct sb_list_req *req, struct sb_list *out, 
 	if (str_has_suffix(path, "?"))
 		q.p[--q.len] = '\0';
 	rc = e2b_mg_do(b, "GET", q.p, NULL, "listing sandboxes", NULL, &r, c, e);
-	if (rc)
+	if (rc != 0)
 		goto out;
 	if (r.j == NULL || r.j->type != JSON_ARRAY) {
 		rc = err_set(e, ERR_PROTO,
@@ -174,7 +174,7 @@ e2b_info(struct backend *b, const char *id, struct sb_info *out, struct call *c,
 	int rc = e2b_mg_do(b, "GET", e2b_sbx_path(id, "", c->a), NULL,
 	    arena_printf(c->a, "reading sandbox %s", id), id, &r, c, e);
 
-	return rc ? rc : e2b_sb_from_json(b, r.j, out, c->a, e);
+	return rc != 0 ? rc : e2b_sb_from_json(b, r.j, out, c->a, e);
 }
 
 int

@@ -45,7 +45,7 @@ e2b_net_get(struct backend *b, const char *id, struct net_policy *out, struct ca
 	out->default_action = 1; /* E2B sandboxes reach the internet unless told not to */
 	rc = e2b_mg_do(b, "GET", e2b_sbx_path(id, "", c->a), NULL,
 	    arena_printf(c->a, "reading the network policy of sandbox %s", id), id, &r, c, e);
-	if (rc)
+	if (rc != 0)
 		return rc;
 	net = json_get(r.j, "network");
 	if (net != NULL && net->type == JSON_OBJECT) {
@@ -136,7 +136,7 @@ e2b_net_set(struct backend *b, const char *id, const struct net_policy *req, boo
 			    "create, with network in sandbox_create");
 		}
 	}
-	if (rc)
+	if (rc != 0)
 		return rc;
 	e2b_net_remember(b, id, &m.np);
 	return e2b_net_get(b, id, out, c, e);

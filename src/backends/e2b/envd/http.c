@@ -110,7 +110,7 @@ envd_file_read(const struct envd_target *t, const char *path, uint64_t offset, s
 	rq.cancel = c->cancel;
 	rq.idempotent = true;
 	rc = http_do(t->http, &rq, &rs, rd_on_body, &r, c->a, e);
-	if (rc) {
+	if (rc != 0) {
 		err_prefix(e, "%s in sandbox %s: ", what, envd_sbx(t));
 		goto out;
 	}
@@ -171,7 +171,7 @@ envd_file_write(const struct envd_target *t, const char *path, const void *data,
 	rq.idempotent = true; /* the same bytes to the same path */
 	rq.body_max = ERR_BODY_MAX * 16;
 	rc = http_do(t->http, &rq, &rs, NULL, NULL, c->a, e);
-	if (rc)
+	if (rc != 0)
 		err_prefix(e, "%s in sandbox %s: ", what, envd_sbx(t));
 	else if (rs.status != 200 && rs.status != 201)
 		rc = envd_http_error(t, what, &rs, rs.body.p, rs.body.len, c->a, e);

@@ -422,7 +422,7 @@ envd_send_input(const struct envd_target *t, uint32_t pid, const void *data, siz
 			    e);
 		else
 			buf_fini(&req);
-		if (rc)
+		if (rc != 0)
 			return rc;
 		p += k;
 		len -= k;
@@ -438,7 +438,7 @@ envd_close_stdin(const struct envd_target *t, uint32_t pid, struct call *c, stru
 
 	buf_init(&req, 0);
 	rc = envd_pb_selector_request(&req, pid, e);
-	if (rc) {
+	if (rc != 0) {
 		buf_fini(&req);
 		return rc;
 	}
@@ -469,7 +469,7 @@ envd_signal(const struct envd_target *t, uint32_t pid, int signo, struct call *c
 	buf_init(&req, 0);
 	/* The Signal enum values are the signal numbers: 15 and 9 (BRIEF §11.3). */
 	rc = envd_pb_signal_request(&req, pid, signo, e);
-	if (rc) {
+	if (rc != 0) {
 		buf_fini(&req);
 		return rc;
 	}

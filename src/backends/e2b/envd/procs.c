@@ -323,13 +323,13 @@ envd_procs_start(struct envd_procs *ps, const struct envd_target *t,
 	struct bgproc *p = bg_new(ps);
 	int rc = bg_copy(p, t, rq, e);
 
-	if (rc) {
+	if (rc != 0) {
 		bg_free(p);
 		return rc;
 	}
 	pthread_mutex_lock(&ps->mu);
 	rc = bg_insert(ps, p, e);
-	if (rc) {
+	if (rc != 0) {
 		pthread_mutex_unlock(&ps->mu);
 		bg_free(p);
 		return rc;
@@ -409,7 +409,7 @@ envd_procs_output(struct envd_procs *ps, const struct envd_target *t, uint32_t p
 		rc = bg_copy(p, t, NULL, e);
 		if (rc == 0)
 			rc = bg_insert(ps, p, e);
-		if (rc) {
+		if (rc != 0) {
 			pthread_mutex_unlock(&ps->mu);
 			bg_free(p);
 			return rc;
@@ -419,7 +419,7 @@ envd_procs_output(struct envd_procs *ps, const struct envd_target *t, uint32_t p
 		else
 			p->state = BG_FAILED;
 		rc = bg_wait_started(ps, p, c, e);
-		if (rc) {
+		if (rc != 0) {
 			bool failed = p->state == BG_FAILED;
 
 			if (failed)

@@ -278,7 +278,7 @@ envd_rpc_stream(const struct envd_target *t, const char *rpc, const char *what,
 	}
 	if (rc && s.fn_rc)
 		return rc; /* fn's own error, already phrased */
-	return rc ? rpc_error(t, what, rc, &st, e) : 0;
+	return rc != 0 ? rpc_error(t, what, rc, &st, e) : 0;
 }
 
 int

@@ -199,10 +199,10 @@ int
 backend_open(const struct backend_entry *be, const struct config *cfg, struct backend_handle *out,
     struct err *e)
 {
-	if (be->new == NULL)
+	if (be->open == NULL)
 		return err_set(e, ERR_UNSUPPORTED, "the %s backend is not part of this build",
 		    be->name);
-	return be->new (cfg, out, e);
+	return be->open(cfg, out, e);
 }
 
 void

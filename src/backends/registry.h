@@ -51,7 +51,7 @@ struct backend_entry {
 	 * sandbox id and token); NULL when there is nothing to do. */
 	int (*prepare)(struct config *cfg, char *owned[BACKEND_OWNED_MAX], struct err *e);
 	/* The constructor; NULL when the backend is not part of this build. */
-	int (*new)(const struct config *cfg, struct backend_handle *out, struct err *e);
+	int (*open)(const struct config *cfg, struct backend_handle *out, struct err *e);
 	/* Request headers that carry this backend's credentials, NULL-terminated, for the
 	 * debug log's redaction (net/http_log.h); NULL when it sends none. */
 	const char *const *secret_headers;
